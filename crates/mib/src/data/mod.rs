@@ -1,0 +1,1 @@
+//! Dataset readers, pairing of views and batch production.

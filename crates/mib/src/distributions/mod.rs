@@ -1,0 +1,1 @@
+//! Diagonal Gaussian posteriors and KL divergences.

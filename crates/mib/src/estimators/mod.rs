@@ -1,0 +1,1 @@
+//! Mutual-information lower bounds and their critics.

@@ -1,0 +1,1 @@
+//! Evaluation: linear and kNN probes, retrieval, information plane.

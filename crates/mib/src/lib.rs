@@ -1,0 +1,42 @@
+//! # mib: the Multi-View Information Bottleneck in Rust
+//!
+//! Learns robust representations from two views of the same items with the Multi-View Information
+//! Bottleneck (Federici et al., "Learning Robust Representations via Multi-View Information Bottleneck",
+//! ICLR 2020), and the baselines it is judged against (MV-InfoMax, InfoMax, beta-VAE).
+//!
+//! The training objective for two views `v1`, `v2` with stochastic encoders `p(z1|v1)`, `p(z2|v2)` is
+//!
+//! ```text
+//! loss = -I_hat(z1; z2) + beta * SKL(p(z1|v1) || p(z2|v2))
+//! ```
+//!
+//! Module map (named after the concepts of the paper):
+//! - [`nn`]: the compute core (dense layers, stable element-wise ops, fused Adam) on the `gemm` crate;
+//! - [`distributions`]: diagonal Gaussian posteriors and KL divergences;
+//! - [`estimators`]: mutual-information lower bounds (JSD, NWJ, InfoNCE) and their critics;
+//! - [`models`]: encoders, decoders and critics built from configs;
+//! - [`objectives`]: MIB, MV-InfoMax, InfoMax, beta-VAE and the supervised baseline, as fused training steps;
+//! - [`train`]: beta schedules, the training loop, checkpoints and metrics;
+//! - [`data`]: dataset readers (IDX, NPY, CSV, the embedded UCI mfeat set), pairing and batching;
+//! - [`augment`]: seeded image augmentations that make two views of one image;
+//! - [`eval`]: linear and kNN probes, cross-view retrieval, the information plane.
+#![warn(missing_docs)]
+
+pub mod augment;
+pub mod data;
+pub mod distributions;
+pub mod error;
+pub mod estimators;
+pub mod eval;
+pub mod matrix;
+pub mod models;
+pub mod nn;
+pub mod objectives;
+pub mod train;
+
+pub use error::{Error, Result};
+pub use matrix::Matrix;
+
+/// The random number generator used everywhere in `mib`: small, fast, seedable and serialisable
+/// (its state goes into checkpoints so that a resumed run continues the same random stream).
+pub type MibRng = rand_xoshiro::Xoshiro256PlusPlus;

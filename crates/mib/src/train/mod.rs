@@ -1,0 +1,1 @@
+//! Beta schedules, the training loop, checkpoints and metrics.
