@@ -1,0 +1,167 @@
+//! A typed n-dimensional array as read from an IDX or NPY file.
+
+use crate::{Error, Matrix, Result};
+use std::path::Path;
+
+/// The elements of an array read from a file, in their stored type, row-major.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Elements {
+    /// Unsigned bytes (IDX `0x08`, NPY `u1`).
+    U8(Vec<u8>),
+    /// Signed bytes (IDX `0x09`, NPY `i1`).
+    I8(Vec<i8>),
+    /// 16-bit signed integers (IDX `0x0B`, NPY `i2`).
+    I16(Vec<i16>),
+    /// 32-bit signed integers (IDX `0x0C`, NPY `i4`).
+    I32(Vec<i32>),
+    /// 64-bit signed integers (NPY `i8`).
+    I64(Vec<i64>),
+    /// 32-bit floats (IDX `0x0D`, NPY `f4`).
+    F32(Vec<f32>),
+    /// 64-bit floats (IDX `0x0E`, NPY `f8`).
+    F64(Vec<f64>),
+}
+
+impl Elements {
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        match self {
+            Elements::U8(v) => v.len(),
+            Elements::I8(v) => v.len(),
+            Elements::I16(v) => v.len(),
+            Elements::I32(v) => v.len(),
+            Elements::I64(v) => v.len(),
+            Elements::F32(v) => v.len(),
+            Elements::F64(v) => v.len(),
+        }
+    }
+    /// Whether there are no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Size in bytes of one element.
+    pub fn elem_size(&self) -> usize {
+        match self {
+            Elements::U8(_) | Elements::I8(_) => 1,
+            Elements::I16(_) => 2,
+            Elements::I32(_) | Elements::F32(_) => 4,
+            Elements::I64(_) | Elements::F64(_) => 8,
+        }
+    }
+    /// Element `i` as `f64` (exact for every stored type but `i64` beyond 2^53).
+    pub fn get_f64(&self, i: usize) -> f64 {
+        match self {
+            Elements::U8(v) => v[i] as f64,
+            Elements::I8(v) => v[i] as f64,
+            Elements::I16(v) => v[i] as f64,
+            Elements::I32(v) => v[i] as f64,
+            Elements::I64(v) => v[i] as f64,
+            Elements::F32(v) => v[i] as f64,
+            Elements::F64(v) => v[i],
+        }
+    }
+    /// Whether the elements are integers.
+    pub fn is_integer(&self) -> bool {
+        !matches!(self, Elements::F32(_) | Elements::F64(_))
+    }
+    /// All elements converted to `f32`, each multiplied by `scale`.
+    pub fn to_f32_scaled(&self, scale: f32) -> Vec<f32> {
+        match self {
+            Elements::U8(v) => v.iter().map(|&x| x as f32 * scale).collect(),
+            Elements::F32(v) if scale == 1.0 => v.clone(),
+            Elements::F32(v) => v.iter().map(|&x| x * scale).collect(),
+            Elements::F64(v) => v.iter().map(|&x| (x * scale as f64) as f32).collect(),
+            _ => (0..self.len())
+                .map(|i| (self.get_f64(i) * scale as f64) as f32)
+                .collect(),
+        }
+    }
+}
+
+/// An n-dimensional array: its shape and its row-major elements.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawArray {
+    /// The dimensions, outermost first (`[items, rows, cols]` for an IDX image file).
+    pub shape: Vec<usize>,
+    /// The elements, `shape.iter().product()` of them.
+    pub data: Elements,
+}
+
+impl RawArray {
+    /// Number of items (the first dimension; 1 for a scalar).
+    pub fn items(&self) -> usize {
+        self.shape.first().copied().unwrap_or(1)
+    }
+    /// Number of values per item (the product of all dimensions but the first).
+    pub fn item_len(&self) -> usize {
+        self.shape.iter().skip(1).product()
+    }
+    /// The array as an `items x item_len` matrix of `f32`, each value multiplied by `scale`.
+    /// Errors (naming `path`) on the first NaN or infinite value, with its row and column.
+    pub fn to_matrix(&self, scale: f32, path: &Path) -> Result<Matrix> {
+        let (rows, cols) = (self.items(), self.item_len());
+        let data = self.data.to_f32_scaled(scale);
+        if let Some(i) = data.iter().position(|x| !x.is_finite()) {
+            let (r, c) = (i / cols.max(1), i % cols.max(1));
+            return Err(Error::format(
+                path,
+                format!("non-finite value {} at row {r}, column {c}", data[i]),
+            ));
+        }
+        Matrix::new(rows, cols, data)
+    }
+    /// The array as class labels: it must hold one non-negative integer per item.
+    /// Errors (naming `path`) on a negative or non-integer value, with its index.
+    pub fn to_labels(&self, path: &Path) -> Result<Vec<u32>> {
+        if self.item_len() != 1 {
+            return Err(Error::format(
+                path,
+                format!(
+                    "labels must have one value per item, shape is {:?}",
+                    self.shape
+                ),
+            ));
+        }
+        (0..self.data.len())
+            .map(|i| {
+                let v = self.data.get_f64(i);
+                if v < 0.0 || v.fract() != 0.0 || v > u32::MAX as f64 || !v.is_finite() {
+                    Err(Error::format(
+                        path,
+                        format!("label {v} at row {i} is not a non-negative integer"),
+                    ))
+                } else {
+                    Ok(v as u32)
+                }
+            })
+            .collect()
+    }
+}
+
+/// Reads a whole file, transparently un-gzipping it when it starts with the gzip magic `1f 8b`.
+pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    maybe_gunzip(bytes, path)
+}
+
+/// Un-gzips `bytes` when they start with the gzip magic `1f 8b`; returns them unchanged otherwise.
+pub fn maybe_gunzip(bytes: Vec<u8>, path: &Path) -> Result<Vec<u8>> {
+    if bytes.starts_with(&[0x1f, 0x8b]) {
+        use std::io::Read;
+        let mut out = Vec::new();
+        flate2::read::MultiGzDecoder::new(&bytes[..])
+            .read_to_end(&mut out)
+            .map_err(|e| Error::format(path, format!("corrupt gzip stream: {e}")))?;
+        Ok(out)
+    } else {
+        Ok(bytes)
+    }
+}
+
+/// The product of `dims`, or an error when it overflows.
+pub(crate) fn checked_product(dims: &[usize], path: &Path) -> Result<usize> {
+    dims.iter().try_fold(1usize, |acc, &d| {
+        acc.checked_mul(d)
+            .ok_or_else(|| Error::format(path, format!("shape {dims:?} overflows")))
+    })
+}

@@ -1,0 +1,277 @@
+//! The NumPy `.npy` format, versions 1.0 to 3.0 (<https://numpy.org/doc/stable/reference/generated/numpy.lib.format.html>).
+//!
+//! Supported element types: `f4`, `f8`, `u1`, `i1`, `i2`, `i4`, `i8`, little- or big-endian, C or
+//! Fortran order (Fortran-ordered arrays are transposed to row-major on reading).
+
+use super::array::{checked_product, Elements, RawArray};
+use crate::{Error, Result};
+use std::path::Path;
+
+const MAGIC: &[u8] = b"\x93NUMPY";
+
+/// Reads a `.npy` file.
+pub fn read_npy(path: &Path) -> Result<RawArray> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    parse_npy(&bytes, path)
+}
+
+fn header_value<'a>(header: &'a str, key: &str, path: &Path) -> Result<&'a str> {
+    let pat_sq = format!("'{key}'");
+    let pat_dq = format!("\"{key}\"");
+    let start = header
+        .find(&pat_sq)
+        .or_else(|| header.find(&pat_dq))
+        .ok_or_else(|| Error::format(path, format!("NPY header has no '{key}' key: {header}")))?;
+    let rest = &header[start + key.len() + 2..];
+    let colon = rest
+        .find(':')
+        .ok_or_else(|| Error::format(path, format!("NPY header: no ':' after '{key}'")))?;
+    Ok(rest[colon + 1..].trim_start())
+}
+
+/// Parses `.npy` bytes; `path` only names the source in errors.
+pub fn parse_npy(b: &[u8], path: &Path) -> Result<RawArray> {
+    if b.len() < 10 || &b[..6] != MAGIC {
+        return Err(Error::format(
+            path,
+            "bad NPY magic number at byte 0 (expected \\x93NUMPY)",
+        ));
+    }
+    let (hlen, hstart): (usize, usize) = match b[6] {
+        1 => (u16::from_le_bytes([b[8], b[9]]) as usize, 10),
+        2 | 3 => {
+            if b.len() < 12 {
+                return Err(Error::format(path, "truncated NPY header at byte 8"));
+            }
+            (
+                u32::from_le_bytes(b[8..12].try_into().unwrap()) as usize,
+                12,
+            )
+        }
+        v => {
+            return Err(Error::format(
+                path,
+                format!("unsupported NPY version {v} at byte 6"),
+            ))
+        }
+    };
+    let hend = hstart
+        .checked_add(hlen)
+        .filter(|&e| e <= b.len())
+        .ok_or_else(|| {
+            Error::format(
+                path,
+                format!(
+                    "truncated NPY header: it claims {hlen} bytes from offset {hstart}, file has {}",
+                    b.len()
+                ),
+            )
+        })?;
+    let header = std::str::from_utf8(&b[hstart..hend])
+        .map_err(|e| Error::format(path, format!("NPY header is not UTF-8: {e}")))?;
+    // descr
+    let d = header_value(header, "descr", path)?;
+    let q = d.chars().next().unwrap_or(' ');
+    if q != '\'' && q != '"' {
+        return Err(Error::format(
+            path,
+            format!("NPY descr is not a simple type: {header}"),
+        ));
+    }
+    let descr = d[1..]
+        .split(q)
+        .next()
+        .ok_or_else(|| Error::format(path, "unterminated NPY descr"))?;
+    let (endian, code) = match descr.as_bytes().first() {
+        Some(b'<' | b'>' | b'|' | b'=') => (&descr[..1], &descr[1..]),
+        _ => ("<", descr),
+    };
+    let big = endian == ">";
+    let elem = match code {
+        "u1" | "i1" | "b1" => 1,
+        "i2" => 2,
+        "i4" | "f4" => 4,
+        "i8" | "f8" => 8,
+        _ => {
+            return Err(Error::format(
+                path,
+                format!("unsupported NPY dtype '{descr}' (supported: f4, f8, u1, i1, i2, i4, i8)"),
+            ))
+        }
+    };
+    // fortran_order
+    let f = header_value(header, "fortran_order", path)?;
+    let fortran = if f.starts_with("True") {
+        true
+    } else if f.starts_with("False") {
+        false
+    } else {
+        return Err(Error::format(
+            path,
+            format!("bad NPY fortran_order: {header}"),
+        ));
+    };
+    // shape
+    let s = header_value(header, "shape", path)?;
+    if !s.starts_with('(') {
+        return Err(Error::format(path, format!("bad NPY shape: {header}")));
+    }
+    let close = s
+        .find(')')
+        .ok_or_else(|| Error::format(path, format!("unterminated NPY shape: {header}")))?;
+    let shape: Vec<usize> = s[1..close]
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(|t| {
+            t.trim_end_matches('L')
+                .parse::<usize>()
+                .map_err(|_| Error::format(path, format!("bad NPY dimension '{t}' in {header}")))
+        })
+        .collect::<Result<_>>()?;
+    let n = checked_product(&shape, path)?;
+    let need = n
+        .checked_mul(elem)
+        .and_then(|x| x.checked_add(hend))
+        .ok_or_else(|| Error::format(path, format!("NPY shape {shape:?} overflows")))?;
+    if b.len() < need {
+        return Err(Error::format(
+            path,
+            format!(
+                "truncated NPY data: shape {shape:?} of '{descr}' needs {need} bytes, file ends at byte {}",
+                b.len()
+            ),
+        ));
+    }
+    if b.len() > need {
+        return Err(Error::format(
+            path,
+            format!(
+                "{} unexpected trailing bytes after the data, from byte offset {need}",
+                b.len() - need
+            ),
+        ));
+    }
+    let d = &b[hend..need];
+    macro_rules! conv {
+        ($t:ty, $n:expr) => {
+            d.chunks_exact($n)
+                .map(|c| {
+                    let a: [u8; $n] = c.try_into().unwrap();
+                    if big {
+                        <$t>::from_be_bytes(a)
+                    } else {
+                        <$t>::from_le_bytes(a)
+                    }
+                })
+                .collect()
+        };
+    }
+    let data = match code {
+        "u1" | "b1" => Elements::U8(d.to_vec()),
+        "i1" => Elements::I8(d.iter().map(|&x| x as i8).collect()),
+        "i2" => Elements::I16(conv!(i16, 2)),
+        "i4" => Elements::I32(conv!(i32, 4)),
+        "i8" => Elements::I64(conv!(i64, 8)),
+        "f4" => Elements::F32(conv!(f32, 4)),
+        _ => Elements::F64(conv!(f64, 8)),
+    };
+    let mut a = RawArray { shape, data };
+    if fortran && a.shape.len() > 1 {
+        a = fortran_to_c(a);
+    }
+    Ok(a)
+}
+
+/// Reorders the elements of a Fortran-ordered (column-major) array to row-major.
+fn fortran_to_c(a: RawArray) -> RawArray {
+    let shape = a.shape.clone();
+    let n: usize = shape.iter().product();
+    // index map: for each C position, its Fortran position.
+    let nd = shape.len();
+    let mut idx = vec![0usize; nd];
+    let mut map = Vec::with_capacity(n);
+    for _ in 0..n {
+        let mut fpos = 0;
+        let mut stride = 1;
+        for k in 0..nd {
+            fpos += idx[k] * stride;
+            stride *= shape[k];
+        }
+        map.push(fpos);
+        for k in (0..nd).rev() {
+            idx[k] += 1;
+            if idx[k] < shape[k] {
+                break;
+            }
+            idx[k] = 0;
+        }
+    }
+    macro_rules! perm {
+        ($v:expr, $var:ident) => {
+            Elements::$var(map.iter().map(|&i| $v[i]).collect())
+        };
+    }
+    let data = match &a.data {
+        Elements::U8(v) => perm!(v, U8),
+        Elements::I8(v) => perm!(v, I8),
+        Elements::I16(v) => perm!(v, I16),
+        Elements::I32(v) => perm!(v, I32),
+        Elements::I64(v) => perm!(v, I64),
+        Elements::F32(v) => perm!(v, F32),
+        Elements::F64(v) => perm!(v, F64),
+    };
+    RawArray { shape, data }
+}
+
+/// Encodes an array as `.npy` (version 1.0, little-endian, C order).
+pub fn encode_npy(a: &RawArray) -> Result<Vec<u8>> {
+    let n: usize = a.shape.iter().product();
+    if n != a.data.len() {
+        return Err(Error::shape("NPY array", n, a.data.len()));
+    }
+    let descr = match &a.data {
+        Elements::U8(_) => "|u1",
+        Elements::I8(_) => "|i1",
+        Elements::I16(_) => "<i2",
+        Elements::I32(_) => "<i4",
+        Elements::I64(_) => "<i8",
+        Elements::F32(_) => "<f4",
+        Elements::F64(_) => "<f8",
+    };
+    let shape = match a.shape.len() {
+        1 => format!("({},)", a.shape[0]),
+        _ => format!(
+            "({})",
+            a.shape
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = MAGIC.to_vec();
+    out.extend_from_slice(&[1, 0]);
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    match &a.data {
+        Elements::U8(v) => out.extend_from_slice(v),
+        Elements::I8(v) => out.extend(v.iter().map(|&x| x as u8)),
+        Elements::I16(v) => v.iter().for_each(|x| out.extend(x.to_le_bytes())),
+        Elements::I32(v) => v.iter().for_each(|x| out.extend(x.to_le_bytes())),
+        Elements::I64(v) => v.iter().for_each(|x| out.extend(x.to_le_bytes())),
+        Elements::F32(v) => v.iter().for_each(|x| out.extend(x.to_le_bytes())),
+        Elements::F64(v) => v.iter().for_each(|x| out.extend(x.to_le_bytes())),
+    }
+    Ok(out)
+}
+
+/// Writes an array as a `.npy` file.
+pub fn write_npy(path: &Path, a: &RawArray) -> Result<()> {
+    std::fs::write(path, encode_npy(a)?).map_err(|e| Error::io(path, e))
+}
