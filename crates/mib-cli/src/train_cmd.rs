@@ -187,6 +187,7 @@ fn run_training(
     resume: bool,
     quiet: bool,
 ) -> Result<TrainSummary> {
+    trainer::check_run_dir(run_dir, resume)?;
     let threads = crate::init_threads(cfg.train.threads)?;
     let data = trainer::load_data(cfg)?;
     let stop = Arc::new(AtomicBool::new(false));

@@ -210,6 +210,9 @@ impl TrainConfig {
                 "must lie strictly between 0 and 1",
             ));
         }
+        if let PairingConfig::Augment { augment } = &d.pairing {
+            augment.validate()?;
+        }
         self.model.validate()?;
         self.optim.validate()?;
         self.beta.validate()?;

@@ -216,6 +216,26 @@ pub fn build_model(
     )
 }
 
+/// Checks that `run_dir` may receive a new run (`resume == false`: it holds no other run) or
+/// holds one to resume (`resume == true`: its `config.toml` exists).
+pub fn check_run_dir(run_dir: &Path, resume: bool) -> Result<()> {
+    let exists = run_dir.join("config.toml").exists();
+    if !resume && exists {
+        return Err(Error::Data(format!(
+            "{}: the folder holds another run (config.toml exists); continue it with --resume, \
+             or pass --force to overwrite it",
+            run_dir.display()
+        )));
+    }
+    if resume && !exists {
+        return Err(Error::Data(format!(
+            "{}: no run to resume here (config.toml is missing)",
+            run_dir.display()
+        )));
+    }
+    Ok(())
+}
+
 /// Trains `cfg` on `data.train`, writing the run into `run_dir`.
 ///
 /// Without `opts.resume` the folder must not hold another run (no `config.toml`); with it, the
@@ -231,13 +251,7 @@ pub fn train(
     let config_path = run_dir.join("config.toml");
     let metrics_path = run_dir.join("metrics.jsonl");
     let ckpt_dir = run_dir.join("checkpoints");
-    if !opts.resume && config_path.exists() {
-        return Err(Error::config(
-            "--out",
-            run_dir.display(),
-            "the folder holds another run (config.toml exists): resume it with --resume, or pass --force to overwrite it",
-        ));
-    }
+    check_run_dir(run_dir, opts.resume)?;
     fs::create_dir_all(run_dir).map_err(|e| Error::io(run_dir, e))?;
 
     let ds = &data.train;
