@@ -1,10 +1,17 @@
 //! The `mib` command-line tool: a thin layer over the `mib` library.
+//!
+//! Each subcommand parses its flags, loads a config, applies flag overrides and calls one library
+//! function. Errors are printed as one line on stderr with a non-zero exit code.
+
+mod presets;
+mod run_cmds;
+mod train_cmd;
 
 use clap::{Parser, Subcommand};
 
-/// Multi-View Information Bottleneck: learn robust representations from two views.
+/// Multi-View Information Bottleneck: learn robust representations from two views of your data.
 #[derive(Parser)]
-#[command(name = "mib", version, about)]
+#[command(name = "mib", version, about, long_about = None)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -12,14 +19,41 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Print the version and exit.
-    Version,
+    /// Train a model (MIB, MV-InfoMax, InfoMax, beta-VAE, supervised) into a run folder.
+    Train(train_cmd::TrainArgs),
+    /// The main job on the embedded UCI mfeat data: train MIB for about a minute, then evaluate.
+    Demo(train_cmd::DemoArgs),
+    /// Write the posterior means of a trained encoder for a dataset split to an .npy file.
+    Embed(run_cmds::EmbedArgs),
+    /// Print what a run folder or checkpoint holds.
+    Inspect(run_cmds::InspectArgs),
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() {
     let cli = Cli::parse();
-    match cli.command {
-        Command::Version => println!("mib {}", env!("CARGO_PKG_VERSION")),
+    let result = match cli.command {
+        Command::Train(a) => train_cmd::train(a),
+        Command::Demo(a) => train_cmd::demo(a),
+        Command::Embed(a) => run_cmds::embed(a),
+        Command::Inspect(a) => run_cmds::inspect(a),
+    };
+    if let Err(e) = result {
+        let msg = format!("{e:#}").replace('\n', " ");
+        eprintln!("error: {msg}");
+        std::process::exit(1);
     }
-    Ok(())
+}
+
+/// Sets the size of the global rayon pool (0 = all available cores).
+pub(crate) fn init_threads(threads: usize) -> anyhow::Result<usize> {
+    let n = if threads == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        threads
+    };
+    // A second call (e.g. demo: train then evaluate) keeps the first pool.
+    let _ = rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .build_global();
+    Ok(n)
 }

@@ -1,1 +1,4 @@
 //! Beta schedules, the training loop, checkpoints and metrics.
+pub mod checkpoint;
+pub mod schedule;
+pub mod trainer;

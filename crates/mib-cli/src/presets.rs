@@ -1,0 +1,13 @@
+//! The configs shipped in `configs/`, embedded so that `--config mib` works from any folder.
+
+/// (name, TOML text) of each preset.
+pub(crate) const PRESETS: &[(&str, &str)] = &[
+    ("mib", include_str!("../../../configs/mib.toml")),
+    ("demo", include_str!("../../../configs/demo.toml")),
+];
+
+/// The preset called `name` (with or without `.toml`), if any.
+pub(crate) fn preset(name: &str) -> Option<&'static str> {
+    let name = name.trim_end_matches(".toml");
+    PRESETS.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
+}

@@ -1,0 +1,229 @@
+//! `mib embed` and `mib inspect`: use and look into a finished (or running) run folder.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, ValueEnum};
+use mib::config::TrainConfig;
+use mib::train::checkpoint::{self, LoadedCheckpoint};
+use mib::train::trainer;
+
+/// Which split of a dataset.
+#[derive(Clone, Copy, Debug, ValueEnum, Default)]
+pub(crate) enum Split {
+    /// The training split.
+    Train,
+    /// The held-out test split.
+    #[default]
+    Test,
+}
+
+/// Flags of `mib embed`.
+#[derive(Args, Debug)]
+pub(crate) struct EmbedArgs {
+    /// Run folder (holds config.toml and model.safetensors or checkpoints/).
+    run: PathBuf,
+    /// Dataset to embed (default: the run's own).
+    #[arg(long)]
+    dataset: Option<String>,
+    /// Views (mfeat names or .npy files); default: the run's own.
+    #[arg(long, value_delimiter = ',')]
+    views: Option<Vec<String>>,
+    /// Labels for .npy views.
+    #[arg(long)]
+    labels: Option<PathBuf>,
+    /// Folder holding the dataset files.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Which split.
+    #[arg(long, value_enum, default_value_t = Split::Test)]
+    split: Split,
+    /// Which of the two training views to encode (0 or 1).
+    #[arg(long, default_value_t = 0)]
+    view: usize,
+    /// Output .npy file (float32, [items, z_dim]); labels go to <stem>.labels.npy beside it.
+    #[arg(long, short)]
+    out: PathBuf,
+}
+
+/// Flags of `mib inspect`.
+#[derive(Args, Debug)]
+pub(crate) struct InspectArgs {
+    /// A run folder or a checkpoint file.
+    path: PathBuf,
+}
+
+/// Loads the run's config and its newest weights (final model, else newest valid checkpoint).
+pub(crate) fn load_run(run: &Path) -> Result<(TrainConfig, LoadedCheckpoint)> {
+    let cfg_path = run.join("config.toml");
+    if !cfg_path.exists() {
+        bail!(
+            "{}: not a run folder (config.toml is missing)",
+            run.display()
+        );
+    }
+    let cfg = TrainConfig::from_file(&cfg_path)?;
+    let fin = run.join("model.safetensors");
+    let ck = if fin.exists() {
+        LoadedCheckpoint::read(&fin)?
+    } else {
+        let mut skipped = Vec::new();
+        checkpoint::latest_valid(&run.join("checkpoints"), &mut skipped)?.with_context(|| {
+            format!(
+                "{}: no model.safetensors and no valid checkpoint",
+                run.display()
+            )
+        })?
+    };
+    Ok((cfg, ck))
+}
+
+pub(crate) fn embed(a: EmbedArgs) -> Result<()> {
+    let (mut cfg, ck) = load_run(&a.run)?;
+    if let Some(d) = &a.dataset {
+        cfg.data.dataset = d.clone();
+    }
+    if let Some(v) = &a.views {
+        if v.iter().any(|s| s.ends_with(".npy")) {
+            cfg.data.dataset = "npy".into();
+        }
+        cfg.data.views = v.clone();
+    }
+    if let Some(l) = &a.labels {
+        cfg.data.labels = Some(l.clone());
+    }
+    if let Some(d) = &a.data_dir {
+        cfg.data.data_dir = Some(d.clone());
+    }
+    if a.view > 1 {
+        bail!("--view {}: must be 0 or 1", a.view);
+    }
+    crate::init_threads(cfg.train.threads)?;
+    let data = trainer::load_data(&cfg)?;
+    let ds = match a.split {
+        Split::Train => &data.train,
+        Split::Test => &data.test,
+    };
+    let z = trainer::embed_view(&cfg, &ck, &data.train, ds, a.view)?;
+    write_npy_f32(&a.out, &z.data, &[z.rows, z.cols])?;
+    let mut msg = format!("wrote {} ({} x {})", a.out.display(), z.rows, z.cols);
+    if let Some(l) = &ds.labels {
+        let lp = a.out.with_extension("labels.npy");
+        write_npy_i64(&lp, l)?;
+        msg.push_str(&format!(" and {}", lp.display()));
+    }
+    eprintln!("{msg}");
+    Ok(())
+}
+
+pub(crate) fn inspect(a: InspectArgs) -> Result<()> {
+    let p = &a.path;
+    if p.is_file() {
+        let ck = LoadedCheckpoint::read(p)?;
+        print_checkpoint(&ck);
+        return Ok(());
+    }
+    let (cfg, ck) = load_run(p)?;
+    println!("run folder: {}", p.display());
+    println!(
+        "objective: {:?}, dataset: {} {:?}, seed {}, {} iterations planned",
+        cfg.model.objective, cfg.data.dataset, cfg.data.views, cfg.seed, cfg.train.iterations
+    );
+    let metrics = p.join("metrics.jsonl");
+    if metrics.exists() {
+        let m = trainer::read_metrics(&metrics)?;
+        if let Some(last) = m.last() {
+            println!(
+                "metrics.jsonl: {} lines; last: {}",
+                m.len(),
+                serde_json::to_string(last)?
+            );
+        }
+    }
+    let cks = checkpoint::list_checkpoints(&p.join("checkpoints"))?;
+    println!("checkpoints: {}", cks.len());
+    for c in &cks {
+        match LoadedCheckpoint::read(c) {
+            Ok(l) => println!("  {} (iteration {})", c.display(), l.meta.iteration),
+            Err(e) => println!("  {} (unreadable: {e})", c.display()),
+        }
+    }
+    for f in [
+        "model.safetensors",
+        "encoder.safetensors",
+        "encoder.toml",
+        "eval.json",
+    ] {
+        println!(
+            "{f}: {}",
+            if p.join(f).exists() {
+                "present"
+            } else {
+                "missing"
+            }
+        );
+    }
+    print_checkpoint(&ck);
+    Ok(())
+}
+
+fn print_checkpoint(ck: &LoadedCheckpoint) {
+    println!(
+        "{}: iteration {}, adam step {}, {} non-finite steps skipped, {:.1} s of training",
+        ck.path.display(),
+        ck.meta.iteration,
+        ck.meta.adam_step,
+        ck.meta.nonfinite_total,
+        ck.meta.wall_s
+    );
+    let shapes = ck.tensor_shapes();
+    let params: usize = shapes
+        .iter()
+        .filter(|(n, _)| !n.starts_with("adam."))
+        .map(|(_, s)| s.iter().product::<usize>())
+        .sum();
+    println!("  {} tensors, {} parameters", shapes.len(), params);
+    for (n, s) in shapes.iter().filter(|(n, _)| !n.starts_with("adam.")) {
+        println!("  {n} {s:?}");
+    }
+}
+
+fn npy_header(descr: &str, shape: &[usize]) -> Vec<u8> {
+    let shape_s = match shape {
+        [n] => format!("({n},)"),
+        _ => format!(
+            "({})",
+            shape
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let mut h = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape_s}, }}");
+    let total = 10 + h.len() + 1;
+    h.push_str(&" ".repeat((64 - total % 64) % 64));
+    h.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(h.len() as u16).to_le_bytes());
+    out.extend_from_slice(h.as_bytes());
+    out
+}
+
+fn write_npy_f32(path: &Path, data: &[f32], shape: &[usize]) -> Result<()> {
+    let mut b = npy_header("<f4", shape);
+    for v in data {
+        b.extend_from_slice(&v.to_le_bytes());
+    }
+    checkpoint::write_atomic(path, &b)?;
+    Ok(())
+}
+
+fn write_npy_i64(path: &Path, data: &[u32]) -> Result<()> {
+    let mut b = npy_header("<i8", &[data.len()]);
+    for &v in data {
+        b.extend_from_slice(&(v as i64).to_le_bytes());
+    }
+    checkpoint::write_atomic(path, &b)?;
+    Ok(())
+}

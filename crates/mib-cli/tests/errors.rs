@@ -1,0 +1,168 @@
+//! Bad input gives one line on stderr naming the problem and a non-zero exit, never a panic.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn tmpdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("mib-err-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Runs `mib args`, expects failure with one stderr line containing every `needles` item.
+fn fails_with(args: &[&str], needles: &[&str]) {
+    let out = Command::new(env!("CARGO_BIN_EXE_mib"))
+        .args(args)
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "mib {args:?} should fail; stderr: {err}"
+    );
+    assert_ne!(out.status.code(), Some(101), "mib {args:?} panicked: {err}");
+    assert!(!err.contains("panicked"), "mib {args:?} panicked: {err}");
+    let lines: Vec<_> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "mib {args:?}: expected one line, got: {err}"
+    );
+    for n in needles {
+        assert!(err.contains(n), "mib {args:?}: `{n}` not in: {err}");
+    }
+}
+
+fn config(dir: &std::path::Path, name: &str, text: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p.to_str().unwrap().to_string()
+}
+
+#[test]
+fn config_errors_name_the_key() {
+    let d = tmpdir("config");
+    let out = d.join("out");
+    let out = out.to_str().unwrap();
+    let c = config(&d, "unknown_key.toml", "seed = 1\nlearning_rate = 3\n");
+    fails_with(
+        &["train", "--config", &c, "--out", out],
+        &["unknown_key.toml", "learning_rate"],
+    );
+    let c = config(&d, "objective.toml", "[model]\nobjective = \"magic\"\n");
+    fails_with(
+        &["train", "--config", &c, "--out", out],
+        &["objective.toml", "magic"],
+    );
+    let c = config(
+        &d,
+        "beta.toml",
+        "[beta]\nkind = \"constant\"\nvalue = -0.5\n",
+    );
+    fails_with(&["train", "--config", &c, "--out", out], &["beta", "-0.5"]);
+    let c = config(&d, "lr.toml", "[optim]\nlr = -1.0\n");
+    fails_with(&["train", "--config", &c, "--out", out], &["lr", "-1"]);
+    let c = config(&d, "iters.toml", "[train]\niterations = 0\n");
+    fails_with(
+        &["train", "--config", &c, "--out", out],
+        &["train.iterations"],
+    );
+    let c = config(
+        &d,
+        "ds.toml",
+        "[data]\ndataset = \"imagenet\"\npairing = { kind = \"aligned\" }\n",
+    );
+    fails_with(
+        &["train", "--config", &c, "--out", out],
+        &["data.dataset", "imagenet"],
+    );
+    fails_with(
+        &["train", "--config", "/nonexistent/x.toml"],
+        &["/nonexistent/x.toml"],
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn data_errors_name_the_file() {
+    let d = tmpdir("data");
+    let out = d.join("out");
+    let out = out.to_str().unwrap();
+    // Missing IDX folder: the message says how to get the data.
+    fails_with(
+        &[
+            "train",
+            "--config",
+            "mib",
+            "--dataset",
+            "fashion-mnist",
+            "--data-dir",
+            "/nonexistent/fm",
+            "--out",
+            out,
+        ],
+        &["/nonexistent/fm"],
+    );
+    // A corrupt .npy view.
+    let bad = d.join("bad.npy");
+    std::fs::write(&bad, b"\x93NUMPY\x01\x00garbage").unwrap();
+    let good = d.join("good.npy");
+    std::fs::write(&good, npy_f32(&[4, 2], &[0.0; 8])).unwrap();
+    let views = format!("{},{}", good.display(), bad.display());
+    fails_with(&["train", "--views", &views, "--out", out], &["bad.npy"]);
+    // Views with different row counts.
+    let short = d.join("short.npy");
+    std::fs::write(&short, npy_f32(&[3, 2], &[0.0; 6])).unwrap();
+    let views = format!("{},{}", good.display(), short.display());
+    fails_with(&["train", "--views", &views, "--out", out], &["short.npy"]);
+    // NaN in a view.
+    let nan = d.join("nan.npy");
+    std::fs::write(
+        &nan,
+        npy_f32(&[4, 2], &[0.0, 1.0, f32::NAN, 0.0, 0.0, 0.0, 0.0, 0.0]),
+    )
+    .unwrap();
+    let views = format!("{},{}", good.display(), nan.display());
+    fails_with(&["train", "--views", &views, "--out", out], &["nan.npy"]);
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn a_folder_holding_another_run_is_not_overwritten() {
+    let d = tmpdir("exists");
+    let run = d.join("run");
+    std::fs::create_dir_all(&run).unwrap();
+    std::fs::write(run.join("config.toml"), "seed = 1\n").unwrap();
+    std::fs::write(run.join("metrics.jsonl"), "precious\n").unwrap();
+    fails_with(
+        &["train", "--config", "mib", "--out", run.to_str().unwrap()],
+        &["--force", "another run"],
+    );
+    assert_eq!(
+        std::fs::read_to_string(run.join("metrics.jsonl")).unwrap(),
+        "precious\n"
+    );
+    fails_with(
+        &["train", "--resume", d.join("nothing").to_str().unwrap()],
+        &["nothing"],
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+fn npy_f32(shape: &[usize], data: &[f32]) -> Vec<u8> {
+    let shape_s = format!("({}, {})", shape[0], shape[1]);
+    let mut h = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape_s}, }}");
+    while (10 + h.len() + 1) % 64 != 0 {
+        h.push(' ');
+    }
+    h.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(h.len() as u16).to_le_bytes());
+    out.extend_from_slice(h.as_bytes());
+    for v in data {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out
+}

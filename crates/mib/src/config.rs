@@ -1,0 +1,282 @@
+//! The configuration of a training run: what a `config.toml` holds.
+//!
+//! A run is reproducible from its saved config: the data source, the model, the optimiser, the beta
+//! schedule, the loop settings and the seed. Every section has documented defaults equal to the
+//! reference implementation's (github mfederici/Multi-View-Information-Bottleneck), unknown keys are
+//! rejected, and [`TrainConfig::validate`] checks every value once, before training starts, with
+//! errors that name the offending key.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::PairingConfig;
+use crate::objectives::{AdamConfig, ModelConfig};
+use crate::train::schedule::BetaSchedule;
+use crate::{Error, Result};
+
+/// Where the training data comes from and how its two views are formed.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    /// `"mfeat"` (embedded), `"fashion-mnist"`, `"mnist"` (IDX files) or `"npy"` (files in `views`).
+    pub dataset: String,
+    /// For `mfeat`: the view names (two of `pix`, `fou`, `fac`, `kar`, `zer`, `mor`); for `npy`: the
+    /// paths of one `.npy` file per view; unused for single-view image datasets.
+    #[serde(default)]
+    pub views: Vec<String>,
+    /// For `npy`: the labels file (`.npy`, integer), optional.
+    #[serde(default)]
+    pub labels: Option<PathBuf>,
+    /// Folder holding the dataset files (IDX); default: `$MIB_DATA`, then Debian's
+    /// `/usr/share/datasets/<name>`.
+    #[serde(default)]
+    pub data_dir: Option<PathBuf>,
+    /// For `npy`: fraction of rows held out as the test split (seeded permutation), default 0.2.
+    #[serde(default = "default_test_fraction")]
+    pub test_fraction: f64,
+    /// How the two views of an item are formed (`aligned`, `same-class`, or `augment` for
+    /// single-view data).
+    pub pairing: PairingConfig,
+}
+
+fn default_test_fraction() -> f64 {
+    0.2
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        DataConfig {
+            dataset: "mfeat".into(),
+            views: vec!["pix".into(), "fou".into()],
+            labels: None,
+            data_dir: None,
+            test_fraction: default_test_fraction(),
+            pairing: PairingConfig::Aligned,
+        }
+    }
+}
+
+/// Settings of the training loop.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoopConfig {
+    /// Total number of training iterations (one batch each). Reference: ~940,000 on a GPU.
+    pub iterations: u64,
+    /// Batch size (reference: 64).
+    pub batch_size: usize,
+    /// Worker threads for the compute core and the data pipeline; 0 = all available cores.
+    pub threads: usize,
+    /// Write one line to `metrics.jsonl` every this many iterations (mean over the interval).
+    pub log_every: u64,
+    /// Write a checkpoint every this many iterations (a multiple of `log_every`).
+    pub checkpoint_every: u64,
+    /// Number of checkpoints kept in `checkpoints/` (older ones are removed).
+    pub keep_checkpoints: usize,
+    /// Stop after this many consecutive non-finite losses or gradients (each one skips its update).
+    pub max_nonfinite: u64,
+}
+
+impl Default for LoopConfig {
+    fn default() -> Self {
+        LoopConfig {
+            iterations: 2000,
+            batch_size: 64,
+            threads: 0,
+            log_every: 10,
+            checkpoint_every: 500,
+            keep_checkpoints: 3,
+            max_nonfinite: 20,
+        }
+    }
+}
+
+/// Evaluation during training: the few-label linear probe as the reference logs it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvalDuringTraining {
+    /// Run the probe every this many iterations (a multiple of `train.log_every`); 0 = never.
+    pub every: u64,
+    /// Labels per class of the probe (reference: 10).
+    pub labels_per_class: usize,
+    /// Repetitions of the probe (balanced draws).
+    pub repetitions: usize,
+    /// Number of test items it scores (the first ones of the test split); 0 = all.
+    pub max_test_items: usize,
+}
+
+impl Default for EvalDuringTraining {
+    fn default() -> Self {
+        EvalDuringTraining {
+            every: 0,
+            labels_per_class: 10,
+            repetitions: 5,
+            max_test_items: 2000,
+        }
+    }
+}
+
+/// The whole configuration of a run, as written in `config.toml`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Seed of every random draw of the run (initialisation, batches, augmentations, noise).
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// Data source and pairing.
+    #[serde(default)]
+    pub data: DataConfig,
+    /// Model: objective, encoders, critic, estimator.
+    #[serde(default)]
+    pub model: ModelConfig,
+    /// Adam settings (reference: lr 1e-4, eps 1e-8).
+    #[serde(default)]
+    pub optim: AdamConfig,
+    /// The beta schedule (reference MIB: exponential from 1e-3 to 1 after a warm period).
+    #[serde(default = "default_beta")]
+    pub beta: BetaSchedule,
+    /// The training loop.
+    #[serde(default)]
+    pub train: LoopConfig,
+    /// Evaluation during training.
+    #[serde(default)]
+    pub eval: EvalDuringTraining,
+}
+
+fn default_seed() -> u64 {
+    42
+}
+
+fn default_beta() -> BetaSchedule {
+    BetaSchedule::Constant { value: 1e-3 }
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            seed: default_seed(),
+            data: DataConfig::default(),
+            model: ModelConfig::default(),
+            optim: AdamConfig::default(),
+            beta: default_beta(),
+            train: LoopConfig::default(),
+            eval: EvalDuringTraining::default(),
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Parses a TOML document; `origin` names it in errors (a file path, or `"<preset>"`).
+    pub fn from_toml_str(text: &str, origin: &str) -> Result<Self> {
+        toml::from_str(text).map_err(|e| Error::format(origin, one_line(&e.to_string())))
+    }
+
+    /// Reads and parses a TOML file.
+    pub fn from_file(path: &std::path::Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Self::from_toml_str(&text, &path.display().to_string())
+    }
+
+    /// The config as TOML text (what is saved as the run's `config.toml`).
+    pub fn to_toml_string(&self) -> Result<String> {
+        toml::to_string_pretty(self)
+            .map_err(|e| Error::config("<config>", "<serialisation>", e.to_string()))
+    }
+
+    /// Checks every value, naming the first bad key.
+    pub fn validate(&self) -> Result<()> {
+        let d = &self.data;
+        match d.dataset.as_str() {
+            "mfeat" | "fashion-mnist" | "mnist" | "npy" => {}
+            other => {
+                return Err(Error::config(
+                    "data.dataset",
+                    other,
+                    "expected one of mfeat, fashion-mnist, mnist, npy",
+                ))
+            }
+        }
+        if d.dataset == "npy" && d.views.is_empty() {
+            return Err(Error::config(
+                "data.views",
+                "[]",
+                "dataset `npy` needs the paths of one .npy file per view",
+            ));
+        }
+        if !(d.test_fraction > 0.0 && d.test_fraction < 1.0) {
+            return Err(Error::config(
+                "data.test_fraction",
+                d.test_fraction,
+                "must lie strictly between 0 and 1",
+            ));
+        }
+        self.model.validate()?;
+        self.optim.validate()?;
+        self.beta.validate()?;
+        let t = &self.train;
+        if t.iterations == 0 {
+            return Err(Error::config("train.iterations", 0, "must be at least 1"));
+        }
+        if t.batch_size < 2 {
+            return Err(Error::config(
+                "train.batch_size",
+                t.batch_size,
+                "must be at least 2 (the critic needs a negative pair)",
+            ));
+        }
+        if t.log_every == 0 {
+            return Err(Error::config("train.log_every", 0, "must be at least 1"));
+        }
+        if t.checkpoint_every == 0 || t.checkpoint_every % t.log_every != 0 {
+            return Err(Error::config(
+                "train.checkpoint_every",
+                t.checkpoint_every,
+                format!(
+                    "must be a positive multiple of train.log_every ({})",
+                    t.log_every
+                ),
+            ));
+        }
+        if t.keep_checkpoints == 0 {
+            return Err(Error::config(
+                "train.keep_checkpoints",
+                0,
+                "must be at least 1",
+            ));
+        }
+        if t.max_nonfinite == 0 {
+            return Err(Error::config(
+                "train.max_nonfinite",
+                0,
+                "must be at least 1",
+            ));
+        }
+        let e = &self.eval;
+        if e.every > 0 {
+            if e.every % t.log_every != 0 {
+                return Err(Error::config(
+                    "eval.every",
+                    e.every,
+                    format!("must be a multiple of train.log_every ({})", t.log_every),
+                ));
+            }
+            if e.labels_per_class == 0 || e.repetitions == 0 {
+                return Err(Error::config(
+                    "eval.labels_per_class",
+                    e.labels_per_class,
+                    "labels_per_class and repetitions must be at least 1",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Keeps the first line of a multi-line parser message, trimmed.
+fn one_line(s: &str) -> String {
+    s.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
