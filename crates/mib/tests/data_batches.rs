@@ -48,9 +48,9 @@ fn same_batches_whatever_the_thread_count_and_start() -> anyhow::Result<()> {
     let p3 = BatchProducer::new(ds, pairing, [0, 0], 8, 43, 1)?;
     assert_ne!(p3.batch(0), a[0]);
     let mut it = p1.iter_from(0);
-    for k in 0..10 {
+    for expected in &a[..10] {
         let b = it.next().unwrap();
-        assert_eq!(b, a[k]);
+        assert_eq!(&b, expected);
         it.recycle(b);
     }
     Ok(())

@@ -187,7 +187,7 @@ fn idx_dir_round_trips_as_named_layout() -> anyhow::Result<()> {
     assert_eq!(s.train.image_shape, Some((2, 3)));
     approx::assert_abs_diff_eq!(
         s.train.views[0].row(1)[0],
-        (6 * 37 % 256) as f32 / 255.0,
+        (6.0 * 37.0) / 255.0,
         epsilon = 1e-6
     );
     // via the named loader with MIB-style data_dir
