@@ -88,10 +88,11 @@ pub fn affine(src: &[f32], dst: &mut [f32], h: usize, w: usize, p: &AffineParams
         let mut sy = m10 * qx0 + m11 * qy + cy;
         let row = &mut dst[y * w..(y + 1) * w];
         for out in row.iter_mut() {
-            let fx0 = sx.floor();
-            let fy0 = sy.floor();
-            let (x0, y0) = (fx0 as isize, fy0 as isize);
-            let (ax, ay) = (sx - fx0, sy - fy0);
+            // floor without a libm call: exact for coordinates > -16; anything below is
+            // outside the image and reads 0 either way (NaN too: it casts to 0, i.e. -16).
+            let x0 = (sx + 16.0) as i32 as isize - 16;
+            let y0 = (sy + 16.0) as i32 as isize - 16;
+            let (ax, ay) = (sx - x0 as f32, sy - y0 as f32);
             *out = if x0 >= 0 && y0 >= 0 && x0 + 1 < wi && y0 + 1 < hi {
                 let i = y0 as usize * w + x0 as usize;
                 let top = src[i] + ax * (src[i + 1] - src[i]);
