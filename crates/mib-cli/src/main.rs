@@ -3,9 +3,11 @@
 //! Each subcommand parses its flags, loads a config, applies flag overrides and calls one library
 //! function. Errors are printed as one line on stderr with a non-zero exit code.
 
+mod bench_views;
 mod presets;
 mod run_cmds;
 mod train_cmd;
+mod views;
 
 use clap::{Parser, Subcommand};
 
@@ -27,6 +29,10 @@ enum Command {
     Embed(run_cmds::EmbedArgs),
     /// Print what a run folder or checkpoint holds.
     Inspect(run_cmds::InspectArgs),
+    /// Write a PNG grid of original | view 1 | view 2 to see the augmentations.
+    Views(views::ViewsArgs),
+    /// Micro-benchmarks (`mib bench views`: augmentation throughput).
+    Bench(bench_views::BenchArgs),
 }
 
 fn main() {
@@ -36,6 +42,8 @@ fn main() {
         Command::Demo(a) => train_cmd::demo(a),
         Command::Embed(a) => run_cmds::embed(a),
         Command::Inspect(a) => run_cmds::inspect(a),
+        Command::Views(a) => views::views(a),
+        Command::Bench(a) => bench_views::bench(a),
     };
     if let Err(e) = result {
         let msg = format!("{e:#}").replace('\n', " ");

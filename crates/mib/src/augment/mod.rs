@@ -220,14 +220,38 @@ impl Compose {
 
 impl Augment for Compose {
     fn apply_using(&self, src: &[f32], dst: &mut [f32], h: usize, w: usize, rng: &mut MibRng) {
-        dst.copy_from_slice(src);
-        if self.steps.is_empty() {
+        let k = self.steps.len();
+        if k == 0 {
+            dst.copy_from_slice(src);
             return;
         }
-        let mut tmp = vec![0f32; src.len()];
-        for s in &self.steps {
-            tmp.copy_from_slice(dst);
-            s.apply_using(&tmp, dst, h, w, rng);
+        if k == 1 {
+            self.steps[0].apply_using(src, dst, h, w, rng);
+            return;
         }
+        // Ping-pong between `dst` and a per-thread scratch buffer so that the last step writes
+        // into `dst`, without allocating.
+        thread_local! {
+            static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        SCRATCH.with(|cell| {
+            let mut scratch = cell.borrow_mut();
+            scratch.resize(src.len(), 0.0);
+            let tmp = &mut scratch[..];
+            // step i writes into dst when (k - 1 - i) is even, else into tmp.
+            let first_into_dst = (k - 1) % 2 == 0;
+            if first_into_dst {
+                self.steps[0].apply_using(src, dst, h, w, rng);
+            } else {
+                self.steps[0].apply_using(src, tmp, h, w, rng);
+            }
+            for (i, s) in self.steps.iter().enumerate().skip(1) {
+                if (k - 1 - i) % 2 == 0 {
+                    s.apply_using(tmp, dst, h, w, rng);
+                } else {
+                    s.apply_using(dst, tmp, h, w, rng);
+                }
+            }
+        });
     }
 }

@@ -88,10 +88,11 @@ pub fn affine(src: &[f32], dst: &mut [f32], h: usize, w: usize, p: &AffineParams
         let mut sy = m10 * qx0 + m11 * qy + cy;
         let row = &mut dst[y * w..(y + 1) * w];
         for out in row.iter_mut() {
-            let fx0 = sx.floor();
-            let fy0 = sy.floor();
-            let (x0, y0) = (fx0 as isize, fy0 as isize);
-            let (ax, ay) = (sx - fx0, sy - fy0);
+            // floor without a libm call: exact for coordinates > -16; anything below is
+            // outside the image and reads 0 either way (NaN too: it casts to 0, i.e. -16).
+            let x0 = (sx + 16.0) as i32 as isize - 16;
+            let y0 = (sy + 16.0) as i32 as isize - 16;
+            let (ax, ay) = (sx - x0 as f32, sy - y0 as f32);
             *out = if x0 >= 0 && y0 >= 0 && x0 + 1 < wi && y0 + 1 < hi {
                 let i = y0 as usize * w + x0 as usize;
                 let top = src[i] + ax * (src[i + 1] - src[i]);
@@ -158,23 +159,27 @@ impl Augment for PixelCorruption {
     fn apply_using(&self, src: &[f32], dst: &mut [f32], _h: usize, _w: usize, rng: &mut MibRng) {
         // A pixel is corrupted when a uniform 32-bit draw is >= keep * 2^32.
         let thr = (self.keep as f64 * 4294967296.0).min(4294967296.0) as u64;
-        let mut bits = 0u64;
-        for (k, (d, &s)) in dst.iter_mut().zip(src).enumerate() {
-            if k % 2 == 0 {
-                bits = rng.next_u64();
-            } else {
-                bits >>= 32;
-            }
-            let u = bits & 0xFFFF_FFFF;
-            *d = if u < thr {
-                s
-            } else {
-                match self.mode {
-                    CorruptionMode::Drop => 0.0,
-                    CorruptionMode::Flip => 1.0 - s,
-                }
-            };
+        let flip = self.mode == CorruptionMode::Flip;
+        let mut d2 = dst.chunks_exact_mut(2);
+        let mut s2 = src.chunks_exact(2);
+        for (d, s) in (&mut d2).zip(&mut s2) {
+            let bits = rng.next_u64();
+            let (u0, u1) = (bits & 0xFFFF_FFFF, bits >> 32);
+            d[0] = corrupt(s[0], u0 < thr, flip);
+            d[1] = corrupt(s[1], u1 < thr, flip);
         }
+        if let (Some(d), Some(s)) = (d2.into_remainder().first_mut(), s2.remainder().first()) {
+            *d = corrupt(*s, (rng.next_u64() & 0xFFFF_FFFF) < thr, flip);
+        }
+    }
+}
+
+#[inline(always)]
+fn corrupt(x: f32, keep: bool, flip: bool) -> f32 {
+    match (keep, flip) {
+        (true, _) => x,
+        (false, false) => 0.0,
+        (false, true) => 1.0 - x,
     }
 }
 

@@ -10,7 +10,8 @@ use std::path::Path;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum CsvHeader {
-    /// A header when any field of the first line is not a number (the default).
+    /// A header when any field of the first line is not a number (the default). A header made of
+    /// numbers only (e.g. column indices, as in the UCI mfeat files) is read as data: say `Yes`.
     #[default]
     Auto,
     /// The first line is a header.

@@ -1,0 +1,182 @@
+//! Augmentations: exact geometry, statistics of pixel corruption, seeding, shape and range.
+
+use approx::assert_abs_diff_eq;
+use mib::augment::{
+    affine, AffineParams, Augment, AugmentConfig, AugmentStep, CorruptionMode, GaussianNoise,
+    PixelCorruption, RandomAffine, RandomCrop,
+};
+use mib::MibRng;
+use proptest::prelude::*;
+use rand::SeedableRng;
+
+fn ramp(h: usize, w: usize) -> Vec<f32> {
+    (0..h * w)
+        .map(|i| (i as f32 + 1.0) / (h * w) as f32)
+        .collect()
+}
+
+#[test]
+fn zero_parameter_affine_is_the_identity() {
+    let (h, w) = (28, 28);
+    let src = ramp(h, w);
+    let mut dst = vec![0.0; h * w];
+    let t = RandomAffine {
+        degrees: 0.0,
+        translate: [0.0, 0.0],
+        scale: [1.0, 1.0],
+        shear: 0.0,
+    };
+    t.apply_using(&src, &mut dst, h, w, &mut MibRng::seed_from_u64(3));
+    assert_eq!(src, dst);
+    // and the empty pipeline too
+    AugmentConfig::default().build().unwrap().apply_using(
+        &src,
+        &mut dst,
+        h,
+        w,
+        &mut MibRng::seed_from_u64(3),
+    );
+    assert_eq!(src, dst);
+}
+
+#[test]
+fn ninety_degree_rotation_moves_known_pixels() {
+    // 5x5 image with a single bright pixel right of the centre, one below the centre.
+    let (h, w) = (5, 5);
+    let mut src = vec![0.0; 25];
+    src[2 * 5 + 4] = 1.0; // (x=4, y=2): right edge, middle row
+    src[4 * 5 + 2] = 0.5; // (x=2, y=4): bottom middle
+    let mut dst = vec![0.0; 25];
+    let p = AffineParams {
+        angle: 90.0,
+        translate: (0.0, 0.0),
+        scale: 1.0,
+        shear: 0.0,
+    };
+    affine(&src, &mut dst, h, w, &p);
+    // counter-clockwise on screen: right -> top, bottom -> right.
+    assert_abs_diff_eq!(dst[2], 1.0, epsilon = 1e-6); // (x=2, y=0)
+    assert_abs_diff_eq!(dst[2 * 5 + 4], 0.5, epsilon = 1e-6); // (x=4, y=2)
+    assert_abs_diff_eq!(dst.iter().sum::<f32>(), 1.5, epsilon = 1e-5);
+    // a translation by (+1, -1) moves pixels right and up; what leaves the image is zero-filled
+    let p = AffineParams {
+        angle: 0.0,
+        translate: (1.0, -1.0),
+        scale: 1.0,
+        shear: 0.0,
+    };
+    affine(&src, &mut dst, h, w, &p);
+    assert_eq!(dst[3 * 5 + 3], 0.5);
+    assert_abs_diff_eq!(dst.iter().sum::<f32>(), 0.5, epsilon = 1e-6);
+}
+
+#[test]
+fn pixel_corruption_drop_rate_within_three_sigma() {
+    let n = 100_000;
+    let keep = 0.8;
+    let src = vec![1.0f32; n];
+    let mut dst = vec![0.0; n];
+    let t = PixelCorruption {
+        keep,
+        mode: CorruptionMode::Drop,
+    };
+    t.apply_using(&src, &mut dst, 1, n, &mut MibRng::seed_from_u64(11));
+    let dropped = dst.iter().filter(|&&x| x == 0.0).count() as f64;
+    let p = 1.0 - keep as f64;
+    let sigma = (n as f64 * p * (1.0 - p)).sqrt();
+    assert!(
+        (dropped - n as f64 * p).abs() < 3.0 * sigma,
+        "dropped {dropped}, expected {} +- {}",
+        n as f64 * p,
+        3.0 * sigma
+    );
+    // flip mode maps x to 1 - x
+    let src = vec![0.25f32; 1000];
+    let mut dst = vec![0.0; 1000];
+    PixelCorruption {
+        keep: 0.0,
+        mode: CorruptionMode::Flip,
+    }
+    .apply_using(&src, &mut dst, 1, 1000, &mut MibRng::seed_from_u64(1));
+    assert!(dst.iter().all(|&x| x == 0.75));
+}
+
+#[test]
+fn equal_seeds_give_equal_views_and_different_seeds_differ() {
+    let (h, w) = (28, 28);
+    let src = ramp(h, w);
+    let aug = AugmentConfig::reference().build().unwrap();
+    let run = |seed| {
+        let mut d = vec![0.0; h * w];
+        aug.apply_using(&src, &mut d, h, w, &mut MibRng::seed_from_u64(seed));
+        d
+    };
+    assert_eq!(run(5), run(5));
+    assert_ne!(run(5), run(6));
+}
+
+#[test]
+fn reference_preset_serde_round_trip_and_validation() {
+    let cfg = AugmentConfig::reference();
+    let json = serde_json::to_string(&cfg).unwrap();
+    assert!(json.contains("\"kind\":\"random-affine\""), "{json}");
+    let back: AugmentConfig = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, cfg);
+    assert!(serde_json::from_str::<AugmentConfig>(
+        r#"{"steps":[{"kind":"pixel-corruption","keep":0.8,"oops":1}]}"#
+    )
+    .is_err());
+    let bad = AugmentConfig {
+        steps: vec![AugmentStep::PixelCorruption {
+            keep: 1.5,
+            mode: CorruptionMode::Drop,
+        }],
+    };
+    assert!(bad
+        .validate()
+        .unwrap_err()
+        .to_string()
+        .contains("steps[0].keep"));
+    let bad = AugmentConfig {
+        steps: vec![AugmentStep::RandomAffine {
+            degrees: 10.0,
+            translate: [0.0, 0.0],
+            scale: [1.2, 0.8],
+            shear: 0.0,
+        }],
+    };
+    assert!(bad.validate().is_err());
+}
+
+#[test]
+fn random_crop_is_an_integer_shift() {
+    let (h, w) = (6, 7);
+    let src = ramp(h, w);
+    let mut dst = vec![0.0; h * w];
+    RandomCrop { padding: 0 }.apply_using(&src, &mut dst, h, w, &mut MibRng::seed_from_u64(0));
+    assert_eq!(src, dst);
+    RandomCrop { padding: 2 }.apply_using(&src, &mut dst, h, w, &mut MibRng::seed_from_u64(9));
+    // every nonzero output value is an input value
+    assert!(dst.iter().all(|v| *v == 0.0 || src.contains(v)));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    /// Every transform keeps the shape and, for [0, 1] input, the range [0, 1].
+    #[test]
+    fn transforms_preserve_range(seed in any::<u64>(), h in 1usize..20, w in 1usize..20, deg in 0f32..180.0, sh in 0f32..60.0, keep in 0f32..1.0) {
+        let src: Vec<f32> = (0..h * w).map(|i| ((i * 7919) % 101) as f32 / 100.0).collect();
+        let steps: Vec<Box<dyn Augment>> = vec![
+            Box::new(RandomAffine { degrees: deg, translate: [0.3, 0.3], scale: [0.5, 1.5], shear: sh }),
+            Box::new(PixelCorruption { keep, mode: CorruptionMode::Flip }),
+            Box::new(GaussianNoise { std: 0.3, clamp: true }),
+            Box::new(RandomCrop { padding: 3 }),
+        ];
+        let mut rng = MibRng::seed_from_u64(seed);
+        for s in &steps {
+            let mut dst = vec![f32::NAN; h * w];
+            s.apply_using(&src, &mut dst, h, w, &mut rng);
+            prop_assert!(dst.iter().all(|x| (-1e-6..=1.0 + 1e-6).contains(x)), "{dst:?}");
+        }
+    }
+}
