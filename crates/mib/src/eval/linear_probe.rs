@@ -92,9 +92,15 @@ impl LinearProbeParams {
             )));
         }
         let scaler = Scaler::fit(x, self.minmax);
-        let xs = scaler.transform_f64(x);
+        let mut xs = scaler.transform_f64(x);
         let (n, d, k) = (x.rows, x.cols, n_classes);
         let penalty = 1.0 / (self.c * n as f64);
+        // Exact reparameterisation for conditioning: the solver sees standardised features
+        // `u = (x_s - mu) / sigma` and weights `v = w * sigma`, with bias `b' = b + w . mu`. The
+        // objective is unchanged because the bias is unpenalised and the penalty on `w` becomes
+        // `sum_j (v_j / sigma_j)^2`.
+        let (mu, sigma) = standardize(&mut xs, n, d);
+        let pen: Vec<f64> = sigma.iter().map(|s| penalty / (s * s)).collect();
         let mut theta = vec![0.0f64; k * d + k];
         let mut logits = vec![0.0f64; k];
         let settings = LbfgsSettings {
@@ -136,14 +142,22 @@ impl LinearProbeParams {
             }
             let inv_n = 1.0 / n as f64;
             let mut reg = 0.0;
-            for (g, wv) in gw.iter_mut().zip(w) {
-                *g = *g * inv_n + penalty * wv;
-                reg += wv * wv;
+            for (j, (g, wv)) in gw.iter_mut().zip(w).enumerate() {
+                let pj = pen[j % d];
+                *g = *g * inv_n + pj * wv;
+                reg += pj * wv * wv;
             }
             gb.iter_mut().for_each(|g| *g *= inv_n);
-            loss * inv_n + 0.5 * penalty * reg
+            loss * inv_n + 0.5 * reg
         });
-        let bias = theta.split_off(k * d);
+        let mut bias = theta.split_off(k * d);
+        for c in 0..k {
+            let wc = &mut theta[c * d..(c + 1) * d];
+            for j in 0..d {
+                wc[j] /= sigma[j];
+                bias[c] -= wc[j] * mu[j];
+            }
+        }
         Ok(FittedLinearProbe {
             n_classes: k,
             scaler,
@@ -185,6 +199,38 @@ pub(crate) fn check_xy(x: &Matrix, n_labels: usize, what: &str) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// Centres and scales the columns of the row-major `n x d` buffer in place to mean 0 and standard
+/// deviation 1 (a constant column keeps scale 1); returns the means and scales.
+pub(crate) fn standardize(xs: &mut [f64], n: usize, d: usize) -> (Vec<f64>, Vec<f64>) {
+    let mut mu = vec![0.0; d];
+    for row in xs.chunks_exact(d) {
+        axpy(1.0, row, &mut mu);
+    }
+    mu.iter_mut().for_each(|m| *m /= n as f64);
+    let mut var = vec![0.0; d];
+    for row in xs.chunks_exact_mut(d) {
+        for j in 0..d {
+            row[j] -= mu[j];
+            var[j] += row[j] * row[j];
+        }
+    }
+    let sigma: Vec<f64> = var
+        .iter()
+        .map(|v| {
+            let s = (v / n as f64).sqrt();
+            if s > 1e-12 {
+                s
+            } else {
+                1.0
+            }
+        })
+        .collect();
+    for row in xs.chunks_exact_mut(d) {
+        row.iter_mut().zip(&sigma).for_each(|(x, s)| *x /= s);
+    }
+    (mu, sigma)
 }
 
 #[inline]
