@@ -1,1 +1,33 @@
-//! Evaluation: linear and kNN probes, retrieval, information plane.
+//! Evaluation of frozen representations, as in the paper's experiments (Sec. 5) and the reference
+//! code's `utils/evaluation.py`:
+//!
+//! - [`LinearProbeParams`] → [`FittedLinearProbe`]: multinomial logistic regression (C = 10, MinMax
+//!   scaling fitted on the labelled set), solved exactly by L-BFGS;
+//! - [`few_label_probe`]: the few-labels protocol (balanced draws of `k` labels per class, repeated);
+//!   [`quick_probe`] for a cheap check during training;
+//! - [`KnnParams`] → [`FittedKnn`]: k-nearest-neighbour probe;
+//! - [`retrieval`]: cross-view mAP@all and Precision@K; [`mean_average_precision_multilabel`] and
+//!   the one-vs-rest [`fit_multilabel_probe`] for multi-hot labels;
+//! - [`label_entropy`] and [`label_information_lower_bound`] for the information plane;
+//! - [`EvalProtocol`] runs all of it into an [`EvalReport`] (`eval.json`).
+
+mod info;
+mod knn;
+mod lbfgs;
+mod linear_probe;
+mod multilabel;
+mod protocol;
+mod report;
+mod retrieval;
+
+pub use info::{label_entropy, label_information_lower_bound, InfoPlane, I_YZ_PROBE_BOUND};
+pub use knn::{knn_accuracy, Distance, FittedKnn, KnnParams, KnnReport};
+pub use linear_probe::{FittedLinearProbe, LinearProbeParams};
+pub use multilabel::{
+    few_label_multilabel_probe, fit_multilabel_probe, FittedMultilabelProbe, MultilabelSummary,
+};
+pub use protocol::{balanced_draw_using, few_label_probe, quick_probe, ProbeSummary};
+pub use report::{EvalInputs, EvalProtocol, EvalReport};
+pub use retrieval::{
+    average_precision, mean_average_precision_multilabel, query_metrics, retrieval, RetrievalReport,
+};

@@ -1,0 +1,284 @@
+//! The evaluation report (`eval.json`), the protocol that fills it, and its text table.
+
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+
+use super::info::{label_information_lower_bound, InfoPlane, I_YZ_PROBE_BOUND};
+use super::knn::{knn_accuracy, KnnParams, KnnReport};
+use super::linear_probe::LinearProbeParams;
+use super::multilabel::MultilabelSummary;
+use super::protocol::{few_label_probe, ProbeSummary};
+use super::retrieval::{retrieval, RetrievalReport};
+use crate::{Error, Matrix, Result};
+
+/// Everything `mib eval` measures on one run; serialised as `eval.json`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EvalReport {
+    /// Few-label linear probe, one entry per labels-per-class count.
+    pub linear_probe: Vec<ProbeSummary>,
+    /// kNN probe on all training labels.
+    pub knn: Option<KnnReport>,
+    /// Cross-view retrieval (view-1 queries against the view-2 gallery).
+    pub retrieval: Option<RetrievalReport>,
+    /// Label-limited multi-label probe (multi-hot labels).
+    pub multilabel: Option<Vec<MultilabelSummary>>,
+    /// Information-plane point.
+    pub information_plane: Option<InfoPlane>,
+    /// Representation dimension.
+    pub representation_dim: Option<usize>,
+    /// Training / test set sizes.
+    pub n_train: Option<usize>,
+    /// Test set size.
+    pub n_test: Option<usize>,
+    /// Seed of the protocol.
+    pub seed: Option<u64>,
+}
+
+fn pct(x: f64) -> String {
+    if x.is_finite() {
+        format!("{:.2}", 100.0 * x)
+    } else {
+        "n/a".into()
+    }
+}
+
+fn opt(x: Option<f64>) -> String {
+    x.filter(|v| v.is_finite())
+        .map_or("n/a".into(), |v| format!("{v:.4}"))
+}
+
+impl EvalReport {
+    /// A human-readable plain-text rendering (accuracies in percent).
+    pub fn to_table(&self) -> String {
+        let mut s = String::new();
+        if let (Some(d), Some(a), Some(b)) = (self.representation_dim, self.n_train, self.n_test) {
+            let _ = writeln!(s, "representation dim {d}, {a} train / {b} test items\n");
+        }
+        if !self.linear_probe.is_empty() {
+            let _ = writeln!(s, "Linear probe (test accuracy, %)");
+            let _ = writeln!(
+                s,
+                "{:>16} {:>8} {:>7} {:>6}",
+                "labels/class", "mean", "std", "reps"
+            );
+            for p in &self.linear_probe {
+                let _ = writeln!(
+                    s,
+                    "{:>16} {:>8} {:>7} {:>6}",
+                    p.labels_per_class,
+                    pct(p.mean),
+                    pct(p.std),
+                    p.repetitions
+                );
+            }
+            s.push('\n');
+        }
+        if let Some(k) = &self.knn {
+            let _ = writeln!(
+                s,
+                "kNN probe (k = {}, {}): test accuracy {} %\n",
+                k.k,
+                k.metric,
+                pct(k.accuracy)
+            );
+        }
+        if let Some(r) = &self.retrieval {
+            let _ = writeln!(
+                s,
+                "Cross-view retrieval: mAP@all {}, Precision@{} {} ({} queries, {} without a relevant item)\n",
+                opt(Some(r.map_at_all)),
+                r.k,
+                opt(Some(r.precision_at_k)),
+                r.queries,
+                r.queries_without_relevant
+            );
+        }
+        if let Some(m) = &self.multilabel {
+            let _ = writeln!(s, "Multi-label probe (test mAP)");
+            let _ = writeln!(
+                s,
+                "{:>16} {:>8} {:>7} {:>6}",
+                "labelled items", "mAP", "std", "reps"
+            );
+            for p in m {
+                let _ = writeln!(
+                    s,
+                    "{:>16} {:>8.4} {:>7.4} {:>6}",
+                    p.labelled, p.mean_map, p.std, p.repetitions
+                );
+            }
+            s.push('\n');
+        }
+        if let Some(ip) = &self.information_plane {
+            let _ = writeln!(s, "Information plane (nats)");
+            let _ = writeln!(
+                s,
+                "  I(x;z) = {}  [{}]",
+                opt(ip.i_xz),
+                or_none(&ip.i_xz_estimator)
+            );
+            let _ = writeln!(
+                s,
+                "  I(y;z) = {}  [{}]",
+                opt(ip.i_yz),
+                or_none(&ip.i_yz_estimator)
+            );
+        }
+        if s.is_empty() {
+            s.push_str("(empty evaluation report)\n");
+        }
+        s
+    }
+}
+
+fn or_none(s: &str) -> &str {
+    if s.is_empty() {
+        "not estimated"
+    } else {
+        s
+    }
+}
+
+/// Settings of a full evaluation (what `mib eval` runs). [`Default`] follows the paper.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EvalProtocol {
+    /// Labels per class for the few-label probe (default 1, 2, 5, 10, 100, 1000; counts larger than
+    /// the smallest class are dropped by [`EvalProtocol::evaluate`] with a `tracing` warning).
+    pub labels_per_class: Vec<usize>,
+    /// Draws per count (default 20).
+    pub repetitions: usize,
+    /// The probe (default: the reference, C = 10 with MinMax scaling).
+    pub probe: LinearProbeParams,
+    /// kNN probe on all training labels (default `Some(k = 5, Euclidean)`).
+    pub knn: Option<KnnParams>,
+    /// `K` of Precision@K for cross-view retrieval (default 200).
+    pub retrieval_k: usize,
+    /// Compute the `H(y) - CE` bound on `I(y; z)` (default true).
+    pub information_bound: bool,
+    /// Seed of the label draws (default 0).
+    pub seed: u64,
+}
+
+impl Default for EvalProtocol {
+    fn default() -> Self {
+        EvalProtocol {
+            labels_per_class: vec![1, 2, 5, 10, 100, 1000],
+            repetitions: 20,
+            probe: LinearProbeParams::default(),
+            knn: Some(KnnParams::default()),
+            retrieval_k: 200,
+            information_bound: true,
+            seed: 0,
+        }
+    }
+}
+
+/// Representations to evaluate (posterior means), borrowed.
+#[derive(Debug, Clone, Copy)]
+pub struct EvalInputs<'a> {
+    /// Training representations (`n_train x d`), the pool of labelled items.
+    pub train: &'a Matrix,
+    /// Training labels.
+    pub y_train: &'a [u32],
+    /// Test representations (`n_test x d`).
+    pub test: &'a Matrix,
+    /// Test labels.
+    pub y_test: &'a [u32],
+    /// Number of classes.
+    pub n_classes: usize,
+    /// For multi-view data: test representations of the second view, row-aligned with `test`
+    /// (queries are `test`, the gallery is `test_view2`, both labelled by `y_test`).
+    pub test_view2: Option<&'a Matrix>,
+}
+
+impl EvalProtocol {
+    /// Runs the protocol on `inputs`.
+    pub fn evaluate(&self, inputs: &EvalInputs<'_>) -> Result<EvalReport> {
+        let mut counts = vec![0usize; inputs.n_classes];
+        for &l in inputs.y_train {
+            *counts
+                .get_mut(l as usize)
+                .ok_or_else(|| Error::Data(format!("train label {l} out of range")))? += 1;
+        }
+        let smallest = counts.iter().copied().min().unwrap_or(0);
+        let lpc: Vec<usize> = self
+            .labels_per_class
+            .iter()
+            .copied()
+            .filter(|&k| {
+                let ok = k <= smallest;
+                if !ok {
+                    tracing::warn!(
+                        k,
+                        smallest,
+                        "labels per class above the smallest class size: skipped"
+                    );
+                }
+                ok
+            })
+            .collect();
+        let linear_probe = few_label_probe(
+            inputs.train,
+            inputs.y_train,
+            inputs.test,
+            inputs.y_test,
+            inputs.n_classes,
+            &lpc,
+            self.repetitions,
+            &self.probe,
+            self.seed,
+        )?;
+        let knn = match &self.knn {
+            Some(p) => Some(knn_accuracy(
+                p,
+                inputs.train,
+                inputs.y_train,
+                inputs.test,
+                inputs.y_test,
+                inputs.n_classes,
+            )?),
+            None => None,
+        };
+        let retrieval = match inputs.test_view2 {
+            Some(g) => Some(retrieval(
+                inputs.test,
+                inputs.y_test,
+                g,
+                inputs.y_test,
+                self.retrieval_k,
+            )?),
+            None => None,
+        };
+        let information_plane = if self.information_bound {
+            Some(InfoPlane {
+                i_xz: None,
+                i_xz_estimator: String::new(),
+                i_yz: Some(label_information_lower_bound(
+                    inputs.train,
+                    inputs.y_train,
+                    inputs.test,
+                    inputs.y_test,
+                    inputs.n_classes,
+                    &self.probe,
+                )?),
+                i_yz_estimator: I_YZ_PROBE_BOUND.into(),
+            })
+        } else {
+            None
+        };
+        Ok(EvalReport {
+            linear_probe,
+            knn,
+            retrieval,
+            multilabel: None,
+            information_plane,
+            representation_dim: Some(inputs.train.cols),
+            n_train: Some(inputs.train.rows),
+            n_test: Some(inputs.test.rows),
+            seed: Some(self.seed),
+        })
+    }
+}
