@@ -261,3 +261,25 @@ fn golden_closed_form_skl_and_infonce() {
         st.mi_estimate
     );
 }
+
+/// The exponential beta schedule at the reference's chosen iterations, within 1e-9 relative.
+#[test]
+fn golden_exponential_schedule() {
+    let f = fixture();
+    let j = &f.json["beta_schedule"];
+    let s = mib::train::schedule::BetaSchedule::Exponential {
+        start: j["start"].as_f64().unwrap(),
+        end: j["end"].as_f64().unwrap(),
+        start_iteration: j["start_iteration"].as_u64().unwrap(),
+        n_iterations: j["n_iterations"].as_u64().unwrap(),
+        base: 10.0,
+    };
+    for (it, want) in j["values"].as_object().unwrap() {
+        let want = want.as_f64().unwrap();
+        let got = s.value(it.parse().unwrap());
+        assert!(
+            (got - want).abs() <= 1e-9 * want.abs(),
+            "iteration {it}: {got} vs {want}"
+        );
+    }
+}

@@ -245,6 +245,15 @@ impl TrainStep {
         m
     }
 
+    /// Floating-point operations of one full step at `batch` (forward, weight and input gradients;
+    /// the encoder's first layer computes no input gradient), counting a multiply-add as 2.
+    pub fn step_flops(&self, batch: usize) -> f64 {
+        let nv = self.cfg.objective.n_views();
+        let d = self.encoders[0].dims();
+        let first = (d[0] * d[1] * nv * batch) as f64;
+        6.0 * self.forward_macs(batch) as f64 - 2.0 * first
+    }
+
     /// One training step: draws the reparameterisation noise from `rng`, then as
     /// [`TrainStep::step_with_noise`].
     pub fn step(

@@ -1,1 +1,3 @@
 //! Beta schedules, the training loop, checkpoints and metrics.
+
+pub mod schedule;
