@@ -1,23 +1,10 @@
 //! `mib bench views`: throughput of the reference augmentation recipe.
 
-use clap::{Args, Subcommand};
-
-/// Flags of `mib bench`.
-#[derive(Args, Debug)]
-pub struct BenchArgs {
-    #[command(subcommand)]
-    what: BenchWhat,
-}
-
-#[derive(Subcommand, Debug)]
-enum BenchWhat {
-    /// Views per second of the reference recipe (RandomAffine + PixelCorruption) at 28x28.
-    Views(BenchViewsArgs),
-}
+use clap::Args;
 
 /// Flags of `mib bench views`.
 #[derive(Args, Debug)]
-struct BenchViewsArgs {
+pub struct BenchViewsArgs {
     /// Number of source images (two views each).
     #[arg(long, default_value_t = 60000)]
     images: usize,
@@ -35,10 +22,10 @@ struct BenchViewsArgs {
     json: bool,
 }
 
-/// Runs `mib bench ...`.
-pub fn bench(a: BenchArgs) -> anyhow::Result<()> {
-    match a.what {
-        BenchWhat::Views(b) => {
+/// Runs `mib bench views`.
+pub fn views(b: BenchViewsArgs) -> anyhow::Result<()> {
+    {
+        {
             let r = mib::augment::bench_views(b.images, 28, 28, b.threads, b.batch_size, b.seed)?;
             if b.json {
                 println!("{}", serde_json::to_string(&r)?);

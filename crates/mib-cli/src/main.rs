@@ -3,6 +3,7 @@
 //! Each subcommand parses its flags, loads a config, applies flag overrides and calls one library
 //! function. Errors are printed as one line on stderr with a non-zero exit code.
 
+mod bench;
 mod bench_views;
 mod presets;
 mod run_cmds;
@@ -31,8 +32,11 @@ enum Command {
     Inspect(run_cmds::InspectArgs),
     /// Write a PNG grid of original | view 1 | view 2 to see the augmentations.
     Views(views::ViewsArgs),
-    /// Micro-benchmarks (`mib bench views`: augmentation throughput).
-    Bench(bench_views::BenchArgs),
+    /// Benchmarks: `mib bench step` (training step), `mib bench views` (augmentations).
+    Bench {
+        #[command(subcommand)]
+        cmd: bench::BenchCommand,
+    },
 }
 
 fn main() {
@@ -43,7 +47,7 @@ fn main() {
         Command::Embed(a) => run_cmds::embed(a),
         Command::Inspect(a) => run_cmds::inspect(a),
         Command::Views(a) => views::views(a),
-        Command::Bench(a) => bench_views::bench(a),
+        Command::Bench { cmd } => bench::run(cmd),
     };
     if let Err(e) = result {
         let msg = format!("{e:#}").replace('\n', " ");

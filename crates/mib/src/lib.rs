@@ -23,6 +23,7 @@
 #![warn(missing_docs)]
 
 pub mod augment;
+pub mod bench;
 pub mod config;
 pub mod data;
 pub mod distributions;

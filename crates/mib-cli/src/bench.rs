@@ -1,0 +1,83 @@
+//! `mib bench`: speed measurements.
+
+use clap::{Args, Subcommand};
+use mib::bench::{bench_step, BenchStepConfig};
+use mib::objectives::{ModelConfig, ObjectiveKind};
+
+/// Benchmarks.
+#[derive(Subcommand)]
+pub enum BenchCommand {
+    /// Time the full training step (forward, backward, Adam) of the reference architecture.
+    Step(StepArgs),
+    /// Views per second of the reference recipe (RandomAffine + PixelCorruption) at 28x28.
+    Views(crate::bench_views::BenchViewsArgs),
+}
+
+/// Options of `mib bench step`.
+#[derive(Args)]
+pub struct StepArgs {
+    /// Objective: mib, mv-infomax, infomax, vae or supervised.
+    #[arg(long, default_value = "mib", value_parser = parse_objective)]
+    objective: ObjectiveKind,
+    /// Batch size.
+    #[arg(long, default_value_t = 64)]
+    batch: usize,
+    /// Threads (default: all available cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Timed steps.
+    #[arg(long, default_value_t = 50)]
+    steps: usize,
+    /// Untimed warm-up steps.
+    #[arg(long, default_value_t = 5)]
+    warmup: usize,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_objective(s: &str) -> Result<ObjectiveKind, String> {
+    serde_json::from_value(serde_json::Value::String(s.to_string())).map_err(|e| e.to_string())
+}
+
+/// Runs a `mib bench` subcommand.
+pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
+    match cmd {
+        BenchCommand::Views(b) => crate::bench_views::views(b),
+        BenchCommand::Step(a) => {
+            let cfg = BenchStepConfig {
+                model: ModelConfig {
+                    objective: a.objective,
+                    ..ModelConfig::default()
+                },
+                batch: a.batch,
+                steps: a.steps,
+                warmup: a.warmup,
+                threads: Some(a.threads.unwrap_or_else(|| {
+                    std::thread::available_parallelism().map_or(1, |n| n.get())
+                })),
+                ..BenchStepConfig::default()
+            };
+            let r = bench_step(&cfg)?;
+            if a.json {
+                println!("{}", serde_json::to_string(&r)?);
+            } else {
+                println!(
+                    "{:?} batch {} threads {}: {:.1} steps/s ({:.2} ms/step: forward {:.2}, backward {:.2}, optimizer {:.2} ms); {:.2} GFLOP/step, {:.0} GFLOP/s; {} parameters",
+                    r.objective,
+                    r.batch,
+                    r.threads,
+                    r.steps_per_s,
+                    r.step_ms,
+                    r.forward_ms,
+                    r.backward_ms,
+                    r.optimizer_ms,
+                    r.gflop_per_step,
+                    r.gflop_per_s,
+                    r.parameters
+                );
+            }
+            Ok(())
+        }
+    }
+}

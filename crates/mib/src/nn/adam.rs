@@ -1,0 +1,91 @@
+//! Adam (Kingma & Ba, 2015) with PyTorch's semantics, fused and in place over flat buffers.
+//!
+//! Follows `torch.optim.adam._single_tensor_adam` (no weight decay, no amsgrad):
+//! `m = m + (1 - b1) (g - m)`, `v = b2 v + (1 - b2) g^2`,
+//! `p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)`.
+
+use rayon::prelude::*;
+use std::ops::Range;
+
+/// Values per parallel chunk (keeps the update memory-bound and the split independent of threads).
+const CHUNK: usize = 1 << 15;
+
+/// Adam state over a flat parameter buffer, with one learning rate per contiguous range.
+#[derive(Clone, Debug)]
+pub struct Adam {
+    m: Vec<f32>,
+    v: Vec<f32>,
+    t: u64,
+    beta1: f32,
+    beta2: f32,
+    eps: f32,
+    groups: Vec<(Range<usize>, f32)>,
+}
+
+impl Adam {
+    /// Adam for `n` parameters; `groups` gives each parameter range its learning rate (ranges not
+    /// listed are not updated).
+    pub fn new(
+        n: usize,
+        beta1: f32,
+        beta2: f32,
+        eps: f32,
+        groups: Vec<(Range<usize>, f32)>,
+    ) -> Self {
+        Adam {
+            m: vec![0.0; n],
+            v: vec![0.0; n],
+            t: 0,
+            beta1,
+            beta2,
+            eps,
+            groups,
+        }
+    }
+    /// The number of steps taken.
+    pub fn step_count(&self) -> u64 {
+        self.t
+    }
+    /// First-moment estimates (same layout as the parameters).
+    pub fn m(&self) -> &[f32] {
+        &self.m
+    }
+    /// Second-moment estimates.
+    pub fn v(&self) -> &[f32] {
+        &self.v
+    }
+    /// Moments and step count, mutable (for loading a checkpoint).
+    pub fn state_mut(&mut self) -> (&mut [f32], &mut [f32], &mut u64) {
+        (&mut self.m, &mut self.v, &mut self.t)
+    }
+    /// One update of `params` with `grads`.
+    pub fn step(&mut self, params: &mut [f32], grads: &[f32]) {
+        self.t += 1;
+        let t = self.t as i32;
+        let bc1 = 1.0 - (self.beta1 as f64).powi(t);
+        let bc2_sqrt = (1.0 - (self.beta2 as f64).powi(t)).sqrt() as f32;
+        let (b1, b2, eps) = (self.beta1, self.beta2, self.eps);
+        for (range, lr) in &self.groups {
+            let step_size = (*lr as f64 / bc1) as f32;
+            let p = &mut params[range.clone()];
+            let g = &grads[range.clone()];
+            let m = &mut self.m[range.clone()];
+            let v = &mut self.v[range.clone()];
+            p.par_chunks_mut(CHUNK)
+                .zip(m.par_chunks_mut(CHUNK))
+                .zip(v.par_chunks_mut(CHUNK))
+                .zip(g.par_chunks(CHUNK))
+                .for_each(|(((p, m), v), g)| {
+                    for i in 0..p.len() {
+                        let gi = g[i];
+                        let mi = m[i] + (1.0 - b1) * (gi - m[i]);
+                        let vi = v[i] * b2 + (1.0 - b2) * gi * gi;
+                        m[i] = mi;
+                        v[i] = vi;
+                        let denom = vi.sqrt() / bc2_sqrt + eps;
+                        p[i] -= step_size * (mi / denom);
+                    }
+                });
+        }
+    }
+}

@@ -1,0 +1,285 @@
+//! Matrix products on the `gemm` crate, row-major `f32`.
+//!
+//! Large products are split into two fixed halves (by output columns, or rows when the output is
+//! narrow) that run side by side on the global rayon pool, each single-threaded inside `gemm`. The
+//! split depends only on the shapes, never on the number of threads, so results are bit-identical
+//! whatever the pool size (with one thread the halves simply run one after the other).
+
+use gemm::Parallelism;
+
+/// Products below this many multiply-adds run as one single-threaded call.
+const SPLIT_MIN_MACS: usize = 1 << 19;
+
+/// A raw pointer that may cross a `rayon::join` (the halves write disjoint parts of the output).
+#[derive(Clone, Copy)]
+struct SendPtr(*mut f32);
+// SAFETY: only used for disjoint halves of one output, each written by exactly one task.
+unsafe impl Send for SendPtr {}
+unsafe impl Sync for SendPtr {}
+impl SendPtr {
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
+/// A strided read-only operand: element `(i, j)` is at `ptr + i * rs + j * cs`.
+#[derive(Clone, Copy)]
+struct Operand {
+    ptr: SendPtr,
+    rs: isize,
+    cs: isize,
+}
+
+impl Operand {
+    fn offset(self, rows: usize, cols: usize) -> Operand {
+        // SAFETY: callers only offset within the operand's extent.
+        let p = unsafe {
+            self.ptr
+                .get()
+                .offset(rows as isize * self.rs + cols as isize * self.cs)
+        };
+        Operand {
+            ptr: SendPtr(p),
+            ..self
+        }
+    }
+}
+
+/// `dst (+)= lhs [m, k] * rhs [k, n]`, all strided; single-threaded.
+///
+/// # Safety
+/// All pointers must be valid for the given shapes and strides; `dst` must not alias the operands.
+unsafe fn gemm_one(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: Operand,
+    accumulate: bool,
+    lhs: Operand,
+    rhs: Operand,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    gemm::gemm(
+        m,
+        n,
+        k,
+        dst.ptr.get(),
+        dst.cs,
+        dst.rs,
+        accumulate,
+        lhs.ptr.get() as *const f32,
+        lhs.cs,
+        lhs.rs,
+        rhs.ptr.get() as *const f32,
+        rhs.cs,
+        rhs.rs,
+        1.0,
+        1.0,
+        false,
+        false,
+        false,
+        Parallelism::None,
+    );
+}
+
+/// `dst (+)= lhs * rhs`, split into two halves chosen from the shapes alone.
+///
+/// # Safety
+/// As [`gemm_one`].
+unsafe fn gemm_split(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: Operand,
+    accumulate: bool,
+    lhs: Operand,
+    rhs: Operand,
+) {
+    let macs = m * n * k;
+    if macs < SPLIT_MIN_MACS || (n < 32 && m < 32) {
+        return gemm_one(m, n, k, dst, accumulate, lhs, rhs);
+    }
+    if n >= 32 && (n >= m || m < 32) {
+        let h = (n / 2).div_ceil(16) * 16;
+        let (d2, r2) = (dst.offset(0, h), rhs.offset(0, h));
+        rayon::join(
+            || gemm_one(m, h, k, dst, accumulate, lhs, rhs),
+            || gemm_one(m, n - h, k, d2, accumulate, lhs, r2),
+        );
+    } else {
+        let h = (m / 2).div_ceil(16) * 16;
+        let (d2, l2) = (dst.offset(h, 0), lhs.offset(h, 0));
+        rayon::join(
+            || gemm_one(h, n, k, dst, accumulate, lhs, rhs),
+            || gemm_one(m - h, n, k, d2, accumulate, l2, rhs),
+        );
+    }
+}
+
+fn ro(s: &[f32], rs: usize, cs: usize) -> Operand {
+    Operand {
+        ptr: SendPtr(s.as_ptr() as *mut f32),
+        rs: rs as isize,
+        cs: cs as isize,
+    }
+}
+
+fn rw(s: &mut [f32], rs: usize, cs: usize) -> Operand {
+    Operand {
+        ptr: SendPtr(s.as_mut_ptr()),
+        rs: rs as isize,
+        cs: cs as isize,
+    }
+}
+
+/// `out (+)= a * b`.
+///
+/// # Shapes
+/// `a`: `[m, k]`, `b`: `[k, n]`, `out`: `[m, n]`, all row-major. With `accumulate` the product is
+/// added to `out`, otherwise `out` is overwritten.
+///
+/// # Panics
+/// When a slice is shorter than its shape.
+pub fn matmul(
+    out: &mut [f32],
+    a: &[f32],
+    b: &[f32],
+    m: usize,
+    k: usize,
+    n: usize,
+    accumulate: bool,
+) {
+    assert!(a.len() >= m * k && b.len() >= k * n && out.len() >= m * n);
+    // SAFETY: lengths checked above; `out` is a distinct &mut borrow.
+    unsafe { gemm_split(m, n, k, rw(out, n, 1), accumulate, ro(a, k, 1), ro(b, n, 1)) }
+}
+
+/// `out (+)= a^T * b` (the weight gradient `X^T dY`).
+///
+/// # Shapes
+/// `a`: `[k, m]`, `b`: `[k, n]`, `out`: `[m, n]`, all row-major.
+///
+/// # Panics
+/// When a slice is shorter than its shape.
+pub fn matmul_tn(
+    out: &mut [f32],
+    a: &[f32],
+    b: &[f32],
+    m: usize,
+    k: usize,
+    n: usize,
+    accumulate: bool,
+) {
+    assert!(a.len() >= m * k && b.len() >= k * n && out.len() >= m * n);
+    // SAFETY: lengths checked above.
+    unsafe { gemm_split(m, n, k, rw(out, n, 1), accumulate, ro(a, 1, m), ro(b, n, 1)) }
+}
+
+/// `out (+)= a * b^T` (the input gradient `dY W^T`).
+///
+/// # Shapes
+/// `a`: `[m, k]`, `b`: `[n, k]`, `out`: `[m, n]`, all row-major.
+///
+/// # Panics
+/// When a slice is shorter than its shape.
+pub fn matmul_nt(
+    out: &mut [f32],
+    a: &[f32],
+    b: &[f32],
+    m: usize,
+    k: usize,
+    n: usize,
+    accumulate: bool,
+) {
+    assert!(a.len() >= m * k && b.len() >= k * n && out.len() >= m * n);
+    // SAFETY: lengths checked above.
+    unsafe { gemm_split(m, n, k, rw(out, n, 1), accumulate, ro(a, k, 1), ro(b, 1, k)) }
+}
+
+/// `out^T (+)= a * b^T`, written column-major: `out` holds the `[m, n]` product as `[n, m]`
+/// row-major (gemm is markedly faster writing this layout for the input-gradient shapes).
+///
+/// # Shapes
+/// `a`: `[m, k]`, `b`: `[n, k]`, `out`: `[n, m]` row-major (the transpose of the product).
+///
+/// # Panics
+/// When a slice is shorter than its shape.
+pub fn matmul_nt_colmajor(
+    out: &mut [f32],
+    a: &[f32],
+    b: &[f32],
+    m: usize,
+    k: usize,
+    n: usize,
+    accumulate: bool,
+) {
+    assert!(a.len() >= m * k && b.len() >= k * n && out.len() >= m * n);
+    // SAFETY: lengths checked above.
+    unsafe { gemm_split(m, n, k, rw(out, 1, m), accumulate, ro(a, k, 1), ro(b, 1, k)) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(a: &[f32], b: &[f32], m: usize, k: usize, n: usize) -> Vec<f32> {
+        let mut o = vec![0.0f32; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                let mut s = 0.0f64;
+                for p in 0..k {
+                    s += a[i * k + p] as f64 * b[p * n + j] as f64;
+                }
+                o[i * n + j] = s as f32;
+            }
+        }
+        o
+    }
+
+    fn transpose(a: &[f32], r: usize, c: usize) -> Vec<f32> {
+        let mut t = vec![0.0; r * c];
+        for i in 0..r {
+            for j in 0..c {
+                t[j * r + i] = a[i * c + j];
+            }
+        }
+        t
+    }
+
+    #[test]
+    fn products_match_naive_loops() {
+        for &(m, k, n) in &[(3, 5, 7), (130, 70, 96), (64, 200, 33), (200, 64, 20)] {
+            let a: Vec<f32> = (0..m * k)
+                .map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0)
+                .collect();
+            let b: Vec<f32> = (0..k * n)
+                .map(|i| ((i * 53 % 97) as f32 - 48.0) / 48.0)
+                .collect();
+            let want = naive(&a, &b, m, k, n);
+            let close = |got: &[f32]| {
+                for (g, w) in got.iter().zip(&want) {
+                    assert!((g - w).abs() < 1e-4 * (1.0 + w.abs()), "{g} vs {w}");
+                }
+            };
+            let mut o = vec![0.0; m * n];
+            matmul(&mut o, &a, &b, m, k, n, false);
+            close(&o);
+            let at = transpose(&a, m, k);
+            matmul_tn(&mut o, &at, &b, m, k, n, false);
+            close(&o);
+            let bt = transpose(&b, k, n);
+            matmul_nt(&mut o, &a, &bt, m, k, n, false);
+            close(&o);
+            let mut oc = vec![0.0; m * n];
+            matmul_nt_colmajor(&mut oc, &a, &bt, m, k, n, false);
+            close(&transpose(&oc, n, m));
+            // accumulate adds
+            matmul(&mut o, &a, &b, m, k, n, true);
+            for (g, w) in o.iter().zip(&want) {
+                assert!((g - 2.0 * w).abs() < 2e-4 * (1.0 + w.abs()));
+            }
+        }
+    }
+}

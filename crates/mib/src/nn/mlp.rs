@@ -1,0 +1,219 @@
+//! A stack of dense layers with ReLU between them, with explicit forward and backward passes into
+//! buffers allocated once, at construction, for a maximum number of rows.
+
+use super::matmul::{matmul, matmul_nt, matmul_tn};
+use super::ops::relu_backward_inplace;
+use super::params::ParamStore;
+use crate::MibRng;
+use rand::Rng;
+
+/// One dense layer `y = x W + b` inside a [`ParamStore`].
+#[derive(Clone, Copy, Debug)]
+struct Dense {
+    w: usize,
+    b: usize,
+    in_dim: usize,
+    out_dim: usize,
+}
+
+/// A multi-layer perceptron `Linear -> ReLU -> ... -> Linear` (no activation after the last layer),
+/// like the reference's `nn.Sequential(nn.Linear, nn.ReLU, ..., nn.Linear)`.
+///
+/// Parameters live in a [`ParamStore`] under `<prefix>.layers.<i>.weight` (`[in_dim, out_dim]`) and
+/// `<prefix>.layers.<i>.bias` (`[out_dim]`), `i` counting the dense layers from 0.
+///
+/// Usage: write the input rows into [`Mlp::input_mut`], call [`Mlp::forward`], read
+/// [`Mlp::output`]; write the loss gradient w.r.t. the output into [`Mlp::output_grad_mut`], call
+/// [`Mlp::backward`], which overwrites the parameter gradients and (if enabled) fills
+/// [`Mlp::input_grad`].
+#[derive(Clone, Debug)]
+pub struct Mlp {
+    dims: Vec<usize>,
+    layers: Vec<Dense>,
+    /// acts[0] is the input; acts[l] (l >= 1) the output of dense layer l-1 (after its ReLU).
+    acts: Vec<Vec<f32>>,
+    /// grads[l]: gradient w.r.t. acts[l]; grads[0] is empty unless the input gradient is wanted.
+    grads: Vec<Vec<f32>>,
+    max_rows: usize,
+    input_grad: bool,
+}
+
+impl Mlp {
+    /// Registers the parameters of an MLP with layer widths `dims` (`dims[0]` the input width, the
+    /// last the output width) in `store` under `prefix`, with buffers for up to `max_rows` rows.
+    /// `input_grad`: whether [`Mlp::backward`] also computes the gradient w.r.t. the input.
+    pub fn new(
+        store: &mut ParamStore,
+        prefix: &str,
+        dims: &[usize],
+        max_rows: usize,
+        input_grad: bool,
+    ) -> Self {
+        assert!(dims.len() >= 2, "an MLP needs at least one layer");
+        let layers = dims
+            .windows(2)
+            .enumerate()
+            .map(|(i, w)| Dense {
+                w: store.register(format!("{prefix}.layers.{i}.weight"), &[w[0], w[1]]),
+                b: store.register(format!("{prefix}.layers.{i}.bias"), &[w[1]]),
+                in_dim: w[0],
+                out_dim: w[1],
+            })
+            .collect();
+        let acts = dims.iter().map(|&d| vec![0.0; d * max_rows]).collect();
+        let grads = dims
+            .iter()
+            .enumerate()
+            .map(|(l, &d)| {
+                if l > 0 || input_grad {
+                    vec![0.0; d * max_rows]
+                } else {
+                    Vec::new()
+                }
+            })
+            .collect();
+        Mlp {
+            dims: dims.to_vec(),
+            layers,
+            acts,
+            grads,
+            max_rows,
+            input_grad,
+        }
+    }
+
+    /// Initialises weights and biases like PyTorch's `nn.Linear`: `U(-1/sqrt(in), 1/sqrt(in))`
+    /// (kaiming-uniform with `a = sqrt(5)`), weights first, then bias, layer by layer.
+    pub fn init_using(&self, store: &mut ParamStore, rng: &mut MibRng) {
+        let values = store.values_mut();
+        for l in &self.layers {
+            let bound = 1.0 / (l.in_dim as f32).sqrt();
+            for v in &mut values[l.w..l.w + l.in_dim * l.out_dim] {
+                *v = (rng.random::<f32>() * 2.0 - 1.0) * bound;
+            }
+            for v in &mut values[l.b..l.b + l.out_dim] {
+                *v = (rng.random::<f32>() * 2.0 - 1.0) * bound;
+            }
+        }
+    }
+
+    /// Layer widths, input first.
+    pub fn dims(&self) -> &[usize] {
+        &self.dims
+    }
+    /// Input width.
+    pub fn in_dim(&self) -> usize {
+        self.dims[0]
+    }
+    /// Output width.
+    pub fn out_dim(&self) -> usize {
+        *self.dims.last().expect("non-empty")
+    }
+    /// The most rows a pass can take.
+    pub fn max_rows(&self) -> usize {
+        self.max_rows
+    }
+    /// Multiply-adds of one forward pass per row.
+    pub fn macs_per_row(&self) -> usize {
+        self.dims.windows(2).map(|w| w[0] * w[1]).sum()
+    }
+
+    /// The input buffer for `rows` rows, `[rows, in_dim]`.
+    pub fn input_mut(&mut self, rows: usize) -> &mut [f32] {
+        let d = self.dims[0];
+        &mut self.acts[0][..rows * d]
+    }
+    /// The input of the last forward pass, `[rows, in_dim]`.
+    pub fn input(&self, rows: usize) -> &[f32] {
+        &self.acts[0][..rows * self.dims[0]]
+    }
+    /// The output of the last forward pass, `[rows, out_dim]`.
+    pub fn output(&self, rows: usize) -> &[f32] {
+        &self.acts[self.layers.len()][..rows * self.out_dim()]
+    }
+    /// The buffer for the gradient w.r.t. the output, `[rows, out_dim]`.
+    pub fn output_grad_mut(&mut self, rows: usize) -> &mut [f32] {
+        let d = self.out_dim();
+        let l = self.layers.len();
+        &mut self.grads[l][..rows * d]
+    }
+    /// Output (read) and output-gradient buffer (write) at once.
+    pub fn output_and_grad_mut(&mut self, rows: usize) -> (&[f32], &mut [f32]) {
+        let d = self.out_dim();
+        let l = self.layers.len();
+        (&self.acts[l][..rows * d], &mut self.grads[l][..rows * d])
+    }
+    /// The gradient w.r.t. the input from the last backward pass, `[rows, in_dim]`.
+    ///
+    /// # Panics
+    /// When the MLP was built without `input_grad`.
+    pub fn input_grad(&self, rows: usize) -> &[f32] {
+        assert!(self.input_grad, "MLP built without input gradient");
+        &self.grads[0][..rows * self.dims[0]]
+    }
+
+    /// Forward pass over the first `rows` rows of the input buffer.
+    ///
+    /// # Shapes
+    /// input `[rows, dims[0]]` -> output `[rows, dims[last]]`.
+    pub fn forward(&mut self, params: &[f32], rows: usize) {
+        assert!(rows <= self.max_rows);
+        let n_layers = self.layers.len();
+        for (l, layer) in self.layers.iter().enumerate() {
+            let (lo, hi) = self.acts.split_at_mut(l + 1);
+            let x = &lo[l][..rows * layer.in_dim];
+            let y = &mut hi[0][..rows * layer.out_dim];
+            let w = &params[layer.w..layer.w + layer.in_dim * layer.out_dim];
+            let b = &params[layer.b..layer.b + layer.out_dim];
+            matmul(y, x, w, rows, layer.in_dim, layer.out_dim, false);
+            let relu = l + 1 < n_layers;
+            for row in y.chunks_exact_mut(layer.out_dim) {
+                if relu {
+                    for (v, &bb) in row.iter_mut().zip(b) {
+                        *v = (*v + bb).max(0.0);
+                    }
+                } else {
+                    for (v, &bb) in row.iter_mut().zip(b) {
+                        *v += bb;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Backward pass for the last forward pass (same `rows`): reads the output gradient buffer,
+    /// overwrites this MLP's parameter gradients in `grads` and, when enabled, the input gradient.
+    pub fn backward(&mut self, params: &[f32], grads: &mut [f32], rows: usize) {
+        for l in (0..self.layers.len()).rev() {
+            let layer = self.layers[l];
+            let (gi, go) = (layer.in_dim, layer.out_dim);
+            let (glo, ghi) = self.grads.split_at_mut(l + 1);
+            let dy = &ghi[0][..rows * go];
+            let x = &self.acts[l][..rows * gi];
+            matmul_tn(
+                &mut grads[layer.w..layer.w + gi * go],
+                x,
+                dy,
+                gi,
+                rows,
+                go,
+                false,
+            );
+            let db = &mut grads[layer.b..layer.b + go];
+            db.fill(0.0);
+            for row in dy.chunks_exact(go) {
+                for (d, &v) in db.iter_mut().zip(row) {
+                    *d += v;
+                }
+            }
+            if l > 0 || self.input_grad {
+                let dx = &mut glo[l][..rows * gi];
+                let w = &params[layer.w..layer.w + gi * go];
+                matmul_nt(dx, dy, w, rows, go, gi, false);
+                if l > 0 {
+                    relu_backward_inplace(dx, x);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! Model and optimizer configuration.
+
+use crate::estimators::{CriticKind, EstimatorKind};
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+
+/// Which objective a [`super::TrainStep`] optimises.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ObjectiveKind {
+    /// Multi-View Information Bottleneck: `-I(z1; z2) + beta * SKL(p(z1|v1) || p(z2|v2))`.
+    #[default]
+    Mib,
+    /// Multi-View InfoMax: `-I(z1; z2)` (MIB with `beta = 0`).
+    MvInfomax,
+    /// InfoMax: `-I(z; x)`, critic on `[z, x]`, view 0 only.
+    Infomax,
+    /// beta-VAE: `distortion + beta * rate`, view 0 only.
+    Vae,
+    /// Supervised baseline: cross-entropy of a linear classifier on the encoder mean.
+    Supervised,
+}
+
+impl ObjectiveKind {
+    /// How many views the objective encodes (2 for the multi-view objectives, else 1).
+    pub fn n_views(self) -> usize {
+        match self {
+            ObjectiveKind::Mib | ObjectiveKind::MvInfomax => 2,
+            _ => 1,
+        }
+    }
+}
+
+/// How the symmetrised KL of MIB is computed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SklKind {
+    /// The reference's single-sample Monte-Carlo estimate (default; can be negative on a batch).
+    #[default]
+    MonteCarlo,
+    /// The closed form of the Gaussian KL (non-negative, lower variance).
+    ClosedForm,
+}
+
+/// The architecture and objective of a model. `Default` is the reference architecture
+/// (Federici et al. 2020, MNIST experiments).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelConfig {
+    /// The objective (default `mib`).
+    pub objective: ObjectiveKind,
+    /// Hidden widths of the encoder MLP (default `[1024, 1024]`).
+    pub encoder_hidden: Vec<usize>,
+    /// Representation width (default 64); the encoder's last layer has `2 * z_dim` outputs.
+    pub z_dim: usize,
+    /// One encoder for both views (default `true`); `false` gives each view its own encoder
+    /// (required when the views differ in width).
+    pub shared_encoder: bool,
+    /// The critic (default `mlp`).
+    pub critic: CriticKind,
+    /// Hidden widths of the MLP critic (default `[1024, 1024]`).
+    pub critic_hidden: Vec<usize>,
+    /// Temperature of the separable critic: scores are `cos(z1, z2) / temperature` (default 0.2).
+    pub temperature: f32,
+    /// The mutual-information estimator (default `jsd`).
+    pub estimator: EstimatorKind,
+    /// How MIB's symmetrised KL is computed (default `monte-carlo`).
+    pub skl: SklKind,
+    /// Hidden widths of the beta-VAE decoder (default `[1024, 1024]`).
+    pub decoder_hidden: Vec<usize>,
+    /// Fixed scale of the decoder's Gaussian likelihood (default 0.39894 = 1/sqrt(2 pi)).
+    pub decoder_scale: f32,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        ModelConfig {
+            objective: ObjectiveKind::Mib,
+            encoder_hidden: vec![1024, 1024],
+            z_dim: 64,
+            shared_encoder: true,
+            critic: CriticKind::Mlp,
+            critic_hidden: vec![1024, 1024],
+            temperature: 0.2,
+            estimator: EstimatorKind::Jsd,
+            skl: SklKind::MonteCarlo,
+            decoder_hidden: vec![1024, 1024],
+            decoder_scale: 0.39894,
+        }
+    }
+}
+
+fn check_widths(field: &str, w: &[usize]) -> Result<()> {
+    if w.contains(&0) {
+        return Err(Error::config(
+            field,
+            format!("{w:?}"),
+            "hidden widths must be positive",
+        ));
+    }
+    Ok(())
+}
+
+impl ModelConfig {
+    /// Checks every value; errors name the offending field.
+    pub fn validate(&self) -> Result<()> {
+        if self.z_dim == 0 {
+            return Err(Error::config("model.z_dim", 0, "must be positive"));
+        }
+        check_widths("model.encoder_hidden", &self.encoder_hidden)?;
+        check_widths("model.critic_hidden", &self.critic_hidden)?;
+        check_widths("model.decoder_hidden", &self.decoder_hidden)?;
+        if !(self.temperature.is_finite() && self.temperature > 0.0) {
+            return Err(Error::config(
+                "model.temperature",
+                self.temperature,
+                "must be finite and > 0",
+            ));
+        }
+        if !(self.decoder_scale.is_finite() && self.decoder_scale > 0.0) {
+            return Err(Error::config(
+                "model.decoder_scale",
+                self.decoder_scale,
+                "must be finite and > 0",
+            ));
+        }
+        if self.objective == ObjectiveKind::Infomax && self.critic == CriticKind::Separable {
+            return Err(Error::config(
+                "model.critic",
+                "separable",
+                "the InfoMax critic compares z with x (different widths); use `mlp`",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Adam hyperparameters, with optional per-module learning rates (PyTorch defaults otherwise; the
+/// reference uses `lr = 1e-4` everywhere).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdamConfig {
+    /// Learning rate of every module without its own (default 1e-4).
+    pub lr: f32,
+    /// Learning rate of the encoder(s).
+    pub lr_encoder: Option<f32>,
+    /// Learning rate of the critic.
+    pub lr_critic: Option<f32>,
+    /// Learning rate of the decoder (beta-VAE).
+    pub lr_decoder: Option<f32>,
+    /// First-moment decay (default 0.9).
+    pub beta1: f32,
+    /// Second-moment decay (default 0.999).
+    pub beta2: f32,
+    /// Denominator epsilon (default 1e-8).
+    pub eps: f32,
+}
+
+impl Default for AdamConfig {
+    fn default() -> Self {
+        AdamConfig {
+            lr: 1e-4,
+            lr_encoder: None,
+            lr_critic: None,
+            lr_decoder: None,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+        }
+    }
+}
+
+impl AdamConfig {
+    /// Checks every value; errors name the offending field.
+    pub fn validate(&self) -> Result<()> {
+        let lrs = [
+            ("optim.lr", Some(self.lr)),
+            ("optim.lr_encoder", self.lr_encoder),
+            ("optim.lr_critic", self.lr_critic),
+            ("optim.lr_decoder", self.lr_decoder),
+        ];
+        for (field, v) in lrs {
+            if let Some(v) = v {
+                if !(v.is_finite() && v >= 0.0) {
+                    return Err(Error::config(
+                        field,
+                        v,
+                        "learning rate must be finite and >= 0",
+                    ));
+                }
+            }
+        }
+        for (field, v) in [("optim.beta1", self.beta1), ("optim.beta2", self.beta2)] {
+            if !(0.0..1.0).contains(&v) {
+                return Err(Error::config(field, v, "must be in [0, 1)"));
+            }
+        }
+        if !(self.eps.is_finite() && self.eps > 0.0) {
+            return Err(Error::config(
+                "optim.eps",
+                self.eps,
+                "must be finite and > 0",
+            ));
+        }
+        Ok(())
+    }
+}

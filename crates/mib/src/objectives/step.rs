@@ -1,0 +1,788 @@
+//! The fused training step: model, objective, backward pass and Adam, over preallocated buffers.
+// Index loops over several parallel buffers read more clearly than zipped iterators here.
+#![allow(clippy::needless_range_loop)]
+
+use super::config::{AdamConfig, ModelConfig, ObjectiveKind, SklKind};
+use crate::distributions::{
+    gaussian_head_backward, gaussian_head_forward, rate_monte_carlo, skl_closed_form,
+    skl_monte_carlo, GaussianBatch, GaussianGrads,
+};
+use crate::estimators::MiCritic;
+use crate::nn::ops::{all_finite, log_sum_exp, HALF_LN_2PI};
+use crate::nn::{Adam, Mlp, ParamStore};
+use crate::{Error, MibRng, Result};
+use rand_distr::{Distribution, StandardNormal};
+use serde::Serialize;
+use std::ops::Range;
+use std::path::Path;
+use std::time::Instant;
+
+/// A tensor as `(shape, values)`, as [`TrainStep::load_tensors`] receives it.
+pub type NamedTensor = (Vec<usize>, Vec<f32>);
+
+/// Scalars of one training step.
+#[derive(Clone, Copy, Debug, Default, Serialize, PartialEq)]
+pub struct StepStats {
+    /// The loss that was minimised.
+    pub loss: f32,
+    /// The mutual-information bound being maximised (JSD / NWJ / InfoNCE surrogate); 0 when unused.
+    pub mi_surrogate: f32,
+    /// The logged MI estimate: NWJ for `jsd`/`nwj`, InfoNCE for `infonce`.
+    pub mi_estimate: f32,
+    /// Symmetrised KL between the two posteriors (MIB, MV-InfoMax), as configured.
+    pub skl: f32,
+    /// beta-VAE rate.
+    pub rate: f32,
+    /// beta-VAE distortion.
+    pub distortion: f32,
+    /// Supervised cross-entropy.
+    pub cross_entropy: f32,
+    /// The loss or a gradient was non-finite; the Adam update was skipped.
+    pub nonfinite: bool,
+    /// Seconds spent in forward passes (encoders, critic, losses).
+    pub forward_s: f32,
+    /// Seconds spent in backward passes.
+    pub backward_s: f32,
+    /// Seconds spent in the finiteness check and Adam.
+    pub optimizer_s: f32,
+}
+
+/// A model, its objective and its Adam optimizer, with every buffer a step needs allocated once.
+///
+/// Parameters are named after the module tree: `encoder.layers.<i>.{weight,bias}` (weights
+/// `[in_dim, out_dim]`), `encoder_v2.*` (second view, when encoders are not shared), `critic.*`,
+/// `decoder.*`, `classifier.*`.
+#[derive(Debug)]
+pub struct TrainStep {
+    cfg: ModelConfig,
+    in_dims: Vec<usize>,
+    n_classes: usize,
+    max_batch: usize,
+    store: ParamStore,
+    adam: Adam,
+    encoders: Vec<Mlp>,
+    critic: Option<MiCritic>,
+    decoder: Option<Mlp>,
+    classifier: Option<Mlp>,
+    eps: Vec<f32>,
+    mu: Vec<f32>,
+    s: Vec<f32>,
+    z: Vec<f32>,
+    dmu: Vec<f32>,
+    ds: Vec<f32>,
+    dz: Vec<f32>,
+    encoder_macs: usize,
+}
+
+impl TrainStep {
+    /// Builds the model for views of widths `in_dims` (view 0 is the input `x` for the single-view
+    /// objectives), `n_classes` classes (supervised only) and batches of up to `max_batch` items,
+    /// initialising parameters like PyTorch's `nn.Linear` from `rng`.
+    pub fn new(
+        cfg: &ModelConfig,
+        adam: &AdamConfig,
+        in_dims: &[usize],
+        n_classes: usize,
+        max_batch: usize,
+        rng: &mut MibRng,
+    ) -> Result<Self> {
+        cfg.validate()?;
+        adam.validate()?;
+        let nv = cfg.objective.n_views();
+        if in_dims.len() < nv || in_dims.iter().take(nv).any(|&d| d == 0) {
+            return Err(Error::config(
+                "in_dims",
+                format!("{in_dims:?}"),
+                format!("need {nv} positive view widths"),
+            ));
+        }
+        if max_batch == 0 {
+            return Err(Error::config("max_batch", 0, "must be positive"));
+        }
+        if nv == 2 && cfg.shared_encoder && in_dims[0] != in_dims[1] {
+            return Err(Error::config(
+                "model.shared_encoder",
+                true,
+                format!(
+                    "views differ in width ({} vs {}); set shared_encoder = false",
+                    in_dims[0], in_dims[1]
+                ),
+            ));
+        }
+        if cfg.objective == ObjectiveKind::Supervised && n_classes < 2 {
+            return Err(Error::config(
+                "n_classes",
+                n_classes,
+                "supervised needs at least 2 classes",
+            ));
+        }
+        let zd = cfg.z_dim;
+        let mut store = ParamStore::new();
+        let n_enc = if nv == 2 && !cfg.shared_encoder { 2 } else { 1 };
+        let enc_rows = if n_enc == 1 {
+            nv * max_batch
+        } else {
+            max_batch
+        };
+        let mut encoders = Vec::new();
+        for e in 0..n_enc {
+            let mut dims = vec![in_dims[e]];
+            dims.extend_from_slice(&cfg.encoder_hidden);
+            dims.push(2 * zd);
+            let name = if e == 0 { "encoder" } else { "encoder_v2" };
+            encoders.push(Mlp::new(&mut store, name, &dims, enc_rows, false));
+        }
+        let enc_range = 0..store.len();
+        let critic = match cfg.objective {
+            ObjectiveKind::Mib | ObjectiveKind::MvInfomax | ObjectiveKind::Infomax => {
+                let b_dim = if cfg.objective == ObjectiveKind::Infomax {
+                    in_dims[0]
+                } else {
+                    zd
+                };
+                Some(MiCritic::new(
+                    &mut store,
+                    "critic",
+                    cfg.critic,
+                    cfg.estimator,
+                    &cfg.critic_hidden,
+                    cfg.temperature,
+                    zd,
+                    b_dim,
+                    max_batch,
+                ))
+            }
+            _ => None,
+        };
+        let critic_range = enc_range.end..store.len();
+        let decoder = (cfg.objective == ObjectiveKind::Vae).then(|| {
+            let mut dims = vec![zd];
+            dims.extend_from_slice(&cfg.decoder_hidden);
+            dims.push(in_dims[0]);
+            Mlp::new(&mut store, "decoder", &dims, max_batch, true)
+        });
+        let decoder_range = critic_range.end..store.len();
+        let classifier = (cfg.objective == ObjectiveKind::Supervised)
+            .then(|| Mlp::new(&mut store, "classifier", &[zd, n_classes], max_batch, true));
+        let classifier_range = decoder_range.end..store.len();
+        for e in &encoders {
+            e.init_using(&mut store, rng);
+        }
+        if let Some(c) = &critic {
+            c.init_using(&mut store, rng);
+        }
+        for m in decoder.iter().chain(classifier.iter()) {
+            m.init_using(&mut store, rng);
+        }
+        let groups: Vec<(Range<usize>, f32)> = vec![
+            (enc_range, adam.lr_encoder.unwrap_or(adam.lr)),
+            (critic_range, adam.lr_critic.unwrap_or(adam.lr)),
+            (decoder_range, adam.lr_decoder.unwrap_or(adam.lr)),
+            (classifier_range, adam.lr),
+        ]
+        .into_iter()
+        .filter(|(r, _)| !r.is_empty())
+        .collect();
+        let opt = Adam::new(store.len(), adam.beta1, adam.beta2, adam.eps, groups);
+        let zbuf = || vec![0.0f32; nv * max_batch * zd];
+        let encoder_macs = encoders[0].macs_per_row();
+        Ok(TrainStep {
+            cfg: cfg.clone(),
+            in_dims: in_dims.to_vec(),
+            n_classes,
+            max_batch,
+            store,
+            adam: opt,
+            encoders,
+            critic,
+            decoder,
+            classifier,
+            eps: zbuf(),
+            mu: zbuf(),
+            s: zbuf(),
+            z: zbuf(),
+            dmu: zbuf(),
+            ds: zbuf(),
+            dz: zbuf(),
+            encoder_macs,
+        })
+    }
+
+    /// The representation width.
+    pub fn z_dim(&self) -> usize {
+        self.cfg.z_dim
+    }
+    /// The model configuration.
+    pub fn config(&self) -> &ModelConfig {
+        &self.cfg
+    }
+    /// The largest batch a step takes.
+    pub fn max_batch(&self) -> usize {
+        self.max_batch
+    }
+    /// The number of Adam steps taken.
+    pub fn adam_step_count(&self) -> u64 {
+        self.adam.step_count()
+    }
+    /// The parameters and their gradients (from the last step).
+    pub fn params(&self) -> &ParamStore {
+        &self.store
+    }
+    /// Parameters, mutable (e.g. to set fixed test weights).
+    pub fn params_mut(&mut self) -> &mut ParamStore {
+        &mut self.store
+    }
+    /// Multiply-adds of the forward pass of one step at `batch` (backward is about twice this).
+    pub fn forward_macs(&self, batch: usize) -> usize {
+        let nv = self.cfg.objective.n_views();
+        let mut m = self.encoder_macs * nv * batch;
+        if let Some(c) = &self.critic {
+            m += c.macs(batch);
+        }
+        for d in self.decoder.iter().chain(self.classifier.iter()) {
+            m += d.macs_per_row() * batch;
+        }
+        m
+    }
+
+    /// Floating-point operations of one full step at `batch` (forward, weight and input gradients;
+    /// the encoder's first layer computes no input gradient), counting a multiply-add as 2.
+    pub fn step_flops(&self, batch: usize) -> f64 {
+        let nv = self.cfg.objective.n_views();
+        let d = self.encoders[0].dims();
+        let first = (d[0] * d[1] * nv * batch) as f64;
+        6.0 * self.forward_macs(batch) as f64 - 2.0 * first
+    }
+
+    /// One training step: draws the reparameterisation noise from `rng`, then as
+    /// [`TrainStep::step_with_noise`].
+    pub fn step(
+        &mut self,
+        views: &[&[f32]],
+        labels: Option<&[u32]>,
+        batch: usize,
+        beta: f32,
+        rng: &mut MibRng,
+    ) -> Result<StepStats> {
+        let n = self.cfg.objective.n_views() * batch * self.cfg.z_dim;
+        if batch > self.max_batch {
+            return Err(Error::shape(
+                "batch",
+                format!("<= {}", self.max_batch),
+                batch,
+            ));
+        }
+        if self.cfg.objective != ObjectiveKind::Supervised {
+            for e in &mut self.eps[..n] {
+                *e = StandardNormal.sample(rng);
+            }
+        }
+        self.run(views, labels, batch, beta, true)
+    }
+
+    /// One training step with explicit noise: forward, backward and Adam.
+    ///
+    /// `views[v]` is row-major `[batch, in_dims[v]]`; `eps[v]` is `[batch, z_dim]` standard normal
+    /// noise for view `v`'s sample (`z = mu + s * eps`). If the loss or any gradient is non-finite the
+    /// update is skipped and `nonfinite` is set.
+    pub fn step_with_noise(
+        &mut self,
+        views: &[&[f32]],
+        labels: Option<&[u32]>,
+        batch: usize,
+        beta: f32,
+        eps: &[&[f32]],
+    ) -> Result<StepStats> {
+        self.set_noise(eps, batch)?;
+        self.run(views, labels, batch, beta, true)
+    }
+
+    /// Loss and gradients (in [`TrainStep::params`]) for explicit noise, without updating anything.
+    pub fn gradients_with_noise(
+        &mut self,
+        views: &[&[f32]],
+        labels: Option<&[u32]>,
+        batch: usize,
+        beta: f32,
+        eps: &[&[f32]],
+    ) -> Result<StepStats> {
+        self.set_noise(eps, batch)?;
+        self.run(views, labels, batch, beta, false)
+    }
+
+    fn set_noise(&mut self, eps: &[&[f32]], batch: usize) -> Result<()> {
+        let nv = self.cfg.objective.n_views();
+        let zd = self.cfg.z_dim;
+        if batch == 0 || batch > self.max_batch {
+            return Err(Error::shape(
+                "batch",
+                format!("1..={}", self.max_batch),
+                batch,
+            ));
+        }
+        if self.cfg.objective == ObjectiveKind::Supervised {
+            return Ok(());
+        }
+        if eps.len() < nv {
+            return Err(Error::shape("noise views", nv, eps.len()));
+        }
+        for v in 0..nv {
+            if eps[v].len() != batch * zd {
+                return Err(Error::shape(
+                    format!("noise of view {v}"),
+                    batch * zd,
+                    eps[v].len(),
+                ));
+            }
+            self.eps[v * batch * zd..(v + 1) * batch * zd].copy_from_slice(eps[v]);
+        }
+        Ok(())
+    }
+
+    fn check_inputs(&self, views: &[&[f32]], labels: Option<&[u32]>, batch: usize) -> Result<()> {
+        let nv = self.cfg.objective.n_views();
+        if batch == 0 || batch > self.max_batch {
+            return Err(Error::shape(
+                "batch",
+                format!("1..={}", self.max_batch),
+                batch,
+            ));
+        }
+        if views.len() < nv {
+            return Err(Error::shape("views", nv, views.len()));
+        }
+        for v in 0..nv {
+            if views[v].len() != batch * self.in_dims[v] {
+                return Err(Error::shape(
+                    format!("view {v}"),
+                    batch * self.in_dims[v],
+                    views[v].len(),
+                ));
+            }
+        }
+        if self.cfg.objective == ObjectiveKind::Supervised {
+            let l = labels
+                .ok_or_else(|| Error::Data("the supervised objective needs labels".into()))?;
+            if l.len() != batch {
+                return Err(Error::shape("labels", batch, l.len()));
+            }
+            if let Some(&bad) = l.iter().find(|&&y| y as usize >= self.n_classes) {
+                return Err(Error::Data(format!(
+                    "label {bad} out of range 0..{}",
+                    self.n_classes
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn run(
+        &mut self,
+        views: &[&[f32]],
+        labels: Option<&[u32]>,
+        batch: usize,
+        beta: f32,
+        update: bool,
+    ) -> Result<StepStats> {
+        self.check_inputs(views, labels, batch)?;
+        let mut st = StepStats::default();
+        let t0 = Instant::now();
+        let obj = self.cfg.objective;
+        let nv = obj.n_views();
+        let zd = self.cfg.z_dim;
+        let b = batch;
+        let nz = nv * b * zd;
+        let shared = self.encoders.len() == 1;
+        // ---- encoders
+        if shared {
+            let enc = &mut self.encoders[0];
+            let d = self.in_dims[0];
+            let input = enc.input_mut(nv * b);
+            for v in 0..nv {
+                input[v * b * d..(v + 1) * b * d].copy_from_slice(views[v]);
+            }
+            enc.forward(self.store.values(), nv * b);
+            gaussian_head_forward(
+                enc.output(nv * b),
+                &self.eps[..nz],
+                zd,
+                &mut self.mu[..nz],
+                &mut self.s[..nz],
+                &mut self.z[..nz],
+            );
+        } else {
+            for v in 0..nv {
+                let enc = &mut self.encoders[v];
+                enc.input_mut(b).copy_from_slice(views[v]);
+                enc.forward(self.store.values(), b);
+                let r = v * b * zd..(v + 1) * b * zd;
+                gaussian_head_forward(
+                    enc.output(b),
+                    &self.eps[r.clone()],
+                    zd,
+                    &mut self.mu[r.clone()],
+                    &mut self.s[r.clone()],
+                    &mut self.z[r],
+                );
+            }
+        }
+        self.dmu[..nz].fill(0.0);
+        self.ds[..nz].fill(0.0);
+        self.dz[..nz].fill(0.0);
+        let (params, grads) = self.store.split();
+        // ---- objective forward
+        let t_fwd_end: Instant;
+        match obj {
+            ObjectiveKind::Mib | ObjectiveKind::MvInfomax | ObjectiveKind::Infomax => {
+                let critic = self.critic.as_mut().expect("critic");
+                let (z1, z2) = self.z[..nz].split_at(b * zd);
+                let other = if obj == ObjectiveKind::Infomax {
+                    views[0]
+                } else {
+                    z2
+                };
+                let mi = critic.forward(params, z1, other, b);
+                st.mi_surrogate = mi.surrogate;
+                st.mi_estimate = mi.estimate;
+                st.loss = -mi.surrogate;
+                let mut skl_grads = None;
+                if obj != ObjectiveKind::Infomax {
+                    let (p1, p2) =
+                        split_gaussians(&self.mu[..nz], &self.s[..nz], &self.z[..nz], b * zd);
+                    let coef = if obj == ObjectiveKind::Mib { beta } else { 0.0 };
+                    st.skl = match self.cfg.skl {
+                        SklKind::MonteCarlo => skl_monte_carlo(p1, p2, zd, coef, None),
+                        SklKind::ClosedForm => skl_closed_form(p1, p2, zd, coef, None),
+                    };
+                    if obj == ObjectiveKind::Mib {
+                        st.loss += beta * st.skl;
+                        skl_grads = Some(coef);
+                    }
+                }
+                t_fwd_end = Instant::now();
+                let (dz1, dz2) = self.dz[..nz].split_at_mut(b * zd);
+                critic.backward(
+                    params,
+                    grads,
+                    dz1,
+                    (obj != ObjectiveKind::Infomax).then_some(dz2),
+                );
+                if let Some(coef) = skl_grads.filter(|c| *c != 0.0) {
+                    let (p1, p2) =
+                        split_gaussians(&self.mu[..nz], &self.s[..nz], &self.z[..nz], b * zd);
+                    let (dz1, dz2) = self.dz[..nz].split_at_mut(b * zd);
+                    let (dm1, dm2) = self.dmu[..nz].split_at_mut(b * zd);
+                    let (ds1, ds2) = self.ds[..nz].split_at_mut(b * zd);
+                    let g = Some((
+                        GaussianGrads {
+                            dz: dz1,
+                            dmu: dm1,
+                            ds: ds1,
+                        },
+                        GaussianGrads {
+                            dz: dz2,
+                            dmu: dm2,
+                            ds: ds2,
+                        },
+                    ));
+                    match self.cfg.skl {
+                        SklKind::MonteCarlo => skl_monte_carlo(p1, p2, zd, coef, g),
+                        SklKind::ClosedForm => skl_closed_form(p1, p2, zd, coef, g),
+                    };
+                }
+            }
+            ObjectiveKind::Vae => {
+                let dec = self.decoder.as_mut().expect("decoder");
+                dec.input_mut(b).copy_from_slice(&self.z[..nz]);
+                dec.forward(params, b);
+                let sigma = self.cfg.decoder_scale;
+                let x = views[0];
+                let (mean, dmean) = dec.output_and_grad_mut(b);
+                let mut acc = 0.0f64;
+                let inv_var = 1.0 / (sigma * sigma);
+                let c = sigma.ln() + HALF_LN_2PI;
+                for ((&xi, &mi), d) in x.iter().zip(mean).zip(dmean.iter_mut()) {
+                    let u = (xi - mi) / sigma;
+                    acc += (0.5 * u * u + c) as f64;
+                    *d = -(xi - mi) * inv_var / b as f32;
+                }
+                st.distortion = (acc / b as f64) as f32;
+                let q = GaussianBatch {
+                    mu: &self.mu[..nz],
+                    s: &self.s[..nz],
+                    z: &self.z[..nz],
+                };
+                st.rate = rate_monte_carlo(q, zd, beta, None);
+                st.loss = st.distortion + beta * st.rate;
+                t_fwd_end = Instant::now();
+                dec.backward(params, grads, b);
+                for (d, g) in self.dz[..nz].iter_mut().zip(dec.input_grad(b)) {
+                    *d += g;
+                }
+                let g = GaussianGrads {
+                    dz: &mut self.dz[..nz],
+                    dmu: &mut self.dmu[..nz],
+                    ds: &mut self.ds[..nz],
+                };
+                rate_monte_carlo(q, zd, beta, Some(g));
+            }
+            ObjectiveKind::Supervised => {
+                let cls = self.classifier.as_mut().expect("classifier");
+                let nc = self.n_classes;
+                cls.input_mut(b).copy_from_slice(&self.mu[..nz]);
+                cls.forward(params, b);
+                let labels = labels.expect("checked");
+                let (logits, dlogits) = cls.output_and_grad_mut(b);
+                let mut acc = 0.0f64;
+                for i in 0..b {
+                    let row = &logits[i * nc..(i + 1) * nc];
+                    let lse = log_sum_exp(row);
+                    let y = labels[i] as usize;
+                    acc += (lse - row[y]) as f64;
+                    let d = &mut dlogits[i * nc..(i + 1) * nc];
+                    for k in 0..nc {
+                        d[k] = (row[k] - lse).exp() / b as f32;
+                    }
+                    d[y] -= 1.0 / b as f32;
+                }
+                st.cross_entropy = (acc / b as f64) as f32;
+                st.loss = st.cross_entropy;
+                t_fwd_end = Instant::now();
+                cls.backward(params, grads, b);
+                for (d, g) in self.dmu[..nz].iter_mut().zip(cls.input_grad(b)) {
+                    *d += g;
+                }
+            }
+        }
+        // ---- head + encoder backward
+        if shared {
+            let enc = &mut self.encoders[0];
+            let (raw, draw) = enc.output_and_grad_mut(nv * b);
+            gaussian_head_backward(
+                raw,
+                &self.eps[..nz],
+                &self.dmu[..nz],
+                &self.ds[..nz],
+                &self.dz[..nz],
+                zd,
+                draw,
+            );
+            enc.backward(params, grads, nv * b);
+        } else {
+            for v in 0..nv {
+                let enc = &mut self.encoders[v];
+                let r = v * b * zd..(v + 1) * b * zd;
+                let (raw, draw) = enc.output_and_grad_mut(b);
+                gaussian_head_backward(
+                    raw,
+                    &self.eps[r.clone()],
+                    &self.dmu[r.clone()],
+                    &self.ds[r.clone()],
+                    &self.dz[r],
+                    zd,
+                    draw,
+                );
+                enc.backward(params, grads, b);
+            }
+        }
+        let t_bwd_end = Instant::now();
+        st.nonfinite = !st.loss.is_finite() || !all_finite(self.store.grads());
+        if update && !st.nonfinite {
+            let (p, g) = self.store.split_mut();
+            self.adam.step(p, g);
+        }
+        let t_end = Instant::now();
+        st.forward_s = (t_fwd_end - t0).as_secs_f32();
+        st.backward_s = (t_bwd_end - t_fwd_end).as_secs_f32();
+        st.optimizer_s = (t_end - t_bwd_end).as_secs_f32();
+        Ok(st)
+    }
+
+    /// Posterior means of view `view` for `rows` items, in chunks of the encoder's row capacity.
+    ///
+    /// # Shapes
+    /// `x`: `[rows, in_dims[view]]`; `out`: `[rows, z_dim]`.
+    pub fn encode_mean(
+        &mut self,
+        view: usize,
+        x: &[f32],
+        rows: usize,
+        out: &mut [f32],
+    ) -> Result<()> {
+        let e = if self.encoders.len() == 1 { 0 } else { view };
+        if view >= self.in_dims.len() || e >= self.encoders.len() {
+            return Err(Error::config("view", view, "no encoder for this view"));
+        }
+        let d = self.in_dims[view];
+        let zd = self.cfg.z_dim;
+        if x.len() != rows * d {
+            return Err(Error::shape("encode_mean input", rows * d, x.len()));
+        }
+        if out.len() != rows * zd {
+            return Err(Error::shape("encode_mean output", rows * zd, out.len()));
+        }
+        let enc = &mut self.encoders[e];
+        let chunk = enc.max_rows();
+        let mut start = 0;
+        while start < rows {
+            let n = chunk.min(rows - start);
+            enc.input_mut(n)
+                .copy_from_slice(&x[start * d..(start + n) * d]);
+            enc.forward(self.store.values(), n);
+            let o = enc.output(n);
+            for i in 0..n {
+                out[(start + i) * zd..(start + i + 1) * zd]
+                    .copy_from_slice(&o[i * 2 * zd..i * 2 * zd + zd]);
+            }
+            start += n;
+        }
+        Ok(())
+    }
+
+    /// Every named tensor: parameters, then Adam's moments as `adam.m.<name>` and `adam.v.<name>`.
+    /// Each item is `(name, shape, values)`.
+    pub fn tensors(&self) -> Vec<(String, Vec<usize>, &[f32])> {
+        let mut out = Vec::new();
+        for e in self.store.entries() {
+            out.push((
+                e.name.clone(),
+                e.shape.clone(),
+                &self.store.values()[e.range()],
+            ));
+        }
+        for (prefix, buf) in [("adam.m.", self.adam.m()), ("adam.v.", self.adam.v())] {
+            for e in self.store.entries() {
+                out.push((
+                    format!("{prefix}{}", e.name),
+                    e.shape.clone(),
+                    &buf[e.range()],
+                ));
+            }
+        }
+        out
+    }
+
+    /// Loads every tensor [`TrainStep::tensors`] names from `get` (which returns shape and values)
+    /// and sets the Adam step count. Adam moments may be absent only when `adam_step == 0`.
+    pub fn load_tensors(
+        &mut self,
+        get: &dyn Fn(&str) -> Option<NamedTensor>,
+        adam_step: u64,
+    ) -> Result<()> {
+        let entries = self.store.entries().to_vec();
+        // check everything first so that a failed load leaves the model untouched
+        let mut loaded = Vec::with_capacity(entries.len() * 3);
+        for (prefix, optional) in [
+            ("", false),
+            ("adam.m.", adam_step == 0),
+            ("adam.v.", adam_step == 0),
+        ] {
+            for e in &entries {
+                let name = format!("{prefix}{}", e.name);
+                match get(&name) {
+                    Some((shape, values)) => {
+                        if shape != e.shape || values.len() != e.len() {
+                            return Err(Error::shape(
+                                name,
+                                format!("{:?}", e.shape),
+                                format!("{shape:?}"),
+                            ));
+                        }
+                        loaded.push((prefix, e.range(), values));
+                    }
+                    None if optional => loaded.push((prefix, e.range(), vec![0.0; e.len()])),
+                    None => return Err(Error::Data(format!("missing tensor `{name}`"))),
+                }
+            }
+        }
+        let (m, v, t) = self.adam.state_mut();
+        for (prefix, range, values) in loaded {
+            match prefix {
+                "" => self.store.values_mut()[range].copy_from_slice(&values),
+                "adam.m." => m[range].copy_from_slice(&values),
+                _ => v[range].copy_from_slice(&values),
+            }
+        }
+        *t = adam_step;
+        Ok(())
+    }
+
+    /// Writes [`TrainStep::tensors`] to a safetensors file (f32, little-endian); the metadata holds
+    /// `adam_step` and the model config as JSON (`model_config`).
+    pub fn save_safetensors(&self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        let tensors = self.tensors();
+        let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
+            .into_iter()
+            .map(|(n, s, v)| (n, s, v.iter().flat_map(|x| x.to_le_bytes()).collect()))
+            .collect();
+        let views = bytes
+            .iter()
+            .map(|(n, s, b)| {
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b)
+                    .map(|v| (n.clone(), v))
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let mut meta = std::collections::HashMap::new();
+        meta.insert("adam_step".to_string(), self.adam.step_count().to_string());
+        meta.insert(
+            "model_config".to_string(),
+            serde_json::to_string(&self.cfg)?,
+        );
+        safetensors::serialize_to_file(views, &Some(meta), path)?;
+        Ok(())
+    }
+
+    /// Loads a file written by [`TrainStep::save_safetensors`] into this (identically configured)
+    /// model.
+    pub fn load_safetensors(&mut self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        let data = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let (_, meta) = safetensors::SafeTensors::read_metadata(&data)?;
+        let adam_step = meta
+            .metadata()
+            .as_ref()
+            .and_then(|m| m.get("adam_step"))
+            .map(|s| s.parse::<u64>())
+            .transpose()
+            .map_err(|e| Error::format(path, format!("bad adam_step metadata: {e}")))?
+            .unwrap_or(0);
+        let st = safetensors::SafeTensors::deserialize(&data)?;
+        let get = |name: &str| -> Option<NamedTensor> {
+            let t = st.tensor(name).ok()?;
+            if t.dtype() != safetensors::Dtype::F32 {
+                return None;
+            }
+            let v = t
+                .data()
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            Some((t.shape().to_vec(), v))
+        };
+        self.load_tensors(&get, adam_step)
+    }
+}
+
+fn split_gaussians<'a>(
+    mu: &'a [f32],
+    s: &'a [f32],
+    z: &'a [f32],
+    at: usize,
+) -> (GaussianBatch<'a>, GaussianBatch<'a>) {
+    let (m1, m2) = mu.split_at(at);
+    let (s1, s2) = s.split_at(at);
+    let (z1, z2) = z.split_at(at);
+    (
+        GaussianBatch {
+            mu: m1,
+            s: s1,
+            z: z1,
+        },
+        GaussianBatch {
+            mu: m2,
+            s: s2,
+            z: z2,
+        },
+    )
+}
