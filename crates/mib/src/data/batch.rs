@@ -107,7 +107,8 @@ impl Pairing {
                 let labels = ds.labels.as_ref().ok_or_else(|| {
                     Error::config("pairing.kind", "same-class", "needs a labelled dataset")
                 })?;
-                let mut by_class = vec![Vec::new(); ds.n_classes.max(1)];
+                let k = labels.iter().max().map_or(0, |&m| m as usize + 1);
+                let mut by_class = vec![Vec::new(); ds.n_classes.max(k)];
                 for (i, &y) in labels.iter().enumerate() {
                     by_class[y as usize].push(i as u32);
                 }

@@ -8,6 +8,21 @@
 //! - [`PairingConfig`] and [`BatchProducer`]: how the two views of a training pair are made (aligned
 //!   rows, a random same-class partner, or two augmentations of one view) and a deterministic,
 //!   parallel, prefetching producer of batches.
+//!
+//! ```
+//! # fn main() -> mib::Result<()> {
+//! use mib::data::{load_named, BatchProducer, PairingConfig};
+//! use std::sync::Arc;
+//!
+//! let splits = load_named("mfeat", None, None)?; // embedded: views pix (16x15 image) and fou
+//! assert_eq!(splits.train.view_dims(), [240, 76]);
+//! let train = Arc::new(splits.train);
+//! let producer = BatchProducer::new(train, PairingConfig::Aligned, [0, 1], 64, 0, 1)?;
+//! let batch = producer.iter_from(0).next().unwrap();
+//! assert_eq!((batch.rows, batch.views[0].len(), batch.views[1].len()), (64, 64 * 240, 64 * 76));
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod array;
 mod batch;
