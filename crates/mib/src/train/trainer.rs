@@ -291,7 +291,9 @@ pub fn train(
         views,
         cfg.train.batch_size,
         stream_seed(cfg.seed, 3),
-        cfg.train.threads.max(1),
+        // One producer thread makes >100,000 views/s, >10x what the step consumes: the cores
+        // are left to the compute core.
+        1,
     )?;
     let mut metrics = fs::OpenOptions::new()
         .create(true)
@@ -593,4 +595,58 @@ pub fn encode_dataset(
     let mut out = crate::Matrix::zeros(x.rows, model.z_dim());
     model.encode_mean(view.min(1), &x.data, x.rows, &mut out.data)?;
     Ok(out)
+}
+
+/// Evaluates `model` the way the paper does: posterior means of the train and test splits
+/// (first training view), the few-label linear probe, kNN, the `I(y;z)` bound, and for
+/// multi-view data cross-view retrieval (test items of view 1 as queries against view 2).
+pub fn evaluate_model(
+    model: &mut TrainStep,
+    cfg: &TrainConfig,
+    data: &DatasetSplits,
+    protocol: &crate::eval::EvalProtocol,
+) -> Result<crate::eval::EvalReport> {
+    let views = training_views(cfg, &data.train)?;
+    let labels = |ds: &MultiViewDataset, which: &str| {
+        ds.labels
+            .clone()
+            .ok_or_else(|| Error::Data(format!("the {which} split has no labels: nothing to evaluate against")))
+    };
+    let y_train = labels(&data.train, "train")?;
+    let y_test = labels(&data.test, "test")?;
+    let z_train = encode_dataset(model, cfg, &data.train, views, 0)?;
+    let z_test = encode_dataset(model, cfg, &data.test, views, 0)?;
+    let z_test2 = if views[0] != views[1] && cfg.model.objective.n_views() == 2 {
+        Some(encode_dataset(model, cfg, &data.test, views, 1)?)
+    } else {
+        None
+    };
+    protocol.evaluate(&crate::eval::EvalInputs {
+        train: &z_train,
+        y_train: &y_train,
+        test: &z_test,
+        y_test: &y_test,
+        n_classes: data.train.n_classes,
+        test_view2: z_test2.as_ref(),
+    })
+}
+
+/// Evaluates the raw input features of view `view` with the same protocol (the baseline a
+/// representation must beat).
+pub fn evaluate_raw(
+    data: &DatasetSplits,
+    view: usize,
+    protocol: &crate::eval::EvalProtocol,
+) -> Result<crate::eval::EvalReport> {
+    let (tr, te) = (&data.train, &data.test);
+    let y = |ds: &MultiViewDataset| ds.labels.clone().ok_or_else(|| Error::Data("no labels".into()));
+    let (y_train, y_test) = (y(tr)?, y(te)?);
+    protocol.evaluate(&crate::eval::EvalInputs {
+        train: &tr.views[view],
+        y_train: &y_train,
+        test: &te.views[view],
+        y_test: &y_test,
+        n_classes: tr.n_classes,
+        test_view2: None,
+    })
 }
