@@ -28,6 +28,8 @@ enum Command {
     Demo(train_cmd::DemoArgs),
     /// Write the posterior means of a trained encoder for a dataset split to an .npy file.
     Embed(run_cmds::EmbedArgs),
+    /// Evaluate a run: few-label linear probe, kNN, cross-view retrieval, information bound.
+    Eval(run_cmds::EvalArgs),
     /// Print what a run folder or checkpoint holds.
     Inspect(run_cmds::InspectArgs),
     /// Write a PNG grid of original | view 1 | view 2 to see the augmentations.
@@ -45,6 +47,7 @@ fn main() {
         Command::Train(a) => train_cmd::train(a),
         Command::Demo(a) => train_cmd::demo(a),
         Command::Embed(a) => run_cmds::embed(a),
+        Command::Eval(a) => run_cmds::eval(a),
         Command::Inspect(a) => run_cmds::inspect(a),
         Command::Views(a) => views::views(a),
         Command::Bench { cmd } => bench::run(cmd),

@@ -3,6 +3,16 @@
 /// (name, TOML text) of each preset.
 pub(crate) const PRESETS: &[(&str, &str)] = &[
     ("mib", include_str!("../../../configs/mib.toml")),
+    (
+        "mv-infomax",
+        include_str!("../../../configs/mv-infomax.toml"),
+    ),
+    ("infomax", include_str!("../../../configs/infomax.toml")),
+    ("vae", include_str!("../../../configs/vae.toml")),
+    (
+        "supervised",
+        include_str!("../../../configs/supervised.toml"),
+    ),
     ("demo", include_str!("../../../configs/demo.toml")),
 ];
 

@@ -262,7 +262,13 @@ pub(crate) fn demo(a: DemoArgs) -> Result<()> {
         PathBuf::from(format!("runs/demo-{t}"))
     });
     run_training(&cfg, &dir, false, a.quiet)?;
-    eprintln!("mib: results in {}", dir.display());
+    eprintln!("mib: evaluating (few-label linear probe, kNN, cross-view retrieval)...");
+    let report = crate::run_cmds::eval_run(&crate::run_cmds::EvalArgs::for_run(dir.clone()))?;
+    println!("{}", report.to_table());
+    eprintln!(
+        "mib: results in {}: config.toml, metrics.jsonl, model.safetensors, eval.json",
+        dir.display()
+    );
     Ok(())
 }
 

@@ -125,6 +125,12 @@ pub struct RunOptions {
 /// The two dataset views a run trains on, and the widths the model is built for.
 pub fn training_views(cfg: &TrainConfig, ds: &MultiViewDataset) -> Result<[usize; 2]> {
     let n = ds.views.len();
+    if cfg.model.objective.n_views() == 1
+        && !matches!(cfg.data.pairing, PairingConfig::Augment { .. })
+    {
+        // InfoMax, beta-VAE and the supervised baseline see one view: the first.
+        return Ok([0, 0]);
+    }
     match &cfg.data.pairing {
         PairingConfig::Aligned | PairingConfig::SameClass => {
             if n < 2 {
@@ -369,12 +375,15 @@ pub fn train(
         if it % cfg.train.log_every == 0 || it == total {
             let dt = t_interval.elapsed().as_secs_f64();
             let n_in_interval = (it - 1) % cfg.train.log_every + 1;
-            let rec = acc.record(
+            let mut rec = acc.record(
                 it,
                 beta as f64,
                 wall_before + t0.elapsed().as_secs_f64(),
                 n_in_interval as f64 / dt.max(1e-9),
             );
+            if cfg.eval.every > 0 && it % cfg.eval.every == 0 {
+                rec.probe_accuracy = probe_during_training(&mut model, cfg, data, views, it)?;
+            }
             let line = serde_json::to_string(&rec)?;
             writeln!(metrics, "{line}").map_err(|e| Error::io(&metrics_path, e))?;
             observer.on_log(&rec);
@@ -424,6 +433,59 @@ pub fn train(
         wall_s,
         last,
     })
+}
+
+/// The few-label probe logged during training (`[eval]`): `labels_per_class` labels per class drawn
+/// from the first `max_test_items` training items, scored on the first `max_test_items` test items.
+/// Uses its own seeds, so it changes nothing in the training run. `None` for unlabelled data.
+fn probe_during_training(
+    model: &mut TrainStep,
+    cfg: &TrainConfig,
+    data: &DatasetSplits,
+    views: [usize; 2],
+    iteration: u64,
+) -> Result<Option<f64>> {
+    let e = &cfg.eval;
+    let (Some(ytr), Some(yte)) = (&data.train.labels, &data.test.labels) else {
+        return Ok(None);
+    };
+    let cap = |n: usize| {
+        if e.max_test_items == 0 {
+            n
+        } else {
+            n.min(e.max_test_items)
+        }
+    };
+    let (ntr, nte) = (cap(data.train.len()), cap(data.test.len()));
+    let mut counts = vec![0usize; data.train.n_classes];
+    for &l in &ytr[..ntr] {
+        counts[l as usize] += 1;
+    }
+    let k = e
+        .labels_per_class
+        .min(counts.iter().copied().min().unwrap_or(0));
+    if k == 0 {
+        return Ok(None);
+    }
+    let rows = |n: usize| (0..n).collect::<Vec<usize>>();
+    let xtr = data.train.views[views[0]].select_rows(&rows(ntr));
+    let xte = data.test.views[views[0]].select_rows(&rows(nte));
+    let mut ztr = crate::Matrix::zeros(ntr, model.z_dim());
+    let mut zte = crate::Matrix::zeros(nte, model.z_dim());
+    model.encode_mean(0, &xtr.data, ntr, &mut ztr.data)?;
+    model.encode_mean(0, &xte.data, nte, &mut zte.data)?;
+    let s = crate::eval::few_label_probe(
+        &ztr,
+        &ytr[..ntr],
+        &zte,
+        &yte[..nte],
+        data.train.n_classes,
+        &[k],
+        e.repetitions,
+        &crate::eval::LinearProbeParams::default(),
+        stream_seed(cfg.seed, 5) ^ iteration,
+    )?;
+    Ok(s.first().map(|s| s.mean))
 }
 
 /// Writes `model.safetensors`, `encoder.safetensors` and `encoder.toml`.
@@ -608,9 +670,11 @@ pub fn evaluate_model(
 ) -> Result<crate::eval::EvalReport> {
     let views = training_views(cfg, &data.train)?;
     let labels = |ds: &MultiViewDataset, which: &str| {
-        ds.labels
-            .clone()
-            .ok_or_else(|| Error::Data(format!("the {which} split has no labels: nothing to evaluate against")))
+        ds.labels.clone().ok_or_else(|| {
+            Error::Data(format!(
+                "the {which} split has no labels: nothing to evaluate against"
+            ))
+        })
     };
     let y_train = labels(&data.train, "train")?;
     let y_test = labels(&data.test, "test")?;
@@ -639,7 +703,11 @@ pub fn evaluate_raw(
     protocol: &crate::eval::EvalProtocol,
 ) -> Result<crate::eval::EvalReport> {
     let (tr, te) = (&data.train, &data.test);
-    let y = |ds: &MultiViewDataset| ds.labels.clone().ok_or_else(|| Error::Data("no labels".into()));
+    let y = |ds: &MultiViewDataset| {
+        ds.labels
+            .clone()
+            .ok_or_else(|| Error::Data("no labels".into()))
+    };
     let (y_train, y_test) = (y(tr)?, y(te)?);
     protocol.evaluate(&crate::eval::EvalInputs {
         train: &tr.views[view],
