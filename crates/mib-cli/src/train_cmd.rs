@@ -241,7 +241,7 @@ fn run_training(
 }
 
 fn objective_name(cfg: &TrainConfig) -> String {
-    serde_json::to_value(&cfg.model.objective)
+    serde_json::to_value(cfg.model.objective)
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_else(|| "model".into())
