@@ -60,7 +60,7 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string(&r)?);
             } else {
                 println!(
-                    "{:?} batch {} threads {}: {:.1} steps/s ({:.2} ms/step: forward {:.2}, backward {:.2}, optimizer {:.2} ms); {:.2} GFLOP/step, {:.0} GFLOP/s; {} parameters",
+                    "{:?} batch {} threads {}: {:.1} steps/s ({:.2} ms/step: forward {:.2}, backward {:.2}, optimizer {:.2} ms); best step {:.2} ms ({:.1} steps/s); {:.2} GFLOP/step, {:.0} GFLOP/s; {} parameters",
                     r.objective,
                     r.batch,
                     r.threads,
@@ -69,6 +69,8 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
                     r.forward_ms,
                     r.backward_ms,
                     r.optimizer_ms,
+                    r.best_step_ms,
+                    r.best_steps_per_s,
                     r.gflop_per_step,
                     r.gflop_per_s,
                     r.parameters

@@ -1,8 +1,7 @@
 //! A stack of dense layers with ReLU between them, with explicit forward and backward passes into
 //! buffers allocated once, at construction, for a maximum number of rows.
 
-use super::matmul::{matmul, matmul_nt, matmul_tn};
-use super::ops::relu_backward_inplace;
+use super::matmul::{matmul, matmul_cc_nt, matmul_tn, transpose};
 use super::params::ParamStore;
 use crate::MibRng;
 use rand::Rng;
@@ -34,6 +33,9 @@ pub struct Mlp {
     acts: Vec<Vec<f32>>,
     /// grads[l]: gradient w.r.t. acts[l]; grads[0] is empty unless the input gradient is wanted.
     grads: Vec<Vec<f32>>,
+    /// grads_t[l]: the same gradient transposed (`[d_l, rows]`), the layout in which `gemm` computes
+    /// the input-gradient product fastest.
+    grads_t: Vec<Vec<f32>>,
     max_rows: usize,
     input_grad: bool,
 }
@@ -71,12 +73,14 @@ impl Mlp {
                     Vec::new()
                 }
             })
-            .collect();
+            .collect::<Vec<Vec<f32>>>();
+        let grads_t = grads.clone();
         Mlp {
             dims: dims.to_vec(),
             layers,
             acts,
             grads,
+            grads_t,
             max_rows,
             input_grad,
         }
@@ -184,12 +188,21 @@ impl Mlp {
     /// Backward pass for the last forward pass (same `rows`): reads the output gradient buffer,
     /// overwrites this MLP's parameter gradients in `grads` and, when enabled, the input gradient.
     pub fn backward(&mut self, params: &[f32], grads: &mut [f32], rows: usize) {
-        for l in (0..self.layers.len()).rev() {
+        let n_layers = self.layers.len();
+        let top = self.out_dim();
+        transpose(
+            &self.grads[n_layers][..rows * top],
+            rows,
+            top,
+            &mut self.grads_t[n_layers][..rows * top],
+        );
+        for l in (0..n_layers).rev() {
             let layer = self.layers[l];
             let (gi, go) = (layer.in_dim, layer.out_dim);
-            let (glo, ghi) = self.grads.split_at_mut(l + 1);
-            let dy = &ghi[0][..rows * go];
             let x = &self.acts[l][..rows * gi];
+            let dy = &self.grads[l + 1][..rows * go];
+            let (glo_t, ghi_t) = self.grads_t.split_at_mut(l + 1);
+            let dy_t = &ghi_t[0][..rows * go];
             matmul_tn(
                 &mut grads[layer.w..layer.w + gi * go],
                 x,
@@ -199,19 +212,39 @@ impl Mlp {
                 go,
                 false,
             );
-            let db = &mut grads[layer.b..layer.b + go];
-            db.fill(0.0);
-            for row in dy.chunks_exact(go) {
-                for (d, &v) in db.iter_mut().zip(row) {
-                    *d += v;
-                }
+            for (d, col) in grads[layer.b..layer.b + go]
+                .iter_mut()
+                .zip(dy_t.chunks_exact(rows))
+            {
+                *d = col.iter().sum();
             }
             if l > 0 || self.input_grad {
-                let dx = &mut glo[l][..rows * gi];
+                let dx_t = &mut glo_t[l][..rows * gi];
                 let w = &params[layer.w..layer.w + gi * go];
-                matmul_nt(dx, dy, w, rows, go, gi, false);
+                matmul_cc_nt(dx_t, dy_t, w, rows, go, gi, false);
+                let dx = &mut self.grads[l][..rows * gi];
                 if l > 0 {
-                    relu_backward_inplace(dx, x);
+                    mask_transpose(dx_t, x, rows, gi, dx);
+                } else {
+                    transpose(dx_t, gi, rows, dx);
+                }
+            }
+        }
+    }
+}
+
+/// ReLU backward fused with the transpose back to row-major: `dx_t` (`[cols, rows]`) is masked in
+/// place where the ReLU output `y` (`[rows, cols]`) is not positive, and written transposed to `dx`.
+fn mask_transpose(dx_t: &mut [f32], y: &[f32], rows: usize, cols: usize, dx: &mut [f32]) {
+    const T: usize = 32;
+    for i0 in (0..rows).step_by(T) {
+        for j0 in (0..cols).step_by(T) {
+            for j in j0..(j0 + T).min(cols) {
+                for i in i0..(i0 + T).min(rows) {
+                    let keep = y[i * cols + j] > 0.0;
+                    let v = if keep { dx_t[j * rows + i] } else { 0.0 };
+                    dx_t[j * rows + i] = v;
+                    dx[i * cols + j] = v;
                 }
             }
         }
