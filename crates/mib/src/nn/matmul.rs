@@ -6,6 +6,17 @@
 //! whatever the pool size (with one thread the halves simply run one after the other).
 
 use gemm::Parallelism;
+use std::cell::Cell;
+
+thread_local! {
+    static IN_GEMM: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether the current thread is inside a `gemm` call made by this module. Lets a counting
+/// allocator (see `tests/alloc.rs`) tell `gemm`'s own packing allocations from any others.
+pub fn inside_gemm() -> bool {
+    IN_GEMM.try_with(|c| c.get()).unwrap_or(false)
+}
 
 /// Products below this many multiply-adds run as one single-threaded call.
 const SPLIT_MIN_MACS: usize = 1 << 19;
@@ -61,6 +72,7 @@ unsafe fn gemm_one(
     if m == 0 || n == 0 {
         return;
     }
+    IN_GEMM.with(|c| c.set(true));
     gemm::gemm(
         m,
         n,
@@ -82,6 +94,7 @@ unsafe fn gemm_one(
         false,
         Parallelism::None,
     );
+    IN_GEMM.with(|c| c.set(false));
 }
 
 /// `dst (+)= lhs * rhs`, split into two halves chosen from the shapes alone.
