@@ -235,16 +235,28 @@ impl Mlp {
 
 /// ReLU backward fused with the transpose back to row-major: `dx_t` (`[cols, rows]`) is masked in
 /// place where the ReLU output `y` (`[rows, cols]`) is not positive, and written transposed to `dx`.
+///
+/// Tiles of 8 rows keep the 4 KiB-strided row-major accesses from aliasing in L1; the inner loop
+/// runs along the contiguous rows of `y` and `dx`.
 fn mask_transpose(dx_t: &mut [f32], y: &[f32], rows: usize, cols: usize, dx: &mut [f32]) {
-    const T: usize = 32;
-    for i0 in (0..rows).step_by(T) {
-        for j0 in (0..cols).step_by(T) {
-            for j in j0..(j0 + T).min(cols) {
-                for i in i0..(i0 + T).min(rows) {
-                    let keep = y[i * cols + j] > 0.0;
-                    let v = if keep { dx_t[j * rows + i] } else { 0.0 };
-                    dx_t[j * rows + i] = v;
-                    dx[i * cols + j] = v;
+    const TI: usize = 8;
+    const TJ: usize = 64;
+    assert!(dx_t.len() >= rows * cols && y.len() >= rows * cols && dx.len() >= rows * cols);
+    for i0 in (0..rows).step_by(TI) {
+        let i1 = (i0 + TI).min(rows);
+        for j0 in (0..cols).step_by(TJ) {
+            let j1 = (j0 + TJ).min(cols);
+            for i in i0..i1 {
+                let yr = &y[i * cols + j0..i * cols + j1];
+                let dr = &mut dx[i * cols + j0..i * cols + j1];
+                for (jj, (d, &yv)) in dr.iter_mut().zip(yr).enumerate() {
+                    let k = (j0 + jj) * rows + i;
+                    // SAFETY: j0 + jj < cols and i < rows, so k < rows * cols <= dx_t.len()
+                    // (asserted above).
+                    let t = unsafe { dx_t.get_unchecked_mut(k) };
+                    let v = if yv > 0.0 { *t } else { 0.0 };
+                    *t = v;
+                    *d = v;
                 }
             }
         }
