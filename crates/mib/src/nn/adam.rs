@@ -76,14 +76,14 @@ impl Adam {
                 .zip(v.par_chunks_mut(CHUNK))
                 .zip(g.par_chunks(CHUNK))
                 .for_each(|(((p, m), v), g)| {
-                    for i in 0..p.len() {
-                        let gi = g[i];
-                        let mi = m[i] + (1.0 - b1) * (gi - m[i]);
-                        let vi = v[i] * b2 + (1.0 - b2) * gi * gi;
-                        m[i] = mi;
-                        v[i] = vi;
+                    for (((p, m), v), &g) in p.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g)
+                    {
+                        let mi = *m + (1.0 - b1) * (g - *m);
+                        let vi = *v * b2 + (1.0 - b2) * g * g;
+                        *m = mi;
+                        *v = vi;
                         let denom = vi.sqrt() / bc2_sqrt + eps;
-                        p[i] -= step_size * (mi / denom);
+                        *p -= step_size * (mi / denom);
                     }
                 });
         }

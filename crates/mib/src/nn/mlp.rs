@@ -238,22 +238,65 @@ impl Mlp {
 ///
 /// Tiles of 8 rows keep the 4 KiB-strided row-major accesses from aliasing in L1; the inner loop
 /// runs along the contiguous rows of `y` and `dx`.
+///
+/// Large gradients are processed as two halves of rows side by side (the split depends only on the
+/// shape; the result is the same either way).
 fn mask_transpose(dx_t: &mut [f32], y: &[f32], rows: usize, cols: usize, dx: &mut [f32]) {
+    assert!(dx_t.len() >= rows * cols && y.len() >= rows * cols && dx.len() >= rows * cols);
+    let t = DxT(dx_t.as_mut_ptr());
+    if rows * cols >= 1 << 15 && rows >= 16 {
+        let h = (rows / 2).div_ceil(8) * 8;
+        let (d1, d2) = dx[..rows * cols].split_at_mut(h * cols);
+        // SAFETY: the halves touch disjoint rows i of dx_t's columns (element j * rows + i).
+        rayon::join(
+            || unsafe { mask_transpose_rows(t, y, rows, cols, 0, h, d1) },
+            || unsafe { mask_transpose_rows(t, y, rows, cols, h, rows, d2) },
+        );
+    } else {
+        // SAFETY: one call covers all rows.
+        unsafe { mask_transpose_rows(t, y, rows, cols, 0, rows, &mut dx[..rows * cols]) }
+    }
+}
+
+/// `dx_t`'s pointer, shared by the two halves of [`mask_transpose`] (they write disjoint elements).
+#[derive(Clone, Copy)]
+struct DxT(*mut f32);
+// SAFETY: see mask_transpose; each element is written by exactly one half.
+unsafe impl Send for DxT {}
+unsafe impl Sync for DxT {}
+impl DxT {
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
+/// Rows `r0..r1` of [`mask_transpose`]; `dx` holds exactly those rows.
+///
+/// # Safety
+/// `dx_t` must point to `rows * cols` values, and no other thread may touch rows `r0..r1` of it.
+unsafe fn mask_transpose_rows(
+    dx_t: DxT,
+    y: &[f32],
+    rows: usize,
+    cols: usize,
+    r0: usize,
+    r1: usize,
+    dx: &mut [f32],
+) {
     const TI: usize = 8;
     const TJ: usize = 64;
-    assert!(dx_t.len() >= rows * cols && y.len() >= rows * cols && dx.len() >= rows * cols);
-    for i0 in (0..rows).step_by(TI) {
-        let i1 = (i0 + TI).min(rows);
+    let dx_t = dx_t.get();
+    for i0 in (r0..r1).step_by(TI) {
+        let i1 = (i0 + TI).min(r1);
         for j0 in (0..cols).step_by(TJ) {
             let j1 = (j0 + TJ).min(cols);
             for i in i0..i1 {
                 let yr = &y[i * cols + j0..i * cols + j1];
-                let dr = &mut dx[i * cols + j0..i * cols + j1];
+                let dr = &mut dx[(i - r0) * cols + j0..(i - r0) * cols + j1];
                 for (jj, (d, &yv)) in dr.iter_mut().zip(yr).enumerate() {
-                    let k = (j0 + jj) * rows + i;
-                    // SAFETY: j0 + jj < cols and i < rows, so k < rows * cols <= dx_t.len()
-                    // (asserted above).
-                    let t = unsafe { dx_t.get_unchecked_mut(k) };
+                    // SAFETY: j0 + jj < cols and i < rows, so the offset is in bounds; row i
+                    // belongs to this call only.
+                    let t = dx_t.add((j0 + jj) * rows + i);
                     let v = if yv > 0.0 { *t } else { 0.0 };
                     *t = v;
                     *d = v;
