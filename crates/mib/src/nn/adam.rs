@@ -63,7 +63,8 @@ impl Adam {
         self.t += 1;
         let t = self.t as i32;
         let bc1 = 1.0 - (self.beta1 as f64).powi(t);
-        let bc2_sqrt = (1.0 - (self.beta2 as f64).powi(t)).sqrt() as f32;
+        // multiplying by 1 / sqrt(1 - b2^t) instead of dividing differs from torch by at most an ulp
+        let inv_bc2_sqrt = (1.0 / (1.0 - (self.beta2 as f64).powi(t)).sqrt()) as f32;
         let (b1, b2, eps) = (self.beta1, self.beta2, self.eps);
         for (range, lr) in &self.groups {
             let step_size = (*lr as f64 / bc1) as f32;
@@ -82,7 +83,7 @@ impl Adam {
                         let vi = *v * b2 + (1.0 - b2) * g * g;
                         *m = mi;
                         *v = vi;
-                        let denom = vi.sqrt() / bc2_sqrt + eps;
+                        let denom = vi.sqrt() * inv_bc2_sqrt + eps;
                         *p -= step_size * (mi / denom);
                     }
                 });

@@ -283,25 +283,110 @@ unsafe fn mask_transpose_rows(
     r1: usize,
     dx: &mut [f32],
 ) {
-    const TI: usize = 8;
-    const TJ: usize = 64;
     let dx_t = dx_t.get();
-    for i0 in (r0..r1).step_by(TI) {
-        let i1 = (i0 + TI).min(r1);
-        for j0 in (0..cols).step_by(TJ) {
-            let j1 = (j0 + TJ).min(cols);
-            for i in i0..i1 {
-                let yr = &y[i * cols + j0..i * cols + j1];
-                let dr = &mut dx[(i - r0) * cols + j0..(i - r0) * cols + j1];
-                for (jj, (d, &yv)) in dr.iter_mut().zip(yr).enumerate() {
-                    // SAFETY: j0 + jj < cols and i < rows, so the offset is in bounds; row i
-                    // belongs to this call only.
-                    let t = dx_t.add((j0 + jj) * rows + i);
-                    let v = if yv > 0.0 { *t } else { 0.0 };
-                    *t = v;
-                    *d = v;
+    // 4 x 4 blocks with SSE (baseline on x86_64) over the bulk, scalar code for the edges
+    let (i4, j4) = if cfg!(target_arch = "x86_64") {
+        (r0 + (r1 - r0) / 4 * 4, cols / 4 * 4)
+    } else {
+        (r0, 0)
+    };
+    #[cfg(target_arch = "x86_64")]
+    {
+        const TI: usize = 16;
+        const TJ: usize = 64;
+        for i0 in (r0..i4).step_by(TI) {
+            for j0 in (0..j4).step_by(TJ) {
+                for i in (i0..(i0 + TI).min(i4)).step_by(4) {
+                    for j in (j0..(j0 + TJ).min(j4)).step_by(4) {
+                        // SAFETY: i + 3 < r1 <= rows and j + 3 < cols, all offsets in bounds.
+                        block4(dx_t, y.as_ptr(), dx.as_mut_ptr(), rows, cols, r0, i, j);
+                    }
                 }
             }
         }
     }
+    let mut scalar = |i: usize, j: usize| {
+        let t = dx_t.add(j * rows + i);
+        let v = if y[i * cols + j] > 0.0 { *t } else { 0.0 };
+        *t = v;
+        dx[(i - r0) * cols + j] = v;
+    };
+    for i in r0..i4 {
+        for j in j4..cols {
+            scalar(i, j);
+        }
+    }
+    for i in i4..r1 {
+        for j in 0..cols {
+            scalar(i, j);
+        }
+    }
+}
+
+/// One 4 x 4 block of [`mask_transpose_rows`]: rows `i..i+4`, columns `j..j+4`.
+///
+/// # Safety
+/// All 16 elements must be in bounds of the three buffers.
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+unsafe fn block4(
+    dx_t: *mut f32,
+    y: *const f32,
+    dx: *mut f32,
+    rows: usize,
+    cols: usize,
+    r0: usize,
+    i: usize,
+    j: usize,
+) {
+    use std::arch::x86_64::*;
+    let t = |k: usize| dx_t.add((j + k) * rows + i);
+    let (a0, a1, a2, a3) = (
+        _mm_loadu_ps(t(0)),
+        _mm_loadu_ps(t(1)),
+        _mm_loadu_ps(t(2)),
+        _mm_loadu_ps(t(3)),
+    );
+    let (b0, b1, b2, b3) = transpose4(a0, a1, a2, a3);
+    let zero = _mm_setzero_ps();
+    let mask = |v: __m128, k: usize| {
+        let m = _mm_cmpgt_ps(_mm_loadu_ps(y.add((i + k) * cols + j)), zero);
+        let r = _mm_and_ps(v, m);
+        _mm_storeu_ps(dx.add((i + k - r0) * cols + j), r);
+        r
+    };
+    let (c0, c1, c2, c3) = (mask(b0, 0), mask(b1, 1), mask(b2, 2), mask(b3, 3));
+    let (d0, d1, d2, d3) = transpose4(c0, c1, c2, c3);
+    _mm_storeu_ps(t(0), d0);
+    _mm_storeu_ps(t(1), d1);
+    _mm_storeu_ps(t(2), d2);
+    _mm_storeu_ps(t(3), d3);
+}
+
+/// Transposes the 4 x 4 matrix whose rows are `r0..r3`.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn transpose4(
+    r0: std::arch::x86_64::__m128,
+    r1: std::arch::x86_64::__m128,
+    r2: std::arch::x86_64::__m128,
+    r3: std::arch::x86_64::__m128,
+) -> (
+    std::arch::x86_64::__m128,
+    std::arch::x86_64::__m128,
+    std::arch::x86_64::__m128,
+    std::arch::x86_64::__m128,
+) {
+    use std::arch::x86_64::*;
+    let t0 = _mm_unpacklo_ps(r0, r1);
+    let t1 = _mm_unpacklo_ps(r2, r3);
+    let t2 = _mm_unpackhi_ps(r0, r1);
+    let t3 = _mm_unpackhi_ps(r2, r3);
+    (
+        _mm_movelh_ps(t0, t1),
+        _mm_movehl_ps(t1, t0),
+        _mm_movelh_ps(t2, t3),
+        _mm_movehl_ps(t3, t2),
+    )
 }
