@@ -2,6 +2,7 @@
 
 use clap::{Args, Subcommand};
 use mib::bench::{bench_step, BenchStepConfig};
+use mib::estimators::{CriticKind, EstimatorKind};
 use mib::objectives::{ModelConfig, ObjectiveKind};
 
 /// Benchmarks.
@@ -15,8 +16,14 @@ pub enum BenchCommand {
 #[derive(Args)]
 pub struct StepArgs {
     /// Objective: mib, mv-infomax, infomax, vae or supervised.
-    #[arg(long, default_value = "mib", value_parser = parse_objective)]
+    #[arg(long, default_value = "mib", value_parser = parse_kebab::<ObjectiveKind>)]
     objective: ObjectiveKind,
+    /// Critic: mlp (reference) or separable.
+    #[arg(long, default_value = "mlp", value_parser = parse_kebab::<CriticKind>)]
+    critic: CriticKind,
+    /// MI estimator: jsd (reference), nwj or infonce.
+    #[arg(long, default_value = "jsd", value_parser = parse_kebab::<EstimatorKind>)]
+    estimator: EstimatorKind,
     /// Batch size.
     #[arg(long, default_value_t = 64)]
     batch: usize,
@@ -34,7 +41,7 @@ pub struct StepArgs {
     json: bool,
 }
 
-fn parse_objective(s: &str) -> Result<ObjectiveKind, String> {
+fn parse_kebab<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, String> {
     serde_json::from_value(serde_json::Value::String(s.to_string())).map_err(|e| e.to_string())
 }
 
@@ -45,6 +52,8 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
             let cfg = BenchStepConfig {
                 model: ModelConfig {
                     objective: a.objective,
+                    critic: a.critic,
+                    estimator: a.estimator,
                     ..ModelConfig::default()
                 },
                 batch: a.batch,
