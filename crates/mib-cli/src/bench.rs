@@ -2,6 +2,7 @@
 
 use clap::{Args, Subcommand};
 use mib::bench::{bench_step, BenchStepConfig};
+use mib::estimators::{CriticKind, EstimatorKind};
 use mib::objectives::{ModelConfig, ObjectiveKind};
 
 /// Benchmarks.
@@ -17,8 +18,14 @@ pub enum BenchCommand {
 #[derive(Args)]
 pub struct StepArgs {
     /// Objective: mib, mv-infomax, infomax, vae or supervised.
-    #[arg(long, default_value = "mib", value_parser = parse_objective)]
+    #[arg(long, default_value = "mib", value_parser = parse_kebab::<ObjectiveKind>)]
     objective: ObjectiveKind,
+    /// Critic: mlp (reference) or separable.
+    #[arg(long, default_value = "mlp", value_parser = parse_kebab::<CriticKind>)]
+    critic: CriticKind,
+    /// MI estimator: jsd (reference), nwj or infonce.
+    #[arg(long, default_value = "jsd", value_parser = parse_kebab::<EstimatorKind>)]
+    estimator: EstimatorKind,
     /// Batch size.
     #[arg(long, default_value_t = 64)]
     batch: usize,
@@ -36,7 +43,7 @@ pub struct StepArgs {
     json: bool,
 }
 
-fn parse_objective(s: &str) -> Result<ObjectiveKind, String> {
+fn parse_kebab<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, String> {
     serde_json::from_value(serde_json::Value::String(s.to_string())).map_err(|e| e.to_string())
 }
 
@@ -48,6 +55,8 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
             let cfg = BenchStepConfig {
                 model: ModelConfig {
                     objective: a.objective,
+                    critic: a.critic,
+                    estimator: a.estimator,
                     ..ModelConfig::default()
                 },
                 batch: a.batch,
@@ -63,7 +72,7 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string(&r)?);
             } else {
                 println!(
-                    "{:?} batch {} threads {}: {:.1} steps/s ({:.2} ms/step: forward {:.2}, backward {:.2}, optimizer {:.2} ms); {:.2} GFLOP/step, {:.0} GFLOP/s; {} parameters",
+                    "{:?} batch {} threads {}: {:.1} steps/s ({:.2} ms/step: forward {:.2}, backward {:.2}, optimizer {:.2} ms); best step {:.2} ms ({:.1} steps/s); {:.2} GFLOP/step, {:.0} GFLOP/s; {} parameters",
                     r.objective,
                     r.batch,
                     r.threads,
@@ -72,6 +81,8 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
                     r.forward_ms,
                     r.backward_ms,
                     r.optimizer_ms,
+                    r.best_step_ms,
+                    r.best_steps_per_s,
                     r.gflop_per_step,
                     r.gflop_per_s,
                     r.parameters

@@ -64,6 +64,10 @@ pub struct BenchReport {
     pub backward_ms: f64,
     /// Mean milliseconds in the finiteness check and Adam.
     pub optimizer_ms: f64,
+    /// The fastest single step, in milliseconds (robust to other load on the machine).
+    pub best_step_ms: f64,
+    /// Steps per second at the fastest single step.
+    pub best_steps_per_s: f64,
     /// Floating-point operations per step (matrix products).
     pub gflop_per_step: f64,
     /// Achieved GFLOP/s over the whole step.
@@ -119,9 +123,12 @@ fn bench_in_pool(cfg: &BenchStepConfig, threads: usize) -> Result<BenchReport> {
     }
     let (mut f, mut bw, mut o) = (0.0f64, 0.0f64, 0.0f64);
     let mut last = 0.0;
+    let mut best = f64::INFINITY;
     let t0 = Instant::now();
     for _ in 0..cfg.steps {
+        let ts = Instant::now();
         let st = step.step(&views, lab, b, 1e-3, &mut rng)?;
+        best = best.min(ts.elapsed().as_secs_f64());
         f += st.forward_s as f64;
         bw += st.backward_s as f64;
         o += st.optimizer_s as f64;
@@ -140,6 +147,8 @@ fn bench_in_pool(cfg: &BenchStepConfig, threads: usize) -> Result<BenchReport> {
         forward_ms: 1e3 * f / n,
         backward_ms: 1e3 * bw / n,
         optimizer_ms: 1e3 * o / n,
+        best_step_ms: 1e3 * best,
+        best_steps_per_s: 1.0 / best,
         gflop_per_step: flops / 1e9,
         gflop_per_s: flops * n / total / 1e9,
         parameters: step.params().len(),

@@ -63,7 +63,8 @@ impl Adam {
         self.t += 1;
         let t = self.t as i32;
         let bc1 = 1.0 - (self.beta1 as f64).powi(t);
-        let bc2_sqrt = (1.0 - (self.beta2 as f64).powi(t)).sqrt() as f32;
+        // multiplying by 1 / sqrt(1 - b2^t) instead of dividing differs from torch by at most an ulp
+        let inv_bc2_sqrt = (1.0 / (1.0 - (self.beta2 as f64).powi(t)).sqrt()) as f32;
         let (b1, b2, eps) = (self.beta1, self.beta2, self.eps);
         for (range, lr) in &self.groups {
             let step_size = (*lr as f64 / bc1) as f32;
@@ -76,14 +77,14 @@ impl Adam {
                 .zip(v.par_chunks_mut(CHUNK))
                 .zip(g.par_chunks(CHUNK))
                 .for_each(|(((p, m), v), g)| {
-                    for i in 0..p.len() {
-                        let gi = g[i];
-                        let mi = m[i] + (1.0 - b1) * (gi - m[i]);
-                        let vi = v[i] * b2 + (1.0 - b2) * gi * gi;
-                        m[i] = mi;
-                        v[i] = vi;
-                        let denom = vi.sqrt() / bc2_sqrt + eps;
-                        p[i] -= step_size * (mi / denom);
+                    for (((p, m), v), &g) in p.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g)
+                    {
+                        let mi = *m + (1.0 - b1) * (g - *m);
+                        let vi = *v * b2 + (1.0 - b2) * g * g;
+                        *m = mi;
+                        *v = vi;
+                        let denom = vi.sqrt() * inv_bc2_sqrt + eps;
+                        *p -= step_size * (mi / denom);
                     }
                 });
         }

@@ -6,6 +6,17 @@
 //! whatever the pool size (with one thread the halves simply run one after the other).
 
 use gemm::Parallelism;
+use std::cell::Cell;
+
+thread_local! {
+    static IN_GEMM: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether the current thread is inside a `gemm` call made by this module. Lets a counting
+/// allocator (see `tests/alloc.rs`) tell `gemm`'s own packing allocations from any others.
+pub fn inside_gemm() -> bool {
+    IN_GEMM.try_with(|c| c.get()).unwrap_or(false)
+}
 
 /// Products below this many multiply-adds run as one single-threaded call.
 const SPLIT_MIN_MACS: usize = 1 << 19;
@@ -61,6 +72,7 @@ unsafe fn gemm_one(
     if m == 0 || n == 0 {
         return;
     }
+    IN_GEMM.with(|c| c.set(true));
     gemm::gemm(
         m,
         n,
@@ -82,6 +94,7 @@ unsafe fn gemm_one(
         false,
         Parallelism::None,
     );
+    IN_GEMM.with(|c| c.set(false));
 }
 
 /// `dst (+)= lhs * rhs`, split into two halves chosen from the shapes alone.
@@ -220,6 +233,43 @@ pub fn matmul_nt_colmajor(
     unsafe { gemm_split(m, n, k, rw(out, 1, m), accumulate, ro(a, k, 1), ro(b, 1, k)) }
 }
 
+/// `out (+)= a * b^T` with `a` and `out` column-major: the input gradient `dX = dY W^T` computed
+/// from the transposed output gradient, the layout in which `gemm` packs least.
+///
+/// # Shapes
+/// `a`: `[m, k]` column-major (i.e. `[k, m]` row-major); `b`: `[n, k]` row-major; `out`: `[m, n]`
+/// column-major (i.e. `[n, m]` row-major).
+///
+/// # Panics
+/// When a slice is shorter than its shape.
+pub fn matmul_cc_nt(
+    out: &mut [f32],
+    a: &[f32],
+    b: &[f32],
+    m: usize,
+    k: usize,
+    n: usize,
+    accumulate: bool,
+) {
+    assert!(a.len() >= m * k && b.len() >= k * n && out.len() >= m * n);
+    // SAFETY: lengths checked above.
+    unsafe { gemm_split(m, n, k, rw(out, 1, m), accumulate, ro(a, 1, m), ro(b, 1, k)) }
+}
+
+/// Transposes `src` (`[rows, cols]` row-major) into `dst` (`[cols, rows]` row-major), in tiles.
+pub fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
+    const T: usize = 32;
+    for i0 in (0..rows).step_by(T) {
+        for j0 in (0..cols).step_by(T) {
+            for i in i0..(i0 + T).min(rows) {
+                for j in j0..(j0 + T).min(cols) {
+                    dst[j * rows + i] = src[i * cols + j];
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,6 +325,11 @@ mod tests {
             let mut oc = vec![0.0; m * n];
             matmul_nt_colmajor(&mut oc, &a, &bt, m, k, n, false);
             close(&transpose(&oc, n, m));
+            matmul_cc_nt(&mut oc, &at, &bt, m, k, n, false);
+            close(&transpose(&oc, n, m));
+            let mut t2 = vec![0.0; m * k];
+            super::transpose(&a, m, k, &mut t2);
+            assert_eq!(t2, at);
             // accumulate adds
             matmul(&mut o, &a, &b, m, k, n, true);
             for (g, w) in o.iter().zip(&want) {

@@ -1,8 +1,7 @@
 //! A stack of dense layers with ReLU between them, with explicit forward and backward passes into
 //! buffers allocated once, at construction, for a maximum number of rows.
 
-use super::matmul::{matmul, matmul_nt, matmul_tn};
-use super::ops::relu_backward_inplace;
+use super::matmul::{matmul, matmul_cc_nt, matmul_tn, transpose};
 use super::params::ParamStore;
 use crate::MibRng;
 use rand::Rng;
@@ -34,6 +33,9 @@ pub struct Mlp {
     acts: Vec<Vec<f32>>,
     /// grads[l]: gradient w.r.t. acts[l]; grads[0] is empty unless the input gradient is wanted.
     grads: Vec<Vec<f32>>,
+    /// grads_t[l]: the same gradient transposed (`[d_l, rows]`), the layout in which `gemm` computes
+    /// the input-gradient product fastest.
+    grads_t: Vec<Vec<f32>>,
     max_rows: usize,
     input_grad: bool,
 }
@@ -71,12 +73,14 @@ impl Mlp {
                     Vec::new()
                 }
             })
-            .collect();
+            .collect::<Vec<Vec<f32>>>();
+        let grads_t = grads.clone();
         Mlp {
             dims: dims.to_vec(),
             layers,
             acts,
             grads,
+            grads_t,
             max_rows,
             input_grad,
         }
@@ -184,12 +188,21 @@ impl Mlp {
     /// Backward pass for the last forward pass (same `rows`): reads the output gradient buffer,
     /// overwrites this MLP's parameter gradients in `grads` and, when enabled, the input gradient.
     pub fn backward(&mut self, params: &[f32], grads: &mut [f32], rows: usize) {
-        for l in (0..self.layers.len()).rev() {
+        let n_layers = self.layers.len();
+        let top = self.out_dim();
+        transpose(
+            &self.grads[n_layers][..rows * top],
+            rows,
+            top,
+            &mut self.grads_t[n_layers][..rows * top],
+        );
+        for l in (0..n_layers).rev() {
             let layer = self.layers[l];
             let (gi, go) = (layer.in_dim, layer.out_dim);
-            let (glo, ghi) = self.grads.split_at_mut(l + 1);
-            let dy = &ghi[0][..rows * go];
             let x = &self.acts[l][..rows * gi];
+            let dy = &self.grads[l + 1][..rows * go];
+            let (glo_t, ghi_t) = self.grads_t.split_at_mut(l + 1);
+            let dy_t = &ghi_t[0][..rows * go];
             matmul_tn(
                 &mut grads[layer.w..layer.w + gi * go],
                 x,
@@ -199,21 +212,181 @@ impl Mlp {
                 go,
                 false,
             );
-            let db = &mut grads[layer.b..layer.b + go];
-            db.fill(0.0);
-            for row in dy.chunks_exact(go) {
-                for (d, &v) in db.iter_mut().zip(row) {
-                    *d += v;
-                }
+            for (d, col) in grads[layer.b..layer.b + go]
+                .iter_mut()
+                .zip(dy_t.chunks_exact(rows))
+            {
+                *d = col.iter().sum();
             }
             if l > 0 || self.input_grad {
-                let dx = &mut glo[l][..rows * gi];
+                let dx_t = &mut glo_t[l][..rows * gi];
                 let w = &params[layer.w..layer.w + gi * go];
-                matmul_nt(dx, dy, w, rows, go, gi, false);
+                matmul_cc_nt(dx_t, dy_t, w, rows, go, gi, false);
+                let dx = &mut self.grads[l][..rows * gi];
                 if l > 0 {
-                    relu_backward_inplace(dx, x);
+                    mask_transpose(dx_t, x, rows, gi, dx);
+                } else {
+                    transpose(dx_t, gi, rows, dx);
                 }
             }
         }
     }
+}
+
+/// ReLU backward fused with the transpose back to row-major: `dx_t` (`[cols, rows]`) is masked in
+/// place where the ReLU output `y` (`[rows, cols]`) is not positive, and written transposed to `dx`.
+///
+/// Tiles of 8 rows keep the 4 KiB-strided row-major accesses from aliasing in L1; the inner loop
+/// runs along the contiguous rows of `y` and `dx`.
+///
+/// Large gradients are processed as two halves of rows side by side (the split depends only on the
+/// shape; the result is the same either way).
+fn mask_transpose(dx_t: &mut [f32], y: &[f32], rows: usize, cols: usize, dx: &mut [f32]) {
+    assert!(dx_t.len() >= rows * cols && y.len() >= rows * cols && dx.len() >= rows * cols);
+    let t = DxT(dx_t.as_mut_ptr());
+    if rows * cols >= 1 << 15 && rows >= 16 {
+        let h = (rows / 2).div_ceil(8) * 8;
+        let (d1, d2) = dx[..rows * cols].split_at_mut(h * cols);
+        // SAFETY: the halves touch disjoint rows i of dx_t's columns (element j * rows + i).
+        rayon::join(
+            || unsafe { mask_transpose_rows(t, y, rows, cols, 0, h, d1) },
+            || unsafe { mask_transpose_rows(t, y, rows, cols, h, rows, d2) },
+        );
+    } else {
+        // SAFETY: one call covers all rows.
+        unsafe { mask_transpose_rows(t, y, rows, cols, 0, rows, &mut dx[..rows * cols]) }
+    }
+}
+
+/// `dx_t`'s pointer, shared by the two halves of [`mask_transpose`] (they write disjoint elements).
+#[derive(Clone, Copy)]
+struct DxT(*mut f32);
+// SAFETY: see mask_transpose; each element is written by exactly one half.
+unsafe impl Send for DxT {}
+unsafe impl Sync for DxT {}
+impl DxT {
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
+/// Rows `r0..r1` of [`mask_transpose`]; `dx` holds exactly those rows.
+///
+/// # Safety
+/// `dx_t` must point to `rows * cols` values, and no other thread may touch rows `r0..r1` of it.
+unsafe fn mask_transpose_rows(
+    dx_t: DxT,
+    y: &[f32],
+    rows: usize,
+    cols: usize,
+    r0: usize,
+    r1: usize,
+    dx: &mut [f32],
+) {
+    let dx_t = dx_t.get();
+    // 4 x 4 blocks with SSE (baseline on x86_64) over the bulk, scalar code for the edges
+    let (i4, j4) = if cfg!(target_arch = "x86_64") {
+        (r0 + (r1 - r0) / 4 * 4, cols / 4 * 4)
+    } else {
+        (r0, 0)
+    };
+    #[cfg(target_arch = "x86_64")]
+    {
+        const TI: usize = 16;
+        const TJ: usize = 64;
+        for i0 in (r0..i4).step_by(TI) {
+            for j0 in (0..j4).step_by(TJ) {
+                for i in (i0..(i0 + TI).min(i4)).step_by(4) {
+                    for j in (j0..(j0 + TJ).min(j4)).step_by(4) {
+                        // SAFETY: i + 3 < r1 <= rows and j + 3 < cols, all offsets in bounds.
+                        block4(dx_t, y.as_ptr(), dx.as_mut_ptr(), rows, cols, r0, i, j);
+                    }
+                }
+            }
+        }
+    }
+    let mut scalar = |i: usize, j: usize| {
+        let t = dx_t.add(j * rows + i);
+        let v = if y[i * cols + j] > 0.0 { *t } else { 0.0 };
+        *t = v;
+        dx[(i - r0) * cols + j] = v;
+    };
+    for i in r0..i4 {
+        for j in j4..cols {
+            scalar(i, j);
+        }
+    }
+    for i in i4..r1 {
+        for j in 0..cols {
+            scalar(i, j);
+        }
+    }
+}
+
+/// One 4 x 4 block of [`mask_transpose_rows`]: rows `i..i+4`, columns `j..j+4`.
+///
+/// # Safety
+/// All 16 elements must be in bounds of the three buffers.
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+unsafe fn block4(
+    dx_t: *mut f32,
+    y: *const f32,
+    dx: *mut f32,
+    rows: usize,
+    cols: usize,
+    r0: usize,
+    i: usize,
+    j: usize,
+) {
+    use std::arch::x86_64::*;
+    let t = |k: usize| dx_t.add((j + k) * rows + i);
+    let (a0, a1, a2, a3) = (
+        _mm_loadu_ps(t(0)),
+        _mm_loadu_ps(t(1)),
+        _mm_loadu_ps(t(2)),
+        _mm_loadu_ps(t(3)),
+    );
+    let (b0, b1, b2, b3) = transpose4(a0, a1, a2, a3);
+    let zero = _mm_setzero_ps();
+    let mask = |v: __m128, k: usize| {
+        let m = _mm_cmpgt_ps(_mm_loadu_ps(y.add((i + k) * cols + j)), zero);
+        let r = _mm_and_ps(v, m);
+        _mm_storeu_ps(dx.add((i + k - r0) * cols + j), r);
+        r
+    };
+    let (c0, c1, c2, c3) = (mask(b0, 0), mask(b1, 1), mask(b2, 2), mask(b3, 3));
+    let (d0, d1, d2, d3) = transpose4(c0, c1, c2, c3);
+    _mm_storeu_ps(t(0), d0);
+    _mm_storeu_ps(t(1), d1);
+    _mm_storeu_ps(t(2), d2);
+    _mm_storeu_ps(t(3), d3);
+}
+
+/// Transposes the 4 x 4 matrix whose rows are `r0..r3`.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn transpose4(
+    r0: std::arch::x86_64::__m128,
+    r1: std::arch::x86_64::__m128,
+    r2: std::arch::x86_64::__m128,
+    r3: std::arch::x86_64::__m128,
+) -> (
+    std::arch::x86_64::__m128,
+    std::arch::x86_64::__m128,
+    std::arch::x86_64::__m128,
+    std::arch::x86_64::__m128,
+) {
+    use std::arch::x86_64::*;
+    let t0 = _mm_unpacklo_ps(r0, r1);
+    let t1 = _mm_unpacklo_ps(r2, r3);
+    let t2 = _mm_unpackhi_ps(r0, r1);
+    let t3 = _mm_unpackhi_ps(r2, r3);
+    (
+        _mm_movelh_ps(t0, t1),
+        _mm_movehl_ps(t1, t0),
+        _mm_movelh_ps(t2, t3),
+        _mm_movehl_ps(t3, t2),
+    )
 }

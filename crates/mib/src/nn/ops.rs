@@ -82,7 +82,17 @@ pub fn relu_backward_inplace(dy: &mut [f32], y: &[f32]) {
 }
 
 /// A finiteness check of a whole slice that vectorises: `true` when every value is finite.
+/// Long slices are checked in parallel chunks on the rayon pool.
 pub fn all_finite(x: &[f32]) -> bool {
+    use rayon::prelude::*;
+    const CHUNK: usize = 1 << 16;
+    if x.len() > 2 * CHUNK {
+        return x.par_chunks(CHUNK).all(all_finite_serial);
+    }
+    all_finite_serial(x)
+}
+
+fn all_finite_serial(x: &[f32]) -> bool {
     const L: usize = 16;
     let mut acc = [0.0f32; L];
     let chunks = x.chunks_exact(L);

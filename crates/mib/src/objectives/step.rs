@@ -277,7 +277,7 @@ impl TrainStep {
                 *e = StandardNormal.sample(rng);
             }
         }
-        self.run(views, labels, batch, beta, true)
+        self.run_on_pool(views, labels, batch, beta, true)
     }
 
     /// One training step with explicit noise: forward, backward and Adam.
@@ -294,7 +294,7 @@ impl TrainStep {
         eps: &[&[f32]],
     ) -> Result<StepStats> {
         self.set_noise(eps, batch)?;
-        self.run(views, labels, batch, beta, true)
+        self.run_on_pool(views, labels, batch, beta, true)
     }
 
     /// Loss and gradients (in [`TrainStep::params`]) for explicit noise, without updating anything.
@@ -307,7 +307,7 @@ impl TrainStep {
         eps: &[&[f32]],
     ) -> Result<StepStats> {
         self.set_noise(eps, batch)?;
-        self.run(views, labels, batch, beta, false)
+        self.run_on_pool(views, labels, batch, beta, false)
     }
 
     fn set_noise(&mut self, eps: &[&[f32]], batch: usize) -> Result<()> {
@@ -374,6 +374,20 @@ impl TrainStep {
             }
         }
         Ok(())
+    }
+
+    /// Runs the step as one job of the current rayon pool, so that the many small parallel splits
+    /// inside it use a worker's own deque (no cross-thread injection per product, no allocation)
+    /// even when the caller is not a pool thread.
+    fn run_on_pool(
+        &mut self,
+        views: &[&[f32]],
+        labels: Option<&[u32]>,
+        batch: usize,
+        beta: f32,
+        update: bool,
+    ) -> Result<StepStats> {
+        rayon::scope(|_| self.run(views, labels, batch, beta, update))
     }
 
     fn run(

@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""The reference MIB training step in PyTorch (CPU), timed the same way as `mib bench step`.
+
+Shared encoder 784-1024-1024-2x64 (softplus scale + 1e-7), MLP critic 128-1024-1024-1 on [z1, z2]
+with one shifted-batch negative, JSD surrogate, Monte-Carlo symmetrised KL, Adam lr 1e-4: the
+formulas of github.com/mfederici/Multi-View-Information-Bottleneck (training/mib.py).
+
+    python scripts/bench_step_torch.py --batch 64 --threads 2 [--ours ours.json]
+
+With --ours (a file holding `mib bench step --json` output, or '-' for stdin) it also prints the
+ratio of our steps/s to PyTorch's.
+"""
+import argparse, json, math, sys, time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--steps", type=int, default=50)
+    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--ours", help="JSON from `mib bench step --json` (file or '-')")
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    X, H, Z, B = 784, 1024, 64, a.batch
+    enc = nn.Sequential(nn.Linear(X, H), nn.ReLU(), nn.Linear(H, H), nn.ReLU(), nn.Linear(H, 2 * Z))
+    critic = nn.Sequential(nn.Linear(2 * Z, H), nn.ReLU(), nn.Linear(H, H), nn.ReLU(), nn.Linear(H, 1))
+    opt = torch.optim.Adam(list(enc.parameters()) + list(critic.parameters()), lr=1e-4)
+    v1, v2 = torch.rand(B, X), torch.rand(B, X)
+    beta = 1e-3
+
+    def log_normal(z, mu, s):
+        return (-0.5 * ((z - mu) / s) ** 2 - torch.log(s) - 0.5 * math.log(2 * math.pi)).sum(1)
+
+    def step():
+        p = enc(torch.cat([v1, v2]))
+        mu, s = p[:, :Z], F.softplus(p[:, Z:]) + 1e-7
+        z = mu + s * torch.randn_like(mu)
+        mu1, mu2, s1, s2, z1, z2 = mu[:B], mu[B:], s[:B], s[B:], z[:B], z[B:]
+        t = critic(torch.cat([torch.cat([z1, z2], 1), torch.cat([torch.roll(z1, 1, 0), z2], 1)]))
+        pos, neg = t[:B], t[B:]
+        jsd = -F.softplus(-pos).mean() - F.softplus(neg).mean()
+        skl = ((log_normal(z1, mu1, s1) - log_normal(z1, mu2, s2)) + (log_normal(z2, mu2, s2) - log_normal(z2, mu1, s1))).mean() / 2
+        loss = -jsd + beta * skl
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    for _ in range(a.warmup):
+        step()
+    best = float("inf")
+    t0 = time.perf_counter()
+    for _ in range(a.steps):
+        ts = time.perf_counter()
+        step()
+        best = min(best, time.perf_counter() - ts)
+    total = time.perf_counter() - t0
+    torch_sps = a.steps / total
+    out = dict(framework=f"torch {torch.__version__}", batch=B, threads=a.threads, steps=a.steps,
+               steps_per_s=torch_sps, best_steps_per_s=1 / best)
+    if a.ours:
+        ours = json.load(sys.stdin if a.ours == "-" else open(a.ours))
+        out["ours_steps_per_s"] = ours["steps_per_s"]
+        out["ratio"] = ours["steps_per_s"] / torch_sps
+        if "best_steps_per_s" in ours:
+            out["ratio_best"] = ours["best_steps_per_s"] / out["best_steps_per_s"]
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
