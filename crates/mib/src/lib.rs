@@ -19,7 +19,8 @@
 //! - [`train`]: beta schedules, the training loop, checkpoints and metrics;
 //! - [`data`]: dataset readers (IDX, NPY, CSV, the embedded UCI mfeat set), pairing and batching;
 //! - [`augment`]: seeded image augmentations that make two views of one image;
-//! - [`eval`]: linear and kNN probes, cross-view retrieval, the information plane.
+//! - [`eval`]: linear and kNN probes, cross-view retrieval, the information plane;
+//! - `plot` (feature `plot`): figures of evaluations and training runs, as PNG or SVG.
 #![warn(missing_docs)]
 
 pub mod augment;
@@ -34,6 +35,8 @@ pub mod matrix;
 pub mod models;
 pub mod nn;
 pub mod objectives;
+#[cfg(feature = "plot")]
+pub mod plot;
 pub mod train;
 
 pub use error::{Error, Result};

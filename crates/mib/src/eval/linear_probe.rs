@@ -102,7 +102,8 @@ impl LinearProbeParams {
         let (mu, sigma) = standardize(&mut xs, n, d);
         let pen: Vec<f64> = sigma.iter().map(|s| penalty / (s * s)).collect();
         let mut theta = vec![0.0f64; k * d + k];
-        let mut logits = vec![0.0f64; k];
+        // Logits, then softmax - one-hot, for all items: `n x k`, row-major.
+        let mut z = vec![0.0f64; n * k];
         let settings = LbfgsSettings {
             memory: 10,
             max_iter: self.max_iter,
@@ -111,35 +112,36 @@ impl LinearProbeParams {
         };
         let out = minimize(&mut theta, &settings, |theta, grad| {
             let (w, b) = theta.split_at(k * d);
-            grad.iter_mut().for_each(|g| *g = 0.0);
             let (gw, gb) = grad.split_at_mut(k * d);
+            // Z = U V^T (U: n x d standardised items, V: k x d weights).
+            gemm_f64(n, k, d, &mut z, (k, 1), &xs, (d, 1), w, (1, d));
+            gb.iter_mut().for_each(|g| *g = 0.0);
             let mut loss = 0.0;
-            for i in 0..n {
-                let xi = &xs[i * d..(i + 1) * d];
+            for (zi, &yi) in z.chunks_exact_mut(k).zip(y) {
                 let mut mx = f64::NEG_INFINITY;
-                for c in 0..k {
-                    let z = b[c] + dot(&w[c * d..(c + 1) * d], xi);
-                    logits[c] = z;
-                    mx = mx.max(z);
+                for (zc, bc) in zi.iter_mut().zip(b) {
+                    *zc += bc;
+                    mx = mx.max(*zc);
                 }
                 let mut sum = 0.0;
-                for z in logits.iter_mut() {
-                    *z = (*z - mx).exp();
-                    sum += *z;
+                for zc in zi.iter_mut() {
+                    *zc = (*zc - mx).exp();
+                    sum += *zc;
                 }
-                let yi = y[i] as usize;
+                let yi = yi as usize;
                 // log-loss = logsumexp - z_y = ln(sum) + mx - z_y, with z_y - mx = ln(e_y).
-                loss += sum.ln() - logits[yi].ln();
+                loss += sum.ln() - zi[yi].ln();
                 let inv = 1.0 / sum;
-                for c in 0..k {
-                    let mut gc = logits[c] * inv;
+                for (c, (zc, g)) in zi.iter_mut().zip(gb.iter_mut()).enumerate() {
+                    *zc *= inv;
                     if c == yi {
-                        gc -= 1.0;
+                        *zc -= 1.0;
                     }
-                    gb[c] += gc;
-                    axpy(gc, xi, &mut gw[c * d..(c + 1) * d]);
+                    *g += *zc;
                 }
             }
+            // dW = G^T U  (k x d).
+            gemm_f64(k, d, n, gw, (d, 1), &z, (1, k), &xs, (d, 1));
             let inv_n = 1.0 / n as f64;
             let mut reg = 0.0;
             for (j, (g, wv)) in gw.iter_mut().zip(w).enumerate() {
@@ -231,6 +233,71 @@ pub(crate) fn standardize(xs: &mut [f64], n: usize, d: usize) -> (Vec<f64>, Vec<
         row.iter_mut().zip(&sigma).for_each(|(x, s)| *x /= s);
     }
     (mu, sigma)
+}
+
+/// `dst (m x n) = lhs (m x k) * rhs (k x n)` in `f64`, single-threaded, with each operand given as a
+/// slice and its `(row stride, column stride)`.
+///
+/// # Panics
+/// When an operand slice is too short for its shape and strides.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm_f64(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [f64],
+    dst_s: (usize, usize),
+    lhs: &[f64],
+    lhs_s: (usize, usize),
+    rhs: &[f64],
+    rhs_s: (usize, usize),
+) {
+    let need = |rows: usize, cols: usize, s: (usize, usize)| {
+        if rows == 0 || cols == 0 {
+            0
+        } else {
+            (rows - 1) * s.0 + (cols - 1) * s.1 + 1
+        }
+    };
+    assert!(dst.len() >= need(m, n, dst_s), "gemm: dst too short");
+    assert!(lhs.len() >= need(m, k, lhs_s), "gemm: lhs too short");
+    assert!(rhs.len() >= need(k, n, rhs_s), "gemm: rhs too short");
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        for i in 0..m {
+            for j in 0..n {
+                dst[i * dst_s.0 + j * dst_s.1] = 0.0;
+            }
+        }
+        return;
+    }
+    // SAFETY: the asserts above guarantee that every element addressed by the shapes and strides
+    // lies inside its slice; `dst` does not alias `lhs` or `rhs` (distinct borrows).
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            dst_s.1 as isize,
+            dst_s.0 as isize,
+            false,
+            lhs.as_ptr(),
+            lhs_s.1 as isize,
+            lhs_s.0 as isize,
+            rhs.as_ptr(),
+            rhs_s.1 as isize,
+            rhs_s.0 as isize,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
 }
 
 #[inline]
@@ -359,18 +426,33 @@ impl FittedLinearProbe {
         self.converged
     }
 
-    /// Writes the `n_classes` log-probabilities of one (unscaled) row into `out`; `buf` is scratch
-    /// of length `n_features`.
-    fn log_proba_row(&self, row: &[f32], buf: &mut [f64], out: &mut [f64]) {
-        let d = self.n_features();
-        self.scaler.transform_row(row, buf);
-        let mut mx = f64::NEG_INFINITY;
-        for (c, o) in out.iter_mut().enumerate() {
-            *o = self.bias[c] + dot(&self.weights[c * d..(c + 1) * d], buf);
-            mx = mx.max(*o);
+    /// Calls `f(i, logits_i)` for every row `i` of `x` (unscaled features), in order. The scaler
+    /// is folded into the weights and the logits computed by blocks of rows with one matrix product.
+    fn for_each_logits(&self, x: &Matrix, mut f: impl FnMut(usize, &[f64])) {
+        let (d, k) = (self.n_features(), self.n_classes);
+        // w'_cj = w_cj * scale_j, b'_c = b_c - sum_j w'_cj min_j.
+        let mut w = self.weights.clone();
+        let mut b = self.bias.clone();
+        for c in 0..k {
+            for j in 0..d {
+                w[c * d + j] *= self.scaler.scale[j];
+                b[c] -= w[c * d + j] * self.scaler.min[j];
+            }
         }
-        let lse = mx + out.iter().map(|z| (z - mx).exp()).sum::<f64>().ln();
-        out.iter_mut().for_each(|z| *z -= lse);
+        const BLOCK: usize = 2048;
+        let mut xb = vec![0.0f64; BLOCK.min(x.rows) * d];
+        let mut z = vec![0.0f64; BLOCK.min(x.rows) * k];
+        for start in (0..x.rows).step_by(BLOCK) {
+            let m = BLOCK.min(x.rows - start);
+            for (o, v) in xb.iter_mut().zip(&x.data[start * d..(start + m) * d]) {
+                *o = *v as f64;
+            }
+            gemm_f64(m, k, d, &mut z, (k, 1), &xb, (d, 1), &w, (1, d));
+            for (r, zi) in z[..m * k].chunks_exact_mut(k).enumerate() {
+                zi.iter_mut().zip(&b).for_each(|(zc, bc)| *zc += bc);
+                f(start + r, zi);
+            }
+        }
     }
 
     fn assert_dim(&self, x: &Matrix) {
@@ -389,16 +471,13 @@ impl FittedLinearProbe {
     /// When `x.cols` differs from the fitted dimension.
     pub fn predict_proba(&self, x: &Matrix) -> Matrix {
         self.assert_dim(x);
-        let k = self.n_classes;
-        let mut buf = vec![0.0; x.cols];
-        let mut lp = vec![0.0; k];
-        let mut out = Matrix::zeros(x.rows, k);
-        for i in 0..x.rows {
-            self.log_proba_row(x.row(i), &mut buf, &mut lp);
-            for (o, l) in out.row_mut(i).iter_mut().zip(&lp) {
-                *o = l.exp() as f32;
+        let mut out = Matrix::zeros(x.rows, self.n_classes);
+        self.for_each_logits(x, |i, z| {
+            let lse = log_sum_exp(z);
+            for (o, l) in out.row_mut(i).iter_mut().zip(z) {
+                *o = (l - lse).exp() as f32;
             }
-        }
+        });
         out
     }
 
@@ -408,15 +487,9 @@ impl FittedLinearProbe {
     /// When `x.cols` differs from the fitted dimension.
     pub fn predict(&self, x: &Matrix) -> Vec<u32> {
         self.assert_dim(x);
-        let k = self.n_classes;
-        let mut buf = vec![0.0; x.cols];
-        let mut lp = vec![0.0; k];
-        (0..x.rows)
-            .map(|i| {
-                self.log_proba_row(x.row(i), &mut buf, &mut lp);
-                argmax(&lp) as u32
-            })
-            .collect()
+        let mut out = Vec::with_capacity(x.rows);
+        self.for_each_logits(x, |_, z| out.push(argmax(z) as u32));
+        out
     }
 
     /// Fraction of rows of `x` whose predicted class equals `y` (0 for an empty set).
@@ -459,15 +532,16 @@ impl FittedLinearProbe {
         if y.is_empty() {
             return 0.0;
         }
-        let mut buf = vec![0.0; x.cols];
-        let mut lp = vec![0.0; self.n_classes];
         let mut s = 0.0;
-        for (i, &yi) in y.iter().enumerate() {
-            self.log_proba_row(x.row(i), &mut buf, &mut lp);
-            s -= lp[yi as usize];
-        }
+        self.for_each_logits(x, |i, z| s += log_sum_exp(z) - z[y[i] as usize]);
         s / y.len() as f64
     }
+}
+
+/// `ln sum_c exp(z_c)`, stably (max-shifted).
+pub(crate) fn log_sum_exp(z: &[f64]) -> f64 {
+    let mx = z.iter().fold(f64::NEG_INFINITY, |a, &b| a.max(b));
+    mx + z.iter().map(|v| (v - mx).exp()).sum::<f64>().ln()
 }
 
 pub(crate) fn argmax(v: &[f64]) -> usize {
