@@ -5,6 +5,7 @@
 
 mod bench;
 mod bench_views;
+mod experiment_cmd;
 mod presets;
 mod run_cmds;
 mod train_cmd;
@@ -26,6 +27,8 @@ enum Command {
     Train(train_cmd::TrainArgs),
     /// The main job on the embedded UCI mfeat data: train MIB for about a minute, then evaluate.
     Demo(train_cmd::DemoArgs),
+    /// Compare objectives on one budget: train and evaluate each arm of an experiment, one table.
+    Experiment(experiment_cmd::ExperimentArgs),
     /// Write the posterior means of a trained encoder for a dataset split to an .npy file.
     Embed(run_cmds::EmbedArgs),
     /// Evaluate a run: few-label linear probe, kNN, cross-view retrieval, information bound.
@@ -46,6 +49,7 @@ fn main() {
     let result = match cli.command {
         Command::Train(a) => train_cmd::train(a),
         Command::Demo(a) => train_cmd::demo(a),
+        Command::Experiment(a) => experiment_cmd::experiment(a),
         Command::Embed(a) => run_cmds::embed(a),
         Command::Eval(a) => run_cmds::eval(a),
         Command::Inspect(a) => run_cmds::inspect(a),
