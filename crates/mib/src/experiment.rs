@@ -112,6 +112,9 @@ pub struct ExperimentSpec {
     /// item with every training item, minutes for 60,000 raw images on 2 cores).
     #[serde(default)]
     pub knn: bool,
+    /// Values deep-merged into every trained arm's preset before the arm's own `set`.
+    #[serde(default)]
+    pub set: Option<toml::Table>,
     /// The arms, in the order they run.
     #[serde(rename = "arm")]
     pub arms: Vec<ArmSpec>,
@@ -189,7 +192,7 @@ impl ExperimentSpec {
             };
             let mut value: toml::Table = toml::from_str(&lookup(preset)?)
                 .map_err(|e| Error::format(preset, e.to_string().replace('\n', " ")))?;
-            if let Some(set) = &a.set {
+            for set in [&self.set, &a.set].into_iter().flatten() {
                 merge_tables(&mut value, set);
             }
             let text = toml::to_string(&value).map_err(|e| Error::Data(e.to_string()))?;
