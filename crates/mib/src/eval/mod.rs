@@ -11,6 +11,7 @@
 //! - [`label_entropy`] and [`label_information_lower_bound`] for the information plane;
 //! - [`EvalProtocol`] runs all of it into an [`EvalReport`] (`eval.json`).
 
+mod encoder_bounds;
 mod info;
 mod knn;
 mod lbfgs;
@@ -20,6 +21,9 @@ mod protocol;
 mod report;
 mod retrieval;
 
+pub use encoder_bounds::{
+    encoder_information_bounds_using, EncoderInformationBounds, I_XZ_ENCODER_BOUNDS,
+};
 pub use info::{label_entropy, label_information_lower_bound, InfoPlane, I_YZ_PROBE_BOUND};
 pub use knn::{knn_accuracy, Distance, FittedKnn, KnnParams, KnnReport};
 pub use linear_probe::{FittedLinearProbe, LinearProbeParams};

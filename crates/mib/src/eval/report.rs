@@ -115,8 +115,11 @@ impl EvalReport {
             let _ = writeln!(s, "Information plane (nats)");
             let _ = writeln!(
                 s,
-                "  I(x;z) = {}  [{}]",
+                "  I(x;z) = {}{}  [{}]",
                 opt(ip.i_xz),
+                ip.i_xz_lower
+                    .map(|l| format!(" (lower bound {l:.4})"))
+                    .unwrap_or_default(),
                 or_none(&ip.i_xz_estimator)
             );
             let _ = writeln!(
@@ -256,6 +259,7 @@ impl EvalProtocol {
             Some(InfoPlane {
                 i_xz: None,
                 i_xz_estimator: String::new(),
+                i_xz_lower: None,
                 i_yz: Some(label_information_lower_bound(
                     inputs.train,
                     inputs.y_train,

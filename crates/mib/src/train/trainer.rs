@@ -685,14 +685,31 @@ pub fn evaluate_model(
     } else {
         None
     };
-    protocol.evaluate(&crate::eval::EvalInputs {
+    let mut report = protocol.evaluate(&crate::eval::EvalInputs {
         train: &z_train,
         y_train: &y_train,
         test: &z_test,
         y_test: &y_test,
         n_classes: data.train.n_classes,
         test_view2: z_test2.as_ref(),
-    })
+    })?;
+    // I(x; z) of the first view's encoder, bounded with its own density on (up to) 2,000 test items.
+    let n = data.test.len().min(2000);
+    let x = data.test.views[views[0]].select_rows(&(0..n).collect::<Vec<_>>());
+    let (mut mean, mut scale) = (
+        crate::Matrix::zeros(n, model.z_dim()),
+        crate::Matrix::zeros(n, model.z_dim()),
+    );
+    model.encode_posterior(0, &x.data, n, &mut mean.data, &mut scale.data)?;
+    let mut rng = MibRng::seed_from_u64(stream_seed(protocol.seed, 6));
+    let b = crate::eval::encoder_information_bounds_using(&mean, &scale, &mut rng)?;
+    let ip = report
+        .information_plane
+        .get_or_insert_with(Default::default);
+    ip.i_xz = Some(b.upper);
+    ip.i_xz_lower = Some(b.lower);
+    ip.i_xz_estimator = format!("{} (n = {})", crate::eval::I_XZ_ENCODER_BOUNDS, b.n);
+    Ok(report)
 }
 
 /// Evaluates the raw input features of view `view` with the same protocol (the baseline a
