@@ -14,7 +14,7 @@ use clap::{Parser, Subcommand};
 
 /// Multi-View Information Bottleneck: learn robust representations from two views of your data.
 #[derive(Parser)]
-#[command(name = "mib", version, about, long_about = None)]
+#[command(name = "mib", version, long_about = None)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
