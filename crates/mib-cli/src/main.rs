@@ -42,6 +42,13 @@ enum Command {
 }
 
 fn main() {
+    // Behave like other command-line tools when the reader of our output goes away
+    // (`mib eval RUN | head`): exit quietly instead of panicking on a broken pipe.
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train(a) => train_cmd::train(a),
