@@ -1,0 +1,130 @@
+//! `mib eval`: the evaluation protocol on a run's representations.
+//!
+//! The library does the work ([`mib::eval::EvalProtocol::evaluate`]); this module maps flags to the
+//! protocol, prints the report (a table, or one JSON document with `--json`) and writes `eval.json`.
+//! Representations come from `--embeddings FILE` or `DIR/embeddings.safetensors` (layout:
+//! [`mib::eval::Embeddings`]); embedding a dataset with a trained model is the trainer's side, which
+//! calls [`run_with_inputs`].
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use clap::Args;
+use mib::eval::{Distance, Embeddings, EvalInputs, EvalProtocol, EvalReport, KnnParams};
+
+/// Flags of `mib eval`.
+#[derive(Debug, Clone, Args)]
+pub struct EvalArgs {
+    /// Run directory (holds `config.toml`; `eval.json` is written there).
+    pub dir: Option<PathBuf>,
+    /// Dataset to embed with the run's encoder (used by the trainer-side wiring).
+    #[arg(long)]
+    pub dataset: Option<String>,
+    /// Representations to evaluate (default `DIR/embeddings.safetensors`).
+    #[arg(long)]
+    pub embeddings: Option<PathBuf>,
+    /// Labels per class of the few-label linear probe.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,5,10,100,1000")]
+    pub labels_per_class: Vec<usize>,
+    /// Draws of the labelled set per count.
+    #[arg(long, default_value_t = 20)]
+    pub repetitions: usize,
+    /// Inverse L2 strength of the linear probe (scikit-learn's C).
+    #[arg(long, default_value_t = 10.0)]
+    pub c: f64,
+    /// Neighbours of the kNN probe (0 turns it off).
+    #[arg(long, default_value_t = 5)]
+    pub knn_k: usize,
+    /// Distance of the kNN probe: euclidean or cosine.
+    #[arg(long, default_value = "euclidean")]
+    pub knn_metric: Distance,
+    /// K of Precision@K for cross-view retrieval (multi-view data).
+    #[arg(long, default_value_t = 200)]
+    pub retrieval_k: usize,
+    /// Seed of the label draws.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Print one JSON document instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Where to write the report (default `DIR/eval.json`; nothing is written without DIR or --out).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+impl EvalArgs {
+    /// The protocol these flags describe.
+    pub fn protocol(&self) -> EvalProtocol {
+        let mut p = EvalProtocol {
+            labels_per_class: self.labels_per_class.clone(),
+            repetitions: self.repetitions,
+            knn: (self.knn_k > 0).then_some(KnnParams {
+                k: self.knn_k,
+                metric: self.knn_metric,
+            }),
+            retrieval_k: self.retrieval_k,
+            seed: self.seed,
+            ..Default::default()
+        };
+        p.probe.c = self.c;
+        p
+    }
+}
+
+/// Runs the protocol on `inputs`, prints the report and writes it (see [`EvalArgs::out`]).
+pub fn run_with_inputs(args: &EvalArgs, inputs: &EvalInputs<'_>) -> anyhow::Result<EvalReport> {
+    use std::io::Write as _;
+    let report = args.protocol().evaluate(inputs)?;
+    let done: Vec<usize> = report
+        .linear_probe
+        .iter()
+        .map(|p| p.labels_per_class)
+        .collect();
+    let dropped: Vec<usize> = args
+        .labels_per_class
+        .iter()
+        .copied()
+        .filter(|k| !done.contains(k))
+        .collect();
+    if !dropped.is_empty() {
+        eprintln!(
+            "note: labels per class {dropped:?} skipped: more than the smallest class of the training set holds"
+        );
+    }
+    let text = if args.json {
+        serde_json::to_string_pretty(&report)? + "\n"
+    } else {
+        report.to_table()
+    };
+    // A closed pipe (`mib eval --json | head`) is not an error worth a panic.
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    let out = args
+        .out
+        .clone()
+        .or_else(|| args.dir.as_ref().map(|d| d.join("eval.json")));
+    if let Some(out) = out {
+        std::fs::write(&out, serde_json::to_string_pretty(&report)? + "\n")
+            .with_context(|| format!("writing {}", out.display()))?;
+        if !args.json {
+            println!("wrote {}", out.display());
+        }
+    }
+    Ok(report)
+}
+
+/// `mib eval` on saved representations (`--embeddings` or `DIR/embeddings.safetensors`).
+pub fn run(args: &EvalArgs) -> anyhow::Result<EvalReport> {
+    let path = match (&args.embeddings, &args.dir) {
+        (Some(p), _) => p.clone(),
+        (None, Some(d)) => d.join("embeddings.safetensors"),
+        (None, None) => bail!("give a run directory or --embeddings FILE"),
+    };
+    if !path.exists() {
+        bail!(
+            "{} not found: evaluate a run that saved its representations, or pass --embeddings",
+            path.display()
+        );
+    }
+    let emb = Embeddings::load(&path).with_context(|| format!("reading {}", path.display()))?;
+    run_with_inputs(args, &emb.inputs())
+}
