@@ -283,3 +283,39 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<()> {
     println!("wrote {}", args.out.display());
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_shows_what_exists_and_names_what_is_missing() {
+        let dir = std::env::temp_dir().join(format!("mib-report-test-{}", std::process::id()));
+        let run = dir.join("run<1>");
+        std::fs::create_dir_all(&run).unwrap();
+        std::fs::write(run.join("config.toml"), "seed = 3 # <b>not bold</b>\n").unwrap();
+        std::fs::write(
+            run.join("eval.json"),
+            r#"{"linear_probe": [{"labels_per_class": 1, "mean": 0.5, "std": 0.1, "repetitions": 2},
+                                 {"labels_per_class": 10, "mean": 0.9, "std": 0.01, "repetitions": 2}]}"#,
+        )
+        .unwrap();
+        std::fs::write(
+            run.join("metrics.jsonl"),
+            "{\"iteration\": 0, \"loss\": 1.0}\n{\"iteration\": 10, \"loss\": 0.5}\n",
+        )
+        .unwrap();
+        let html = build_report(&[run.clone(), dir.join("absent")], 100);
+        assert!(html.contains("seed = 3 # &lt;b&gt;not bold&lt;/b&gt;"));
+        assert!(html.contains("run&lt;1&gt;"));
+        assert!(html.contains("<td>90.00</td>"));
+        assert!(
+            html.matches("<svg").count() >= 2,
+            "accuracy figure and training curves"
+        );
+        assert!(html.contains("embeddings.safetensors missing"));
+        assert!(html.contains("config.toml missing"));
+        assert!(html.contains("information plane: no run has both"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
