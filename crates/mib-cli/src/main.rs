@@ -5,7 +5,9 @@
 
 mod bench;
 mod bench_views;
+mod eval_cmd;
 mod presets;
+mod report;
 mod run_cmds;
 mod train_cmd;
 mod views;
@@ -29,7 +31,9 @@ enum Command {
     /// Write the posterior means of a trained encoder for a dataset split to an .npy file.
     Embed(run_cmds::EmbedArgs),
     /// Evaluate a run: few-label linear probe, kNN, cross-view retrieval, information bound.
-    Eval(run_cmds::EvalArgs),
+    Eval(eval_cmd::EvalArgs),
+    /// One self-contained HTML page comparing run folders (config, tables, figures).
+    Report(report::ReportArgs),
     /// Print what a run folder or checkpoint holds.
     Inspect(run_cmds::InspectArgs),
     /// Write a PNG grid of original | view 1 | view 2 to see the augmentations.
@@ -54,7 +58,8 @@ fn main() {
         Command::Train(a) => train_cmd::train(a),
         Command::Demo(a) => train_cmd::demo(a),
         Command::Embed(a) => run_cmds::embed(a),
-        Command::Eval(a) => run_cmds::eval(a),
+        Command::Eval(a) => eval_cmd::run(&a).map(|_| ()),
+        Command::Report(a) => report::run(&a),
         Command::Inspect(a) => run_cmds::inspect(a),
         Command::Views(a) => views::views(a),
         Command::Bench { cmd } => bench::run(cmd),

@@ -263,9 +263,8 @@ pub(crate) fn demo(a: DemoArgs) -> Result<()> {
     });
     run_training(&cfg, &dir, false, a.quiet)?;
     eprintln!("mib: evaluating (few-label linear probe, kNN, cross-view retrieval)...");
-    let args = crate::run_cmds::EvalArgs::for_run(dir.clone());
-    let report = crate::run_cmds::eval_run(&args)?;
-    println!("{}", report.to_table());
+    let args = crate::eval_cmd::EvalArgs::for_run(dir.clone());
+    let report = crate::eval_cmd::run(&args)?;
     // The baseline the representation must beat: the same probe on the raw pixel view.
     let data = trainer::load_data(&cfg)?;
     let protocol = mib::eval::EvalProtocol {

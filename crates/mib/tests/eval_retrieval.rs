@@ -269,3 +269,27 @@ fn protocol_end_to_end() {
     assert!(ip.i_xz.is_none() && ip.i_yz.unwrap() > 0.0 && ip.i_yz.unwrap() <= 2f64.ln());
     assert!(rep.to_table().contains("Precision@5"));
 }
+
+/// `embeddings.safetensors` round trip, and label dtypes other than I64.
+#[test]
+fn embeddings_round_trip() {
+    use mib::eval::Embeddings;
+    let e = Embeddings {
+        train: Matrix::new(3, 2, vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0]).unwrap(),
+        y_train: vec![0, 1, 2],
+        test: Matrix::new(2, 2, vec![1.5, 2.5, -1.0, 0.25]).unwrap(),
+        y_test: vec![2, 0],
+        test_view2: Some(Matrix::new(2, 2, vec![1.0, 2.0, 3.0, 4.0]).unwrap()),
+    };
+    let dir = std::env::temp_dir().join(format!("mib-eval-emb-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join("embeddings.safetensors");
+    e.save(&p).unwrap();
+    let back = Embeddings::load(&p).unwrap();
+    assert_eq!(back, e);
+    assert_eq!(back.n_classes(), 3);
+    assert!(back.inputs().test_view2.is_some());
+    std::fs::write(&p, b"not safetensors").unwrap();
+    assert!(Embeddings::load(&p).is_err());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -31,7 +31,7 @@ pub use multilabel::{
     few_label_multilabel_probe, fit_multilabel_probe, FittedMultilabelProbe, MultilabelSummary,
 };
 pub use protocol::{balanced_draw_using, few_label_probe, quick_probe, ProbeSummary};
-pub use report::{EvalInputs, EvalProtocol, EvalReport};
+pub use report::{Embeddings, EvalInputs, EvalProtocol, EvalReport};
 pub use retrieval::{
     average_precision, mean_average_precision_multilabel, query_metrics, retrieval, RetrievalReport,
 };
