@@ -125,16 +125,16 @@ fn emit(args: &EvalArgs, report: &EvalReport) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `mib eval`: on saved representations (`--embeddings FILE`, or `DIR/embeddings.safetensors`
-/// when the run folder holds one), else by embedding the run's dataset with its trained encoder
-/// (posterior means), which also bounds `I(x; z)` with the encoder's density.
+/// `mib eval`: on a run folder written by `mib train`, embeds the run's dataset with its trained
+/// encoder (posterior means; also bounds `I(x; z)` with the encoder's density) and saves the
+/// representations as `DIR/embeddings.safetensors`; on saved representations otherwise
+/// (`--embeddings FILE`, or `DIR/embeddings.safetensors` in a folder without `config.toml`).
 pub fn run(args: &EvalArgs) -> anyhow::Result<EvalReport> {
     let saved = match (&args.embeddings, &args.dir) {
         (Some(p), _) => Some(p.clone()),
-        (None, Some(d)) if d.join("embeddings.safetensors").exists() => {
-            Some(d.join("embeddings.safetensors"))
-        }
-        (None, Some(_)) => None,
+        // A run folder written by `mib train`: embed with its encoder (fresh, never stale).
+        (None, Some(d)) if d.join("config.toml").exists() => None,
+        (None, Some(d)) => Some(d.join("embeddings.safetensors")),
         (None, None) => bail!("give a run directory or --embeddings FILE"),
     };
     if let Some(path) = saved {
@@ -157,7 +157,12 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<EvalReport> {
     let views = trainer::training_views(&cfg, &data.train)?;
     let mut model = trainer::build_model(&cfg, &data.train, views)?;
     ck.restore(&mut model)?;
-    let report = trainer::evaluate_model(&mut model, &cfg, &data, &args.protocol())?;
+    let (report, emb) =
+        trainer::evaluate_model_with_embeddings(&mut model, &cfg, &data, &args.protocol())?;
+    // Saved for `mib report` (PCA of the test representations) and for re-evaluation.
+    let emb_path = dir.join("embeddings.safetensors");
+    emb.save(&emb_path)
+        .with_context(|| format!("writing {}", emb_path.display()))?;
     emit(args, &report)?;
     Ok(report)
 }

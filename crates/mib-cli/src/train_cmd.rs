@@ -288,8 +288,14 @@ pub(crate) fn demo(a: DemoArgs) -> Result<()> {
             100.0 * r.mean
         );
     }
+    crate::report::run(&crate::report::ReportArgs {
+        dirs: vec![dir.clone()],
+        out: dir.join("report.html"),
+        max_points: 3000,
+    })?;
     eprintln!(
-        "mib: results in {}: config.toml, metrics.jsonl, model.safetensors, eval.json",
+        "mib: results in {}: report.html (open it in a browser), eval.json, metrics.jsonl, \
+         model.safetensors, config.toml",
         dir.display()
     );
     Ok(())
@@ -324,7 +330,7 @@ fn describe(r: &MetricsRecord) -> String {
         ("dist", r.distortion),
         ("ce", r.cross_entropy),
     ] {
-        if v.is_finite() && v != 0.0 {
+        if let Some(v) = v {
             s.push_str(&format!(" {k} {v:.3}"));
         }
     }
