@@ -62,7 +62,9 @@ pub struct ModelConfig {
     pub critic_hidden: Vec<usize>,
     /// Temperature of the separable critic: scores are `cos(z1, z2) / temperature` (default 0.2).
     pub temperature: f32,
-    /// The mutual-information estimator (default `jsd`).
+    /// The mutual-information estimator (default `jsd`). With the `mlp` critic, `infonce` scores all
+    /// `B x B` pairs through the critic MLP (`B^2` rows: memory and time grow with the square of
+    /// the batch); with the `separable` critic it costs one `B x B` product.
     pub estimator: EstimatorKind,
     /// How MIB's symmetrised KL is computed (default `monte-carlo`).
     pub skl: SklKind,

@@ -256,6 +256,14 @@ impl TrainStep {
 
     /// One training step: draws the reparameterisation noise from `rng`, then as
     /// [`TrainStep::step_with_noise`].
+    ///
+    /// # Shapes
+    /// `views[v]`: `[batch, in_dims[v]]` row-major (views 0 and 1 for MIB / MV-InfoMax, view 0
+    /// otherwise); `labels`: `[batch]` class indices (supervised only); `batch <= max_batch`.
+    ///
+    /// The step runs as one job on the current rayon pool; its matrix products split into fixed
+    /// halves, so results do not depend on the number of threads. Nothing is allocated in this
+    /// crate's code (the `gemm` crate allocates packing buffers inside each product).
     pub fn step(
         &mut self,
         views: &[&[f32]],
