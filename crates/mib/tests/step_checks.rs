@@ -217,6 +217,14 @@ fn step_gradients_match_finite_differences() {
             });
         }
     }
+    for est in [Jsd, InfoNce] {
+        cfgs.push(ModelConfig {
+            critic: Separable,
+            estimator: est,
+            projection: vec![7, 5],
+            ..tiny(ObjectiveKind::Mib)
+        });
+    }
     cfgs.push(ModelConfig {
         skl: SklKind::ClosedForm,
         ..tiny(ObjectiveKind::Mib)
@@ -480,6 +488,7 @@ fn separable_estimators_match_naive_loops() {
             "critic",
             CriticKind::Separable,
             est,
+            &[],
             &[],
             tau,
             d,

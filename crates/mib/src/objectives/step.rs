@@ -146,6 +146,7 @@ impl TrainStep {
                     cfg.critic,
                     cfg.estimator,
                     &cfg.critic_hidden,
+                    &cfg.projection,
                     cfg.temperature,
                     zd,
                     b_dim,
