@@ -52,6 +52,24 @@ pub struct StepStats {
 /// Parameters are named after the module tree: `encoder.layers.<i>.{weight,bias}` (weights
 /// `[in_dim, out_dim]`), `encoder_v2.*` (second view, when encoders are not shared), `critic.*`,
 /// `decoder.*`, `classifier.*`.
+///
+/// ```
+/// # fn main() -> mib::Result<()> {
+/// use mib::objectives::{AdamConfig, ModelConfig, TrainStep};
+/// use mib::MibRng;
+/// use rand::SeedableRng;
+///
+/// let cfg = ModelConfig { encoder_hidden: vec![32], critic_hidden: vec![32], z_dim: 4, ..ModelConfig::default() };
+/// let mut rng = MibRng::seed_from_u64(0);
+/// let mut model = TrainStep::new(&cfg, &AdamConfig::default(), &[10, 10], 0, 8, &mut rng)?;
+/// let (v1, v2) = (vec![0.5f32; 8 * 10], vec![0.25f32; 8 * 10]);
+/// let stats = model.step(&[&v1, &v2], None, 8, 1e-3, &mut rng)?;
+/// assert!(stats.loss.is_finite() && !stats.nonfinite);
+/// let mut z = vec![0.0; 3 * 4];
+/// model.encode_mean(0, &v1[..3 * 10], 3, &mut z)?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct TrainStep {
     cfg: ModelConfig,
