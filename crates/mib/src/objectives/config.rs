@@ -60,10 +60,16 @@ pub struct ModelConfig {
     pub critic: CriticKind,
     /// Hidden widths of the MLP critic (default `[1024, 1024]`).
     pub critic_hidden: Vec<usize>,
+    /// Widths of the separable critic's projection head, one MLP `z_dim -> projection..` (ReLU
+    /// between layers) applied to both samples before the cosine (default empty: the cosine of the
+    /// samples themselves).
+    pub projection: Vec<usize>,
     /// Temperature of the separable critic: scores are `cos(z1, z2) / temperature` (default 0.2).
     #[serde(serialize_with = "short_f32")]
     pub temperature: f32,
-    /// The mutual-information estimator (default `jsd`).
+    /// The mutual-information estimator (default `jsd`). With the `mlp` critic, `infonce` scores all
+    /// `B x B` pairs through the critic MLP (`B^2` rows: memory and time grow with the square of
+    /// the batch); with the `separable` critic it costs one `B x B` product.
     pub estimator: EstimatorKind,
     /// How MIB's symmetrised KL is computed (default `monte-carlo`).
     pub skl: SklKind,
@@ -83,6 +89,7 @@ impl Default for ModelConfig {
             shared_encoder: true,
             critic: CriticKind::Mlp,
             critic_hidden: vec![1024, 1024],
+            projection: Vec::new(),
             temperature: 0.2,
             estimator: EstimatorKind::Jsd,
             skl: SklKind::MonteCarlo,
@@ -112,6 +119,7 @@ impl ModelConfig {
         check_widths("model.encoder_hidden", &self.encoder_hidden)?;
         check_widths("model.critic_hidden", &self.critic_hidden)?;
         check_widths("model.decoder_hidden", &self.decoder_hidden)?;
+        check_widths("model.projection", &self.projection)?;
         if !(self.temperature.is_finite() && self.temperature > 0.0) {
             return Err(Error::config(
                 "model.temperature",

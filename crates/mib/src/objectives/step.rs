@@ -52,6 +52,24 @@ pub struct StepStats {
 /// Parameters are named after the module tree: `encoder.layers.<i>.{weight,bias}` (weights
 /// `[in_dim, out_dim]`), `encoder_v2.*` (second view, when encoders are not shared), `critic.*`,
 /// `decoder.*`, `classifier.*`.
+///
+/// ```
+/// # fn main() -> mib::Result<()> {
+/// use mib::objectives::{AdamConfig, ModelConfig, TrainStep};
+/// use mib::MibRng;
+/// use rand::SeedableRng;
+///
+/// let cfg = ModelConfig { encoder_hidden: vec![32], critic_hidden: vec![32], z_dim: 4, ..ModelConfig::default() };
+/// let mut rng = MibRng::seed_from_u64(0);
+/// let mut model = TrainStep::new(&cfg, &AdamConfig::default(), &[10, 10], 0, 8, &mut rng)?;
+/// let (v1, v2) = (vec![0.5f32; 8 * 10], vec![0.25f32; 8 * 10]);
+/// let stats = model.step(&[&v1, &v2], None, 8, 1e-3, &mut rng)?;
+/// assert!(stats.loss.is_finite() && !stats.nonfinite);
+/// let mut z = vec![0.0; 3 * 4];
+/// model.encode_mean(0, &v1[..3 * 10], 3, &mut z)?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct TrainStep {
     cfg: ModelConfig,
@@ -146,6 +164,7 @@ impl TrainStep {
                     cfg.critic,
                     cfg.estimator,
                     &cfg.critic_hidden,
+                    &cfg.projection,
                     cfg.temperature,
                     zd,
                     b_dim,
@@ -256,6 +275,14 @@ impl TrainStep {
 
     /// One training step: draws the reparameterisation noise from `rng`, then as
     /// [`TrainStep::step_with_noise`].
+    ///
+    /// # Shapes
+    /// `views[v]`: `[batch, in_dims[v]]` row-major (views 0 and 1 for MIB / MV-InfoMax, view 0
+    /// otherwise); `labels`: `[batch]` class indices (supervised only); `batch <= max_batch`.
+    ///
+    /// The step runs as one job on the current rayon pool; its matrix products split into fixed
+    /// halves, so results do not depend on the number of threads. Nothing is allocated in this
+    /// crate's code (the `gemm` crate allocates packing buffers inside each product).
     pub fn step(
         &mut self,
         views: &[&[f32]],
