@@ -293,3 +293,83 @@ fn embeddings_round_trip() {
     assert!(Embeddings::load(&p).is_err());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The blocked, matrix-product retrieval agrees with a naive loop (exact f64 distances, stable sort).
+#[test]
+fn retrieval_matches_naive_loop() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = mib::MibRng::seed_from_u64(5);
+    let (nq, ng, d) = (150, 230, 7);
+    let q = Matrix::new(
+        nq,
+        d,
+        (0..nq * d).map(|_| rng.random_range(-2.0..2.0)).collect(),
+    )
+    .unwrap();
+    let g = Matrix::new(
+        ng,
+        d,
+        (0..ng * d).map(|_| rng.random_range(-2.0..2.0)).collect(),
+    )
+    .unwrap();
+    let ql: Vec<u32> = (0..nq).map(|_| rng.random_range(0..6)).collect();
+    let gl: Vec<u32> = (0..ng).map(|_| rng.random_range(0..5)).collect(); // class 5: no relevant item
+    let k = 20;
+    let (mut ap_sum, mut p_sum, mut n, mut skipped) = (0.0, 0.0, 0, 0);
+    for i in 0..nq {
+        let mut order: Vec<(f64, usize)> = (0..ng)
+            .map(|j| {
+                let d2: f64 = q
+                    .row(i)
+                    .iter()
+                    .zip(g.row(j))
+                    .map(|(a, b)| ((a - b) as f64).powi(2))
+                    .sum();
+                (d2, j)
+            })
+            .collect();
+        order.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let n_rel = gl.iter().filter(|&&l| l == ql[i]).count();
+        if n_rel == 0 {
+            skipped += 1;
+            continue;
+        }
+        let (mut hits, mut ap, mut hk) = (0, 0.0, 0);
+        for (r, &(_, j)) in order.iter().enumerate() {
+            if gl[j] == ql[i] {
+                hits += 1;
+                ap += hits as f64 / (r + 1) as f64;
+            }
+            if r + 1 == k {
+                hk = hits;
+            }
+        }
+        ap_sum += ap / n_rel as f64;
+        p_sum += hk as f64 / k as f64;
+        n += 1;
+    }
+    let r = retrieval(&q, &ql, &g, &gl, k).unwrap();
+    assert_eq!((r.queries, r.queries_without_relevant), (n, skipped));
+    assert!(skipped > 0);
+    assert_abs_diff_eq!(r.map_at_all, ap_sum / n as f64, epsilon = 1e-9);
+    assert_abs_diff_eq!(r.precision_at_k, p_sum / n as f64, epsilon = 1e-9);
+}
+
+proptest::proptest! {
+    /// AP and Precision@K lie in [0, 1]; AP is 1 when every item is relevant, and moving the
+    /// relevant items to the front never lowers AP.
+    #[test]
+    fn ranking_metric_bounds(dist in proptest::collection::vec(0.0f32..10.0, 1..40), seed in 0u64..1000, k in 1usize..50) {
+        let rel: Vec<bool> = dist.iter().enumerate().map(|(i, _)| (i as u64 * 7 + seed) % 3 == 0).collect();
+        if let Some((ap, p)) = query_metrics(&dist, &rel, k) {
+            proptest::prop_assert!(ap > 0.0 && ap <= 1.0 + 1e-12);
+            proptest::prop_assert!((0.0..=1.0).contains(&p));
+            let front: Vec<f32> = rel.iter().zip(&dist).map(|(&r, &d)| if r { d * 1e-3 } else { d + 20.0 }).collect();
+            let (ap2, _) = query_metrics(&front, &rel, k).unwrap();
+            proptest::prop_assert!((ap2 - 1.0).abs() < 1e-12 && ap2 >= ap);
+        }
+        let all = vec![true; dist.len()];
+        let (ap, _) = query_metrics(&dist, &all, k).unwrap();
+        proptest::prop_assert!((ap - 1.0).abs() < 1e-12);
+    }
+}
