@@ -295,6 +295,7 @@ fn embeddings_round_trip() {
 }
 
 /// The blocked, matrix-product retrieval agrees with a naive loop (exact f64 distances, stable sort).
+#[allow(clippy::needless_range_loop)]
 #[test]
 fn retrieval_matches_naive_loop() {
     use rand::{Rng, SeedableRng};
