@@ -21,6 +21,8 @@ enum Command {
     Eval(eval_cmd::EvalArgs),
     /// One self-contained HTML page comparing run directories.
     Report(report::ReportArgs),
+    /// Figures of run directories as PNG/SVG files.
+    Plot(report::PlotArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -31,6 +33,7 @@ fn main() -> anyhow::Result<()> {
             eval_cmd::run(&args)?;
         }
         Command::Report(args) => report::run(&args)?,
+        Command::Plot(args) => report::run_plot(&args)?,
     }
     Ok(())
 }
