@@ -34,6 +34,8 @@ enum Command {
     Eval(eval_cmd::EvalArgs),
     /// One self-contained HTML page comparing run folders (config, tables, figures).
     Report(report::ReportArgs),
+    /// Figures of run folders as PNG/SVG files.
+    Plot(report::PlotArgs),
     /// Print what a run folder or checkpoint holds.
     Inspect(run_cmds::InspectArgs),
     /// Write a PNG grid of original | view 1 | view 2 to see the augmentations.
@@ -60,6 +62,7 @@ fn main() {
         Command::Embed(a) => run_cmds::embed(a),
         Command::Eval(a) => eval_cmd::run(&a).map(|_| ()),
         Command::Report(a) => report::run(&a),
+        Command::Plot(a) => report::run_plot(&a),
         Command::Inspect(a) => run_cmds::inspect(a),
         Command::Views(a) => views::views(a),
         Command::Bench { cmd } => bench::run(cmd),

@@ -1,4 +1,5 @@
-//! `mib report DIR [DIR...] --out report.html`: one self-contained HTML page comparing runs.
+//! `mib report DIR [DIR...] --out report.html`: one self-contained HTML page comparing runs; and
+//! `mib plot DIR [DIR...] --out-dir figures`: the same figures as PNG/SVG files.
 //!
 //! Per run directory it shows `config.toml` (verbatim), `eval.json` (an [`EvalReport`]) as tables,
 //! the training curves from `metrics.jsonl`, and a 2-D PCA of the test representations from
@@ -281,6 +282,122 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<()> {
     let html = build_report(&args.dirs, args.max_points);
     std::fs::write(&args.out, html).with_context(|| format!("writing {}", args.out.display()))?;
     println!("wrote {}", args.out.display());
+    Ok(())
+}
+
+/// Flags of `mib plot`.
+#[derive(Debug, Clone, Args)]
+pub struct PlotArgs {
+    /// Run directories (as for `mib report`).
+    #[arg(required = true)]
+    pub dirs: Vec<PathBuf>,
+    /// Folder the figures are written to (created if needed).
+    #[arg(long, default_value = "figures")]
+    pub out_dir: PathBuf,
+    /// Image formats: png, svg, or both.
+    #[arg(long, default_value = "both", value_parser = ["png", "svg", "both"])]
+    pub format: String,
+    /// Most points drawn in a PCA scatter plot.
+    #[arg(long, default_value_t = 5000)]
+    pub max_points: usize,
+}
+
+/// `mib plot`: writes the figures of `mib report` as files: `accuracy_vs_labels`,
+/// `information_plane` (across runs), `<run>_training_curves`, `<run>_pca` (per run), each as
+/// `.png` and/or `.svg`. Missing inputs are reported on stderr and skipped.
+pub fn run_plot(args: &PlotArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.out_dir)
+        .with_context(|| format!("creating {}", args.out_dir.display()))?;
+    let formats: Vec<(ImageFormat, &str)> = match args.format.as_str() {
+        "png" => vec![(ImageFormat::Png, "png")],
+        "svg" => vec![(ImageFormat::Svg, "svg")],
+        _ => vec![(ImageFormat::Png, "png"), (ImageFormat::Svg, "svg")],
+    };
+    let save = |stem: &str, make: &dyn Fn(ImageFormat) -> mib::Result<Figure>| {
+        for (fmt, ext) in &formats {
+            match make(*fmt) {
+                Ok(f) => {
+                    let path = args.out_dir.join(format!("{stem}.{ext}"));
+                    match f.save(&path) {
+                        Ok(()) => println!("wrote {}", path.display()),
+                        Err(e) => eprintln!("{stem}: {e}"),
+                    }
+                }
+                Err(e) => {
+                    eprintln!("{stem}: {e}");
+                    return;
+                }
+            }
+        }
+    };
+    let mut probe_runs = Vec::new();
+    let mut info_points = Vec::new();
+    let mut h_y = None;
+    for dir in &args.dirs {
+        let name = run_name(dir);
+        match std::fs::read_to_string(dir.join("eval.json"))
+            .map_err(anyhow::Error::from)
+            .and_then(|t| Ok(serde_json::from_str::<EvalReport>(&t)?))
+        {
+            Ok(r) => {
+                if !r.linear_probe.is_empty() {
+                    probe_runs.push(ProbeRun {
+                        name: name.clone(),
+                        summaries: r.linear_probe.clone(),
+                    });
+                }
+                if let Some((x, y)) = r
+                    .information_plane
+                    .as_ref()
+                    .and_then(|ip| ip.i_xz.zip(ip.i_yz))
+                {
+                    info_points.push(InfoPoint {
+                        name: name.clone(),
+                        i_xz: x,
+                        i_yz: y,
+                    });
+                }
+            }
+            Err(e) => eprintln!("{}: eval.json: {e}", dir.display()),
+        }
+        match read_metrics_jsonl(dir.join("metrics.jsonl")) {
+            Ok(rec) => save(&format!("{name}_training_curves"), &|f| {
+                training_curves(&rec, f)
+            }),
+            Err(e) => eprintln!("{}: {e}", dir.display()),
+        }
+        let emb = dir.join("embeddings.safetensors");
+        if emb.exists() {
+            match Embeddings::load(&emb) {
+                Ok(e) => {
+                    h_y.get_or_insert_with(|| label_entropy(&e.y_test, e.n_classes()));
+                    save(&format!("{name}_pca"), &|f| {
+                        pca_scatter(&e.test, &e.y_test, args.max_points, f)
+                    });
+                }
+                Err(err) => eprintln!("{}: {err}", emb.display()),
+            }
+        } else {
+            eprintln!(
+                "{}: no embeddings.safetensors, no PCA figure",
+                dir.display()
+            );
+        }
+    }
+    if probe_runs.is_empty() {
+        eprintln!("no linear-probe results: no accuracy figure");
+    } else {
+        save("accuracy_vs_labels", &|f| {
+            accuracy_vs_labels(&probe_runs, f)
+        });
+    }
+    if info_points.is_empty() {
+        eprintln!("no run has both I(x;z) and I(y;z): no information-plane figure");
+    } else {
+        save("information_plane", &|f| {
+            information_plane(&info_points, h_y, f)
+        });
+    }
     Ok(())
 }
 
