@@ -5,7 +5,8 @@ Protocol (issue 5): Gaussian blobs, 64-d, 10 classes, a pool of 2,000 training i
 10,000 test items; labels per class 1, 2, 5, 10, 100, 1000; 20 balanced draws each; MinMaxScaler fitted on
 the labelled subset; multinomial LogisticRegression(C=10). scikit-learn is run with L-BFGS (exact,
 tol 1e-4, max_iter 1000) and with SAGA at tol 0.1 (what the reference evaluation uses), one fit at a
-time, in this process. mib runs `cargo run --release -p mib --example bench_probe` on the same data
+time, in this process. Wall and CPU times are both printed: on a loaded machine the CPU-time ratio is
+the steadier one. mib runs `cargo run --release -p mib --example bench_probe` on the same data
 (written to a temporary folder as raw little-endian files). Prints both accuracies per count, both
 times and the speed ratios.
 
@@ -16,6 +17,7 @@ Needs numpy and scikit-learn; cargo on PATH. Run from the repository root.
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -47,6 +49,7 @@ def sklearn_protocol(xtr, ytr, xte, yte, reps, solver):
     rng = np.random.RandomState(1)
     by_class = [np.flatnonzero(ytr == c) for c in range(10)]
     out = []
+    c0 = time.process_time()
     t0 = time.perf_counter()
     for k in LPC:
         accs = []
@@ -58,7 +61,7 @@ def sklearn_protocol(xtr, ytr, xte, yte, reps, solver):
                 m = LogisticRegression(**kw).fit(sc.transform(xtr[idx]), ytr[idx])
             accs.append(m.score(sc.transform(xte), yte))
         out.append(dict(labels_per_class=k, mean=float(np.mean(accs)), std=float(np.std(accs))))
-    return time.perf_counter() - t0, out
+    return time.perf_counter() - t0, time.process_time() - c0, out
 
 
 def main():
@@ -78,22 +81,28 @@ def main():
         env = dict(os.environ)
         if a.threads:
             env["RAYON_NUM_THREADS"] = str(a.threads)
-        res = subprocess.run(["cargo", "run", "--release", "-q", "-p", "mib", "--example", "bench_probe", "--",
-                              tmp, "--reps", str(a.reps)], check=True, capture_output=True, text=True, env=env)
+        target = os.environ.get("CARGO_TARGET_DIR", "target")
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        res = subprocess.run([os.path.join(target, "release", "examples", "bench_probe"), tmp, "--reps", str(a.reps)],
+                             check=True, capture_output=True, text=True, env=env)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
         mib = json.loads(res.stdout.strip().splitlines()[-1])
+        mib["cpu_seconds"] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     print(f"data: {len(ytr)} train pool, {len(yte)} test, 64-d, 10 classes; {a.reps} repetitions per count")
-    print(f"mib ({mib['threads']} threads): {mib['seconds']:.2f} s")
+    print(f"mib ({mib['threads']} threads): {mib['seconds']:.2f} s wall, {mib['cpu_seconds']:.2f} s CPU")
     lbfgs_reps = a.lbfgs_reps or a.reps
     runs = [("lbfgs", lbfgs_reps)] + ([] if a.skip_saga else [("saga tol=0.1", a.reps)])
     results = {}
     for label, reps in runs:
-        secs, acc = sklearn_protocol(xtr, ytr, xte, yte, reps, "lbfgs" if label == "lbfgs" else "saga")
+        secs, cpu, acc = sklearn_protocol(xtr, ytr, xte, yte, reps, "lbfgs" if label == "lbfgs" else "saga")
         note = ""
         if reps != a.reps:
             note = f" (measured {secs:.2f} s on {reps} repetitions, scaled to {a.reps})"
             secs *= a.reps / reps
+            cpu *= a.reps / reps
         results[label] = (secs, acc)
-        print(f"scikit-learn {label} (1 thread): {secs:.2f} s{note}  -> mib is {secs / mib['seconds']:.1f}x faster")
+        print(f"scikit-learn {label}: {secs:.2f} s wall, {cpu:.2f} s CPU{note}  -> mib is "
+              f"{secs / mib['seconds']:.1f}x faster (wall), {cpu / mib['cpu_seconds']:.1f}x (CPU)")
     head = "labels/class   mib acc (std)    " + "   ".join(f"{l:>14} acc (std)" for l in results)
     print(head)
     for i, k in enumerate(LPC):

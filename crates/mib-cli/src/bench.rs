@@ -72,7 +72,7 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string(&r)?);
             } else {
                 println!(
-                    "{:?} batch {} threads {}: {:.1} steps/s ({:.2} ms/step: forward {:.2}, backward {:.2}, optimizer {:.2} ms); best step {:.2} ms ({:.1} steps/s); {:.2} GFLOP/step, {:.0} GFLOP/s; {} parameters",
+                    "{:?} batch {} threads {}: {:.1} steps/s ({:.2} ms/step: forward {:.2}, backward {:.2}, optimizer {:.2} ms); best step {:.2} ms ({:.1} steps/s); CPU {} ms/step; {:.2} GFLOP/step, {:.0} GFLOP/s; {} parameters",
                     r.objective,
                     r.batch,
                     r.threads,
@@ -83,6 +83,7 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
                     r.optimizer_ms,
                     r.best_step_ms,
                     r.best_steps_per_s,
+                    r.cpu_ms_per_step.map_or("?".to_string(), |c| format!("{c:.1}")),
                     r.gflop_per_step,
                     r.gflop_per_s,
                     r.parameters

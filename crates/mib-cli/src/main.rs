@@ -5,8 +5,10 @@
 
 mod bench;
 mod bench_views;
+mod eval_cmd;
 mod experiment_cmd;
 mod presets;
+mod report;
 mod run_cmds;
 mod train_cmd;
 mod views;
@@ -15,7 +17,7 @@ use clap::{Parser, Subcommand};
 
 /// Multi-View Information Bottleneck: learn robust representations from two views of your data.
 #[derive(Parser)]
-#[command(name = "mib", version, about, long_about = None)]
+#[command(name = "mib", version, long_about = None)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -32,7 +34,11 @@ enum Command {
     /// Write the posterior means of a trained encoder for a dataset split to an .npy file.
     Embed(run_cmds::EmbedArgs),
     /// Evaluate a run: few-label linear probe, kNN, cross-view retrieval, information bound.
-    Eval(run_cmds::EvalArgs),
+    Eval(eval_cmd::EvalArgs),
+    /// One self-contained HTML page comparing run folders (config, tables, figures).
+    Report(report::ReportArgs),
+    /// Figures of run folders as PNG/SVG files.
+    Plot(report::PlotArgs),
     /// Print what a run folder or checkpoint holds.
     Inspect(run_cmds::InspectArgs),
     /// Write a PNG grid of original | view 1 | view 2 to see the augmentations.
@@ -45,13 +51,22 @@ enum Command {
 }
 
 fn main() {
+    // Behave like other command-line tools when the reader of our output goes away
+    // (`mib eval RUN | head`): exit quietly instead of panicking on a broken pipe.
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train(a) => train_cmd::train(a),
         Command::Demo(a) => train_cmd::demo(a),
         Command::Experiment(a) => experiment_cmd::experiment(a),
         Command::Embed(a) => run_cmds::embed(a),
-        Command::Eval(a) => run_cmds::eval(a),
+        Command::Eval(a) => eval_cmd::run(&a).map(|_| ()),
+        Command::Report(a) => report::run(&a),
+        Command::Plot(a) => report::run_plot(&a),
         Command::Inspect(a) => run_cmds::inspect(a),
         Command::Views(a) => views::views(a),
         Command::Bench { cmd } => bench::run(cmd),

@@ -46,37 +46,6 @@ pub(crate) struct EmbedArgs {
     out: PathBuf,
 }
 
-/// Flags of `mib eval`.
-#[derive(Args, Debug)]
-pub(crate) struct EvalArgs {
-    /// Run folder.
-    pub(crate) run: PathBuf,
-    /// Dataset to evaluate on (default: the run's own).
-    #[arg(long)]
-    dataset: Option<String>,
-    /// Folder holding the dataset files.
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
-    /// Labels per class of the few-label linear probe (counts above the smallest class are skipped).
-    #[arg(long, value_delimiter = ',', default_value = "1,2,5,10,100,1000")]
-    pub(crate) labels_per_class: Vec<usize>,
-    /// Balanced draws per label count.
-    #[arg(long, default_value_t = 20)]
-    pub(crate) repetitions: usize,
-    /// k of the kNN probe.
-    #[arg(long, default_value_t = 5)]
-    knn_k: usize,
-    /// K of Precision@K for cross-view retrieval.
-    #[arg(long, default_value_t = 200)]
-    retrieval_k: usize,
-    /// Seed of the label draws.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// Print one JSON document instead of a table.
-    #[arg(long)]
-    json: bool,
-}
-
 /// Flags of `mib inspect`.
 #[derive(Args, Debug)]
 pub(crate) struct InspectArgs {
@@ -145,67 +114,6 @@ pub(crate) fn embed(a: EmbedArgs) -> Result<()> {
     }
     eprintln!("{msg}");
     Ok(())
-}
-
-pub(crate) fn eval(a: EvalArgs) -> Result<()> {
-    let report = eval_run(&a)?;
-    if a.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        println!("{}", report.to_table());
-        eprintln!("mib: wrote {}", a.run.join("eval.json").display());
-    }
-    Ok(())
-}
-
-/// Evaluates a run folder and writes `eval.json` into it.
-pub(crate) fn eval_run(a: &EvalArgs) -> Result<mib::eval::EvalReport> {
-    let (mut cfg, ck) = load_run(&a.run)?;
-    if let Some(d) = &a.dataset {
-        cfg.data.dataset = d.clone();
-    }
-    if let Some(d) = &a.data_dir {
-        cfg.data.data_dir = Some(d.clone());
-    }
-    crate::init_threads(cfg.train.threads)?;
-    let data = trainer::load_data(&cfg)?;
-    let views = trainer::training_views(&cfg, &data.train)?;
-    let mut model = trainer::build_model(&cfg, &data.train, views)?;
-    ck.restore(&mut model)?;
-    let protocol = mib::eval::EvalProtocol {
-        labels_per_class: a.labels_per_class.clone(),
-        repetitions: a.repetitions,
-        knn: Some(mib::eval::KnnParams {
-            k: a.knn_k,
-            ..Default::default()
-        }),
-        retrieval_k: a.retrieval_k,
-        seed: a.seed,
-        ..Default::default()
-    };
-    let report = trainer::evaluate_model(&mut model, &cfg, &data, &protocol)?;
-    checkpoint::write_atomic(
-        &a.run.join("eval.json"),
-        serde_json::to_string_pretty(&report)?.as_bytes(),
-    )?;
-    Ok(report)
-}
-
-impl EvalArgs {
-    /// Defaults for evaluating `run` (as `mib demo` does).
-    pub(crate) fn for_run(run: PathBuf) -> Self {
-        EvalArgs {
-            run,
-            dataset: None,
-            data_dir: None,
-            labels_per_class: vec![1, 2, 5, 10, 100, 1000],
-            repetitions: 20,
-            knn_k: 5,
-            retrieval_k: 200,
-            seed: 0,
-            json: false,
-        }
-    }
 }
 
 pub(crate) fn inspect(a: InspectArgs) -> Result<()> {

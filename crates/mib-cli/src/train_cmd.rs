@@ -263,10 +263,39 @@ pub(crate) fn demo(a: DemoArgs) -> Result<()> {
     });
     run_training(&cfg, &dir, false, a.quiet)?;
     eprintln!("mib: evaluating (few-label linear probe, kNN, cross-view retrieval)...");
-    let report = crate::run_cmds::eval_run(&crate::run_cmds::EvalArgs::for_run(dir.clone()))?;
-    println!("{}", report.to_table());
+    let args = crate::eval_cmd::EvalArgs::for_run(dir.clone());
+    let report = crate::eval_cmd::run(&args)?;
+    // The baseline the representation must beat: the same probe on the raw pixel view.
+    let data = trainer::load_data(&cfg)?;
+    let protocol = mib::eval::EvalProtocol {
+        labels_per_class: args.labels_per_class.clone(),
+        repetitions: args.repetitions,
+        knn: None,
+        information_bound: false,
+        ..Default::default()
+    };
+    let raw = trainer::evaluate_raw(&data, 0, &protocol)?;
+    println!(
+        "Same probe on the raw `{}` features (the baseline):",
+        data.train.view_names[0]
+    );
+    println!("    labels/class   MIB mean    raw mean");
+    for (m, r) in report.linear_probe.iter().zip(&raw.linear_probe) {
+        println!(
+            "    {:>12} {:>10.2} {:>11.2}",
+            m.labels_per_class,
+            100.0 * m.mean,
+            100.0 * r.mean
+        );
+    }
+    crate::report::run(&crate::report::ReportArgs {
+        dirs: vec![dir.clone()],
+        out: dir.join("report.html"),
+        max_points: 3000,
+    })?;
     eprintln!(
-        "mib: results in {}: config.toml, metrics.jsonl, model.safetensors, eval.json",
+        "mib: results in {}: report.html (open it in a browser), eval.json, metrics.jsonl, \
+         model.safetensors, config.toml",
         dir.display()
     );
     Ok(())
@@ -301,7 +330,7 @@ fn describe(r: &MetricsRecord) -> String {
         ("dist", r.distortion),
         ("ce", r.cross_entropy),
     ] {
-        if v.is_finite() && v != 0.0 {
+        if let Some(v) = v {
             s.push_str(&format!(" {k} {v:.3}"));
         }
     }

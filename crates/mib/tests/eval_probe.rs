@@ -237,3 +237,16 @@ fn label_entropy_and_information_bound() {
     // Well-separated classes: close to, and below, H(y) = ln 10.
     assert!(b < 10f64.ln() && b > 0.5 * 10f64.ln(), "{b}");
 }
+
+#[test]
+fn public_types_are_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<LinearProbeParams>();
+    check::<FittedLinearProbe>();
+    check::<mib::eval::ProbeSummary>();
+    check::<mib::eval::FittedKnn>();
+    check::<mib::eval::EvalReport>();
+    check::<mib::eval::EvalProtocol>();
+    check::<mib::eval::Embeddings>();
+    check::<mib::eval::FittedMultilabelProbe>();
+}

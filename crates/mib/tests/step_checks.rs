@@ -217,6 +217,14 @@ fn step_gradients_match_finite_differences() {
             });
         }
     }
+    for est in [Jsd, InfoNce] {
+        cfgs.push(ModelConfig {
+            critic: Separable,
+            estimator: est,
+            projection: vec![7, 5],
+            ..tiny(ObjectiveKind::Mib)
+        });
+    }
     cfgs.push(ModelConfig {
         skl: SklKind::ClosedForm,
         ..tiny(ObjectiveKind::Mib)
@@ -481,6 +489,7 @@ fn separable_estimators_match_naive_loops() {
             CriticKind::Separable,
             est,
             &[],
+            &[],
             tau,
             d,
             d,
@@ -496,4 +505,31 @@ fn separable_estimators_match_naive_loops() {
             "{est:?} {v:?} vs {want_e}"
         );
     }
+}
+
+/// `encode_mean` processes any number of rows in chunks and gives the same means as one pass, per
+/// view, with separate encoders.
+#[test]
+fn encode_mean_chunks_and_views() {
+    let cfg = ModelConfig {
+        shared_encoder: false,
+        ..tiny(ObjectiveKind::Mib)
+    };
+    let mut c = case(&cfg, 17);
+    let rows = 23; // capacity is 5 rows per encoder
+    let mut rng = MibRng::seed_from_u64(3);
+    for (view, d) in [(0usize, 6usize), (1, 4)] {
+        let x: Vec<f32> = (0..rows * d).map(|_| rng.random()).collect();
+        let mut all = vec![0.0; rows * 3];
+        c.step.encode_mean(view, &x, rows, &mut all).unwrap();
+        for r in 0..rows {
+            let mut one = vec![0.0; 3];
+            c.step
+                .encode_mean(view, &x[r * d..(r + 1) * d], 1, &mut one)
+                .unwrap();
+            assert_eq!(&all[r * 3..(r + 1) * 3], &one[..]);
+        }
+    }
+    assert!(c.step.encode_mean(2, &[0.0; 6], 1, &mut [0.0; 3]).is_err());
+    assert!(c.step.encode_mean(0, &[0.0; 5], 1, &mut [0.0; 3]).is_err());
 }

@@ -152,12 +152,17 @@ pub struct MiCritic {
     norms: Vec<f32>,
     dna: Vec<f32>,
     dnb: Vec<f32>,
+    proj: Option<Mlp>,
+    sep_dim: usize,
+    dh: Vec<f32>,
     last_batch: usize,
 }
 
 impl MiCritic {
     /// Registers the critic (MLP parameters under `prefix`) for pairs of `a_dim`- and `b_dim`-wide
-    /// rows and batches of up to `max_batch`.
+    /// rows and batches of up to `max_batch`. `hidden` are the MLP critic's hidden widths;
+    /// `projection` the widths of the separable critic's projection head (`<prefix>.projection`,
+    /// one MLP `a_dim -> projection..` applied to both sides; empty: cosine of the inputs).
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: &mut ParamStore,
@@ -165,6 +170,7 @@ impl MiCritic {
         kind: CriticKind,
         estimator: EstimatorKind,
         hidden: &[usize],
+        projection: &[usize],
         temperature: f32,
         a_dim: usize,
         b_dim: usize,
@@ -182,8 +188,21 @@ impl MiCritic {
             dims.push(1);
             Mlp::new(store, prefix, &dims, pairs, true)
         });
+        let use_proj = kind == CriticKind::Separable && !projection.is_empty();
+        let proj = use_proj.then(|| {
+            let mut dims = vec![a_dim];
+            dims.extend_from_slice(projection);
+            Mlp::new(
+                store,
+                &format!("{prefix}.projection"),
+                &dims,
+                2 * max_batch,
+                true,
+            )
+        });
+        let sep_dim = proj.as_ref().map_or(a_dim, |p| p.out_dim());
         let sep = if kind == CriticKind::Separable {
-            max_batch * a_dim
+            max_batch * sep_dim
         } else {
             0
         };
@@ -203,6 +222,9 @@ impl MiCritic {
             norms: vec![0.0; 2 * max_batch],
             dna: vec![0.0; sep],
             dnb: vec![0.0; sep],
+            proj,
+            sep_dim,
+            dh: vec![0.0; 2 * sep],
             last_batch: 0,
         }
     }
@@ -214,7 +236,7 @@ impl MiCritic {
 
     /// Initialises the critic's parameters.
     pub fn init_using(&self, store: &mut ParamStore, rng: &mut crate::MibRng) {
-        if let Some(m) = &self.mlp {
+        for m in self.mlp.iter().chain(self.proj.iter()) {
             m.init_using(store, rng);
         }
     }
@@ -224,7 +246,13 @@ impl MiCritic {
         match (&self.mlp, self.estimator) {
             (Some(m), EstimatorKind::InfoNce) => m.macs_per_row() * batch * batch,
             (Some(m), _) => m.macs_per_row() * 2 * batch,
-            (None, _) => batch * batch * self.a_dim,
+            (None, _) => {
+                batch * batch * self.sep_dim
+                    + self
+                        .proj
+                        .as_ref()
+                        .map_or(0, |p| 2 * batch * p.macs_per_row())
+            }
         }
     }
 
@@ -256,7 +284,7 @@ impl MiCritic {
         assert!(batch <= self.max_batch && batch > 0);
         match self.kind {
             CriticKind::Mlp => self.mlp_forward(params, a, b, batch),
-            CriticKind::Separable => self.separable_forward(a, b, batch),
+            CriticKind::Separable => self.separable_forward(params, a, b, batch),
         }
     }
 
@@ -271,7 +299,7 @@ impl MiCritic {
     ) {
         match self.kind {
             CriticKind::Mlp => self.mlp_backward(params, grads, da, db),
-            CriticKind::Separable => self.separable_backward(da, db),
+            CriticKind::Separable => self.separable_backward(params, grads, da, db),
         }
     }
 
@@ -372,9 +400,20 @@ impl MiCritic {
         }
     }
 
-    fn separable_forward(&mut self, a: &[f32], b: &[f32], n: usize) -> MiValue {
-        let d = self.a_dim;
+    fn separable_forward(&mut self, params: &[f32], a: &[f32], b: &[f32], n: usize) -> MiValue {
+        let d = self.sep_dim;
         let tau = self.temperature;
+        let (a, b) = match self.proj.as_mut() {
+            Some(p) => {
+                let ad = self.a_dim;
+                let input = p.input_mut(2 * n);
+                input[..n * ad].copy_from_slice(&a[..n * ad]);
+                input[n * ad..].copy_from_slice(&b[..n * ad]);
+                p.forward(params, 2 * n);
+                p.output(2 * n).split_at(n * d)
+            }
+            None => (a, b),
+        };
         // normalise rows (cosine similarity with norm clamped at 1e-8, as F.cosine_similarity)
         for (src, dst, off) in [(a, &mut self.na, 0), (b, &mut self.nb, n)] {
             for i in 0..n {
@@ -441,9 +480,15 @@ impl MiCritic {
         value
     }
 
-    fn separable_backward(&mut self, da: &mut [f32], db: Option<&mut [f32]>) {
+    fn separable_backward(
+        &mut self,
+        params: &[f32],
+        grads: &mut [f32],
+        da: &mut [f32],
+        db: Option<&mut [f32]>,
+    ) {
         let n = self.last_batch;
-        let d = self.a_dim;
+        let d = self.sep_dim;
         let tau = self.temperature;
         // dS -> d(na) = dS nb / tau, d(nb) = dS^T na / tau
         let ds = &self.dscores[..n * n];
@@ -465,7 +510,8 @@ impl MiCritic {
             d,
             false,
         );
-        let mut db = db;
+        // gradient w.r.t. the (projected) rows of both sides, through the normalisation
+        let dh = &mut self.dh[..2 * n * d];
         for (side, off) in [(0usize, 0usize), (1, n)] {
             let (nx, dnx) = if side == 0 {
                 (&self.na, &self.dna)
@@ -477,17 +523,24 @@ impl MiCritic {
                 let g = &dnx[i * d..(i + 1) * d];
                 let dot: f32 = u.iter().zip(g).map(|(x, y)| x * y).sum();
                 let inv = 1.0 / (self.norms[off + i] * tau);
-                let target = if side == 0 {
-                    &mut da[i * d..(i + 1) * d]
-                } else if let Some(db) = db.as_deref_mut() {
-                    &mut db[i * d..(i + 1) * d]
-                } else {
-                    break;
-                };
+                let target = &mut dh[(off + i) * d..(off + i + 1) * d];
                 for k in 0..d {
-                    target[k] += (g[k] - u[k] * dot) * inv;
+                    target[k] = (g[k] - u[k] * dot) * inv;
                 }
             }
+        }
+        let dx: &[f32] = match self.proj.as_mut() {
+            Some(p) => {
+                p.output_grad_mut(2 * n).copy_from_slice(dh);
+                p.backward(params, grads, 2 * n);
+                p.input_grad(2 * n)
+            }
+            None => dh,
+        };
+        let ad = self.a_dim;
+        add(&mut da[..n * ad], &dx[..n * ad]);
+        if let Some(db) = db {
+            add(&mut db[..n * ad], &dx[n * ad..2 * n * ad]);
         }
     }
 }

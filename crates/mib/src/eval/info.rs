@@ -39,6 +39,9 @@ pub struct InfoPlane {
     pub i_xz: Option<f64>,
     /// How `i_xz` was estimated.
     pub i_xz_estimator: String,
+    /// A lower bound on `I(x; z)` (nats) when `i_xz` is an upper bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub i_xz_lower: Option<f64>,
     /// Estimate of `I(y; z)` (nats).
     pub i_yz: Option<f64>,
     /// How `i_yz` was estimated.

@@ -3,7 +3,7 @@
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::linear_probe::check_xy;
+use super::linear_probe::{check_xy, gemm_f32};
 use crate::{Error, Matrix, Result};
 
 /// Distance between representations.
@@ -54,14 +54,43 @@ pub(crate) fn normalize_rows(x: &Matrix) -> Matrix {
     out
 }
 
-/// Distance of two rows already prepared for `metric` (unit-normalised for cosine).
-/// Euclidean returns the squared distance (same order).
-#[inline]
-pub(crate) fn prepared_distance(metric: Distance, a: &[f32], b: &[f32]) -> f32 {
-    match metric {
-        Distance::Euclidean => a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum(),
-        Distance::Cosine => 1.0 - a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>(),
+/// Queries per distance block (a block of distances is `QUERY_BLOCK x gallery rows`).
+pub(crate) const QUERY_BLOCK: usize = 64;
+
+/// Distances from the prepared query rows `q` (`m x d`, row-major) to every prepared row of `g`,
+/// into `out` (`m x g.rows`, row-major), through one matrix product: squared Euclidean as
+/// `|q|^2 + |g|^2 - 2 q.g` (clamped at 0), cosine as `1 - q.g`. `g_sq` holds the squared norms of
+/// the rows of `g`.
+pub(crate) fn distance_block(
+    metric: Distance,
+    q: &[f32],
+    g: &Matrix,
+    g_sq: &[f32],
+    out: &mut Vec<f32>,
+) {
+    let d = g.cols;
+    let m = q.len() / d.max(1);
+    out.resize(m * g.rows, 0.0);
+    gemm_f32(m, g.rows, d, out, (g.rows, 1), q, (d, 1), &g.data, (1, d));
+    for (i, row) in out.chunks_exact_mut(g.rows.max(1)).enumerate().take(m) {
+        match metric {
+            Distance::Euclidean => {
+                let qi = &q[i * d..(i + 1) * d];
+                let q_sq: f32 = qi.iter().map(|v| v * v).sum();
+                for (o, gs) in row.iter_mut().zip(g_sq) {
+                    *o = (q_sq + gs - 2.0 * *o).max(0.0);
+                }
+            }
+            Distance::Cosine => row.iter_mut().for_each(|o| *o = 1.0 - *o),
+        }
     }
+}
+
+/// Squared norms of the rows.
+pub(crate) fn row_sq_norms(x: &Matrix) -> Vec<f32> {
+    (0..x.rows)
+        .map(|i| x.row(i).iter().map(|v| v * v).sum())
+        .collect()
 }
 
 pub(crate) fn prepare(metric: Distance, x: &Matrix) -> std::borrow::Cow<'_, Matrix> {
@@ -148,19 +177,29 @@ impl FittedKnn {
         assert_eq!(x.cols, self.x.cols, "kNN: dimension mismatch");
         let q = prepare(self.params.metric, x);
         let k = self.params.k.min(self.x.rows);
-        (0..q.rows)
-            .into_par_iter()
-            .map(|i| {
-                let nn = nearest(self.params.metric, q.row(i), &self.x, k);
-                let mut votes = vec![0usize; self.n_classes];
-                for &(_, j) in &nn {
-                    votes[self.y[j] as usize] += 1;
+        let g_sq = row_sq_norms(&self.x);
+        let d = x.cols.max(1);
+        q.data
+            .par_chunks(QUERY_BLOCK * d)
+            .flat_map_iter(|block| {
+                let mut dist = Vec::new();
+                distance_block(self.params.metric, block, &self.x, &g_sq, &mut dist);
+                let mut out = Vec::with_capacity(block.len() / d);
+                for row in dist.chunks_exact(self.x.rows.max(1)).take(block.len() / d) {
+                    let nn = nearest(row, k);
+                    let mut votes = vec![0usize; self.n_classes];
+                    for &(_, j) in &nn {
+                        votes[self.y[j] as usize] += 1;
+                    }
+                    let top = *votes.iter().max().unwrap_or(&0);
+                    out.push(
+                        nn.iter()
+                            .map(|&(_, j)| self.y[j])
+                            .find(|&c| votes[c as usize] == top)
+                            .unwrap_or(0),
+                    );
                 }
-                let top = *votes.iter().max().unwrap_or(&0);
-                nn.iter()
-                    .map(|&(_, j)| self.y[j])
-                    .find(|&c| votes[c as usize] == top)
-                    .unwrap_or(0)
+                out
             })
             .collect()
     }
@@ -179,11 +218,10 @@ impl FittedKnn {
     }
 }
 
-/// The `k` nearest rows of `g` to `q` as `(distance, index)`, nearest first, ties by index.
-fn nearest(metric: Distance, q: &[f32], g: &Matrix, k: usize) -> Vec<(f32, usize)> {
+/// The `k` smallest entries of `dist` as `(distance, index)`, nearest first, ties by index.
+fn nearest(dist: &[f32], k: usize) -> Vec<(f32, usize)> {
     let mut best: Vec<(f32, usize)> = Vec::with_capacity(k + 1);
-    for j in 0..g.rows {
-        let d = prepared_distance(metric, q, g.row(j));
+    for (j, &d) in dist.iter().enumerate() {
         if best.len() == k && d >= best[k - 1].0 {
             continue;
         }

@@ -252,6 +252,39 @@ pub(crate) fn gemm_f64(
     rhs: &[f64],
     rhs_s: (usize, usize),
 ) {
+    gemm_t(m, n, k, dst, dst_s, lhs, lhs_s, rhs, rhs_s, 0.0, 1.0)
+}
+
+/// As [`gemm_f64`], in `f32`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm_f32(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [f32],
+    dst_s: (usize, usize),
+    lhs: &[f32],
+    lhs_s: (usize, usize),
+    rhs: &[f32],
+    rhs_s: (usize, usize),
+) {
+    gemm_t(m, n, k, dst, dst_s, lhs, lhs_s, rhs, rhs_s, 0.0, 1.0)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn gemm_t<T: Copy + 'static>(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [T],
+    dst_s: (usize, usize),
+    lhs: &[T],
+    lhs_s: (usize, usize),
+    rhs: &[T],
+    rhs_s: (usize, usize),
+    zero: T,
+    one: T,
+) {
     let need = |rows: usize, cols: usize, s: (usize, usize)| {
         if rows == 0 || cols == 0 {
             0
@@ -268,13 +301,14 @@ pub(crate) fn gemm_f64(
     if k == 0 {
         for i in 0..m {
             for j in 0..n {
-                dst[i * dst_s.0 + j * dst_s.1] = 0.0;
+                dst[i * dst_s.0 + j * dst_s.1] = zero;
             }
         }
         return;
     }
     // SAFETY: the asserts above guarantee that every element addressed by the shapes and strides
-    // lies inside its slice; `dst` does not alias `lhs` or `rhs` (distinct borrows).
+    // lies inside its slice; `dst` does not alias `lhs` or `rhs` (distinct borrows). `T` is f32 or
+    // f64 (the crate-private callers), both supported by `gemm`.
     unsafe {
         gemm::gemm(
             m,
@@ -290,8 +324,8 @@ pub(crate) fn gemm_f64(
             rhs.as_ptr(),
             rhs_s.1 as isize,
             rhs_s.0 as isize,
-            0.0,
-            1.0,
+            zero,
+            one,
             false,
             false,
             false,

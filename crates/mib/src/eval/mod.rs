@@ -11,6 +11,7 @@
 //! - [`label_entropy`] and [`label_information_lower_bound`] for the information plane;
 //! - [`EvalProtocol`] runs all of it into an [`EvalReport`] (`eval.json`).
 
+mod encoder_bounds;
 mod info;
 mod knn;
 mod lbfgs;
@@ -20,6 +21,9 @@ mod protocol;
 mod report;
 mod retrieval;
 
+pub use encoder_bounds::{
+    encoder_information_bounds_using, EncoderInformationBounds, I_XZ_ENCODER_BOUNDS,
+};
 pub use info::{label_entropy, label_information_lower_bound, InfoPlane, I_YZ_PROBE_BOUND};
 pub use knn::{knn_accuracy, Distance, FittedKnn, KnnParams, KnnReport};
 pub use linear_probe::{FittedLinearProbe, LinearProbeParams};
@@ -27,7 +31,7 @@ pub use multilabel::{
     few_label_multilabel_probe, fit_multilabel_probe, FittedMultilabelProbe, MultilabelSummary,
 };
 pub use protocol::{balanced_draw_using, few_label_probe, quick_probe, ProbeSummary};
-pub use report::{EvalInputs, EvalProtocol, EvalReport};
+pub use report::{Embeddings, EvalInputs, EvalProtocol, EvalReport};
 pub use retrieval::{
     average_precision, mean_average_precision_multilabel, query_metrics, retrieval, RetrievalReport,
 };

@@ -6,7 +6,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::lbfgs::{minimize, LbfgsSettings};
-use super::linear_probe::{axpy, check_xy, dot, LinearProbeParams, Scaler};
+use super::linear_probe::{axpy, check_xy, dot, standardize, LinearProbeParams, Scaler};
 use super::protocol::{mean_std, task_seed};
 use super::retrieval::mean_average_precision_multilabel;
 use crate::{Error, Matrix, MibRng, Result};
@@ -34,9 +34,13 @@ pub fn fit_multilabel_probe(
         return Err(Error::Data("multi-label probe: no labels".into()));
     }
     let scaler = Scaler::fit(x, params.minmax);
-    let xs = scaler.transform_f64(x);
+    let mut xs = scaler.transform_f64(x);
     let (n, d, nl) = (x.rows, x.cols, targets.cols);
     let penalty = 1.0 / (params.c * n as f64);
+    // Same exact reparameterisation as the multinomial probe (standardised features, rescaled
+    // weights and penalty), undone below.
+    let (mu, sigma) = standardize(&mut xs, n, d);
+    let pen: Vec<f64> = sigma.iter().map(|s| penalty / (s * s)).collect();
     let settings = LbfgsSettings {
         memory: 10,
         max_iter: params.max_iter,
@@ -71,12 +75,16 @@ pub fn fit_multilabel_probe(
                 let inv = 1.0 / n as f64;
                 let mut reg = 0.0;
                 for j in 0..d {
-                    grad[j] = grad[j] * inv + penalty * w[j];
-                    reg += w[j] * w[j];
+                    grad[j] = grad[j] * inv + pen[j] * w[j];
+                    reg += pen[j] * w[j] * w[j];
                 }
                 grad[d] *= inv;
-                loss * inv + 0.5 * penalty * reg
+                loss * inv + 0.5 * reg
             });
+            for j in 0..d {
+                theta[j] /= sigma[j];
+                theta[d] -= theta[j] * mu[j];
+            }
             theta
         })
         .collect();

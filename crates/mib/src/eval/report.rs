@@ -115,8 +115,11 @@ impl EvalReport {
             let _ = writeln!(s, "Information plane (nats)");
             let _ = writeln!(
                 s,
-                "  I(x;z) = {}  [{}]",
+                "  I(x;z) = {}{}  [{}]",
                 opt(ip.i_xz),
+                ip.i_xz_lower
+                    .map(|l| format!(" (lower bound {l:.4})"))
+                    .unwrap_or_default(),
                 or_none(&ip.i_xz_estimator)
             );
             let _ = writeln!(
@@ -256,6 +259,7 @@ impl EvalProtocol {
             Some(InfoPlane {
                 i_xz: None,
                 i_xz_estimator: String::new(),
+                i_xz_lower: None,
                 i_yz: Some(label_information_lower_bound(
                     inputs.train,
                     inputs.y_train,
@@ -280,5 +284,190 @@ impl EvalProtocol {
             n_test: Some(inputs.test.rows),
             seed: Some(self.seed),
         })
+    }
+}
+
+/// Representations of a run saved for evaluation and figures: `embeddings.safetensors` in a run
+/// directory, with tensors `z_train` `[n_train, d]` and `z_test` `[n_test, d]` (F32), labels
+/// `y_train`, `y_test` (I64, I32 or U32), and for multi-view data optionally `z_test_v2`
+/// `[n_test, d]` (the second view's test representations, row-aligned with `z_test`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Embeddings {
+    /// Training representations.
+    pub train: Matrix,
+    /// Training labels.
+    pub y_train: Vec<u32>,
+    /// Test representations.
+    pub test: Matrix,
+    /// Test labels.
+    pub y_test: Vec<u32>,
+    /// Second-view test representations, when there is a second view.
+    pub test_view2: Option<Matrix>,
+}
+
+impl Embeddings {
+    /// Number of classes: one more than the largest label.
+    pub fn n_classes(&self) -> usize {
+        self.y_train
+            .iter()
+            .chain(&self.y_test)
+            .map(|&l| l as usize + 1)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// The borrowed [`EvalInputs`] view.
+    pub fn inputs(&self) -> EvalInputs<'_> {
+        EvalInputs {
+            train: &self.train,
+            y_train: &self.y_train,
+            test: &self.test,
+            y_test: &self.y_test,
+            n_classes: self.n_classes(),
+            test_view2: self.test_view2.as_ref(),
+        }
+    }
+
+    /// Reads `path` (layout in the type docs).
+    pub fn load(path: impl AsRef<std::path::Path>) -> Result<Embeddings> {
+        use safetensors::{Dtype, SafeTensors};
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let st = SafeTensors::deserialize(&bytes)?;
+        let names = st.names();
+        let has = |n: &str| names.iter().any(|m| *m == n);
+        let matrix = |name: &str| -> Result<Matrix> {
+            let t = st
+                .tensor(name)
+                .map_err(|_| Error::format(path, format!("missing tensor `{name}`")))?;
+            if t.dtype() != Dtype::F32 || t.shape().len() != 2 {
+                return Err(Error::format(
+                    path,
+                    format!(
+                        "`{name}` must be a 2-D F32 tensor, found {:?} {:?}",
+                        t.dtype(),
+                        t.shape()
+                    ),
+                ));
+            }
+            let data = t
+                .data()
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            Matrix::new(t.shape()[0], t.shape()[1], data)
+        };
+        let labels = |name: &str| -> Result<Vec<u32>> {
+            let t = st
+                .tensor(name)
+                .map_err(|_| Error::format(path, format!("missing tensor `{name}`")))?;
+            let bad = || Error::format(path, format!("`{name}`: negative or too large label"));
+            let d = t.data();
+            match t.dtype() {
+                Dtype::I64 => d
+                    .chunks_exact(8)
+                    .map(|c| {
+                        let v = i64::from_le_bytes(c.try_into().expect("8 bytes"));
+                        u32::try_from(v).map_err(|_| bad())
+                    })
+                    .collect(),
+                Dtype::I32 => d
+                    .chunks_exact(4)
+                    .map(|c| {
+                        let v = i32::from_le_bytes(c.try_into().expect("4 bytes"));
+                        u32::try_from(v).map_err(|_| bad())
+                    })
+                    .collect(),
+                Dtype::U32 => Ok(d
+                    .chunks_exact(4)
+                    .map(|c| u32::from_le_bytes(c.try_into().expect("4 bytes")))
+                    .collect()),
+                other => Err(Error::format(
+                    path,
+                    format!("`{name}`: labels must be I64, I32 or U32, found {other:?}"),
+                )),
+            }
+        };
+        let e = Embeddings {
+            train: matrix("z_train")?,
+            y_train: labels("y_train")?,
+            test: matrix("z_test")?,
+            y_test: labels("y_test")?,
+            test_view2: if has("z_test_v2") {
+                Some(matrix("z_test_v2")?)
+            } else {
+                None
+            },
+        };
+        if e.train.rows != e.y_train.len() || e.test.rows != e.y_test.len() {
+            return Err(Error::format(
+                path,
+                "representations and labels differ in length",
+            ));
+        }
+        if e.test.cols != e.train.cols
+            || e.test_view2
+                .as_ref()
+                .is_some_and(|v| v.rows != e.test.rows || v.cols != e.test.cols)
+        {
+            return Err(Error::format(
+                path,
+                "train/test/view-2 representation shapes disagree",
+            ));
+        }
+        Ok(e)
+    }
+
+    /// Writes `path` (layout in the type docs; labels as I64).
+    pub fn save(&self, path: impl AsRef<std::path::Path>) -> Result<()> {
+        use safetensors::tensor::TensorView;
+        use safetensors::Dtype;
+        let path = path.as_ref();
+        let f = |m: &Matrix| {
+            m.data
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect::<Vec<u8>>()
+        };
+        let l = |y: &[u32]| {
+            y.iter()
+                .flat_map(|&v| (v as i64).to_le_bytes())
+                .collect::<Vec<u8>>()
+        };
+        let mut bufs: Vec<(&str, Dtype, Vec<usize>, Vec<u8>)> = vec![
+            (
+                "z_train",
+                Dtype::F32,
+                vec![self.train.rows, self.train.cols],
+                f(&self.train),
+            ),
+            (
+                "y_train",
+                Dtype::I64,
+                vec![self.y_train.len()],
+                l(&self.y_train),
+            ),
+            (
+                "z_test",
+                Dtype::F32,
+                vec![self.test.rows, self.test.cols],
+                f(&self.test),
+            ),
+            (
+                "y_test",
+                Dtype::I64,
+                vec![self.y_test.len()],
+                l(&self.y_test),
+            ),
+        ];
+        if let Some(v) = &self.test_view2 {
+            bufs.push(("z_test_v2", Dtype::F32, vec![v.rows, v.cols], f(v)));
+        }
+        let views: Vec<(&str, TensorView<'_>)> = bufs
+            .iter()
+            .map(|(n, dt, shape, b)| Ok((*n, TensorView::new(*dt, shape.clone(), b)?)))
+            .collect::<Result<_>>()?;
+        safetensors::serialize_to_file(views, &None, path)?;
+        Ok(())
     }
 }

@@ -16,7 +16,7 @@
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::knn::{prepared_distance, Distance};
+use super::knn::{distance_block, row_sq_norms, Distance, QUERY_BLOCK};
 use super::linear_probe::check_xy;
 use crate::{Error, Matrix, Result};
 
@@ -42,13 +42,27 @@ pub fn query_metrics(dist: &[f32], relevant: &[bool], k: usize) -> Option<(f64, 
     if n_rel == 0 {
         return None;
     }
-    let mut order: Vec<usize> = (0..dist.len()).collect();
-    order.sort_by(|&a, &b| dist[a].total_cmp(&dist[b]).then(a.cmp(&b)));
+    // Sort keys: the distance's order-preserving integer image, then the gallery index.
+    let key = |v: f32| {
+        let b = v.to_bits();
+        if b >> 31 == 1 {
+            !b
+        } else {
+            b | (1 << 31)
+        }
+    };
+    let mut order: Vec<u64> = dist
+        .iter()
+        .enumerate()
+        .map(|(j, &v)| ((key(v) as u64) << 32) | j as u64)
+        .collect();
+    order.sort_unstable();
     let mut hits = 0usize;
     let mut ap = 0.0;
     let kk = k.min(dist.len()).max(1);
     let mut hits_at_k = 0usize;
-    for (r, &j) in order.iter().enumerate() {
+    for (r, &o) in order.iter().enumerate() {
+        let j = (o & 0xFFFF_FFFF) as usize;
         if relevant[j] {
             hits += 1;
             ap += hits as f64 / (r + 1) as f64;
@@ -81,15 +95,23 @@ pub fn retrieval(
     if k == 0 {
         return Err(Error::config("eval.retrieval_k", 0, "must be at least 1"));
     }
-    let per_query: Vec<Option<(f64, f64)>> = (0..queries.rows)
-        .into_par_iter()
-        .map(|i| {
-            let q = queries.row(i);
-            let dist: Vec<f32> = (0..gallery.rows)
-                .map(|j| prepared_distance(Distance::Euclidean, q, gallery.row(j)))
-                .collect();
-            let rel: Vec<bool> = g_labels.iter().map(|&l| l == q_labels[i]).collect();
-            query_metrics(&dist, &rel, k)
+    let g_sq = row_sq_norms(gallery);
+    let d = queries.cols;
+    let per_query: Vec<Option<(f64, f64)>> = queries
+        .data
+        .par_chunks(QUERY_BLOCK * d)
+        .enumerate()
+        .flat_map_iter(|(b, block)| {
+            let mut dist = Vec::new();
+            distance_block(Distance::Euclidean, block, gallery, &g_sq, &mut dist);
+            let m = block.len() / d;
+            (0..m)
+                .map(|r| {
+                    let i = b * QUERY_BLOCK + r;
+                    let rel: Vec<bool> = g_labels.iter().map(|&l| l == q_labels[i]).collect();
+                    query_metrics(&dist[r * gallery.rows..(r + 1) * gallery.rows], &rel, k)
+                })
+                .collect::<Vec<_>>()
         })
         .collect();
     let done: Vec<(f64, f64)> = per_query.iter().flatten().copied().collect();

@@ -10,6 +10,47 @@ use std::ops::Range;
 /// Values per parallel chunk (keeps the update memory-bound and the split independent of threads).
 const CHUNK: usize = 1 << 15;
 
+/// The scalars of one update.
+#[derive(Clone, Copy)]
+struct Kernel {
+    b1: f32,
+    b2: f32,
+    eps: f32,
+    inv_bc2_sqrt: f32,
+    step_size: f32,
+}
+
+impl Kernel {
+    #[inline(always)]
+    fn run(self, p: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32]) {
+        let Kernel {
+            b1,
+            b2,
+            eps,
+            inv_bc2_sqrt,
+            step_size,
+        } = self;
+        for (((p, m), v), &g) in p.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g) {
+            let mi = *m + (1.0 - b1) * (g - *m);
+            let vi = *v * b2 + (1.0 - b2) * g * g;
+            *m = mi;
+            *v = vi;
+            let denom = vi.sqrt() * inv_bc2_sqrt + eps;
+            *p -= step_size * (mi / denom);
+        }
+    }
+
+    /// [`Kernel::run`] compiled for AVX-512 (same arithmetic, wider vectors).
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn run_avx512(self, p: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32]) {
+        self.run(p, m, v, g)
+    }
+}
+
 /// Adam state over a flat parameter buffer, with one learning rate per contiguous range.
 #[derive(Clone, Debug)]
 pub struct Adam {
@@ -77,15 +118,19 @@ impl Adam {
                 .zip(v.par_chunks_mut(CHUNK))
                 .zip(g.par_chunks(CHUNK))
                 .for_each(|(((p, m), v), g)| {
-                    for (((p, m), v), &g) in p.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g)
-                    {
-                        let mi = *m + (1.0 - b1) * (g - *m);
-                        let vi = *v * b2 + (1.0 - b2) * g * g;
-                        *m = mi;
-                        *v = vi;
-                        let denom = vi.sqrt() * inv_bc2_sqrt + eps;
-                        *p -= step_size * (mi / denom);
+                    let k = Kernel {
+                        b1,
+                        b2,
+                        eps,
+                        inv_bc2_sqrt,
+                        step_size,
+                    };
+                    #[cfg(target_arch = "x86_64")]
+                    if std::arch::is_x86_feature_detected!("avx512f") {
+                        // SAFETY: the CPU supports AVX-512F (checked just above).
+                        return unsafe { k.run_avx512(p, m, v, g) };
                     }
+                    k.run(p, m, v, g)
                 });
         }
     }

@@ -60,15 +60,23 @@ pub struct ModelConfig {
     pub critic: CriticKind,
     /// Hidden widths of the MLP critic (default `[1024, 1024]`).
     pub critic_hidden: Vec<usize>,
+    /// Widths of the separable critic's projection head, one MLP `z_dim -> projection..` (ReLU
+    /// between layers) applied to both samples before the cosine (default empty: the cosine of the
+    /// samples themselves).
+    pub projection: Vec<usize>,
     /// Temperature of the separable critic: scores are `cos(z1, z2) / temperature` (default 0.2).
+    #[serde(serialize_with = "short_f32")]
     pub temperature: f32,
-    /// The mutual-information estimator (default `jsd`).
+    /// The mutual-information estimator (default `jsd`). With the `mlp` critic, `infonce` scores all
+    /// `B x B` pairs through the critic MLP (`B^2` rows: memory and time grow with the square of
+    /// the batch); with the `separable` critic it costs one `B x B` product.
     pub estimator: EstimatorKind,
     /// How MIB's symmetrised KL is computed (default `monte-carlo`).
     pub skl: SklKind,
     /// Hidden widths of the beta-VAE decoder (default `[1024, 1024]`).
     pub decoder_hidden: Vec<usize>,
     /// Fixed scale of the decoder's Gaussian likelihood (default 0.39894 = 1/sqrt(2 pi)).
+    #[serde(serialize_with = "short_f32")]
     pub decoder_scale: f32,
 }
 
@@ -81,6 +89,7 @@ impl Default for ModelConfig {
             shared_encoder: true,
             critic: CriticKind::Mlp,
             critic_hidden: vec![1024, 1024],
+            projection: Vec::new(),
             temperature: 0.2,
             estimator: EstimatorKind::Jsd,
             skl: SklKind::MonteCarlo,
@@ -110,6 +119,7 @@ impl ModelConfig {
         check_widths("model.encoder_hidden", &self.encoder_hidden)?;
         check_widths("model.critic_hidden", &self.critic_hidden)?;
         check_widths("model.decoder_hidden", &self.decoder_hidden)?;
+        check_widths("model.projection", &self.projection)?;
         if !(self.temperature.is_finite() && self.temperature > 0.0) {
             return Err(Error::config(
                 "model.temperature",
@@ -141,18 +151,34 @@ impl ModelConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct AdamConfig {
     /// Learning rate of every module without its own (default 1e-4).
+    #[serde(serialize_with = "short_f32")]
     pub lr: f32,
     /// Learning rate of the encoder(s).
+    #[serde(
+        serialize_with = "short_opt_f32",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub lr_encoder: Option<f32>,
     /// Learning rate of the critic.
+    #[serde(
+        serialize_with = "short_opt_f32",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub lr_critic: Option<f32>,
     /// Learning rate of the decoder (beta-VAE).
+    #[serde(
+        serialize_with = "short_opt_f32",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub lr_decoder: Option<f32>,
     /// First-moment decay (default 0.9).
+    #[serde(serialize_with = "short_f32")]
     pub beta1: f32,
     /// Second-moment decay (default 0.999).
+    #[serde(serialize_with = "short_f32")]
     pub beta2: f32,
     /// Denominator epsilon (default 1e-8).
+    #[serde(serialize_with = "short_f32")]
     pub eps: f32,
 }
 
@@ -203,5 +229,21 @@ impl AdamConfig {
             ));
         }
         Ok(())
+    }
+}
+
+/// Writes an `f32` as the shortest decimal that reads back to it (`0.001`, not
+/// `0.0010000000474974513`), so saved configs read as they were written.
+fn short_f32<S: serde::Serializer>(v: &f32, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_f64(v.to_string().parse::<f64>().unwrap_or(*v as f64))
+}
+
+fn short_opt_f32<S: serde::Serializer>(
+    v: &Option<f32>,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    match v {
+        Some(v) => short_f32(v, s),
+        None => s.serialize_none(),
     }
 }

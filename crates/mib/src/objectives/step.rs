@@ -52,6 +52,24 @@ pub struct StepStats {
 /// Parameters are named after the module tree: `encoder.layers.<i>.{weight,bias}` (weights
 /// `[in_dim, out_dim]`), `encoder_v2.*` (second view, when encoders are not shared), `critic.*`,
 /// `decoder.*`, `classifier.*`.
+///
+/// ```
+/// # fn main() -> mib::Result<()> {
+/// use mib::objectives::{AdamConfig, ModelConfig, TrainStep};
+/// use mib::MibRng;
+/// use rand::SeedableRng;
+///
+/// let cfg = ModelConfig { encoder_hidden: vec![32], critic_hidden: vec![32], z_dim: 4, ..ModelConfig::default() };
+/// let mut rng = MibRng::seed_from_u64(0);
+/// let mut model = TrainStep::new(&cfg, &AdamConfig::default(), &[10, 10], 0, 8, &mut rng)?;
+/// let (v1, v2) = (vec![0.5f32; 8 * 10], vec![0.25f32; 8 * 10]);
+/// let stats = model.step(&[&v1, &v2], None, 8, 1e-3, &mut rng)?;
+/// assert!(stats.loss.is_finite() && !stats.nonfinite);
+/// let mut z = vec![0.0; 3 * 4];
+/// model.encode_mean(0, &v1[..3 * 10], 3, &mut z)?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct TrainStep {
     cfg: ModelConfig,
@@ -146,6 +164,7 @@ impl TrainStep {
                     cfg.critic,
                     cfg.estimator,
                     &cfg.critic_hidden,
+                    &cfg.projection,
                     cfg.temperature,
                     zd,
                     b_dim,
@@ -256,6 +275,14 @@ impl TrainStep {
 
     /// One training step: draws the reparameterisation noise from `rng`, then as
     /// [`TrainStep::step_with_noise`].
+    ///
+    /// # Shapes
+    /// `views[v]`: `[batch, in_dims[v]]` row-major (views 0 and 1 for MIB / MV-InfoMax, view 0
+    /// otherwise); `labels`: `[batch]` class indices (supervised only); `batch <= max_batch`.
+    ///
+    /// The step runs as one job on the current rayon pool; its matrix products split into fixed
+    /// halves, so results do not depend on the number of threads. Nothing is allocated in this
+    /// crate's code (the `gemm` crate allocates packing buffers inside each product).
     pub fn step(
         &mut self,
         views: &[&[f32]],
@@ -612,6 +639,37 @@ impl TrainStep {
         Ok(st)
     }
 
+    /// Runs encoder `view` over `rows` items in chunks of its row capacity and hands each chunk's
+    /// head output (`[n, 2 * z_dim]`: means, then raw scales) to `sink(first_row, n, output)`.
+    fn encode_chunks(
+        &mut self,
+        view: usize,
+        x: &[f32],
+        rows: usize,
+        mut sink: impl FnMut(usize, usize, &[f32]),
+    ) -> Result<()> {
+        let e = if self.encoders.len() == 1 { 0 } else { view };
+        if view >= self.in_dims.len() || e >= self.encoders.len() {
+            return Err(Error::config("view", view, "no encoder for this view"));
+        }
+        let d = self.in_dims[view];
+        if x.len() != rows * d {
+            return Err(Error::shape("encoder input", rows * d, x.len()));
+        }
+        let enc = &mut self.encoders[e];
+        let chunk = enc.max_rows();
+        let mut start = 0;
+        while start < rows {
+            let n = chunk.min(rows - start);
+            enc.input_mut(n)
+                .copy_from_slice(&x[start * d..(start + n) * d]);
+            enc.forward(self.store.values(), n);
+            sink(start, n, enc.output(n));
+            start += n;
+        }
+        Ok(())
+    }
+
     /// Posterior means of view `view` for `rows` items, in chunks of the encoder's row capacity.
     ///
     /// # Shapes
@@ -623,34 +681,48 @@ impl TrainStep {
         rows: usize,
         out: &mut [f32],
     ) -> Result<()> {
-        let e = if self.encoders.len() == 1 { 0 } else { view };
-        if view >= self.in_dims.len() || e >= self.encoders.len() {
-            return Err(Error::config("view", view, "no encoder for this view"));
-        }
-        let d = self.in_dims[view];
         let zd = self.cfg.z_dim;
-        if x.len() != rows * d {
-            return Err(Error::shape("encode_mean input", rows * d, x.len()));
-        }
         if out.len() != rows * zd {
             return Err(Error::shape("encode_mean output", rows * zd, out.len()));
         }
-        let enc = &mut self.encoders[e];
-        let chunk = enc.max_rows();
-        let mut start = 0;
-        while start < rows {
-            let n = chunk.min(rows - start);
-            enc.input_mut(n)
-                .copy_from_slice(&x[start * d..(start + n) * d]);
-            enc.forward(self.store.values(), n);
-            let o = enc.output(n);
+        self.encode_chunks(view, x, rows, |start, n, o| {
             for i in 0..n {
                 out[(start + i) * zd..(start + i + 1) * zd]
                     .copy_from_slice(&o[i * 2 * zd..i * 2 * zd + zd]);
             }
-            start += n;
+        })
+    }
+
+    /// Posterior means and scales (`softplus(raw) + 1e-7`, as in training) of view `view`.
+    ///
+    /// # Shapes
+    /// `x`: `[rows, in_dims[view]]`; `mean`, `scale`: `[rows, z_dim]`.
+    pub fn encode_posterior(
+        &mut self,
+        view: usize,
+        x: &[f32],
+        rows: usize,
+        mean: &mut [f32],
+        scale: &mut [f32],
+    ) -> Result<()> {
+        let zd = self.cfg.z_dim;
+        if mean.len() != rows * zd || scale.len() != rows * zd {
+            return Err(Error::shape(
+                "encode_posterior outputs",
+                rows * zd,
+                format!("{} and {}", mean.len(), scale.len()),
+            ));
         }
-        Ok(())
+        self.encode_chunks(view, x, rows, |start, n, o| {
+            for i in 0..n {
+                for k in 0..zd {
+                    let r = (start + i) * zd + k;
+                    mean[r] = o[i * 2 * zd + k];
+                    scale[r] = crate::nn::ops::softplus(o[i * 2 * zd + zd + k])
+                        + crate::distributions::MIN_SCALE;
+                }
+            }
+        })
     }
 
     /// Every named tensor: parameters, then Adam's moments as `adam.m.<name>` and `adam.v.<name>`.

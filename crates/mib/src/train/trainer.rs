@@ -28,11 +28,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::TrainConfig;
 use crate::data::{BatchProducer, DatasetSplits, MultiViewDataset, PairingConfig};
-use crate::objectives::{ModelConfig, StepStats, TrainStep};
+use crate::objectives::{ModelConfig, ObjectiveKind, StepStats, TrainStep};
 use crate::train::checkpoint::{self, CheckpointMeta};
 use crate::{Error, MibRng, Result};
 
-/// One line of `metrics.jsonl`: means over the logging interval ending at `iteration`.
+/// One line of `metrics.jsonl`: means over the logging interval ending at `iteration`. The loss
+/// parts an objective does not have are left out (`None`).
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct MetricsRecord {
     /// Iterations completed.
@@ -43,17 +44,23 @@ pub struct MetricsRecord {
     pub beta: f64,
     /// The logged mutual-information estimate (NWJ for the JSD and NWJ estimators, InfoNCE's value
     /// for InfoNCE), nats.
-    pub mi_estimate: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mi_estimate: Option<f64>,
     /// The bound the optimiser maximises (JSD, NWJ or InfoNCE surrogate).
-    pub mi_surrogate: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mi_surrogate: Option<f64>,
     /// Symmetrised KL between the two posteriors (MIB, MV-InfoMax), nats.
-    pub skl: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skl: Option<f64>,
     /// beta-VAE rate, nats.
-    pub rate: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<f64>,
     /// beta-VAE distortion, nats.
-    pub distortion: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distortion: Option<f64>,
     /// Supervised cross-entropy, nats.
-    pub cross_entropy: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cross_entropy: Option<f64>,
     /// Steps in this interval whose update was skipped for a non-finite loss or gradient.
     pub nonfinite_skipped: u64,
     /// Wall time of training so far (seconds; resumed runs add up their sessions).
@@ -376,8 +383,9 @@ pub fn train(
             let dt = t_interval.elapsed().as_secs_f64();
             let n_in_interval = (it - 1) % cfg.train.log_every + 1;
             let mut rec = acc.record(
+                cfg.model.objective,
                 it,
-                beta as f64,
+                cfg.beta.value(it - 1),
                 wall_before + t0.elapsed().as_secs_f64(),
                 n_in_interval as f64 / dt.max(1e-9),
             );
@@ -600,19 +608,29 @@ impl Accum {
         self.distortion += s.distortion as f64;
         self.cross_entropy += s.cross_entropy as f64;
     }
-    fn record(&self, iteration: u64, beta: f64, wall_s: f64, it_per_s: f64) -> MetricsRecord {
+    fn record(
+        &self,
+        objective: ObjectiveKind,
+        iteration: u64,
+        beta: f64,
+        wall_s: f64,
+        it_per_s: f64,
+    ) -> MetricsRecord {
+        use ObjectiveKind as O;
         let n = self.n.max(1) as f64;
         let m = |v: f64| if self.n == 0 { f64::NAN } else { v / n };
+        let has = |yes: bool, v: f64| yes.then(|| m(v));
+        let critic = matches!(objective, O::Mib | O::MvInfomax | O::Infomax);
         MetricsRecord {
             iteration,
             loss: m(self.loss),
             beta,
-            mi_estimate: m(self.mi_estimate),
-            mi_surrogate: m(self.mi_surrogate),
-            skl: m(self.skl),
-            rate: m(self.rate),
-            distortion: m(self.distortion),
-            cross_entropy: m(self.cross_entropy),
+            mi_estimate: has(critic, self.mi_estimate),
+            mi_surrogate: has(critic, self.mi_surrogate),
+            skl: has(matches!(objective, O::Mib | O::MvInfomax), self.skl),
+            rate: has(objective == O::Vae, self.rate),
+            distortion: has(objective == O::Vae, self.distortion),
+            cross_entropy: has(objective == O::Supervised, self.cross_entropy),
             nonfinite_skipped: self.nonfinite,
             wall_s,
             it_per_s,
@@ -660,14 +678,57 @@ pub fn encode_dataset(
 }
 
 /// Evaluates `model` the way the paper does: posterior means of the train and test splits
-/// (first training view), the few-label linear probe, kNN, the `I(y;z)` bound, and for
-/// multi-view data cross-view retrieval (test items of view 1 as queries against view 2).
+/// (first training view), the few-label linear probe, kNN, the `I(y;z)` bound, `I(x;z)` bounds
+/// from the encoder's density, and for multi-view data cross-view retrieval (test items of view 1
+/// as queries against view 2).
 pub fn evaluate_model(
     model: &mut TrainStep,
     cfg: &TrainConfig,
     data: &DatasetSplits,
     protocol: &crate::eval::EvalProtocol,
 ) -> Result<crate::eval::EvalReport> {
+    Ok(evaluate_model_with_embeddings(model, cfg, data, protocol)?.0)
+}
+
+/// [`evaluate_model`], also returning the representations it evaluated (to save or plot).
+pub fn evaluate_model_with_embeddings(
+    model: &mut TrainStep,
+    cfg: &TrainConfig,
+    data: &DatasetSplits,
+    protocol: &crate::eval::EvalProtocol,
+) -> Result<(crate::eval::EvalReport, crate::eval::Embeddings)> {
+    let views = training_views(cfg, &data.train)?;
+    let emb = embed_splits(model, cfg, data)?;
+    let mut report = protocol.evaluate(&crate::eval::EvalInputs {
+        n_classes: data.train.n_classes,
+        ..emb.inputs()
+    })?;
+    // I(x; z) of the first view's encoder, bounded with its own density on (up to) 2,000 test items.
+    let n = data.test.len().min(2000);
+    let x = data.test.views[views[0]].select_rows(&(0..n).collect::<Vec<_>>());
+    let (mut mean, mut scale) = (
+        crate::Matrix::zeros(n, model.z_dim()),
+        crate::Matrix::zeros(n, model.z_dim()),
+    );
+    model.encode_posterior(0, &x.data, n, &mut mean.data, &mut scale.data)?;
+    let mut rng = MibRng::seed_from_u64(stream_seed(protocol.seed, 6));
+    let b = crate::eval::encoder_information_bounds_using(&mean, &scale, &mut rng)?;
+    let ip = report
+        .information_plane
+        .get_or_insert_with(Default::default);
+    ip.i_xz = Some(b.upper);
+    ip.i_xz_lower = Some(b.lower);
+    ip.i_xz_estimator = format!("{} (n = {})", crate::eval::I_XZ_ENCODER_BOUNDS, b.n);
+    Ok((report, emb))
+}
+
+/// Posterior means of the train and test splits under `model` (first training view; for
+/// multi-view objectives on two distinct views, the second view's test items too), with labels.
+pub fn embed_splits(
+    model: &mut TrainStep,
+    cfg: &TrainConfig,
+    data: &DatasetSplits,
+) -> Result<crate::eval::Embeddings> {
     let views = training_views(cfg, &data.train)?;
     let labels = |ds: &MultiViewDataset, which: &str| {
         ds.labels.clone().ok_or_else(|| {
@@ -676,22 +737,17 @@ pub fn evaluate_model(
             ))
         })
     };
-    let y_train = labels(&data.train, "train")?;
-    let y_test = labels(&data.test, "test")?;
-    let z_train = encode_dataset(model, cfg, &data.train, views, 0)?;
-    let z_test = encode_dataset(model, cfg, &data.test, views, 0)?;
-    let z_test2 = if views[0] != views[1] && cfg.model.objective.n_views() == 2 {
+    let test_view2 = if views[0] != views[1] && cfg.model.objective.n_views() == 2 {
         Some(encode_dataset(model, cfg, &data.test, views, 1)?)
     } else {
         None
     };
-    protocol.evaluate(&crate::eval::EvalInputs {
-        train: &z_train,
-        y_train: &y_train,
-        test: &z_test,
-        y_test: &y_test,
-        n_classes: data.train.n_classes,
-        test_view2: z_test2.as_ref(),
+    Ok(crate::eval::Embeddings {
+        train: encode_dataset(model, cfg, &data.train, views, 0)?,
+        y_train: labels(&data.train, "train")?,
+        test: encode_dataset(model, cfg, &data.test, views, 0)?,
+        y_test: labels(&data.test, "test")?,
+        test_view2,
     })
 }
 
