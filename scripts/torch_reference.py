@@ -12,8 +12,8 @@ on the posterior means. Prints one JSON object (timings, probe accuracies).
     python scripts/torch_reference.py --objective mib --iterations 3000 --threads 2 --workers 2
 
 `--recipe fast` trains `configs/fast.toml`'s recipe instead: the same encoder, a separable critic (cosine of the
-two samples / temperature), InfoNCE over all pairs of the batch in both directions, beta * single-sample SKL with a
-constant beta, Adam with a larger learning rate and batch; `--augment` picks the views (`reference` or `fashion`:
+two samples / temperature), InfoNCE over all pairs of the batch in both directions, beta * single-sample SKL with beta ramped
+(1e-3 -> 1, warm 1/3, ramp 2/3; `--beta-end` changes the end), Adam with a larger learning rate and batch; `--augment` picks the views (`reference` or `fashion`:
 RandomCrop(28, padding) + a milder RandomAffine + pixel corruption). `--raw` also scores the raw pixels.
 """
 import argparse, gzip, json, math, os, struct, sys, time
@@ -69,7 +69,7 @@ class TwoViews(torch.utils.data.Dataset):
 
 
 # The recipe of configs/fast.toml (keep in sync).
-FAST = dict(augment="fashion", lr=1e-3, keep=0.8)
+FAST = dict(augment="fashion", lr=1e-3, keep=0.8, beta=1e-3, beta_end=1.0)
 
 
 def mlp(i, h, o):
@@ -135,7 +135,9 @@ def main():
     ap.add_argument("--augment", default=None, choices=["reference", "fashion"],
                     help="views (default: reference for --recipe reference, as configs/fast.toml for fast)")
     ap.add_argument("--lr", type=float, default=None)
-    ap.add_argument("--beta", type=float, default=1e-3, help="constant beta of --recipe fast")
+    ap.add_argument("--beta", type=float, default=None, help="--recipe fast: beta (start of the ramp)")
+    ap.add_argument("--beta-end", type=float, default=None,
+                    help="--recipe fast: ramp beta exponentially to this value (warm 1/3, ramp 2/3)")
     ap.add_argument("--temperature", type=float, default=0.2)
     ap.add_argument("--keep", type=float, default=None, help="pixel-corruption keep probability")
     ap.add_argument("--pad", type=int, default=2)
@@ -145,6 +147,8 @@ def main():
     augment = a.augment or (FAST["augment"] if fast else "reference")
     lr = a.lr or (FAST["lr"] if fast else 1e-4)
     keep = a.keep if a.keep is not None else (FAST["keep"] if fast else 0.8)
+    beta0 = a.beta if a.beta is not None else FAST["beta"]
+    beta1 = a.beta_end if a.beta_end is not None else FAST["beta_end"]
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     xtr, ytr, xte, yte = load(a.data_dir)
@@ -161,7 +165,7 @@ def main():
             if a.objective != "mib":
                 beta = 0.0
             elif fast:
-                beta = a.beta
+                beta = exp_beta(it, beta0, beta1, s0, n) if beta1 != beta0 else beta0
             else:
                 beta = exp_beta(it, 1e-3, 1.0, s0, n)
             mu1, s1 = enc(v1)
@@ -190,7 +194,7 @@ def main():
                 break
     train_s = time.time() - t0
     res = dict(implementation="pytorch", torch=torch.__version__, objective=a.objective, recipe=a.recipe,
-               augment=augment, lr=lr, iterations=it,
+               augment=augment, lr=lr, beta=[beta0, beta1] if fast else [1e-3, 1.0], iterations=it,
                batch=a.batch, threads=a.threads, workers=a.workers, train_s=train_s, it_per_s=it / train_s,
                last=log[-1] if log else None)
     if not a.no_eval:
