@@ -69,7 +69,7 @@ class TwoViews(torch.utils.data.Dataset):
 
 
 # The recipe of configs/fast.toml (keep in sync).
-FAST = dict(augment="fashion", lr=1e-3, keep=0.8, beta=1e-3, beta_end=1.0)
+FAST = dict(augment="reference", lr=1e-3, keep=0.8, beta=1e-3, beta_end=1.0)
 
 
 def mlp(i, h, o):
