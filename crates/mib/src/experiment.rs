@@ -211,7 +211,16 @@ impl ExperimentSpec {
                 (Some(cfg), _) => ArmKind::Train(Box::new(cfg)),
                 (None, Some(view)) => {
                     let data = match &a.data_from {
-                        Some(p) => TrainConfig::from_toml_str(&lookup(p)?, p)?,
+                        Some(p) => {
+                            let mut value: toml::Table = toml::from_str(&lookup(p)?)
+                                .map_err(|e| Error::format(p, e.to_string().replace('\n', " ")))?;
+                            if let Some(set) = &self.set {
+                                merge_tables(&mut value, set);
+                            }
+                            let text =
+                                toml::to_string(&value).map_err(|e| Error::Data(e.to_string()))?;
+                            TrainConfig::from_toml_str(&text, p)?
+                        }
                         None => first_data.clone().ok_or_else(|| {
                             Error::config(
                                 "arm.data_from",
@@ -424,6 +433,7 @@ pub fn run_experiment(
         let dir = out.join(&arm.dir_name);
         let eval_path = dir.join("eval.json");
         let result_path = dir.join("result.json");
+        check_folder(arm, &dir)?;
         if eval_path.exists() && result_path.exists() {
             observer.on_arm(i, total, arm, "reuse");
             let r: ArmResult = read_json(&result_path)?;
@@ -444,6 +454,7 @@ pub fn run_experiment(
             ArmKind::Raw { view, .. } => {
                 observer.on_arm(i, total, arm, "evaluate raw features");
                 fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+                checkpoint::write_atomic(&dir.join("data.toml"), raw_identity(arm)?.as_bytes())?;
                 let t = Instant::now();
                 let report = trainer::evaluate_raw(data, *view, &plan.protocol)?;
                 ArmResult {
@@ -485,6 +496,52 @@ pub fn run_experiment(
     Ok(results)
 }
 
+/// What a raw arm evaluates (its data section and view), as TOML: stored in its folder as
+/// `data.toml` so that a folder is reused only for the same data.
+fn raw_identity(arm: &PlannedArm) -> Result<String> {
+    match &arm.kind {
+        ArmKind::Raw { view, data } => {
+            let mut t = toml::Table::new();
+            t.insert("view".into(), toml::Value::Integer(*view as i64));
+            t.insert(
+                "data".into(),
+                toml::Value::try_from(&data.data).map_err(|e| Error::Data(e.to_string()))?,
+            );
+            toml::to_string(&t).map_err(|e| Error::Data(e.to_string()))
+        }
+        ArmKind::Train(_) => Err(Error::Data("not a raw arm".into())),
+    }
+}
+
+/// Errors when `dir` holds the results of another arm config (never reused, never overwritten).
+fn check_folder(arm: &PlannedArm, dir: &Path) -> Result<()> {
+    let other = |what: &str| {
+        Error::Data(format!(
+            "{}: holds {what} of another config (the preset, overrides or budget changed); \
+             choose another --out (results are never overwritten)",
+            dir.display()
+        ))
+    };
+    match &arm.kind {
+        ArmKind::Train(cfg) => {
+            let saved = dir.join("config.toml");
+            if saved.exists() && !same_run(&TrainConfig::from_file(&saved)?, cfg) {
+                return Err(other("a run"));
+            }
+        }
+        ArmKind::Raw { .. } => {
+            let saved = dir.join("data.toml");
+            if saved.exists() {
+                let text = fs::read_to_string(&saved).map_err(|e| Error::io(&saved, e))?;
+                if text != raw_identity(arm)? {
+                    return Err(other("an evaluation"));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 #[allow(clippy::too_many_arguments)]
 fn run_trained_arm(
     i: usize,
@@ -499,17 +556,8 @@ fn run_trained_arm(
 ) -> Result<ArmResult> {
     let saved = dir.join("config.toml");
     let final_model = dir.join("model.safetensors");
+    // check_folder has compared an existing config.toml with `cfg`.
     let exists = saved.exists();
-    if exists {
-        let old = TrainConfig::from_file(&saved)?;
-        if !same_run(&old, cfg) {
-            return Err(Error::Data(format!(
-                "{}: holds a run of another config (the preset or budget changed); \
-                 choose another --out (results are never overwritten)",
-                dir.display()
-            )));
-        }
-    }
     let views = trainer::training_views(cfg, &data.train)?;
     let mut model = trainer::build_model(cfg, &data.train, views)?;
     let train_wall_s = if exists && final_model.exists() {

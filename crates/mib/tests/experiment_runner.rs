@@ -203,6 +203,14 @@ fn runs_reuses_and_never_overwrites() -> Result<()> {
     std::fs::remove_file(out.join("mib-30it/eval.json"))?;
     let err = run_experiment(&changed, &out, &opts, &mut Log(Vec::new(), NoObserver));
     assert!(err.is_err());
+    // The same for a raw arm pointed at another view.
+    let mut changed = plan.clone();
+    if let ArmKind::Raw { view, .. } = &mut changed.arms[1].kind {
+        *view = 0;
+    }
+    let err = run_experiment(&changed, &out, &opts, &mut Log(Vec::new(), NoObserver));
+    assert!(err.is_err());
+    assert!(out.join("raw/eval.json").exists());
     let _ = std::fs::remove_dir_all(&out);
     Ok(())
 }
