@@ -155,10 +155,23 @@ pub(crate) fn experiment(a: ExperimentArgs) -> Result<()> {
         "{}",
         mib::experiment::summary_markdown(&plan.name, &plan.protocol, &results)
     );
+    // The HTML comparison of the trained arms (figures: accuracy vs labels, information plane,
+    // training curves), from `mib report`.
+    let trained: Vec<PathBuf> = results
+        .iter()
+        .filter(|r| r.iterations > 0)
+        .map(|r| r.dir.clone())
+        .collect();
+    let html = a.out.join("report.html");
+    if !trained.is_empty() {
+        std::fs::write(&html, crate::report::build_report(&trained, 3000))
+            .with_context(|| format!("writing {}", html.display()))?;
+    }
     eprintln!(
-        "mib: wrote {} and {}",
+        "mib: wrote {}, {} and {}",
         a.out.join("summary.md").display(),
-        a.out.join("summary.json").display()
+        a.out.join("summary.json").display(),
+        html.display()
     );
     Ok(())
 }
