@@ -214,3 +214,49 @@ fn runs_reuses_and_never_overwrites() -> Result<()> {
     let _ = std::fs::remove_dir_all(&out);
     Ok(())
 }
+
+#[test]
+fn shipped_experiments_resolve() -> Result<()> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../configs");
+    let lookup = |name: &str| -> mib::Result<String> {
+        let p = root.join(format!("{name}.toml"));
+        std::fs::read_to_string(&p).map_err(|e| mib::Error::io(&p, e))
+    };
+    for name in ["paper-fashion-mnist", "mfeat", "fast-sweep"] {
+        let p = root.join("experiments").join(format!("{name}.toml"));
+        let spec = ExperimentSpec::from_toml_str(&std::fs::read_to_string(&p)?, name)?;
+        let plan = spec.plan(None, &lookup)?;
+        assert_eq!(plan.arms.len(), spec.arms.len());
+        for arm in &plan.arms {
+            if let ArmKind::Train(c) = &arm.kind {
+                assert_eq!(
+                    c.eval.every, 0,
+                    "{name}/{}: no probe during training",
+                    arm.name
+                );
+            }
+        }
+    }
+    // The fast preset is trial 12 of the sweep (same model, optimiser, beta and data).
+    let fast = mib::config::TrainConfig::from_toml_str(&lookup("fast")?, "fast")?;
+    let sweep = ExperimentSpec::from_toml_str(
+        &std::fs::read_to_string(root.join("experiments/fast-sweep.toml"))?,
+        "fast-sweep",
+    )?
+    .plan(None, &lookup)?;
+    let trial = sweep
+        .arms
+        .iter()
+        .find(|a| a.name == "nce-ramp1")
+        .expect("trial 12");
+    let ArmKind::Train(t) = &trial.kind else {
+        panic!("trained")
+    };
+    assert_eq!(t.model, fast.model);
+    assert_eq!(t.optim, fast.optim);
+    assert_eq!(t.beta, fast.beta);
+    assert_eq!(t.data, fast.data);
+    assert_eq!(t.train.iterations, fast.train.iterations);
+    assert_eq!(t.train.batch_size, fast.train.batch_size);
+    Ok(())
+}
