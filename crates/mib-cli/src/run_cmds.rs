@@ -100,6 +100,7 @@ pub(crate) fn embed(a: EmbedArgs) -> Result<()> {
     }
     crate::init_threads(cfg.train.threads)?;
     let data = trainer::load_data(&cfg)?;
+    trainer::check_view_widths(&a.run, &cfg, &data.train)?;
     let ds = match a.split {
         Split::Train => &data.train,
         Split::Test => &data.test,
