@@ -347,6 +347,8 @@ pub fn train(
         };
         let views_in = [batch.views[0].as_slice(), batch.views[1].as_slice()];
         let stats = model.step(&views_in, labels, batch.rows, beta, &mut rng)?;
+        // The batch's buffers go back to the producer: no allocation per iteration.
+        batches.recycle(batch);
         it += 1;
         if stats.nonfinite {
             consecutive_bad += 1;
