@@ -6,6 +6,7 @@
 mod bench;
 mod bench_views;
 mod eval_cmd;
+mod experiment_cmd;
 mod presets;
 mod report;
 mod run_cmds;
@@ -28,6 +29,8 @@ enum Command {
     Train(train_cmd::TrainArgs),
     /// The main job on the embedded UCI mfeat data: train MIB for about a minute, then evaluate.
     Demo(train_cmd::DemoArgs),
+    /// Compare objectives on one budget: train and evaluate each arm of an experiment, one table.
+    Experiment(experiment_cmd::ExperimentArgs),
     /// Write the posterior means of a trained encoder for a dataset split to an .npy file.
     Embed(run_cmds::EmbedArgs),
     /// Evaluate a run: few-label linear probe, kNN, cross-view retrieval, information bound.
@@ -59,6 +62,7 @@ fn main() {
     let result = match cli.command {
         Command::Train(a) => train_cmd::train(a),
         Command::Demo(a) => train_cmd::demo(a),
+        Command::Experiment(a) => experiment_cmd::experiment(a),
         Command::Embed(a) => run_cmds::embed(a),
         Command::Eval(a) => eval_cmd::run(&a).map(|_| ()),
         Command::Report(a) => report::run(&a),

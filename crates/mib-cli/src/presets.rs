@@ -13,6 +13,7 @@ pub(crate) const PRESETS: &[(&str, &str)] = &[
         "supervised",
         include_str!("../../../configs/supervised.toml"),
     ),
+    ("fast", include_str!("../../../configs/fast.toml")),
     ("demo", include_str!("../../../configs/demo.toml")),
 ];
 

@@ -20,6 +20,7 @@
 //! - [`data`]: dataset readers (IDX, NPY, CSV, the embedded UCI mfeat set), pairing and batching;
 //! - [`augment`]: seeded image augmentations that make two views of one image;
 //! - [`eval`]: linear and kNN probes, cross-view retrieval, the information plane;
+//! - [`experiment`]: comparison studies (several objectives, one budget, one evaluation, one table);
 //! - `plot` (feature `plot`): figures of evaluations and training runs, as PNG or SVG.
 #![warn(missing_docs)]
 
@@ -31,6 +32,7 @@ pub mod distributions;
 pub mod error;
 pub mod estimators;
 pub mod eval;
+pub mod experiment;
 pub mod matrix;
 pub mod models;
 pub mod nn;

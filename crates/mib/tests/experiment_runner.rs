@@ -1,0 +1,208 @@
+//! `mib::experiment`: plan resolution (preset overrides, budget scaling, raw arms) and a seconds-long
+//! run on the embedded mfeat data that is reused, not redone, on a second call.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use mib::experiment::{
+    merge_tables, run_experiment, scale_to_budget, ArmKind, ExperimentObserver, ExperimentOptions,
+    ExperimentSpec, PlannedArm,
+};
+use mib::train::schedule::BetaSchedule;
+use mib::train::trainer::{NoObserver, TrainObserver};
+
+const PRESET: &str = r#"
+seed = 1
+[data]
+dataset = "mfeat"
+views = ["pix", "fou"]
+[data.pairing]
+kind = "aligned"
+[model]
+objective = "mib"
+encoder_hidden = [16]
+z_dim = 4
+shared_encoder = false
+critic = "separable"
+estimator = "infonce"
+[optim]
+lr = 1e-3
+[beta]
+kind = "exponential"
+start = 1e-3
+end = 1.0
+start_iteration = 50000
+n_iterations = 100000
+[train]
+iterations = 150000
+batch_size = 32
+log_every = 10
+checkpoint_every = 5000
+threads = 1
+"#;
+
+const SPEC: &str = r#"
+name = "tiny"
+budget = 30
+labels_per_class = [1, 5]
+repetitions = 2
+[set.train]
+threads = 1
+[[arm]]
+name = "mib"
+preset = "tiny"
+[[arm]]
+name = "raw"
+raw_view = 1
+[[arm]]
+name = "mv-infomax"
+preset = "tiny"
+[arm.set.model]
+objective = "mv-infomax"
+[arm.set.beta]
+kind = "constant"
+value = 0.0
+"#;
+
+fn lookup(name: &str) -> mib::Result<String> {
+    assert_eq!(name, "tiny");
+    Ok(PRESET.to_string())
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("mib-exp-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+#[test]
+fn plan_scales_the_schedule_and_merges_overrides() -> Result<()> {
+    let spec = ExperimentSpec::from_toml_str(SPEC, "test")?;
+    let plan = spec.plan(None, &lookup)?;
+    let names: Vec<&str> = plan.arms.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(names, ["mib", "raw", "mv-infomax"]);
+    let ArmKind::Train(mib) = &plan.arms[0].kind else {
+        panic!("mib is trained")
+    };
+    assert_eq!(mib.train.iterations, 30);
+    assert_eq!(plan.arms[0].dir_name, "mib-30it");
+    match mib.beta {
+        BetaSchedule::Exponential {
+            start_iteration,
+            n_iterations,
+            ..
+        } => assert_eq!((start_iteration, n_iterations), (10, 20)),
+        ref b => panic!("unexpected schedule {b:?}"),
+    }
+    // A `kind` change replaces the whole table (no stray keys of the exponential schedule).
+    let ArmKind::Train(mv) = &plan.arms[2].kind else {
+        panic!("mv-infomax is trained")
+    };
+    assert_eq!(mv.beta, BetaSchedule::Constant { value: 0.0 });
+    assert!(matches!(plan.arms[1].kind, ArmKind::Raw { view: 1, .. }));
+    // An override budget applies to every trained arm.
+    let plan = spec.plan(Some(90), &lookup)?;
+    assert_eq!(plan.arms[2].dir_name, "mv-infomax-90it");
+    Ok(())
+}
+
+#[test]
+fn scale_to_budget_keeps_intervals_valid() -> Result<()> {
+    let mut cfg = mib::config::TrainConfig::from_toml_str(PRESET, "preset")?;
+    for budget in [1, 7, 30, 3000, 150_000] {
+        scale_to_budget(&mut cfg, budget, true);
+        cfg.validate()?;
+        assert_eq!(cfg.train.iterations, budget);
+    }
+    Ok(())
+}
+
+#[test]
+fn merge_replaces_scalars_and_merges_tables() -> Result<()> {
+    let mut base: toml::Table = toml::from_str("a = 1\n[t]\nx = 1\ny = 2\n")?;
+    let over: toml::Table = toml::from_str("a = 2\n[t]\ny = 3\n")?;
+    merge_tables(&mut base, &over);
+    assert_eq!(base["a"].as_integer(), Some(2));
+    assert_eq!(base["t"]["x"].as_integer(), Some(1));
+    assert_eq!(base["t"]["y"].as_integer(), Some(3));
+    Ok(())
+}
+
+#[test]
+fn specs_are_checked() {
+    let dup = "name = \"x\"\nbudget = 1\n[[arm]]\nname = \"a\"\nraw_view = 0\n[[arm]]\nname = \"a\"\nraw_view = 1\n";
+    assert!(ExperimentSpec::from_toml_str(dup, "dup").is_err());
+    let both = "name = \"x\"\nbudget = 1\n[[arm]]\nname = \"a\"\nraw_view = 0\npreset = \"p\"\n";
+    assert!(ExperimentSpec::from_toml_str(both, "both").is_err());
+    let slash = "name = \"x\"\nbudget = 1\n[[arm]]\nname = \"../a\"\nraw_view = 0\n";
+    assert!(ExperimentSpec::from_toml_str(slash, "slash").is_err());
+}
+
+struct Log(Vec<String>, NoObserver);
+impl ExperimentObserver for Log {
+    fn on_arm(&mut self, _i: usize, _n: usize, arm: &PlannedArm, action: &str) {
+        self.0.push(format!("{}: {action}", arm.name));
+    }
+    fn train_observer(&mut self) -> &mut dyn TrainObserver {
+        &mut self.1
+    }
+}
+
+/// Same arms and scores (up to the last bit of a JSON round trip).
+fn assert_same(a: &[mib::experiment::ArmResult], b: &[mib::experiment::ArmResult]) {
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(b) {
+        assert_eq!(x.name, y.name);
+        assert_eq!(x.report.linear_probe.len(), y.report.linear_probe.len());
+        for (p, q) in x.report.linear_probe.iter().zip(&y.report.linear_probe) {
+            approx::assert_abs_diff_eq!(p.mean, q.mean, epsilon = 1e-12);
+        }
+    }
+}
+
+#[test]
+fn runs_reuses_and_never_overwrites() -> Result<()> {
+    let out = tmp("run");
+    let spec = ExperimentSpec::from_toml_str(SPEC, "test")?;
+    let plan = spec.plan(None, &lookup)?;
+    let opts = ExperimentOptions {
+        threads: 1,
+        stop: None,
+    };
+    let mut log = Log(Vec::new(), NoObserver);
+    let first = run_experiment(&plan, &out, &opts, &mut log)?;
+    assert_eq!(first.len(), 3);
+    assert!(log.0.iter().any(|l| l == "mib: train"));
+    for r in &first {
+        assert_eq!(r.report.linear_probe.len(), 2);
+        assert!(r.dir.join("eval.json").exists());
+    }
+    // The multi-view arms are scored on cross-view retrieval, the raw arm is not.
+    assert!(first[0].report.retrieval.is_some());
+    assert!(first[1].report.retrieval.is_none());
+    assert!(out.join("summary.md").exists());
+
+    // Second call: everything is reused, the results are the same.
+    let mut log = Log(Vec::new(), NoObserver);
+    let second = run_experiment(&plan, &out, &opts, &mut log)?;
+    assert!(log.0.iter().all(|l| l.ends_with("reuse")), "{:?}", log.0);
+    assert_same(&first, &second);
+
+    // A finished training run without its evaluation is evaluated, not retrained.
+    std::fs::remove_file(out.join("mib-30it/eval.json"))?;
+    let mut log = Log(Vec::new(), NoObserver);
+    let third = run_experiment(&plan, &out, &opts, &mut log)?;
+    assert!(log.0.iter().any(|l| l == "mib: evaluate finished run"));
+    assert_same(&first, &third);
+
+    // A folder that holds a run of another config is an error, never overwritten.
+    let mut changed = plan.clone();
+    if let ArmKind::Train(c) = &mut changed.arms[0].kind {
+        c.optim.lr = 5e-3;
+    }
+    std::fs::remove_file(out.join("mib-30it/eval.json"))?;
+    let err = run_experiment(&changed, &out, &opts, &mut Log(Vec::new(), NoObserver));
+    assert!(err.is_err());
+    let _ = std::fs::remove_dir_all(&out);
+    Ok(())
+}
