@@ -154,6 +154,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<EvalReport> {
     }
     crate::init_threads(cfg.train.threads)?;
     let data = trainer::load_data(&cfg)?;
+    trainer::check_view_widths(dir, &cfg, &data.train)?;
     let views = trainer::training_views(&cfg, &data.train)?;
     let mut model = trainer::build_model(&cfg, &data.train, views)?;
     ck.restore(&mut model)?;

@@ -23,18 +23,9 @@ pub(crate) enum Split {
 pub(crate) struct EmbedArgs {
     /// Run folder (holds config.toml and model.safetensors or checkpoints/).
     run: PathBuf,
-    /// Dataset to embed (default: the run's own).
-    #[arg(long)]
-    dataset: Option<String>,
-    /// Views (mfeat names or .npy files); default: the run's own.
-    #[arg(long, value_delimiter = ',')]
-    views: Option<Vec<String>>,
-    /// Labels for .npy views.
-    #[arg(long)]
-    labels: Option<PathBuf>,
-    /// Folder holding the dataset files.
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
+    /// The data to embed (default: the run's own).
+    #[command(flatten)]
+    data: crate::train_cmd::DataArgs,
     /// Which split.
     #[arg(long, value_enum, default_value_t = Split::Test)]
     split: Split,
@@ -80,26 +71,13 @@ pub(crate) fn load_run(run: &Path) -> Result<(TrainConfig, LoadedCheckpoint)> {
 
 pub(crate) fn embed(a: EmbedArgs) -> Result<()> {
     let (mut cfg, ck) = load_run(&a.run)?;
-    if let Some(d) = &a.dataset {
-        cfg.data.dataset = d.clone();
-    }
-    if let Some(v) = &a.views {
-        if v.iter().any(|s| s.ends_with(".npy")) {
-            cfg.data.dataset = "npy".into();
-        }
-        cfg.data.views = v.clone();
-    }
-    if let Some(l) = &a.labels {
-        cfg.data.labels = Some(l.clone());
-    }
-    if let Some(d) = &a.data_dir {
-        cfg.data.data_dir = Some(d.clone());
-    }
+    a.data.apply(&mut cfg);
     if a.view > 1 {
         bail!("--view {}: must be 0 or 1", a.view);
     }
     crate::init_threads(cfg.train.threads)?;
     let data = trainer::load_data(&cfg)?;
+    trainer::check_view_widths(&a.run, &cfg, &data.train)?;
     let ds = match a.split {
         Split::Train => &data.train,
         Split::Test => &data.test,

@@ -12,12 +12,9 @@ use mib::train::trainer::{self, MetricsRecord, RunOptions, TrainObserver, TrainS
 
 use crate::presets;
 
-/// Flags of `mib train`.
+/// Flags that choose the data, shared by `mib train` and `mib embed`.
 #[derive(Args, Debug, Default)]
-pub(crate) struct TrainArgs {
-    /// Config file, or the name of a preset in configs/ (mib, mv-infomax, infomax, vae, supervised, fast, demo).
-    #[arg(long, short)]
-    config: Option<String>,
+pub(crate) struct DataArgs {
     /// Dataset: mfeat (embedded), fashion-mnist, mnist, or npy (with --views).
     #[arg(long)]
     dataset: Option<String>,
@@ -30,6 +27,37 @@ pub(crate) struct TrainArgs {
     /// Folder holding the dataset files (IDX); default $MIB_DATA, then /usr/share/datasets/<name>.
     #[arg(long)]
     data_dir: Option<PathBuf>,
+}
+
+impl DataArgs {
+    /// Writes the flags that were given into `cfg`.
+    pub(crate) fn apply(&self, cfg: &mut TrainConfig) {
+        if let Some(d) = &self.dataset {
+            cfg.data.dataset = d.clone();
+        }
+        if let Some(v) = &self.views {
+            if v.iter().any(|s| s.ends_with(".npy")) {
+                cfg.data.dataset = "npy".into();
+            }
+            cfg.data.views = v.clone();
+        }
+        if let Some(l) = &self.labels {
+            cfg.data.labels = Some(l.clone());
+        }
+        if let Some(d) = &self.data_dir {
+            cfg.data.data_dir = Some(d.clone());
+        }
+    }
+}
+
+/// Flags of `mib train`.
+#[derive(Args, Debug, Default)]
+pub(crate) struct TrainArgs {
+    /// Config file, or the name of a preset in configs/ (mib, mv-infomax, infomax, vae, supervised, fast, demo).
+    #[arg(long, short)]
+    config: Option<String>,
+    #[command(flatten)]
+    data: DataArgs,
     /// Run folder to create (default runs/<config name>-<seed>).
     #[arg(long, short)]
     out: Option<PathBuf>,
@@ -95,22 +123,7 @@ fn load_config(spec: &str) -> Result<TrainConfig> {
 }
 
 fn apply_overrides(cfg: &mut TrainConfig, a: &TrainArgs) {
-    if let Some(d) = &a.dataset {
-        cfg.data.dataset = d.clone();
-    }
-    if let Some(v) = &a.views {
-        let npy = v.iter().any(|s| s.ends_with(".npy"));
-        if npy {
-            cfg.data.dataset = "npy".into();
-        }
-        cfg.data.views = v.clone();
-    }
-    if let Some(l) = &a.labels {
-        cfg.data.labels = Some(l.clone());
-    }
-    if let Some(d) = &a.data_dir {
-        cfg.data.data_dir = Some(d.clone());
-    }
+    a.data.apply(cfg);
     if let Some(n) = a.iterations {
         cfg.train.iterations = n;
     }

@@ -166,3 +166,86 @@ fn npy_f32(shape: &[usize], data: &[f32]) -> Vec<u8> {
     }
     out
 }
+
+#[test]
+fn a_view_width_that_does_not_match_the_run_is_named() {
+    let d = tmpdir("width");
+    let run = d.join("run");
+    let (a, b, y) = (d.join("a.npy"), d.join("b.npy"), d.join("y.npy"));
+    std::fs::write(&a, npy_f32(&[40, 6], &[0.5; 240])).unwrap();
+    std::fs::write(&b, npy_f32(&[40, 3], &[0.25; 120])).unwrap();
+    let views = format!("{},{}", a.display(), b.display());
+    let out = Command::new(env!("CARGO_BIN_EXE_mib"))
+        .args([
+            "train",
+            "-q",
+            "--config",
+            "demo",
+            "--iterations",
+            "20",
+            "--batch-size",
+            "8",
+        ])
+        .args(["--views", &views, "--out", run.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let wide = d.join("wide.npy");
+    std::fs::write(&wide, npy_f32(&[40, 9], &[0.5; 360])).unwrap();
+    let _ = y;
+    let views = format!("{},{}", wide.display(), b.display());
+    let z = d.join("z.npy");
+    fails_with(
+        &[
+            "embed",
+            run.to_str().unwrap(),
+            "--views",
+            &views,
+            "--out",
+            z.to_str().unwrap(),
+        ],
+        &["view 0", "6", "9"],
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn divergence_stops_with_the_likely_cause_and_keeps_a_checkpoint() {
+    let d = tmpdir("diverge");
+    let run = d.join("run");
+    let c = config(
+        &d,
+        "nan.toml",
+        "[data]\ndataset = \"mfeat\"\nviews = [\"pix\", \"fou\"]\npairing = { kind = \"aligned\" }\n\
+         [model]\nencoder_hidden = [16]\nz_dim = 4\nshared_encoder = false\ncritic_hidden = [16]\n\
+         [optim]\nlr = 1e30\n[train]\niterations = 300\nlog_every = 10\ncheckpoint_every = 100\nmax_nonfinite = 5\n",
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_mib"))
+        .args([
+            "train",
+            "-q",
+            "--config",
+            &c,
+            "--out",
+            run.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    let last = err.lines().last().unwrap_or("");
+    assert!(last.starts_with("error: training stopped"), "{err}");
+    assert!(
+        last.contains("learning rate") && last.contains("non-finite"),
+        "{err}"
+    );
+    let kept: Vec<_> = std::fs::read_dir(run.join("checkpoints"))
+        .unwrap()
+        .collect();
+    assert_eq!(kept.len(), 1, "the last good parameters are kept");
+    let _ = std::fs::remove_dir_all(&d);
+}

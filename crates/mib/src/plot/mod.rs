@@ -295,54 +295,79 @@ pub fn information_plane(
         ymax,
         0.1,
     );
-    render!(format, 640, 480, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption("Information plane", ("sans-serif", 22))
-            .margin(12)
-            .x_label_area_size(42)
-            .y_label_area_size(52)
-            .build_cartesian_2d(x0.max(0.0)..x1, y0.max(0.0)..y1)
-            .map_err(plot_err)?;
-        chart
-            .configure_mesh()
-            .x_desc("I(x; z) [nats]")
-            .y_desc("I(y; z) [nats]")
-            .label_style(("sans-serif", 13))
-            .draw()
-            .map_err(plot_err)?;
-        if let Some(h) = h_y {
-            chart
-                .draw_series(DashedLineSeries::new(
-                    vec![(x0.max(0.0), h), (x1, h)],
-                    8,
-                    5,
-                    RED.mix(0.7).stroke_width(2),
-                ))
-                .map_err(plot_err)?
-                .label(format!("H(y) = {h:.3} nats"))
-                .legend(|(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], RED.mix(0.7).stroke_width(2))
-                });
-        }
-        for (i, p) in pts.iter().enumerate() {
-            let c = color(i);
-            chart
-                .draw_series(std::iter::once(
-                    EmptyElement::at((p.i_xz, p.i_yz))
-                        + Circle::new((0, 0), 6, c.filled())
-                        + Text::new(p.name.clone(), (9, 4), ("sans-serif", 14)),
-                ))
-                .map_err(plot_err)?;
-        }
-        if h_y.is_some() {
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::LowerRight)
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK.mix(0.4))
-                .label_font(("sans-serif", 13))
+    // Near-deterministic encoders have I(x; z) bounds thousands of times larger than compressed
+    // ones: a log axis keeps both readable.
+    let xmin_pos = pts
+        .iter()
+        .map(|p| p.i_xz)
+        .filter(|&v| v > 0.0)
+        .fold(f64::INFINITY, f64::min);
+    let log_x = xmin_pos.is_finite() && x1 / xmin_pos > 50.0;
+    let (lx0, lx1) = (xmin_pos / 2.0, x1 * 12.0);
+    macro_rules! draw_plane {
+        ($chart:ident, $xa:expr, $xb:expr, $desc:expr) => {{
+            $chart
+                .configure_mesh()
+                .x_desc($desc)
+                .y_desc("I(y; z) [nats]")
+                .label_style(("sans-serif", 13))
                 .draw()
                 .map_err(plot_err)?;
+            if let Some(h) = h_y {
+                $chart
+                    .draw_series(DashedLineSeries::new(
+                        vec![($xa, h), ($xb, h)],
+                        8,
+                        5,
+                        RED.mix(0.7).stroke_width(2),
+                    ))
+                    .map_err(plot_err)?
+                    .label(format!("H(y) = {h:.3} nats"))
+                    .legend(|(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 18, y)], RED.mix(0.7).stroke_width(2))
+                    });
+            }
+            for (i, p) in pts.iter().enumerate() {
+                let c = color(i);
+                $chart
+                    .draw_series(std::iter::once(
+                        EmptyElement::at((p.i_xz.max($xa), p.i_yz))
+                            + Circle::new((0, 0), 6, c.filled())
+                            + Text::new(p.name.clone(), (9, 4), ("sans-serif", 14)),
+                    ))
+                    .map_err(plot_err)?;
+            }
+            if h_y.is_some() {
+                $chart
+                    .configure_series_labels()
+                    .position(SeriesLabelPosition::LowerRight)
+                    .background_style(WHITE.mix(0.85))
+                    .border_style(BLACK.mix(0.4))
+                    .label_font(("sans-serif", 13))
+                    .draw()
+                    .map_err(plot_err)?;
+            }
+        }};
+    }
+    render!(format, 640, 480, |root| {
+        let builder = |root| {
+            let mut b = ChartBuilder::on(root);
+            b.caption("Information plane", ("sans-serif", 22))
+                .margin(12)
+                .x_label_area_size(42)
+                .y_label_area_size(52);
+            b
+        };
+        if log_x {
+            let mut chart = builder(root)
+                .build_cartesian_2d((lx0..lx1).log_scale(), y0.max(0.0)..y1)
+                .map_err(plot_err)?;
+            draw_plane!(chart, lx0, lx1, "I(x; z) [nats, log scale]");
+        } else {
+            let mut chart = builder(root)
+                .build_cartesian_2d(x0.max(0.0)..x1, y0.max(0.0)..y1)
+                .map_err(plot_err)?;
+            draw_plane!(chart, x0.max(0.0), x1, "I(x; z) [nats]");
         }
         Ok(())
     })

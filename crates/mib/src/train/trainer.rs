@@ -347,6 +347,8 @@ pub fn train(
         };
         let views_in = [batch.views[0].as_slice(), batch.views[1].as_slice()];
         let stats = model.step(&views_in, labels, batch.rows, beta, &mut rng)?;
+        // The batch's buffers go back to the producer: no allocation per iteration.
+        batches.recycle(batch);
         it += 1;
         if stats.nonfinite {
             consecutive_bad += 1;
@@ -653,6 +655,35 @@ pub fn embed_view(
     let mut model = build_model(cfg, train, views)?;
     ck.restore(&mut model)?;
     encode_dataset(&mut model, cfg, ds, views, view)
+}
+
+/// Checks that the data's training views have the widths the run was trained on (its
+/// `encoder.toml`, when present), naming the view and both widths.
+pub fn check_view_widths(run_dir: &Path, cfg: &TrainConfig, ds: &MultiViewDataset) -> Result<()> {
+    let path = run_dir.join("encoder.toml");
+    let Ok(text) = fs::read_to_string(&path) else {
+        return Ok(());
+    };
+    let info: EncoderInfo =
+        toml::from_str(&text).map_err(|e| Error::format(&path, e.to_string()))?;
+    let views = training_views(cfg, ds)?;
+    let dims = ds.view_dims();
+    for (slot, &v) in views.iter().enumerate() {
+        if let Some(&want) = info.in_dims.get(slot) {
+            if dims[v] != want {
+                return Err(Error::shape(
+                    format!(
+                        "view {slot} (`{}`) of the data: the run in {} was trained on width",
+                        ds.view_names.get(v).map_or("?", |s| s.as_str()),
+                        run_dir.display()
+                    ),
+                    want,
+                    dims[v],
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Posterior means of training view `view` (0 or 1) of every item of `ds` under `model`.
