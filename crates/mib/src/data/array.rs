@@ -158,6 +158,40 @@ pub fn maybe_gunzip(bytes: Vec<u8>, path: &Path) -> Result<Vec<u8>> {
     }
 }
 
+/// Checks that a file of `len` bytes holds exactly a `header`-byte header and the `shape` array of
+/// `elem`-byte elements; `what` names the data in errors (e.g. `IDX data`). Returns the data's end.
+pub(crate) fn check_payload_len(
+    path: &Path,
+    len: usize,
+    shape: &[usize],
+    elem: usize,
+    header: usize,
+    what: &str,
+) -> Result<usize> {
+    let need = checked_product(shape, path)?
+        .checked_mul(elem)
+        .and_then(|x| x.checked_add(header))
+        .ok_or_else(|| Error::format(path, format!("{what}: shape {shape:?} overflows")))?;
+    if len < need {
+        return Err(Error::format(
+            path,
+            format!(
+                "truncated {what}: shape {shape:?} needs {need} bytes, file ends at byte {len}"
+            ),
+        ));
+    }
+    if len > need {
+        return Err(Error::format(
+            path,
+            format!(
+                "{} unexpected trailing bytes after the data, from byte offset {need}",
+                len - need
+            ),
+        ));
+    }
+    Ok(need)
+}
+
 /// The product of `dims`, or an error when it overflows.
 pub(crate) fn checked_product(dims: &[usize], path: &Path) -> Result<usize> {
     dims.iter().try_fold(1usize, |acc, &d| {

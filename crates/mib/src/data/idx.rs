@@ -4,7 +4,7 @@
 //! `0x0B` i16, `0x0C` i32, `0x0D` f32, `0x0E` f64), the number of dimensions, each dimension as a
 //! big-endian `u32`, then the values, big-endian, row-major.
 
-use super::array::{checked_product, maybe_gunzip, Elements, RawArray};
+use super::array::{check_payload_len, maybe_gunzip, Elements, RawArray};
 use crate::{Error, Result};
 use std::io::Write;
 use std::path::Path;
@@ -59,29 +59,7 @@ pub fn parse_idx(bytes: Vec<u8>, path: &Path) -> Result<RawArray> {
     let shape: Vec<usize> = (0..ndim)
         .map(|i| u32::from_be_bytes(b[4 + 4 * i..8 + 4 * i].try_into().unwrap()) as usize)
         .collect();
-    let n = checked_product(&shape, path)?;
-    let need = n
-        .checked_mul(elem)
-        .and_then(|x| x.checked_add(header))
-        .ok_or_else(|| Error::format(path, format!("shape {shape:?} overflows")))?;
-    if b.len() < need {
-        return Err(Error::format(
-            path,
-            format!(
-                "truncated IDX data: shape {shape:?} needs {need} bytes, file ends at byte {}",
-                b.len()
-            ),
-        ));
-    }
-    if b.len() > need {
-        return Err(Error::format(
-            path,
-            format!(
-                "{} unexpected trailing bytes after the data, from byte offset {need}",
-                b.len() - need
-            ),
-        ));
-    }
+    check_payload_len(path, b.len(), &shape, elem, header, "IDX data")?;
     let d = &b[header..];
     let data = match b[2] {
         0x08 => Elements::U8(d.to_vec()),

@@ -3,7 +3,7 @@
 //! Supported element types: `f4`, `f8`, `u1`, `i1`, `i2`, `i4`, `i8`, little- or big-endian, C or
 //! Fortran order (Fortran-ordered arrays are transposed to row-major on reading).
 
-use super::array::{checked_product, Elements, RawArray};
+use super::array::{check_payload_len, Elements, RawArray};
 use crate::{Error, Result};
 use std::path::Path;
 
@@ -129,29 +129,14 @@ pub fn parse_npy(b: &[u8], path: &Path) -> Result<RawArray> {
                 .map_err(|_| Error::format(path, format!("bad NPY dimension '{t}' in {header}")))
         })
         .collect::<Result<_>>()?;
-    let n = checked_product(&shape, path)?;
-    let need = n
-        .checked_mul(elem)
-        .and_then(|x| x.checked_add(hend))
-        .ok_or_else(|| Error::format(path, format!("NPY shape {shape:?} overflows")))?;
-    if b.len() < need {
-        return Err(Error::format(
-            path,
-            format!(
-                "truncated NPY data: shape {shape:?} of '{descr}' needs {need} bytes, file ends at byte {}",
-                b.len()
-            ),
-        ));
-    }
-    if b.len() > need {
-        return Err(Error::format(
-            path,
-            format!(
-                "{} unexpected trailing bytes after the data, from byte offset {need}",
-                b.len() - need
-            ),
-        ));
-    }
+    let need = check_payload_len(
+        path,
+        b.len(),
+        &shape,
+        elem,
+        hend,
+        &format!("NPY data ('{descr}')"),
+    )?;
     let d = &b[hend..need];
     macro_rules! conv {
         ($t:ty, $n:expr) => {
