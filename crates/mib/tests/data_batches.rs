@@ -89,7 +89,7 @@ fn each_epoch_is_a_permutation_without_repeats() -> anyhow::Result<()> {
 fn same_class_pairing_never_crosses_classes_and_redraws() -> anyhow::Result<()> {
     // mfeat: view 0 = pix, view 1 = fou; label of an item is recovered from its fou row.
     let s = load_named("mfeat", None, None)?;
-    let train = Arc::new(s.train);
+    let train = s.train;
     let fou_label: std::collections::HashMap<Vec<u32>, u32> = (0..train.len())
         .map(|i| {
             (

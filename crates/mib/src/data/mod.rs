@@ -12,11 +12,10 @@
 //! ```
 //! # fn main() -> mib::Result<()> {
 //! use mib::data::{load_named, BatchProducer, PairingConfig};
-//! use std::sync::Arc;
 //!
 //! let splits = load_named("mfeat", None, None)?; // embedded: views pix (16x15 image) and fou
 //! assert_eq!(splits.train.view_dims(), [240, 76]);
-//! let train = Arc::new(splits.train);
+//! let train = splits.train; // an `Arc`: shared with the producer, not copied
 //! let producer = BatchProducer::new(train, PairingConfig::Aligned, [0, 1], 64, 0, 1)?;
 //! let batch = producer.iter_from(0).next().unwrap();
 //! assert_eq!((batch.rows, batch.views[0].len(), batch.views[1].len()), (64, 64 * 240, 64 * 76));
@@ -34,6 +33,7 @@ pub mod npy;
 pub use array::{Elements, RawArray};
 pub use batch::{make_pair_using, Batch, BatchIter, BatchProducer, PairingConfig};
 pub use csv::{CsvHeader, CsvOptions, CsvTable, LabelColumn};
+use std::sync::Arc;
 
 use crate::{Error, Matrix, Result};
 use std::path::{Path, PathBuf};
@@ -210,8 +210,8 @@ impl MultiViewDataset {
 /// A training set and a test set, kept apart.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DatasetSplits {
-    /// The training items.
-    pub train: MultiViewDataset,
+    /// The training items (shared: the batch producer reads them without a copy).
+    pub train: Arc<MultiViewDataset>,
     /// The held-out test items.
     pub test: MultiViewDataset,
 }
@@ -245,7 +245,10 @@ pub fn standardize_view(splits: &mut DatasetSplits, v: usize) {
             }
         })
         .collect();
-    for m in [&mut splits.train.views[v], &mut splits.test.views[v]] {
+    for m in [
+        &mut Arc::make_mut(&mut splits.train).views[v],
+        &mut splits.test.views[v],
+    ] {
         for (i, x) in m.data.iter_mut().enumerate() {
             let c = i % d;
             *x = ((*x as f64 - mean[c]) * inv[c]) as f32;
@@ -324,7 +327,7 @@ fn load_mfeat_splits(views: Option<&[String]>) -> Result<DatasetSplits> {
     }
     let perm = mfeat::mfeat_permutation();
     let mut splits = DatasetSplits {
-        train: ds.subset(&perm[..1500]),
+        train: Arc::new(ds.subset(&perm[..1500])),
         test: ds.subset(&perm[1500..]),
     };
     for (v, n) in ds.view_names.iter().enumerate() {
@@ -440,7 +443,10 @@ pub fn load_idx_dir(dir: &Path) -> Result<DatasetSplits> {
             format!("{:?}", test.image_shape),
         ));
     }
-    Ok(DatasetSplits { train, test })
+    Ok(DatasetSplits {
+        train: Arc::new(train),
+        test,
+    })
 }
 
 fn file_stem(p: &Path) -> String {

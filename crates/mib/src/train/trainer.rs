@@ -196,7 +196,7 @@ pub fn split_seeded(ds: &MultiViewDataset, test_fraction: f64, seed: u64) -> Dat
         image_shape: ds.image_shape,
     };
     DatasetSplits {
-        train: part(train_idx),
+        train: Arc::new(part(train_idx)),
         test: part(test_idx),
     }
 }
@@ -299,7 +299,7 @@ pub fn train(
 
     let total = cfg.train.iterations;
     let producer = BatchProducer::new(
-        Arc::new(clone_dataset(ds)),
+        Arc::clone(&data.train),
         cfg.data.pairing.clone(),
         views,
         cfg.train.batch_size,
@@ -573,16 +573,6 @@ pub fn read_metrics(path: &Path) -> Result<Vec<MetricsRecord>> {
             serde_json::from_str(l).map_err(|e| Error::format(path, format!("line {}: {e}", i + 1)))
         })
         .collect()
-}
-
-fn clone_dataset(ds: &MultiViewDataset) -> MultiViewDataset {
-    MultiViewDataset {
-        views: ds.views.clone(),
-        labels: ds.labels.clone(),
-        n_classes: ds.n_classes,
-        view_names: ds.view_names.clone(),
-        image_shape: ds.image_shape,
-    }
 }
 
 /// Sums of step statistics over a logging interval.
