@@ -215,7 +215,7 @@ fn run_training(
     }
     eprintln!(
         "mib: training {} on {} ({} train / {} test items, views {:?}), {} iterations, {} threads -> {}",
-        objective_name(cfg),
+        cfg.model.objective.name(),
         cfg.data.dataset,
         data.train.len(),
         data.test.len(),
@@ -251,13 +251,6 @@ fn run_training(
         );
     }
     Ok(summary)
-}
-
-fn objective_name(cfg: &TrainConfig) -> String {
-    serde_json::to_value(cfg.model.objective)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_else(|| "model".into())
 }
 
 pub(crate) fn demo(a: DemoArgs) -> Result<()> {

@@ -171,7 +171,7 @@ fn npy_f32(shape: &[usize], data: &[f32]) -> Vec<u8> {
 fn a_view_width_that_does_not_match_the_run_is_named() {
     let d = tmpdir("width");
     let run = d.join("run");
-    let (a, b, y) = (d.join("a.npy"), d.join("b.npy"), d.join("y.npy"));
+    let (a, b) = (d.join("a.npy"), d.join("b.npy"));
     std::fs::write(&a, npy_f32(&[40, 6], &[0.5; 240])).unwrap();
     std::fs::write(&b, npy_f32(&[40, 3], &[0.25; 120])).unwrap();
     let views = format!("{},{}", a.display(), b.display());
@@ -196,7 +196,6 @@ fn a_view_width_that_does_not_match_the_run_is_named() {
     );
     let wide = d.join("wide.npy");
     std::fs::write(&wide, npy_f32(&[40, 9], &[0.5; 360])).unwrap();
-    let _ = y;
     let views = format!("{},{}", wide.display(), b.display());
     let z = d.join("z.npy");
     fails_with(

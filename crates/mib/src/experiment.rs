@@ -587,7 +587,7 @@ fn run_trained_arm(
         name: arm.name.clone(),
         note: arm.note.clone(),
         dir: dir.to_path_buf(),
-        objective: objective_name(cfg),
+        objective: cfg.model.objective.name().to_string(),
         iterations: cfg.train.iterations,
         batch_size: cfg.train.batch_size,
         train_wall_s,
@@ -600,13 +600,6 @@ fn run_trained_arm(
 fn last_wall(dir: &Path) -> Result<f64> {
     let m = trainer::read_metrics(&dir.join("metrics.jsonl"))?;
     Ok(m.last().map_or(f64::NAN, |r| r.wall_s))
-}
-
-fn objective_name(cfg: &TrainConfig) -> String {
-    serde_json::to_value(cfg.model.objective)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_else(|| format!("{:?}", cfg.model.objective))
 }
 
 fn fmt_opt(x: Option<f64>, digits: usize) -> String {

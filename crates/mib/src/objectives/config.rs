@@ -22,6 +22,17 @@ pub enum ObjectiveKind {
 }
 
 impl ObjectiveKind {
+    /// The name used in configs (`mib`, `mv-infomax`, `infomax`, `vae`, `supervised`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ObjectiveKind::Mib => "mib",
+            ObjectiveKind::MvInfomax => "mv-infomax",
+            ObjectiveKind::Infomax => "infomax",
+            ObjectiveKind::Vae => "vae",
+            ObjectiveKind::Supervised => "supervised",
+        }
+    }
+
     /// How many views the objective encodes (2 for the multi-view objectives, else 1).
     pub fn n_views(self) -> usize {
         match self {

@@ -644,7 +644,7 @@ pub fn embed_view(
     let views = training_views(cfg, train)?;
     let mut model = build_model(cfg, train, views)?;
     ck.restore(&mut model)?;
-    encode_dataset(&mut model, cfg, ds, views, view)
+    encode_dataset(&mut model, ds, views, view)
 }
 
 /// Checks that the data's training views have the widths the run was trained on (its
@@ -679,7 +679,6 @@ pub fn check_view_widths(run_dir: &Path, cfg: &TrainConfig, ds: &MultiViewDatase
 /// Posterior means of training view `view` (0 or 1) of every item of `ds` under `model`.
 pub fn encode_dataset(
     model: &mut TrainStep,
-    cfg: &TrainConfig,
     ds: &MultiViewDataset,
     views: [usize; 2],
     view: usize,
@@ -692,7 +691,6 @@ pub fn encode_dataset(
             ds.views.len(),
         )
     })?;
-    let _ = cfg;
     let mut out = crate::Matrix::zeros(x.rows, model.z_dim());
     model.encode_mean(view.min(1), &x.data, x.rows, &mut out.data)?;
     Ok(out)
@@ -759,14 +757,14 @@ pub fn embed_splits(
         })
     };
     let test_view2 = if views[0] != views[1] && cfg.model.objective.n_views() == 2 {
-        Some(encode_dataset(model, cfg, &data.test, views, 1)?)
+        Some(encode_dataset(model, &data.test, views, 1)?)
     } else {
         None
     };
     Ok(crate::eval::Embeddings {
-        train: encode_dataset(model, cfg, &data.train, views, 0)?,
+        train: encode_dataset(model, &data.train, views, 0)?,
         y_train: labels(&data.train, "train")?,
-        test: encode_dataset(model, cfg, &data.test, views, 0)?,
+        test: encode_dataset(model, &data.test, views, 0)?,
         y_test: labels(&data.test, "test")?,
         test_view2,
     })
