@@ -1,14 +1,9 @@
 //! Bad input gives one line on stderr naming the problem and a non-zero exit, never a panic.
 
-use std::path::PathBuf;
-use std::process::Command;
+mod common;
+use common::tmpdir;
 
-fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("mib-err-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
+use std::process::Command;
 
 /// Runs `mib args`, expects failure with one stderr line containing every `needles` item.
 fn fails_with(args: &[&str], needles: &[&str]) {

@@ -1,7 +1,10 @@
 //! `mib train` is killed with SIGKILL at random moments (also during checkpoint writes), resumed,
 //! and must finish with a valid run whose logged losses equal those of an uninterrupted run.
 
-use std::path::{Path, PathBuf};
+mod common;
+use common::tmpdir;
+
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
@@ -36,13 +39,6 @@ keep_checkpoints = 2
 
 fn mib() -> Command {
     Command::new(env!("CARGO_BIN_EXE_mib"))
-}
-
-fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("mib-test-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
 }
 
 /// (iteration, loss bits) of each metrics line.
