@@ -256,6 +256,36 @@ pub fn matmul_cc_nt(
     unsafe { gemm_split(m, n, k, rw(out, 1, m), accumulate, ro(a, 1, m), ro(b, 1, k)) }
 }
 
+/// [`matmul_tn`] as one single-threaded product (for running beside another product).
+pub fn matmul_tn_one(
+    out: &mut [f32],
+    a: &[f32],
+    b: &[f32],
+    m: usize,
+    k: usize,
+    n: usize,
+    accumulate: bool,
+) {
+    assert!(a.len() >= m * k && b.len() >= k * n && out.len() >= m * n);
+    // SAFETY: lengths checked above.
+    unsafe { gemm_one(m, n, k, rw(out, n, 1), accumulate, ro(a, 1, m), ro(b, n, 1)) }
+}
+
+/// [`matmul_cc_nt`] as one single-threaded product (for running beside another product).
+pub fn matmul_cc_nt_one(
+    out: &mut [f32],
+    a: &[f32],
+    b: &[f32],
+    m: usize,
+    k: usize,
+    n: usize,
+    accumulate: bool,
+) {
+    assert!(a.len() >= m * k && b.len() >= k * n && out.len() >= m * n);
+    // SAFETY: lengths checked above.
+    unsafe { gemm_one(m, n, k, rw(out, 1, m), accumulate, ro(a, 1, m), ro(b, 1, k)) }
+}
+
 /// Transposes `src` (`[rows, cols]` row-major) into `dst` (`[cols, rows]` row-major), in tiles.
 pub fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
     const T: usize = 32;

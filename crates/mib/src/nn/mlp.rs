@@ -1,7 +1,12 @@
 //! A stack of dense layers with ReLU between them, with explicit forward and backward passes into
 //! buffers allocated once, at construction, for a maximum number of rows.
 
-use super::matmul::{matmul, matmul_cc_nt, matmul_tn, transpose};
+use super::matmul::{
+    matmul, matmul_cc_nt, matmul_cc_nt_one, matmul_tn, matmul_tn_one, transpose,
+};
+
+/// Layers with at least this many multiply-adds run their two gradient products side by side.
+const PAIR_MIN_MACS: usize = 1 << 19;
 use super::params::ParamStore;
 use crate::MibRng;
 use rand::Rng;
@@ -203,25 +208,30 @@ impl Mlp {
             let dy = &self.grads[l + 1][..rows * go];
             let (glo_t, ghi_t) = self.grads_t.split_at_mut(l + 1);
             let dy_t = &ghi_t[0][..rows * go];
-            matmul_tn(
-                &mut grads[layer.w..layer.w + gi * go],
-                x,
-                dy,
-                gi,
-                rows,
-                go,
-                false,
-            );
+            let gw = &mut grads[layer.w..layer.w + gi * go];
+            let w = &params[layer.w..layer.w + gi * go];
+            let need_dx = l > 0 || self.input_grad;
+            let dx_t = &mut glo_t[l][..if need_dx { rows * gi } else { 0 }];
+            if need_dx && rows * gi * go >= PAIR_MIN_MACS {
+                // the weight and input gradients depend only on dy: one single-threaded product each,
+                // side by side
+                rayon::join(
+                    || matmul_tn_one(gw, x, dy, gi, rows, go, false),
+                    || matmul_cc_nt_one(dx_t, dy_t, w, rows, go, gi, false),
+                );
+            } else {
+                matmul_tn(gw, x, dy, gi, rows, go, false);
+                if need_dx {
+                    matmul_cc_nt(dx_t, dy_t, w, rows, go, gi, false);
+                }
+            }
             for (d, col) in grads[layer.b..layer.b + go]
                 .iter_mut()
                 .zip(dy_t.chunks_exact(rows))
             {
                 *d = col.iter().sum();
             }
-            if l > 0 || self.input_grad {
-                let dx_t = &mut glo_t[l][..rows * gi];
-                let w = &params[layer.w..layer.w + gi * go];
-                matmul_cc_nt(dx_t, dy_t, w, rows, go, gi, false);
+            if need_dx {
                 let dx = &mut self.grads[l][..rows * gi];
                 if l > 0 {
                     mask_transpose(dx_t, x, rows, gi, dx);
