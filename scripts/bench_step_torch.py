@@ -74,6 +74,13 @@ def main():
             out["ratio_best"] = ours["best_steps_per_s"] / out["best_steps_per_s"]
         if ours.get("cpu_ms_per_step"):
             out["ratio_cpu"] = cpu_ms / ours["cpu_ms_per_step"]
+        if ours.get("gflop_per_step"):
+            out["torch_gflop_per_s"] = ours["gflop_per_step"] * torch_sps
+        if ours.get("ceiling_steps_per_s"):
+            # the machine's multiply-add ceiling for these products, as `mib bench step` measured
+            # it: no implementation can exceed ceiling_steps_per_s, so no ratio can exceed this one
+            out["ceiling_steps_per_s"] = ours["ceiling_steps_per_s"]
+            out["ceiling_ratio"] = ours["ceiling_steps_per_s"] / torch_sps
     print(json.dumps(out))
 
 

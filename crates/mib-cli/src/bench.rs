@@ -1,7 +1,7 @@
 //! `mib bench`: speed measurements.
 
 use clap::{Args, Subcommand};
-use mib::bench::{bench_step, BenchStepConfig};
+use mib::bench::{bench_step, fma_peak, BenchStepConfig};
 use mib::estimators::{CriticKind, EstimatorKind};
 use mib::objectives::{ModelConfig, ObjectiveKind};
 
@@ -12,6 +12,23 @@ pub enum BenchCommand {
     Step(StepArgs),
     /// Views per second of the reference recipe (RandomAffine + PixelCorruption) at 28x28.
     Views(crate::bench_views::BenchViewsArgs),
+    /// The machine's f32 multiply-add ceiling (GFLOP/s) on a number of cores: what no matrix
+    /// product can beat.
+    Peak(PeakArgs),
+}
+
+/// Options of `mib bench peak`.
+#[derive(Args)]
+pub struct PeakArgs {
+    /// Threads, one per core (default: all available cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Milliseconds to run.
+    #[arg(long, default_value_t = 1000)]
+    millis: u64,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Options of `mib bench step`.
@@ -41,6 +58,13 @@ pub struct StepArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
+    /// Skip measuring the multiply-add ceiling (saves ~0.3 s).
+    #[arg(long)]
+    no_peak: bool,
+}
+
+fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 fn parse_kebab<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, String> {
@@ -51,6 +75,18 @@ fn parse_kebab<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, String> {
 pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Views(b) => crate::bench_views::views(b),
+        BenchCommand::Peak(a) => {
+            let r = fma_peak(a.threads.unwrap_or_else(default_threads), a.millis)?;
+            if a.json {
+                println!("{}", serde_json::to_string(&r)?);
+            } else {
+                println!(
+                    "f32 multiply-add ceiling on {} threads ({}): {:.1} GFLOP/s",
+                    r.threads, r.isa, r.gflop_per_s
+                );
+            }
+            Ok(())
+        }
         BenchCommand::Step(a) => {
             let cfg = BenchStepConfig {
                 model: ModelConfig {
@@ -62,9 +98,8 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
                 batch: a.batch,
                 steps: a.steps,
                 warmup: a.warmup,
-                threads: Some(a.threads.unwrap_or_else(|| {
-                    std::thread::available_parallelism().map_or(1, |n| n.get())
-                })),
+                threads: Some(a.threads.unwrap_or_else(default_threads)),
+                measure_peak: !a.no_peak,
                 ..BenchStepConfig::default()
             };
             let r = bench_step(&cfg)?;
@@ -72,7 +107,7 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string(&r)?);
             } else {
                 println!(
-                    "{:?} batch {} threads {}: {:.1} steps/s ({:.2} ms/step: forward {:.2}, backward {:.2}, optimizer {:.2} ms); best step {:.2} ms ({:.1} steps/s); CPU {} ms/step; {:.2} GFLOP/step, {:.0} GFLOP/s; {} parameters",
+                    "{:?} batch {} threads {}: {:.1} steps/s ({:.2} ms/step: forward {:.2}, backward {:.2}, optimizer {:.2} ms); best step {:.2} ms ({:.1} steps/s); CPU {} ms/step; {:.2} GFLOP/step, {:.0} GFLOP/s{}; {} parameters",
                     r.objective,
                     r.batch,
                     r.threads,
@@ -86,6 +121,13 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
                     r.cpu_ms_per_step.map_or("?".to_string(), |c| format!("{c:.1}")),
                     r.gflop_per_step,
                     r.gflop_per_s,
+                    match (r.peak_gflop_per_s, r.ceiling_steps_per_s) {
+                        (Some(p), Some(c)) => format!(
+                            " ({:.0} % of the {p:.0} GFLOP/s multiply-add ceiling, which allows at most {c:.1} steps/s)",
+                            100.0 * r.gflop_per_s / p
+                        ),
+                        _ => String::new(),
+                    },
                     r.parameters
                 );
             }

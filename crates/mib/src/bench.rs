@@ -27,6 +27,9 @@ pub struct BenchStepConfig {
     pub threads: Option<usize>,
     /// Seed of the weights, data and noise.
     pub seed: u64,
+    /// Also measure the machine's multiply-add ceiling on the same number of threads
+    /// ([`fma_peak`], ~0.3 s) and report the step's share of it.
+    pub measure_peak: bool,
 }
 
 impl Default for BenchStepConfig {
@@ -39,6 +42,7 @@ impl Default for BenchStepConfig {
             warmup: 5,
             threads: None,
             seed: 0,
+            measure_peak: true,
         }
     }
 }
@@ -76,6 +80,13 @@ pub struct BenchReport {
     pub gflop_per_step: f64,
     /// Achieved GFLOP/s over the whole step.
     pub gflop_per_s: f64,
+    /// The machine's multiply-add ceiling on `threads` cores ([`fma_peak`]), when measured.
+    pub peak_gflop_per_s: Option<f64>,
+    /// `gflop_per_s / peak_gflop_per_s`: the share of the ceiling the whole step reaches.
+    pub fraction_of_peak: Option<f64>,
+    /// The step rate at the ceiling, `peak_gflop_per_s / gflop_per_step`: no implementation of
+    /// the same products can exceed it on this machine.
+    pub ceiling_steps_per_s: Option<f64>,
     /// Number of parameters.
     pub parameters: usize,
     /// Loss after the last step (sanity).
@@ -145,6 +156,12 @@ fn bench_in_pool(cfg: &BenchStepConfig, threads: usize) -> Result<BenchReport> {
         .map(|(b, a)| 1e3 * (b - a) / cfg.steps as f64);
     let n = cfg.steps as f64;
     let flops = step.step_flops(b);
+    let peak = if cfg.measure_peak {
+        Some(fma_peak(threads, 300)?.gflop_per_s)
+    } else {
+        None
+    };
+    let gflop_per_s = flops * n / total / 1e9;
     Ok(BenchReport {
         objective: obj,
         batch: b,
@@ -159,7 +176,10 @@ fn bench_in_pool(cfg: &BenchStepConfig, threads: usize) -> Result<BenchReport> {
         best_steps_per_s: 1.0 / best,
         cpu_ms_per_step: cpu,
         gflop_per_step: flops / 1e9,
-        gflop_per_s: flops * n / total / 1e9,
+        gflop_per_s,
+        peak_gflop_per_s: peak,
+        fraction_of_peak: peak.map(|p| gflop_per_s / p),
+        ceiling_steps_per_s: peak.map(|p| p * 1e9 / flops),
         parameters: step.params().len(),
         final_loss: last,
     })
@@ -175,4 +195,196 @@ fn process_cpu_s() -> Option<f64> {
     let utime: f64 = f.get(11)?.parse().ok()?;
     let stime: f64 = f.get(12)?.parse().ok()?;
     Some((utime + stime) / 100.0)
+}
+
+/// The machine's measured ceiling for `f32` multiply-adds (see [`fma_peak`]).
+#[derive(Clone, Debug, Serialize)]
+pub struct PeakReport {
+    /// Threads that ran at once, one per core.
+    pub threads: usize,
+    /// The instruction set used: `avx512f`, `avx2+fma` or `scalar`.
+    pub isa: &'static str,
+    /// GFLOP/s of all threads together (a multiply-add counts as 2 FLOP).
+    pub gflop_per_s: f64,
+}
+
+/// Independent accumulator chains: enough to cover the multiply-add latency times the issue
+/// width of current x86 cores (4-5 cycles x 2 pipes).
+const CHAINS: usize = 12;
+
+/// Measures the `f32` multiply-add ceiling of `threads` cores running at once: each thread runs
+/// [`CHAINS`] independent chains of fused multiply-adds in registers (no memory traffic) for about
+/// `millis` milliseconds, with the widest vectors the CPU has. No matrix product can beat this
+/// number, so `gflop_per_step / gflop_per_s` of it bounds the step rate of any implementation.
+pub fn fma_peak(threads: usize, millis: u64) -> Result<PeakReport> {
+    if threads == 0 {
+        return Err(Error::config("threads", 0, "must be positive"));
+    }
+    let (isa, lanes) = fma_isa();
+    // calibrate the iteration count on one thread, then run all threads at once
+    let mut iters: u64 = 1 << 14;
+    loop {
+        let t = Instant::now();
+        std::hint::black_box(fma_chains(iters));
+        let el = t.elapsed().as_secs_f64();
+        if el > 0.02 || iters > 1 << 36 {
+            iters = ((iters as f64) * (millis.max(1) as f64 / 1e3) / el.max(1e-9)).max(1.0) as u64;
+            break;
+        }
+        iters *= 4;
+    }
+    let start = std::sync::Barrier::new(threads);
+    let t0 = Instant::now();
+    let elapsed: Vec<f64> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    start.wait();
+                    let t = Instant::now();
+                    std::hint::black_box(fma_chains(iters));
+                    t.elapsed().as_secs_f64()
+                })
+            })
+            .collect();
+        hs.into_iter()
+            .map(|h| h.join().unwrap_or(f64::NAN))
+            .collect()
+    });
+    let slowest = elapsed
+        .iter()
+        .fold(0.0f64, |a, &b| a.max(b))
+        .max(1e-9)
+        .min(t0.elapsed().as_secs_f64());
+    let flop = threads as f64 * iters as f64 * (CHAINS * lanes * 2) as f64;
+    Ok(PeakReport {
+        threads,
+        isa,
+        gflop_per_s: flop / slowest / 1e9,
+    })
+}
+
+fn fma_isa() -> (&'static str, usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            return ("avx512f", 16);
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            return ("avx2+fma", 8);
+        }
+    }
+    ("scalar", 1)
+}
+
+/// `iters` rounds of [`CHAINS`] independent multiply-adds; returns their sum so that none is
+/// optimised away.
+fn fma_chains(iters: u64) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512F (checked just above).
+            return unsafe { fma_chains_avx512(iters) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the CPU supports AVX2 and FMA (checked just above).
+            return unsafe { fma_chains_avx2(iters) };
+        }
+    }
+    let mut acc = [0.0f32; CHAINS];
+    for _ in 0..iters {
+        for a in acc.iter_mut() {
+            *a = a.mul_add(0.999_999, 1e-7);
+        }
+        std::hint::black_box(&mut acc);
+    }
+    acc.iter().sum()
+}
+
+/// # Safety
+/// The CPU must support AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn fma_chains_avx512(iters: u64) -> f32 {
+    // `_mm512_*` intrinsics need Rust 1.89; the loop is small enough to write out.
+    if iters == 0 {
+        return 0.0;
+    }
+    let (a, b) = (0.999_999f32, 1e-7f32);
+    let mut lanes = [0.0f32; 16];
+    std::arch::asm!(
+        "vxorps ymm0, ymm0, ymm0", "vxorps ymm1, ymm1, ymm1", "vxorps ymm2, ymm2, ymm2",
+        "vxorps ymm3, ymm3, ymm3", "vxorps ymm4, ymm4, ymm4", "vxorps ymm5, ymm5, ymm5",
+        "vxorps ymm6, ymm6, ymm6", "vxorps ymm7, ymm7, ymm7", "vxorps ymm8, ymm8, ymm8",
+        "vxorps ymm9, ymm9, ymm9", "vxorps ymm10, ymm10, ymm10", "vxorps ymm11, ymm11, ymm11",
+        "vbroadcastss zmm12, dword ptr [{a}]",
+        "vbroadcastss zmm13, dword ptr [{b}]",
+        "2:",
+        "vfmadd213ps zmm0, zmm12, zmm13", "vfmadd213ps zmm1, zmm12, zmm13",
+        "vfmadd213ps zmm2, zmm12, zmm13", "vfmadd213ps zmm3, zmm12, zmm13",
+        "vfmadd213ps zmm4, zmm12, zmm13", "vfmadd213ps zmm5, zmm12, zmm13",
+        "vfmadd213ps zmm6, zmm12, zmm13", "vfmadd213ps zmm7, zmm12, zmm13",
+        "vfmadd213ps zmm8, zmm12, zmm13", "vfmadd213ps zmm9, zmm12, zmm13",
+        "vfmadd213ps zmm10, zmm12, zmm13", "vfmadd213ps zmm11, zmm12, zmm13",
+        "dec {n}",
+        "jnz 2b",
+        "vaddps zmm0, zmm0, zmm1", "vaddps zmm2, zmm2, zmm3", "vaddps zmm4, zmm4, zmm5",
+        "vaddps zmm6, zmm6, zmm7", "vaddps zmm8, zmm8, zmm9", "vaddps zmm10, zmm10, zmm11",
+        "vaddps zmm0, zmm0, zmm2", "vaddps zmm4, zmm4, zmm6", "vaddps zmm8, zmm8, zmm10",
+        "vaddps zmm0, zmm0, zmm4", "vaddps zmm0, zmm0, zmm8",
+        "vmovups zmmword ptr [{out}], zmm0",
+        n = inout(reg) iters => _,
+        a = in(reg) &a,
+        b = in(reg) &b,
+        out = in(reg) lanes.as_mut_ptr(),
+        out("zmm0") _, out("zmm1") _, out("zmm2") _, out("zmm3") _, out("zmm4") _,
+        out("zmm5") _, out("zmm6") _, out("zmm7") _, out("zmm8") _, out("zmm9") _,
+        out("zmm10") _, out("zmm11") _, out("zmm12") _, out("zmm13") _,
+        options(nostack),
+    );
+    lanes.iter().sum()
+}
+
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn fma_chains_avx2(iters: u64) -> f32 {
+    use std::arch::x86_64::*;
+    let mut acc = [_mm256_setzero_ps(); CHAINS];
+    let (a, b) = (_mm256_set1_ps(0.999_999), _mm256_set1_ps(1e-7));
+    for _ in 0..iters {
+        for r in acc.iter_mut() {
+            *r = _mm256_fmadd_ps(*r, a, b);
+        }
+    }
+    let mut s = _mm256_setzero_ps();
+    for r in acc {
+        s = _mm256_add_ps(s, r);
+    }
+    let mut lanes = [0.0f32; 8];
+    _mm256_storeu_ps(lanes.as_mut_ptr(), s);
+    lanes.iter().sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fma_peak_reports_a_positive_rate_and_rejects_zero_threads() {
+        let r = fma_peak(1, 5).unwrap();
+        assert!(r.gflop_per_s.is_finite() && r.gflop_per_s > 0.0, "{r:?}");
+        assert!(fma_peak(0, 5).is_err());
+    }
+
+    #[test]
+    fn fma_chains_compute_the_recurrence() {
+        // 3 rounds of a <- 0.999999 a + 1e-7 from 0, in every lane of every chain
+        let one = (0..3).fold(0.0f32, |a, _| a.mul_add(0.999_999, 1e-7));
+        let (_, lanes) = fma_isa();
+        let want = one * (CHAINS * lanes) as f32;
+        assert!((fma_chains(3) - want).abs() <= 1e-6 * want.abs().max(1e-12));
+    }
 }

@@ -97,6 +97,31 @@ unsafe fn gemm_one(
     IN_GEMM.with(|c| c.set(false));
 }
 
+/// How a product is divided between two tasks; a function of the shape alone.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Split {
+    /// One single-threaded call.
+    None,
+    /// Output columns `..h` and `h..`.
+    Cols(usize),
+    /// Output rows `..h` and `h..`.
+    Rows(usize),
+}
+
+fn split_plan(m: usize, n: usize, k: usize) -> Split {
+    if m * n * k < SPLIT_MIN_MACS || (n < 32 && m < 32) {
+        return Split::None;
+    }
+    // Splitting columns halves the packing of `rhs` (`k x n`) per task, splitting rows halves
+    // that of `lhs` (`m x k`); with a short `k` both are cheap and rows balance better.
+    let cols = n >= 32 && (m < 32 || (n >= m && k > 256));
+    if cols {
+        Split::Cols((n / 2).div_ceil(16) * 16)
+    } else {
+        Split::Rows((m / 2).div_ceil(16) * 16)
+    }
+}
+
 /// `dst (+)= lhs * rhs`, split into two halves chosen from the shapes alone.
 ///
 /// # Safety
@@ -110,24 +135,80 @@ unsafe fn gemm_split(
     lhs: Operand,
     rhs: Operand,
 ) {
-    let macs = m * n * k;
-    if macs < SPLIT_MIN_MACS || (n < 32 && m < 32) {
-        return gemm_one(m, n, k, dst, accumulate, lhs, rhs);
+    match split_plan(m, n, k) {
+        Split::None => gemm_one(m, n, k, dst, accumulate, lhs, rhs),
+        Split::Cols(h) => {
+            let (d2, r2) = (dst.offset(0, h), rhs.offset(0, h));
+            rayon::join(
+                || gemm_one(m, h, k, dst, accumulate, lhs, rhs),
+                || gemm_one(m, n - h, k, d2, accumulate, lhs, r2),
+            );
+        }
+        Split::Rows(h) => {
+            let (d2, l2) = (dst.offset(h, 0), lhs.offset(h, 0));
+            rayon::join(
+                || gemm_one(h, n, k, dst, accumulate, lhs, rhs),
+                || gemm_one(m - h, n, k, d2, accumulate, l2, rhs),
+            );
+        }
     }
-    if n >= 32 && (n >= m || m < 32) {
-        let h = (n / 2).div_ceil(16) * 16;
-        let (d2, r2) = (dst.offset(0, h), rhs.offset(0, h));
-        rayon::join(
-            || gemm_one(m, h, k, dst, accumulate, lhs, rhs),
-            || gemm_one(m, n - h, k, d2, accumulate, lhs, r2),
+}
+
+/// `out = a * b + bias`, then ReLU when `relu`: a dense layer's forward pass. The bias and the
+/// activation are applied by the task that computed each half of the product, while it is in
+/// cache (same arithmetic as applying them afterwards).
+///
+/// # Shapes
+/// `a`: `[m, k]`, `b`: `[k, n]`, `bias`: `[n]`, `out`: `[m, n]`, all row-major.
+///
+/// # Panics
+/// When a slice is shorter than its shape.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_bias_act(
+    out: &mut [f32],
+    a: &[f32],
+    b: &[f32],
+    bias: &[f32],
+    m: usize,
+    k: usize,
+    n: usize,
+    relu: bool,
+) {
+    assert!(a.len() >= m * k && b.len() >= k * n && out.len() >= m * n && bias.len() >= n);
+    let (dst, lhs, rhs) = (rw(out, n, 1), ro(a, k, 1), ro(b, n, 1));
+    // SAFETY: lengths checked above; each task writes only its own rows x columns of `out`.
+    let part = |r0: usize, r1: usize, c0: usize, c1: usize| unsafe {
+        gemm_one(
+            r1 - r0,
+            c1 - c0,
+            k,
+            dst.offset(r0, c0),
+            false,
+            lhs.offset(r0, 0),
+            rhs.offset(0, c0),
         );
-    } else {
-        let h = (m / 2).div_ceil(16) * 16;
-        let (d2, l2) = (dst.offset(h, 0), lhs.offset(h, 0));
-        rayon::join(
-            || gemm_one(h, n, k, dst, accumulate, lhs, rhs),
-            || gemm_one(m - h, n, k, d2, accumulate, l2, rhs),
-        );
+        for i in r0..r1 {
+            let row = std::slice::from_raw_parts_mut(dst.offset(i, c0).ptr.get(), c1 - c0);
+            let bb = &bias[c0..c1];
+            if relu {
+                for (v, &b) in row.iter_mut().zip(bb) {
+                    *v = (*v + b).max(0.0);
+                }
+            } else {
+                for (v, &b) in row.iter_mut().zip(bb) {
+                    *v += b;
+                }
+            }
+        }
+    };
+    match split_plan(m, n, k) {
+        Split::None => part(0, m, 0, n),
+        Split::Cols(h) => {
+            rayon::join(|| part(0, m, 0, h), || part(0, m, h, n));
+        }
+        Split::Rows(h) => {
+            rayon::join(|| part(0, h, 0, n), || part(h, m, 0, n));
+        }
     }
 }
 
@@ -330,7 +411,13 @@ mod tests {
 
     #[test]
     fn products_match_naive_loops() {
-        for &(m, k, n) in &[(3, 5, 7), (130, 70, 96), (64, 200, 33), (200, 64, 20)] {
+        for &(m, k, n) in &[
+            (3, 5, 7),
+            (130, 70, 96),
+            (64, 200, 33),
+            (200, 64, 20),
+            (96, 300, 128),
+        ] {
             let a: Vec<f32> = (0..m * k)
                 .map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0)
                 .collect();
@@ -360,6 +447,18 @@ mod tests {
             let mut t2 = vec![0.0; m * k];
             super::transpose(&a, m, k, &mut t2);
             assert_eq!(t2, at);
+            let bias: Vec<f32> = (0..n).map(|j| (j as f32 - 10.0) / 7.0).collect();
+            for relu in [false, true] {
+                matmul_bias_act(&mut o, &a, &b, &bias, m, k, n, relu);
+                for (idx, (g, w)) in o.iter().zip(&want).enumerate() {
+                    let mut w = w + bias[idx % n];
+                    if relu {
+                        w = w.max(0.0);
+                    }
+                    assert!((g - w).abs() < 1e-4 * (1.0 + w.abs()), "{g} vs {w}");
+                }
+            }
+            matmul(&mut o, &a, &b, m, k, n, false);
             // accumulate adds
             matmul(&mut o, &a, &b, m, k, n, true);
             for (g, w) in o.iter().zip(&want) {

@@ -2,7 +2,7 @@
 //! buffers allocated once, at construction, for a maximum number of rows.
 
 use super::matmul::{
-    matmul, matmul_cc_nt, matmul_cc_nt_one, matmul_tn, matmul_tn_one, transpose,
+    matmul_bias_act, matmul_cc_nt, matmul_cc_nt_one, matmul_tn, matmul_tn_one, transpose,
 };
 
 /// Layers with at least this many multiply-adds run their two gradient products side by side.
@@ -174,19 +174,8 @@ impl Mlp {
             let y = &mut hi[0][..rows * layer.out_dim];
             let w = &params[layer.w..layer.w + layer.in_dim * layer.out_dim];
             let b = &params[layer.b..layer.b + layer.out_dim];
-            matmul(y, x, w, rows, layer.in_dim, layer.out_dim, false);
             let relu = l + 1 < n_layers;
-            for row in y.chunks_exact_mut(layer.out_dim) {
-                if relu {
-                    for (v, &bb) in row.iter_mut().zip(b) {
-                        *v = (*v + bb).max(0.0);
-                    }
-                } else {
-                    for (v, &bb) in row.iter_mut().zip(b) {
-                        *v += bb;
-                    }
-                }
-            }
+            matmul_bias_act(y, x, w, b, rows, layer.in_dim, layer.out_dim, relu);
         }
     }
 
@@ -208,28 +197,33 @@ impl Mlp {
             let dy = &self.grads[l + 1][..rows * go];
             let (glo_t, ghi_t) = self.grads_t.split_at_mut(l + 1);
             let dy_t = &ghi_t[0][..rows * go];
-            let gw = &mut grads[layer.w..layer.w + gi * go];
+            // a layer's bias follows its weight in the parameter store
+            let (gw, gb) = grads.split_at_mut(layer.b);
+            let (gw, gb) = (&mut gw[layer.w..layer.w + gi * go], &mut gb[..go]);
             let w = &params[layer.w..layer.w + gi * go];
             let need_dx = l > 0 || self.input_grad;
             let dx_t = &mut glo_t[l][..if need_dx { rows * gi } else { 0 }];
+            let bias_grad = |gb: &mut [f32]| {
+                for (d, col) in gb.iter_mut().zip(dy_t.chunks_exact(rows)) {
+                    *d = col.iter().sum();
+                }
+            };
             if need_dx && rows * gi * go >= PAIR_MIN_MACS {
                 // the weight and input gradients depend only on dy: one single-threaded product each,
                 // side by side
                 rayon::join(
-                    || matmul_tn_one(gw, x, dy, gi, rows, go, false),
+                    || {
+                        matmul_tn_one(gw, x, dy, gi, rows, go, false);
+                        bias_grad(gb);
+                    },
                     || matmul_cc_nt_one(dx_t, dy_t, w, rows, go, gi, false),
                 );
             } else {
                 matmul_tn(gw, x, dy, gi, rows, go, false);
+                bias_grad(gb);
                 if need_dx {
                     matmul_cc_nt(dx_t, dy_t, w, rows, go, gi, false);
                 }
-            }
-            for (d, col) in grads[layer.b..layer.b + go]
-                .iter_mut()
-                .zip(dy_t.chunks_exact(rows))
-            {
-                *d = col.iter().sum();
             }
             if need_dx {
                 let dx = &mut self.grads[l][..rows * gi];
