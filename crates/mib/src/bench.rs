@@ -27,8 +27,9 @@ pub struct BenchStepConfig {
     pub threads: Option<usize>,
     /// Seed of the weights, data and noise.
     pub seed: u64,
-    /// Also measure the machine's multiply-add ceiling on the same number of threads
-    /// ([`fma_peak`], ~0.3 s) and report the step's share of it.
+    /// Also measure the machine's multiply-add ceiling and memory floor of Adam on the same
+    /// number of threads ([`fma_peak`], [`adam_stream_floor_ms`], ~1 s) and report the step's
+    /// share of the ceiling.
     pub measure_peak: bool,
 }
 
@@ -84,8 +85,11 @@ pub struct BenchReport {
     pub peak_gflop_per_s: Option<f64>,
     /// `gflop_per_s / peak_gflop_per_s`: the share of the ceiling the whole step reaches.
     pub fraction_of_peak: Option<f64>,
-    /// The step rate at the ceiling, `peak_gflop_per_s / gflop_per_step`: no implementation of
-    /// the same products can exceed it on this machine.
+    /// The memory floor of one Adam update of `parameters` values on `threads` threads
+    /// ([`adam_stream_floor_ms`]), when measured.
+    pub adam_floor_ms: Option<f64>,
+    /// The step rate at the machine's ceiling: the products at `peak_gflop_per_s` plus one Adam
+    /// update at `adam_floor_ms`. No implementation of the same step exceeds it on this machine.
     pub ceiling_steps_per_s: Option<f64>,
     /// Number of parameters.
     pub parameters: usize,
@@ -156,10 +160,13 @@ fn bench_in_pool(cfg: &BenchStepConfig, threads: usize) -> Result<BenchReport> {
         .map(|(b, a)| 1e3 * (b - a) / cfg.steps as f64);
     let n = cfg.steps as f64;
     let flops = step.step_flops(b);
-    let peak = if cfg.measure_peak {
-        Some(fma_peak(threads, 300)?.gflop_per_s)
+    let (peak, adam_floor) = if cfg.measure_peak {
+        (
+            Some(fma_peak(threads, 300)?.gflop_per_s),
+            Some(adam_stream_floor_ms(threads, step.params().len(), 8)?),
+        )
     } else {
-        None
+        (None, None)
     };
     let gflop_per_s = flops * n / total / 1e9;
     Ok(BenchReport {
@@ -179,7 +186,10 @@ fn bench_in_pool(cfg: &BenchStepConfig, threads: usize) -> Result<BenchReport> {
         gflop_per_s,
         peak_gflop_per_s: peak,
         fraction_of_peak: peak.map(|p| gflop_per_s / p),
-        ceiling_steps_per_s: peak.map(|p| p * 1e9 / flops),
+        adam_floor_ms: adam_floor,
+        ceiling_steps_per_s: peak
+            .zip(adam_floor)
+            .map(|(p, a)| 1.0 / (flops / (p * 1e9) + a / 1e3)),
         parameters: step.params().len(),
         final_loss: last,
     })
@@ -206,6 +216,57 @@ pub struct PeakReport {
     pub isa: &'static str,
     /// GFLOP/s of all threads together (a multiply-add counts as 2 FLOP).
     pub gflop_per_s: f64,
+}
+
+/// Bytes an f32 Adam update moves per parameter: reads parameter, gradient and both moments,
+/// writes parameter and both moments.
+pub const ADAM_BYTES_PER_PARAM: usize = 28;
+
+/// The fastest time, in milliseconds, of a pass with an Adam update's memory traffic
+/// ([`ADAM_BYTES_PER_PARAM`] per value: read four arrays, write three, with a single add per value
+/// instead of Adam's arithmetic) over `params` values on `threads` threads, caches flushed before
+/// each of `reps` passes: the memory floor of any f32 Adam update of that many parameters.
+pub fn adam_stream_floor_ms(threads: usize, params: usize, reps: usize) -> Result<f64> {
+    if threads == 0 {
+        return Err(Error::config("threads", 0, "must be positive"));
+    }
+    let n = params.max(1);
+    let (mut p, mut m, mut v) = (vec![1.0f32; n], vec![0.0f32; n], vec![0.0f32; n]);
+    let g = vec![1e-3f32; n];
+    // larger than the last-level caches of current desktop and server parts; read (not written)
+    // before each pass, so that the caches hold no dirty lines to write back during it
+    let flush = vec![1u8; 128 << 20];
+    let chunk = n.div_ceil(threads);
+    let mut best = f64::INFINITY;
+    for _ in 0..reps.max(1) {
+        let mut sink = 0u8;
+        for f in flush.iter().step_by(64) {
+            sink ^= *f;
+        }
+        std::hint::black_box(sink);
+        let t = Instant::now();
+        std::thread::scope(|s| {
+            let parts = p
+                .chunks_mut(chunk)
+                .zip(m.chunks_mut(chunk))
+                .zip(v.chunks_mut(chunk))
+                .zip(g.chunks(chunk));
+            for (((p, m), v), g) in parts {
+                s.spawn(move || {
+                    for (((p, m), v), &g) in p.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g)
+                    {
+                        // the traffic of an update without its arithmetic
+                        *m += g;
+                        *v += g;
+                        *p -= *m + *v;
+                    }
+                });
+            }
+        });
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    std::hint::black_box(&p);
+    Ok(1e3 * best)
 }
 
 /// Independent accumulator chains: enough to cover the multiply-add latency times the issue
@@ -377,6 +438,9 @@ mod tests {
         let r = fma_peak(1, 5).unwrap();
         assert!(r.gflop_per_s.is_finite() && r.gflop_per_s > 0.0, "{r:?}");
         assert!(fma_peak(0, 5).is_err());
+        let ms = adam_stream_floor_ms(2, 1000, 1).unwrap();
+        assert!(ms.is_finite() && ms > 0.0);
+        assert!(adam_stream_floor_ms(0, 1000, 1).is_err());
     }
 
     #[test]
