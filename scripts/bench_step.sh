@@ -1,12 +1,30 @@
 #!/usr/bin/env bash
-# Runs `mib bench step` and the same step in PyTorch, and prints the ratio.
-#   scripts/bench_step.sh [batch=64] [threads=2] [steps=50]
+# Runs `mib bench step` and the same step in PyTorch back to back, ROUNDS times alternating, and
+# prints each round's ratio and a summary (median ratio; the machine's ceiling ratio).
+#   scripts/bench_step.sh [batch=64] [threads=2] [steps=50] [rounds=3]
 # Needs a release build (cargo build --release -p mib-cli) and a Python with torch (PYTHON=...).
+# Shared machines are noisy: PyTorch's rate in particular moves by 20 % from one run to the next,
+# so compare the median of several rounds, and `ratio_cpu` (CPU time per step), not one run.
 set -euo pipefail
-B=${1:-64}; T=${2:-2}; S=${3:-50}
+B=${1:-64}; T=${2:-2}; S=${3:-50}; R=${4:-3}
 PY=${PYTHON:-python3}
 DIR=$(cd "$(dirname "$0")/.." && pwd)
-OURS=$(mktemp)
-"$DIR/target/release/mib" bench step --batch "$B" --threads "$T" --steps "$S" --json | tee "$OURS"
-"$PY" "$DIR/scripts/bench_step_torch.py" --batch "$B" --threads "$T" --steps "$S" --ours "$OURS"
-rm -f "$OURS"
+OURS=$(mktemp); ROUNDS=$(mktemp)
+trap 'rm -f "$OURS" "$ROUNDS"' EXIT
+for _ in $(seq "$R"); do
+  "$DIR/target/release/mib" bench step --batch "$B" --threads "$T" --steps "$S" --json | tee "$OURS"
+  "$PY" "$DIR/scripts/bench_step_torch.py" --batch "$B" --threads "$T" --steps "$S" --ours "$OURS" | tee -a "$ROUNDS"
+done
+"$PY" - "$ROUNDS" <<'PY'
+import json, statistics, sys
+rs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+def med(k):
+    v = [r[k] for r in rs if r.get(k) is not None]
+    return statistics.median(v) if v else float("nan")
+print(json.dumps(dict(
+    rounds=len(rs),
+    ours_steps_per_s=med("ours_steps_per_s"), torch_steps_per_s=med("steps_per_s"),
+    ratio_median=med("ratio"), ratio_min=min(r["ratio"] for r in rs), ratio_max=max(r["ratio"] for r in rs),
+    ratio_cpu_median=med("ratio_cpu"), ceiling_steps_per_s=med("ceiling_steps_per_s"),
+    ceiling_ratio_median=med("ceiling_ratio"))))
+PY

@@ -8,7 +8,9 @@ formulas of github.com/mfederici/Multi-View-Information-Bottleneck (training/mib
     python scripts/bench_step_torch.py --batch 64 --threads 2 [--ours ours.json]
 
 With --ours (a file holding `mib bench step --json` output, or '-' for stdin) it also prints the
-ratio of our steps/s to PyTorch's.
+ratio of our steps/s to PyTorch's, PyTorch's GFLOP/s, and `ceiling_ratio`: the machine's ceiling
+step rate (multiply-adds at the measured peak plus Adam at the measured memory floor, from
+`mib bench step`) over PyTorch's rate, the largest ratio any implementation could reach here.
 """
 import argparse, json, math, sys, time
 
