@@ -166,9 +166,16 @@ impl Mlp {
     /// # Shapes
     /// input `[rows, dims[0]]` -> output `[rows, dims[last]]`.
     pub fn forward(&mut self, params: &[f32], rows: usize) {
-        assert!(rows <= self.max_rows);
+        self.forward_from(params, rows, 0);
+    }
+
+    /// Forward pass from dense layer `first` on, reading its input from
+    /// [`Mlp::layer_input_mut`]`(first, rows)`: for callers that compute the first layers
+    /// themselves (such as a critic that factors its input layer).
+    pub fn forward_from(&mut self, params: &[f32], rows: usize, first: usize) {
+        assert!(rows <= self.max_rows && first < self.layers.len());
         let n_layers = self.layers.len();
-        for (l, layer) in self.layers.iter().enumerate() {
+        for (l, layer) in self.layers.iter().enumerate().skip(first) {
             let (lo, hi) = self.acts.split_at_mut(l + 1);
             let x = &lo[l][..rows * layer.in_dim];
             let y = &mut hi[0][..rows * layer.out_dim];
@@ -179,9 +186,37 @@ impl Mlp {
         }
     }
 
+    /// Store offsets `(weight, bias)` of dense layer `l` (weight `[in, out]` row-major).
+    pub fn layer_offsets(&self, l: usize) -> (usize, usize) {
+        (self.layers[l].w, self.layers[l].b)
+    }
+
+    /// The input buffer of dense layer `l`, `[rows, dims[l]]` (for `l > 0`, the previous layer's
+    /// output after its ReLU).
+    pub fn layer_input_mut(&mut self, l: usize, rows: usize) -> &mut [f32] {
+        let d = self.dims[l];
+        &mut self.acts[l][..rows * d]
+    }
+
+    /// After [`Mlp::backward_to`]`(.., first)` with `first > 0`: the gradient w.r.t. the
+    /// pre-activation of dense layer `first - 1` (the input gradient of layer `first`, masked by
+    /// the ReLU between them), `[rows, dims[first]]`.
+    pub fn pre_activation_grad(&self, first: usize, rows: usize) -> &[f32] {
+        assert!(first > 0);
+        &self.grads[first][..rows * self.dims[first]]
+    }
+
     /// Backward pass for the last forward pass (same `rows`): reads the output gradient buffer,
     /// overwrites this MLP's parameter gradients in `grads` and, when enabled, the input gradient.
     pub fn backward(&mut self, params: &[f32], grads: &mut [f32], rows: usize) {
+        self.backward_to(params, grads, rows, 0);
+    }
+
+    /// Backward pass down to dense layer `first` (the counterpart of [`Mlp::forward_from`]):
+    /// overwrites the parameter gradients of layers `first..`; with `first > 0` it leaves the
+    /// gradient w.r.t. layer `first - 1`'s pre-activation in [`Mlp::pre_activation_grad`].
+    pub fn backward_to(&mut self, params: &[f32], grads: &mut [f32], rows: usize, first: usize) {
+        assert!(rows <= self.max_rows && first < self.layers.len());
         let n_layers = self.layers.len();
         let top = self.out_dim();
         transpose(
@@ -190,7 +225,7 @@ impl Mlp {
             top,
             &mut self.grads_t[n_layers][..rows * top],
         );
-        for l in (0..n_layers).rev() {
+        for l in (first..n_layers).rev() {
             let layer = self.layers[l];
             let (gi, go) = (layer.in_dim, layer.out_dim);
             let x = &self.acts[l][..rows * gi];
