@@ -76,8 +76,11 @@ def main():
             out["ratio_best"] = ours["best_steps_per_s"] / out["best_steps_per_s"]
         if ours.get("cpu_ms_per_step"):
             out["ratio_cpu"] = cpu_ms / ours["cpu_ms_per_step"]
-        if ours.get("gflop_per_step"):
-            out["torch_gflop_per_s"] = ours["gflop_per_step"] * torch_sps
+        # PyTorch's own products: forward, weight and input gradients (none for the input layer's
+        # input); mib factors the critic's input layer and does slightly fewer
+        macs = 2 * B * (X * H + H * H + H * 2 * Z) + 2 * B * (2 * Z * H + H * H + H)
+        out["torch_gflop_per_step"] = (6 * macs - 2 * 2 * B * X * H) / 1e9
+        out["torch_gflop_per_s"] = out["torch_gflop_per_step"] * torch_sps
         if ours.get("ceiling_steps_per_s"):
             # the machine's multiply-add ceiling for these products, as `mib bench step` measured
             # it: no implementation can exceed ceiling_steps_per_s, so no ratio can exceed this one
