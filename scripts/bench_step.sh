@@ -25,6 +25,7 @@ print(json.dumps(dict(
     rounds=len(rs),
     ours_steps_per_s=med("ours_steps_per_s"), torch_steps_per_s=med("steps_per_s"),
     ratio_median=med("ratio"), ratio_min=min(r["ratio"] for r in rs), ratio_max=max(r["ratio"] for r in rs),
-    ratio_cpu_median=med("ratio_cpu"), ceiling_steps_per_s=med("ceiling_steps_per_s"),
+    ratio_cpu_median=med("ratio_cpu"), ratio_median_step_median=med("ratio_median_step"),
+    ceiling_steps_per_s=med("ceiling_steps_per_s"),
     ceiling_ratio_median=med("ceiling_ratio"))))
 PY

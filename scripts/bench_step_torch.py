@@ -57,23 +57,28 @@ def main():
     for _ in range(a.warmup):
         step()
     best = float("inf")
+    times = []
     c0 = time.process_time()  # CPU time of all threads: robust to other load on shared cores
     t0 = time.perf_counter()
     for _ in range(a.steps):
         ts = time.perf_counter()
         step()
-        best = min(best, time.perf_counter() - ts)
+        times.append(time.perf_counter() - ts)
+        best = min(best, times[-1])
     total = time.perf_counter() - t0
     cpu_ms = 1e3 * (time.process_time() - c0) / a.steps
     torch_sps = a.steps / total
     out = dict(framework=f"torch {torch.__version__}", batch=B, threads=a.threads, steps=a.steps,
-               steps_per_s=torch_sps, best_steps_per_s=1 / best, cpu_ms_per_step=cpu_ms)
+               steps_per_s=torch_sps, best_steps_per_s=1 / best, cpu_ms_per_step=cpu_ms,
+               median_steps_per_s=1 / sorted(times)[len(times) // 2])
     if a.ours:
         ours = json.load(sys.stdin if a.ours == "-" else open(a.ours))
         out["ours_steps_per_s"] = ours["steps_per_s"]
         out["ratio"] = ours["steps_per_s"] / torch_sps
         if "best_steps_per_s" in ours:
             out["ratio_best"] = ours["best_steps_per_s"] / out["best_steps_per_s"]
+        if "median_steps_per_s" in ours:
+            out["ratio_median_step"] = ours["median_steps_per_s"] / out["median_steps_per_s"]
         if ours.get("cpu_ms_per_step"):
             out["ratio_cpu"] = cpu_ms / ours["cpu_ms_per_step"]
         # PyTorch's own products: forward, weight and input gradients (none for the input layer's

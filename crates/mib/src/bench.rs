@@ -73,6 +73,10 @@ pub struct BenchReport {
     pub best_step_ms: f64,
     /// Steps per second at the fastest single step.
     pub best_steps_per_s: f64,
+    /// The median single step, in milliseconds (robust to bursts of other load).
+    pub median_step_ms: f64,
+    /// Steps per second at the median step.
+    pub median_steps_per_s: f64,
     /// Process CPU time (user + system, all threads) per timed step, in milliseconds, from
     /// `/proc/self/stat` (Linux; 10 ms resolution over the whole run). Unlike wall time it barely
     /// moves when other processes share the cores; `None` where `/proc` is unavailable.
@@ -143,12 +147,15 @@ fn bench_in_pool(cfg: &BenchStepConfig, threads: usize) -> Result<BenchReport> {
     let (mut f, mut bw, mut o) = (0.0f64, 0.0f64, 0.0f64);
     let mut last = 0.0;
     let mut best = f64::INFINITY;
+    let mut times = Vec::with_capacity(cfg.steps);
     let cpu0 = process_cpu_s();
     let t0 = Instant::now();
     for _ in 0..cfg.steps {
         let ts = Instant::now();
         let st = step.step(&views, lab, b, 1e-3, &mut rng)?;
-        best = best.min(ts.elapsed().as_secs_f64());
+        let el = ts.elapsed().as_secs_f64();
+        best = best.min(el);
+        times.push(el);
         f += st.forward_s as f64;
         bw += st.backward_s as f64;
         o += st.optimizer_s as f64;
@@ -169,6 +176,8 @@ fn bench_in_pool(cfg: &BenchStepConfig, threads: usize) -> Result<BenchReport> {
         (None, None)
     };
     let gflop_per_s = flops * n / total / 1e9;
+    times.sort_by(f64::total_cmp);
+    let median = times[times.len() / 2];
     Ok(BenchReport {
         objective: obj,
         batch: b,
@@ -181,6 +190,8 @@ fn bench_in_pool(cfg: &BenchStepConfig, threads: usize) -> Result<BenchReport> {
         optimizer_ms: 1e3 * o / n,
         best_step_ms: 1e3 * best,
         best_steps_per_s: 1.0 / best,
+        median_step_ms: 1e3 * median,
+        median_steps_per_s: 1.0 / median,
         cpu_ms_per_step: cpu,
         gflop_per_step: flops / 1e9,
         gflop_per_s,
