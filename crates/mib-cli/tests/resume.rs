@@ -95,6 +95,16 @@ fn sigkill_then_resume_gives_the_uninterrupted_losses() {
     let killed = dir.join("killed");
     let mut seed = 0x2545_F491_4F6C_DD1Du64 ^ std::process::id() as u64;
     let mut child = train_fresh(&cfg, &killed);
+    // Kills before the run folder exists leave nothing to resume (`--resume` says so); the random
+    // moments start once `mib train` has written its config.
+    let started = Instant::now();
+    while !killed.join("config.toml").exists() {
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "mib train never wrote its config"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
     let mut kills = 0;
     loop {
         seed ^= seed << 13;

@@ -359,12 +359,7 @@ impl MiCritic {
         }
         mlp.forward_from(params, 2 * n, 1);
         let (t, dt) = mlp.output_and_grad_mut(2 * n);
-        let (dp, dn) = dt.split_at_mut(n);
-        let value = match self.estimator {
-            EstimatorKind::Jsd => jsd(&t[..n], &t[n..], -1.0, dp, dn),
-            EstimatorKind::Nwj => nwj(&t[..n], &t[n..], -1.0, dp, dn),
-            EstimatorKind::InfoNce => unreachable!("InfoNCE scores all pairs, not factored"),
-        };
+        let value = estimate(self.estimator, t, dt, n, &mut self.col);
         self.last_batch = n;
         value
     }
@@ -449,27 +444,8 @@ impl MiCritic {
             }
         }
         mlp.forward(params, rows);
-        let value = {
-            let (t, dt) = mlp.output_and_grad_mut(rows);
-            match self.estimator {
-                EstimatorKind::Jsd => {
-                    let (dp, dn) = dt.split_at_mut(n);
-                    jsd(&t[..n], &t[n..], -1.0, dp, dn)
-                }
-                EstimatorKind::Nwj => {
-                    let (dp, dn) = dt.split_at_mut(n);
-                    nwj(&t[..n], &t[n..], -1.0, dp, dn)
-                }
-                EstimatorKind::InfoNce => {
-                    dt.fill(0.0);
-                    let v = infonce(t, n, -1.0, Some(dt), &mut self.col);
-                    MiValue {
-                        surrogate: v,
-                        estimate: v,
-                    }
-                }
-            }
-        };
+        let (t, dt) = mlp.output_and_grad_mut(rows);
+        let value = estimate(self.estimator, t, dt, n, &mut self.col);
         self.last_batch = n;
         value
     }
@@ -662,6 +638,36 @@ impl MiCritic {
 }
 
 #[inline]
+/// The estimator's value from the MLP critic's scores `t` of a batch of `n`, and the gradient of
+/// `-surrogate` w.r.t. them in `dt`: `t` holds `n` positives then `n` shifted negatives (JSD, NWJ),
+/// or all `n x n` pairs (InfoNCE).
+fn estimate(
+    estimator: EstimatorKind,
+    t: &[f32],
+    dt: &mut [f32],
+    n: usize,
+    col: &mut [f32],
+) -> MiValue {
+    match estimator {
+        EstimatorKind::Jsd => {
+            let (dp, dn) = dt.split_at_mut(n);
+            jsd(&t[..n], &t[n..], -1.0, dp, dn)
+        }
+        EstimatorKind::Nwj => {
+            let (dp, dn) = dt.split_at_mut(n);
+            nwj(&t[..n], &t[n..], -1.0, dp, dn)
+        }
+        EstimatorKind::InfoNce => {
+            dt.fill(0.0);
+            let v = infonce(t, n, -1.0, Some(dt), col);
+            MiValue {
+                surrogate: v,
+                estimate: v,
+            }
+        }
+    }
+}
+
 fn add(dst: &mut [f32], src: &[f32]) {
     for (d, s) in dst.iter_mut().zip(src) {
         *d += s;

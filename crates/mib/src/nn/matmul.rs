@@ -266,9 +266,7 @@ pub fn matmul_tn(
     n: usize,
     accumulate: bool,
 ) {
-    assert!(a.len() >= m * k && b.len() >= k * n && out.len() >= m * n);
-    // SAFETY: lengths checked above.
-    unsafe { gemm_split(m, n, k, rw(out, n, 1), accumulate, ro(a, 1, m), ro(b, n, 1)) }
+    tn(out, a, b, m, k, n, accumulate, true)
 }
 
 /// `out (+)= a * b^T` (the input gradient `dY W^T`).
@@ -332,9 +330,7 @@ pub fn matmul_cc_nt(
     n: usize,
     accumulate: bool,
 ) {
-    assert!(a.len() >= m * k && b.len() >= k * n && out.len() >= m * n);
-    // SAFETY: lengths checked above.
-    unsafe { gemm_split(m, n, k, rw(out, 1, m), accumulate, ro(a, 1, m), ro(b, 1, k)) }
+    cc_nt(out, a, b, m, k, n, accumulate, true)
 }
 
 /// [`matmul_tn`] as one single-threaded product (for running beside another product).
@@ -347,9 +343,7 @@ pub fn matmul_tn_one(
     n: usize,
     accumulate: bool,
 ) {
-    assert!(a.len() >= m * k && b.len() >= k * n && out.len() >= m * n);
-    // SAFETY: lengths checked above.
-    unsafe { gemm_one(m, n, k, rw(out, n, 1), accumulate, ro(a, 1, m), ro(b, n, 1)) }
+    tn(out, a, b, m, k, n, accumulate, false)
 }
 
 /// [`matmul_cc_nt`] as one single-threaded product (for running beside another product).
@@ -362,9 +356,54 @@ pub fn matmul_cc_nt_one(
     n: usize,
     accumulate: bool,
 ) {
+    cc_nt(out, a, b, m, k, n, accumulate, false)
+}
+
+/// `dst (+)= lhs * rhs`, split in two halves or as one single-threaded call.
+///
+/// # Safety
+/// As [`gemm_one`].
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_run(
+    split: bool,
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: Operand,
+    accumulate: bool,
+    lhs: Operand,
+    rhs: Operand,
+) {
+    if split {
+        gemm_split(m, n, k, dst, accumulate, lhs, rhs)
+    } else {
+        gemm_one(m, n, k, dst, accumulate, lhs, rhs)
+    }
+}
+
+/// [`matmul_tn`], split or not.
+#[allow(clippy::too_many_arguments)]
+fn tn(out: &mut [f32], a: &[f32], b: &[f32], m: usize, k: usize, n: usize, acc: bool, split: bool) {
     assert!(a.len() >= m * k && b.len() >= k * n && out.len() >= m * n);
     // SAFETY: lengths checked above.
-    unsafe { gemm_one(m, n, k, rw(out, 1, m), accumulate, ro(a, 1, m), ro(b, 1, k)) }
+    unsafe { gemm_run(split, m, n, k, rw(out, n, 1), acc, ro(a, 1, m), ro(b, n, 1)) }
+}
+
+/// [`matmul_cc_nt`], split or not.
+#[allow(clippy::too_many_arguments)]
+fn cc_nt(
+    out: &mut [f32],
+    a: &[f32],
+    b: &[f32],
+    m: usize,
+    k: usize,
+    n: usize,
+    acc: bool,
+    split: bool,
+) {
+    assert!(a.len() >= m * k && b.len() >= k * n && out.len() >= m * n);
+    // SAFETY: lengths checked above.
+    unsafe { gemm_run(split, m, n, k, rw(out, 1, m), acc, ro(a, 1, m), ro(b, 1, k)) }
 }
 
 /// Transposes `src` (`[rows, cols]` row-major) into `dst` (`[cols, rows]` row-major), in tiles.
