@@ -11,19 +11,16 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use clap::Args;
 use mib::eval::{Distance, Embeddings, EvalInputs, EvalProtocol, EvalReport, KnnParams};
-use mib::train::trainer;
+use mib::train::RunFolder;
 
 /// Flags of `mib eval`.
 #[derive(Debug, Clone, Args)]
 pub struct EvalArgs {
     /// Run directory (holds `config.toml`; `eval.json` is written there).
     pub dir: Option<PathBuf>,
-    /// Dataset to embed with the run's encoder (default: the run's own).
-    #[arg(long)]
-    pub dataset: Option<String>,
-    /// Folder holding the dataset files (default: the run's, then $MIB_DATA, then Debian's).
-    #[arg(long)]
-    pub data_dir: Option<PathBuf>,
+    /// The data to embed with the run's encoder (default: the run's own).
+    #[command(flatten)]
+    pub data: crate::args::DataArgs,
     /// Representations to evaluate (default `DIR/embeddings.safetensors`).
     #[arg(long)]
     pub embeddings: Option<PathBuf>,
@@ -145,21 +142,12 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<EvalReport> {
         return run_with_inputs(args, &emb.inputs());
     }
     let dir = args.dir.as_ref().expect("checked above");
-    let (mut cfg, ck) = crate::run_cmds::load_run(dir)?;
-    if let Some(d) = &args.dataset {
-        cfg.data.dataset = d.clone();
-    }
-    if let Some(d) = &args.data_dir {
-        cfg.data.data_dir = Some(d.clone());
-    }
-    crate::init_threads(cfg.train.threads)?;
-    let data = trainer::load_data(&cfg)?;
-    trainer::check_view_widths(dir, &cfg, &data.train)?;
-    let views = trainer::training_views(&cfg, &data.train)?;
-    let mut model = trainer::build_model(&cfg, &data.train, views)?;
-    ck.restore(&mut model)?;
-    let (report, emb) =
-        trainer::evaluate_model_with_embeddings(&mut model, &cfg, &data, &args.protocol())?;
+    let run = RunFolder::new(dir);
+    let mut cfg = run.read_config()?;
+    args.data.apply(&mut cfg);
+    let mut model = run.open_model(cfg.train.threads)?;
+    let data = mib::data::load_splits(&cfg)?;
+    let (report, emb) = mib::eval::evaluate_model(&mut model, &data, &args.protocol())?;
     // Saved for `mib report` (PCA of the test representations) and for re-evaluation.
     let emb_path = dir.join("embeddings.safetensors");
     emb.save(&emb_path)

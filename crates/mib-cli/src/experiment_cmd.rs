@@ -10,9 +10,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use mib::experiment::{
     run_experiment, ArmResult, ExperimentObserver, ExperimentOptions, ExperimentSpec, PlannedArm,
 };
-use mib::train::trainer::{MetricsRecord, TrainObserver};
+use mib::train::{MetricsRecord, TrainObserver};
 
-use crate::presets;
+use mib::presets;
 
 /// The experiments shipped in `configs/experiments/`, embedded.
 const EXPERIMENTS: &[(&str, &str)] = &[
@@ -131,7 +131,7 @@ pub(crate) fn experiment(a: ExperimentArgs) -> Result<()> {
     if a.dry_run {
         return Ok(());
     }
-    let threads = crate::init_threads(a.threads)?;
+    let threads = mib::pool::resolve_threads(a.threads);
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = stop.clone();

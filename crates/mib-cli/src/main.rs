@@ -3,11 +3,12 @@
 //! Each subcommand parses its flags, loads a config, applies flag overrides and calls one library
 //! function. Errors are printed as one line on stderr with a non-zero exit code.
 
+mod args;
 mod bench;
 mod bench_views;
+mod demo_cmd;
 mod eval_cmd;
 mod experiment_cmd;
-mod presets;
 mod report;
 mod run_cmds;
 mod train_cmd;
@@ -28,7 +29,7 @@ enum Command {
     /// Train a model (MIB, MV-InfoMax, InfoMax, beta-VAE, supervised) into a run folder.
     Train(train_cmd::TrainArgs),
     /// The main job on the embedded UCI mfeat data: train MIB for about a minute, then evaluate.
-    Demo(train_cmd::DemoArgs),
+    Demo(demo_cmd::DemoArgs),
     /// Compare objectives on one budget: train and evaluate each arm of an experiment, one table.
     Experiment(experiment_cmd::ExperimentArgs),
     /// Write the posterior means of a trained encoder for a dataset split to an .npy file.
@@ -61,7 +62,7 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train(a) => train_cmd::train(a),
-        Command::Demo(a) => train_cmd::demo(a),
+        Command::Demo(a) => demo_cmd::demo(a),
         Command::Experiment(a) => experiment_cmd::experiment(a),
         Command::Embed(a) => run_cmds::embed(a),
         Command::Eval(a) => eval_cmd::run(&a).map(|_| ()),
@@ -76,18 +77,4 @@ fn main() {
         eprintln!("error: {msg}");
         std::process::exit(1);
     }
-}
-
-/// Sets the size of the global rayon pool (0 = all available cores).
-pub(crate) fn init_threads(threads: usize) -> anyhow::Result<usize> {
-    let n = if threads == 0 {
-        std::thread::available_parallelism().map_or(1, |n| n.get())
-    } else {
-        threads
-    };
-    // A second call (e.g. demo: train then evaluate) keeps the first pool.
-    let _ = rayon::ThreadPoolBuilder::new()
-        .num_threads(n)
-        .build_global();
-    Ok(n)
 }

@@ -4,9 +4,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
-use mib::config::TrainConfig;
 use mib::train::checkpoint::{self, LoadedCheckpoint};
-use mib::train::trainer;
+use mib::train::RunFolder;
 
 /// Which split of a dataset.
 #[derive(Clone, Copy, Debug, ValueEnum, Default)]
@@ -25,7 +24,7 @@ pub(crate) struct EmbedArgs {
     run: PathBuf,
     /// The data to embed (default: the run's own).
     #[command(flatten)]
-    data: crate::train_cmd::DataArgs,
+    data: crate::args::DataArgs,
     /// Which split.
     #[arg(long, value_enum, default_value_t = Split::Test)]
     split: Split,
@@ -44,45 +43,21 @@ pub(crate) struct InspectArgs {
     path: PathBuf,
 }
 
-/// Loads the run's config and its newest weights (final model, else newest valid checkpoint).
-pub(crate) fn load_run(run: &Path) -> Result<(TrainConfig, LoadedCheckpoint)> {
-    let cfg_path = run.join("config.toml");
-    if !cfg_path.exists() {
-        bail!(
-            "{}: not a run folder (config.toml is missing)",
-            run.display()
-        );
-    }
-    let cfg = TrainConfig::from_file(&cfg_path)?;
-    let fin = run.join("model.safetensors");
-    let ck = if fin.exists() {
-        LoadedCheckpoint::read(&fin)?
-    } else {
-        let mut skipped = Vec::new();
-        checkpoint::latest_valid(&run.join("checkpoints"), &mut skipped)?.with_context(|| {
-            format!(
-                "{}: no model.safetensors and no valid checkpoint",
-                run.display()
-            )
-        })?
-    };
-    Ok((cfg, ck))
-}
-
 pub(crate) fn embed(a: EmbedArgs) -> Result<()> {
-    let (mut cfg, ck) = load_run(&a.run)?;
+    let run = RunFolder::new(&a.run);
+    let mut cfg = run.read_config()?;
     a.data.apply(&mut cfg);
     if a.view > 1 {
         bail!("--view {}: must be 0 or 1", a.view);
     }
-    crate::init_threads(cfg.train.threads)?;
-    let data = trainer::load_data(&cfg)?;
-    trainer::check_view_widths(&a.run, &cfg, &data.train)?;
+    let mut model = run.open_model(cfg.train.threads)?;
+    let data = mib::data::load_splits(&cfg)?;
+    model.check_dataset(&data.train)?;
     let ds = match a.split {
         Split::Train => &data.train,
         Split::Test => &data.test,
     };
-    let z = trainer::embed_view(&cfg, &ck, &data.train, ds, a.view)?;
+    let z = model.embed_dataset(ds, a.view)?;
     write_npy_f32(&a.out, &z.data, &[z.rows, z.cols])?;
     let mut msg = format!("wrote {} ({} x {})", a.out.display(), z.rows, z.cols);
     if let Some(l) = &ds.labels {
@@ -101,15 +76,27 @@ pub(crate) fn inspect(a: InspectArgs) -> Result<()> {
         print_checkpoint(&ck);
         return Ok(());
     }
-    let (cfg, ck) = load_run(p)?;
+    let run = RunFolder::new(p);
+    let cfg = run.read_config()?;
+    let fin = p.join("model.safetensors");
+    let ck = if fin.exists() {
+        LoadedCheckpoint::read(&fin)?
+    } else {
+        run.latest_checkpoint(&mut Vec::new())?.with_context(|| {
+            format!(
+                "{}: no model.safetensors and no valid checkpoint",
+                p.display()
+            )
+        })?
+    };
     println!("run folder: {}", p.display());
     println!(
         "objective: {:?}, dataset: {} {:?}, seed {}, {} iterations planned",
         cfg.model.objective, cfg.data.dataset, cfg.data.views, cfg.seed, cfg.train.iterations
     );
-    let metrics = p.join("metrics.jsonl");
+    let metrics = run.metrics_path();
     if metrics.exists() {
-        let m = trainer::read_metrics(&metrics)?;
+        let m = run.read_metrics()?;
         if let Some(last) = m.last() {
             println!(
                 "metrics.jsonl: {} lines; last: {}",
@@ -118,7 +105,7 @@ pub(crate) fn inspect(a: InspectArgs) -> Result<()> {
             );
         }
     }
-    let cks = checkpoint::list_checkpoints(&p.join("checkpoints"))?;
+    let cks = run.checkpoints()?;
     println!("checkpoints: {}", cks.len());
     for c in &cks {
         match LoadedCheckpoint::read(c) {

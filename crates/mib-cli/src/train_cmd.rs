@@ -4,51 +4,14 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use mib::config::TrainConfig;
-use mib::train::trainer::{self, MetricsRecord, RunOptions, TrainObserver, TrainSummary};
+use mib::train::{self, MetricsRecord, RunFolder, RunOptions, TrainObserver, TrainSummary};
 
-use crate::presets;
-
-/// Flags that choose the data, shared by `mib train` and `mib embed`.
-#[derive(Args, Debug, Default)]
-pub(crate) struct DataArgs {
-    /// Dataset: mfeat (embedded), fashion-mnist, mnist, or npy (with --views).
-    #[arg(long)]
-    dataset: Option<String>,
-    /// Views: for mfeat, names (e.g. pix,fou); otherwise .npy files, one per view (implies --dataset npy).
-    #[arg(long, value_delimiter = ',')]
-    views: Option<Vec<String>>,
-    /// Labels for .npy views (integer .npy).
-    #[arg(long)]
-    labels: Option<PathBuf>,
-    /// Folder holding the dataset files (IDX); default $MIB_DATA, then /usr/share/datasets/<name>.
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
-}
-
-impl DataArgs {
-    /// Writes the flags that were given into `cfg`.
-    pub(crate) fn apply(&self, cfg: &mut TrainConfig) {
-        if let Some(d) = &self.dataset {
-            cfg.data.dataset = d.clone();
-        }
-        if let Some(v) = &self.views {
-            if v.iter().any(|s| s.ends_with(".npy")) {
-                cfg.data.dataset = "npy".into();
-            }
-            cfg.data.views = v.clone();
-        }
-        if let Some(l) = &self.labels {
-            cfg.data.labels = Some(l.clone());
-        }
-        if let Some(d) = &self.data_dir {
-            cfg.data.data_dir = Some(d.clone());
-        }
-    }
-}
+use crate::args::DataArgs;
+use mib::presets;
 
 /// Flags of `mib train`.
 #[derive(Args, Debug, Default)]
@@ -84,24 +47,7 @@ pub(crate) struct TrainArgs {
     quiet: bool,
 }
 
-/// Flags of `mib demo`.
-#[derive(Args, Debug, Default)]
-pub(crate) struct DemoArgs {
-    /// Run folder (default runs/demo-<unix time>).
-    #[arg(long, short)]
-    out: Option<PathBuf>,
-    /// Training iterations (default: the demo preset's).
-    #[arg(long)]
-    iterations: Option<u64>,
-    /// Worker threads (0 = all cores).
-    #[arg(long, default_value_t = 0)]
-    threads: usize,
-    /// No progress bar.
-    #[arg(long, short)]
-    quiet: bool,
-}
-
-fn load_config(spec: &str) -> Result<TrainConfig> {
+pub(crate) fn load_config(spec: &str) -> Result<TrainConfig> {
     let path = Path::new(spec);
     if path.exists() {
         return Ok(TrainConfig::from_file(path)?);
@@ -167,42 +113,20 @@ pub(crate) fn train(a: TrainArgs) -> Result<()> {
     };
     cfg.validate()?;
     if !resume && a.force && run_dir.join("config.toml").exists() {
-        clear_run(&run_dir)?;
+        RunFolder::new(&run_dir).clear()?;
     }
     run_training(&cfg, &run_dir, resume, a.quiet).map(|_| ())
 }
 
-/// Removes the files of an earlier run from `dir` (only the ones `mib train` writes).
-fn clear_run(dir: &Path) -> Result<()> {
-    for f in [
-        "config.toml",
-        "metrics.jsonl",
-        "model.safetensors",
-        "encoder.safetensors",
-        "encoder.toml",
-        "eval.json",
-    ] {
-        let p = dir.join(f);
-        if p.exists() {
-            std::fs::remove_file(&p).with_context(|| format!("removing {}", p.display()))?;
-        }
-    }
-    let ck = dir.join("checkpoints");
-    if ck.exists() {
-        std::fs::remove_dir_all(&ck).with_context(|| format!("removing {}", ck.display()))?;
-    }
-    Ok(())
-}
-
-fn run_training(
+pub(crate) fn run_training(
     cfg: &TrainConfig,
     run_dir: &Path,
     resume: bool,
     quiet: bool,
 ) -> Result<TrainSummary> {
-    trainer::check_run_dir(run_dir, resume)?;
-    let threads = crate::init_threads(cfg.train.threads)?;
-    let data = trainer::load_data(cfg)?;
+    RunFolder::new(run_dir).check(resume)?;
+    let threads = mib::pool::resolve_threads(cfg.train.threads);
+    let data = mib::data::load_splits(cfg)?;
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = stop.clone();
@@ -229,7 +153,7 @@ fn run_training(
         resume,
         stop: Some(stop),
     };
-    let summary = trainer::train(cfg, &data, run_dir, &opts, &mut obs)?;
+    let (summary, _) = train::train(cfg, &data, run_dir, &opts, &mut obs)?;
     obs.finish();
     if summary.interrupted {
         eprintln!(
@@ -251,60 +175,6 @@ fn run_training(
         );
     }
     Ok(summary)
-}
-
-pub(crate) fn demo(a: DemoArgs) -> Result<()> {
-    let text = presets::preset("demo").expect("demo preset is embedded");
-    let mut cfg = TrainConfig::from_toml_str(text, "preset `demo`")?;
-    if let Some(n) = a.iterations {
-        cfg.train.iterations = n;
-    }
-    cfg.train.threads = a.threads;
-    cfg.validate()?;
-    let dir = a.out.clone().unwrap_or_else(|| {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        PathBuf::from(format!("runs/demo-{t}"))
-    });
-    run_training(&cfg, &dir, false, a.quiet)?;
-    eprintln!("mib: evaluating (few-label linear probe, kNN, cross-view retrieval)...");
-    let args = crate::eval_cmd::EvalArgs::for_run(dir.clone());
-    let report = crate::eval_cmd::run(&args)?;
-    // The baseline the representation must beat: the same probe on the raw pixel view.
-    let data = trainer::load_data(&cfg)?;
-    let protocol = mib::eval::EvalProtocol {
-        labels_per_class: args.labels_per_class.clone(),
-        repetitions: args.repetitions,
-        knn: None,
-        information_bound: false,
-        ..Default::default()
-    };
-    let raw = trainer::evaluate_raw(&data, 0, &protocol)?;
-    println!(
-        "Same probe on the raw `{}` features (the baseline):",
-        data.train.view_names[0]
-    );
-    println!("    labels/class   MIB mean    raw mean");
-    for (m, r) in report.linear_probe.iter().zip(&raw.linear_probe) {
-        println!(
-            "    {:>12} {:>10.2} {:>11.2}",
-            m.labels_per_class,
-            100.0 * m.mean,
-            100.0 * r.mean
-        );
-    }
-    crate::report::run(&crate::report::ReportArgs {
-        dirs: vec![dir.clone()],
-        out: dir.join("report.html"),
-        max_points: 3000,
-    })?;
-    eprintln!(
-        "mib: results in {}: report.html (open it in a browser), eval.json, metrics.jsonl, \
-         model.safetensors, config.toml",
-        dir.display()
-    );
-    Ok(())
 }
 
 /// Progress bar (or plain lines with --quiet) fed by the training loop.

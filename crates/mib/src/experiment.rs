@@ -41,9 +41,11 @@ use serde::{Deserialize, Serialize};
 use crate::config::TrainConfig;
 use crate::data::DatasetSplits;
 use crate::eval::{EvalProtocol, EvalReport, KnnParams};
-use crate::train::checkpoint::{self, LoadedCheckpoint};
+use crate::models::TrainedModel;
+use crate::pool::ComputePool;
+use crate::train::checkpoint;
 use crate::train::schedule::BetaSchedule;
-use crate::train::trainer::{self, RunOptions, TrainObserver};
+use crate::train::{self, RunOptions, TrainObserver};
 use crate::{Error, Result};
 
 fn default_scale() -> bool {
@@ -447,7 +449,7 @@ pub fn run_experiment(
         };
         let key = toml::to_string(&data_cfg.data).map_err(|e| Error::Data(e.to_string()))?;
         if !data_cache.contains_key(&key) {
-            data_cache.insert(key.clone(), trainer::load_data(data_cfg)?);
+            data_cache.insert(key.clone(), crate::data::load_splits(data_cfg)?);
         }
         let data = &data_cache[&key];
         let result = match &arm.kind {
@@ -456,7 +458,12 @@ pub fn run_experiment(
                 fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
                 checkpoint::write_atomic(&dir.join("data.toml"), raw_identity(arm)?.as_bytes())?;
                 let t = Instant::now();
-                let report = trainer::evaluate_raw(data, *view, &plan.protocol)?;
+                let report = crate::eval::evaluate_raw(
+                    data,
+                    *view,
+                    &plan.protocol,
+                    &ComputePool::new(opts.threads),
+                )?;
                 ArmResult {
                     name: arm.name.clone(),
                     note: arm.note.clone(),
@@ -558,31 +565,27 @@ fn run_trained_arm(
     let final_model = dir.join("model.safetensors");
     // check_folder has compared an existing config.toml with `cfg`.
     let exists = saved.exists();
-    let views = trainer::training_views(cfg, &data.train)?;
-    let mut model = trainer::build_model(cfg, &data.train, views)?;
-    let train_wall_s = if exists && final_model.exists() {
+    let (mut model, train_wall_s) = if exists && final_model.exists() {
         observer.on_arm(i, total, arm, "evaluate finished run");
-        LoadedCheckpoint::read(&final_model)?.restore(&mut model)?;
-        last_wall(dir)?
+        (TrainedModel::open(dir, cfg.train.threads)?, last_wall(dir)?)
     } else {
         observer.on_arm(i, total, arm, if exists { "resume" } else { "train" });
         let opts = RunOptions {
             resume: exists,
             stop,
         };
-        let summary = trainer::train(cfg, data, dir, &opts, observer.train_observer())?;
+        let (summary, model) = train::train(cfg, data, dir, &opts, observer.train_observer())?;
         if summary.interrupted {
             return Err(Error::Data(format!(
                 "{}: training was interrupted; run the experiment again to resume it",
                 dir.display()
             )));
         }
-        LoadedCheckpoint::read(&final_model)?.restore(&mut model)?;
-        summary.wall_s
+        (model, summary.wall_s)
     };
     observer.on_arm(i, total, arm, "evaluate");
     let t = Instant::now();
-    let report = trainer::evaluate_model(&mut model, cfg, data, protocol)?;
+    let (report, _) = crate::eval::evaluate_model(&mut model, data, protocol)?;
     Ok(ArmResult {
         name: arm.name.clone(),
         note: arm.note.clone(),
@@ -598,7 +601,7 @@ fn run_trained_arm(
 
 /// Training wall time of a finished run, from the last line of its `metrics.jsonl`.
 fn last_wall(dir: &Path) -> Result<f64> {
-    let m = trainer::read_metrics(&dir.join("metrics.jsonl"))?;
+    let m = train::read_metrics(&dir.join("metrics.jsonl"))?;
     Ok(m.last().map_or(f64::NAN, |r| r.wall_s))
 }
 

@@ -14,7 +14,8 @@
 //! - [`nn`]: the compute core (dense layers, stable element-wise ops, fused Adam) on the `gemm` crate;
 //! - [`distributions`]: diagonal Gaussian posteriors and KL divergences;
 //! - [`estimators`]: mutual-information lower bounds (JSD, NWJ, InfoNCE) and their critics;
-//! - [`models`]: encoders, decoders and critics built from configs;
+//! - [`models`]: encoders, decoders and critics built from configs, and [`models::TrainedModel`];
+//! - [`pool`]: the thread pool the compute core runs on, owned by the caller;
 //! - [`objectives`]: MIB, MV-InfoMax, InfoMax, beta-VAE and the supervised baseline, as fused training steps;
 //! - [`train`]: beta schedules, the training loop, checkpoints and metrics;
 //! - [`data`]: dataset readers (IDX, NPY, CSV, the embedded UCI mfeat set), pairing and batching;
@@ -39,6 +40,8 @@ pub mod nn;
 pub mod objectives;
 #[cfg(feature = "plot")]
 pub mod plot;
+pub mod pool;
+pub mod presets;
 pub mod train;
 
 pub use error::{Error, Result};

@@ -128,7 +128,7 @@ fn multi_view_loaders_round_trip() -> anyhow::Result<()> {
         &p1,
         &RawArray {
             shape: vec![4, 2],
-            data: Elements::F32(v1.data.clone()),
+            data: Elements::F32(v1.data.to_vec()),
         },
     )?;
     npy::write_npy(

@@ -9,7 +9,7 @@ use mib::experiment::{
     ExperimentSpec, PlannedArm,
 };
 use mib::train::schedule::BetaSchedule;
-use mib::train::trainer::{NoObserver, TrainObserver};
+use mib::train::{NoObserver, TrainObserver};
 
 const PRESET: &str = r#"
 seed = 1

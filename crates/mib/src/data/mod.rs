@@ -29,10 +29,12 @@ pub mod csv;
 pub mod idx;
 pub mod mfeat;
 pub mod npy;
+mod splits;
 
 pub use array::{Elements, RawArray};
 pub use batch::{make_pair_using, Batch, BatchIter, BatchProducer, PairingConfig};
 pub use csv::{CsvHeader, CsvOptions, CsvTable, LabelColumn};
+pub use splits::{load_splits, split_seeded};
 use std::sync::Arc;
 
 use crate::{Error, Matrix, Result};

@@ -9,13 +9,15 @@
 //! - [`retrieval`]: cross-view mAP@all and Precision@K; [`mean_average_precision_multilabel`] and
 //!   the one-vs-rest [`fit_multilabel_probe`] for multi-hot labels;
 //! - [`label_entropy`] and [`label_information_lower_bound`] for the information plane;
-//! - [`EvalProtocol`] runs all of it into an [`EvalReport`] (`eval.json`).
+//! - [`EvalProtocol`] runs all of it into an [`EvalReport`] (`eval.json`); [`evaluate_model`] runs it
+//!   on a trained model's representations of a dataset, [`evaluate_raw`] on the raw features.
 
 mod encoder_bounds;
 mod info;
 mod knn;
 mod lbfgs;
 mod linear_probe;
+mod model_eval;
 mod multilabel;
 mod protocol;
 mod report;
@@ -27,6 +29,7 @@ pub use encoder_bounds::{
 pub use info::{label_entropy, label_information_lower_bound, InfoPlane, I_YZ_PROBE_BOUND};
 pub use knn::{knn_accuracy, Distance, FittedKnn, KnnParams, KnnReport};
 pub use linear_probe::{FittedLinearProbe, LinearProbeParams};
+pub use model_eval::{embed_splits, evaluate_model, evaluate_raw};
 pub use multilabel::{
     few_label_multilabel_probe, fit_multilabel_probe, FittedMultilabelProbe, MultilabelSummary,
 };

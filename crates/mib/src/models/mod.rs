@@ -1,4 +1,5 @@
-//! Encoders, decoders and critics built from configs.
+//! Encoders, decoders and critics built from configs, and [`TrainedModel`]: what a user holds
+//! after training.
 //!
 //! Every network in `mib` is an [`crate::nn::Mlp`] (dense layers with ReLU between them, weights
 //! `[in_dim, out_dim]`); [`crate::objectives::TrainStep::new`] builds them from a
@@ -10,3 +11,553 @@
 //!   parameter-free separable cosine critic;
 //! - decoder `z_dim -> decoder_hidden.. -> in_dim` with a fixed-scale Gaussian likelihood (beta-VAE);
 //! - classifier `z_dim -> n_classes` on the encoder mean (supervised baseline).
+//!
+//! A [`TrainedModel`] is built by training ([`crate::train::fit`], [`crate::train::train`]), opened
+//! from a run folder ([`TrainedModel::open`]) or read back from bytes ([`TrainedModel::from_bytes`]),
+//! and embeds rows of either training view: posterior means, or seeded samples.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use rand::SeedableRng;
+use rand_distr::{Distribution, StandardNormal};
+use safetensors::SafeTensors;
+use serde::{Deserialize, Serialize};
+
+use crate::config::TrainConfig;
+use crate::data::{MultiViewDataset, PairingConfig};
+use crate::objectives::{ModelConfig, ObjectiveKind, StepStats, TrainStep};
+use crate::pool::ComputePool;
+use crate::train::checkpoint::{self, CheckpointMeta, LoadedCheckpoint};
+use crate::train::stream_seed;
+use crate::{Error, Matrix, MibRng, Result};
+
+/// What `encoder.toml` holds: enough to rebuild the encoder and check the data it is given.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct EncoderInfo {
+    /// Width of each view the model was trained on (one per training view slot).
+    pub in_dims: Vec<usize>,
+    /// Names of those views.
+    pub view_names: Vec<String>,
+    /// Number of classes of the training labels (0 if unlabelled).
+    pub n_classes: usize,
+    /// The model config.
+    pub model: ModelConfig,
+}
+
+/// The dataset views a config trains on: `[0, 1]` for the multi-view objectives on aligned or
+/// same-class pairs, `[0, 0]` for the single-view objectives and for two augmentations of one view.
+pub fn training_views(cfg: &TrainConfig, n_dataset_views: usize) -> Result<[usize; 2]> {
+    if cfg.model.objective.n_views() == 1
+        || matches!(cfg.data.pairing, PairingConfig::Augment { .. })
+    {
+        return Ok([0, 0]);
+    }
+    if n_dataset_views < 2 {
+        return Err(Error::config(
+            "data.pairing",
+            "aligned/same-class",
+            format!(
+                "the dataset has {n_dataset_views} view(s); use pairing kind = \"augment\" for single-view data"
+            ),
+        ));
+    }
+    Ok([0, 1])
+}
+
+/// Builds the (untrained) model of `cfg` for views of widths `in_dims` (one per training view
+/// slot), initialised from the run's seed.
+pub fn build_step(cfg: &TrainConfig, in_dims: [usize; 2], n_classes: usize) -> Result<TrainStep> {
+    let mut init_rng = MibRng::seed_from_u64(stream_seed(cfg.seed, 1));
+    TrainStep::new(
+        &cfg.model,
+        &cfg.optim,
+        &in_dims,
+        n_classes,
+        cfg.train.batch_size,
+        &mut init_rng,
+    )
+}
+
+/// A trained model: its config, what its encoders expect, its parameters, and the thread pool it
+/// computes on.
+///
+/// ```
+/// # fn main() -> mib::Result<()> {
+/// use mib::models::TrainedModel;
+/// use mib::{config::TrainConfig, Matrix};
+///
+/// let mut cfg = TrainConfig::default();
+/// cfg.model.encoder_hidden = vec![16];
+/// cfg.model.critic_hidden = vec![16];
+/// cfg.model.z_dim = 4;
+/// cfg.model.shared_encoder = false;
+/// let mut model = TrainedModel::untrained(&cfg, [6, 3], 0, Vec::new(), 1)?;
+/// let z = model.embed(1, &Matrix::zeros(5, 3))?;
+/// assert_eq!((z.rows, z.cols), (5, 4));
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct TrainedModel {
+    config: TrainConfig,
+    info: EncoderInfo,
+    step: TrainStep,
+    meta: CheckpointMeta,
+    pool: ComputePool,
+}
+
+impl TrainedModel {
+    /// A freshly initialised model of `cfg` for training views of widths `in_dims`, computing on
+    /// `threads` threads (0 = all cores).
+    pub fn untrained(
+        cfg: &TrainConfig,
+        in_dims: [usize; 2],
+        n_classes: usize,
+        view_names: Vec<String>,
+        threads: usize,
+    ) -> Result<Self> {
+        let step = build_step(cfg, in_dims, n_classes)?;
+        let meta = CheckpointMeta {
+            iteration: 0,
+            adam_step: 0,
+            nonfinite_total: 0,
+            wall_s: 0.0,
+            rng: MibRng::seed_from_u64(stream_seed(cfg.seed, 2)),
+        };
+        Ok(Self::from_step(
+            cfg, step, n_classes, view_names, meta, threads,
+        ))
+    }
+
+    /// Wraps a trained step.
+    pub(crate) fn from_step(
+        cfg: &TrainConfig,
+        step: TrainStep,
+        n_classes: usize,
+        mut view_names: Vec<String>,
+        meta: CheckpointMeta,
+        threads: usize,
+    ) -> Self {
+        let in_dims = step.in_dims().to_vec();
+        let in_dims = if in_dims.len() == 1 {
+            vec![in_dims[0], in_dims[0]]
+        } else {
+            in_dims
+        };
+        view_names.resize_with(in_dims.len(), String::new);
+        for (i, n) in view_names.iter_mut().enumerate() {
+            if n.is_empty() {
+                *n = format!("view{i}");
+            }
+        }
+        TrainedModel {
+            info: EncoderInfo {
+                in_dims,
+                view_names,
+                n_classes,
+                model: cfg.model.clone(),
+            },
+            config: cfg.clone(),
+            step,
+            meta,
+            pool: ComputePool::new(threads),
+        }
+    }
+
+    /// The model of a run folder: its `config.toml` and its final `model.safetensors`, else its
+    /// newest checkpoint that reads cleanly. View widths come from the tensors, view names from
+    /// `encoder.toml` when present. Computes on `threads` threads (0 = all cores).
+    pub fn open(run_dir: &Path, threads: usize) -> Result<Self> {
+        let cfg_path = run_dir.join("config.toml");
+        if !cfg_path.exists() {
+            return Err(Error::format(
+                run_dir,
+                "not a run folder (config.toml is missing)",
+            ));
+        }
+        let cfg = TrainConfig::from_file(&cfg_path)?;
+        let fin = run_dir.join("model.safetensors");
+        let ck = if fin.exists() {
+            LoadedCheckpoint::read(&fin)?
+        } else {
+            let mut skipped = Vec::new();
+            checkpoint::latest_valid(&run_dir.join("checkpoints"), &mut skipped)?.ok_or_else(
+                || Error::format(run_dir, "no model.safetensors and no valid checkpoint"),
+            )?
+        };
+        let info_path = run_dir.join("encoder.toml");
+        let info = match std::fs::read_to_string(&info_path) {
+            Ok(text) => Some(
+                toml::from_str::<EncoderInfo>(&text)
+                    .map_err(|e| Error::format(&info_path, e.to_string()))?,
+            ),
+            Err(_) => None,
+        };
+        let names = info
+            .as_ref()
+            .map(|i| i.view_names.clone())
+            .unwrap_or_default();
+        let mut model = Self::from_checkpoint(&cfg, &ck, names, threads)?;
+        if let Some(i) = info {
+            model.info.n_classes = i.n_classes;
+        }
+        Ok(model)
+    }
+
+    /// Rebuilds the model of `cfg` around the tensors of `ck` (widths read from the tensors).
+    pub fn from_checkpoint(
+        cfg: &TrainConfig,
+        ck: &LoadedCheckpoint,
+        view_names: Vec<String>,
+        threads: usize,
+    ) -> Result<Self> {
+        let shapes: HashMap<String, Vec<usize>> = ck.tensor_shapes().into_iter().collect();
+        let (in_dims, n_classes) = dims_from_shapes(&cfg.model, &shapes, &ck.path)?;
+        let mut step = build_step(cfg, in_dims, n_classes)?;
+        ck.restore(&mut step)?;
+        Ok(Self::from_step(
+            cfg,
+            step,
+            n_classes,
+            view_names,
+            ck.meta.clone(),
+            threads,
+        ))
+    }
+
+    /// The model as bytes (safetensors: the parameters, with the config and encoder info in the
+    /// metadata; no optimizer state): what pickling stores.
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let tensors: Vec<_> = self
+            .step
+            .tensors()
+            .into_iter()
+            .filter(|(n, _, _)| !n.starts_with("adam."))
+            .collect();
+        let mut md = HashMap::new();
+        md.insert("mib.config".into(), self.config.to_toml_string()?);
+        md.insert(
+            "mib.encoder".into(),
+            toml::to_string(&self.info).map_err(|e| Error::Data(e.to_string()))?,
+        );
+        let meta = CheckpointMeta {
+            adam_step: 0,
+            ..self.meta.clone()
+        };
+        md.insert("mib.checkpoint".into(), serde_json::to_string(&meta)?);
+        checkpoint::serialize_tensors(&tensors, md)
+    }
+
+    /// Reads [`TrainedModel::to_bytes`]'s output; `origin` names the source in errors.
+    pub fn from_bytes(bytes: &[u8], origin: &str, threads: usize) -> Result<Self> {
+        let bad = |msg: String| Error::format(origin, msg);
+        let (_, header) =
+            SafeTensors::read_metadata(bytes).map_err(|e| bad(format!("not a mib model: {e}")))?;
+        let md = header.metadata().clone().unwrap_or_default();
+        let get = |k: &str| {
+            md.get(k)
+                .ok_or_else(|| bad(format!("no `{k}` metadata: not a mib model")))
+        };
+        let cfg = TrainConfig::from_toml_str(get("mib.config")?, origin)?;
+        let info: EncoderInfo =
+            toml::from_str(get("mib.encoder")?).map_err(|e| bad(e.to_string()))?;
+        let meta: CheckpointMeta = serde_json::from_str(get("mib.checkpoint")?)
+            .map_err(|e| bad(format!("bad mib.checkpoint metadata: {e}")))?;
+        if info.in_dims.len() != 2 {
+            return Err(bad(format!(
+                "encoder info has {} view widths, expected 2",
+                info.in_dims.len()
+            )));
+        }
+        let mut step = build_step(&cfg, [info.in_dims[0], info.in_dims[1]], info.n_classes)?;
+        checkpoint::restore_tensors(bytes, Path::new(origin), &mut step, 0)?;
+        Ok(Self::from_step(
+            &cfg,
+            step,
+            info.n_classes,
+            info.view_names,
+            meta,
+            threads,
+        ))
+    }
+
+    /// The resolved config it was trained with.
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+    /// Replaces the data section of its config (where the data it was trained on lives, as a
+    /// run folder records it); the model is unchanged.
+    pub fn set_data_config(&mut self, data: crate::config::DataConfig) {
+        self.config.data = data;
+    }
+    /// What its encoders expect (view widths and names, classes, model config).
+    pub fn info(&self) -> &EncoderInfo {
+        &self.info
+    }
+    /// Iterations it was trained for.
+    pub fn iteration(&self) -> u64 {
+        self.meta.iteration
+    }
+    /// Its training state: iteration, optimizer step, RNG (what a checkpoint records).
+    pub fn meta(&self) -> &CheckpointMeta {
+        &self.meta
+    }
+    /// Representation width.
+    pub fn z_dim(&self) -> usize {
+        self.step.z_dim()
+    }
+    /// How many training view slots have an encoder input (2; both the same for single-view
+    /// objectives and augmented pairs).
+    pub fn n_views(&self) -> usize {
+        self.info.in_dims.len()
+    }
+    /// The fused training step (parameters and optimizer state).
+    pub fn step(&self) -> &TrainStep {
+        &self.step
+    }
+    /// The compute pool.
+    pub fn pool(&self) -> &ComputePool {
+        &self.pool
+    }
+    /// Computes on `threads` threads from now on (0 = all cores); results do not depend on it.
+    pub fn set_threads(&mut self, threads: usize) {
+        if crate::pool::resolve_threads(threads) != self.pool.threads() {
+            self.pool = ComputePool::new(threads);
+        }
+    }
+
+    fn check_view(&self, view: usize, x: &Matrix) -> Result<usize> {
+        let slot = if self.config.model.objective.n_views() == 1 {
+            // single-view objectives have one encoder: both slots read view 0's width
+            if view > 1 {
+                return Err(Error::config("view", view, "must be 0 or 1"));
+            }
+            0
+        } else {
+            view
+        };
+        let want = *self.info.in_dims.get(view).ok_or_else(|| {
+            Error::config(
+                "view",
+                view,
+                format!(
+                    "the model has {} views (0..{})",
+                    self.n_views(),
+                    self.n_views() - 1
+                ),
+            )
+        })?;
+        if x.cols != want {
+            return Err(Error::shape(
+                format!(
+                    "columns of view {view} (`{}`)",
+                    self.info.view_names.get(view).map_or("?", |s| s.as_str())
+                ),
+                want,
+                x.cols,
+            ));
+        }
+        Ok(slot)
+    }
+
+    /// Posterior means `E[z | x]` of the rows of `x` under the encoder of training view `view`.
+    ///
+    /// # Shapes
+    /// `x`: `[n, in_dims[view]]`; returns `[n, z_dim]`.
+    pub fn embed(&mut self, view: usize, x: &Matrix) -> Result<Matrix> {
+        let slot = self.check_view(view, x)?;
+        let mut out = Matrix::zeros(x.rows, self.z_dim());
+        let (step, data) = (&mut self.step, &x.data);
+        self.pool
+            .install(|| step.encode_mean(slot, data, x.rows, &mut out.data))??;
+        Ok(out)
+    }
+
+    /// Posterior means and scales of the rows of `x` under the encoder of view `view`.
+    pub fn posterior(&mut self, view: usize, x: &Matrix) -> Result<(Matrix, Matrix)> {
+        let slot = self.check_view(view, x)?;
+        let (mut mean, mut scale) = (
+            Matrix::zeros(x.rows, self.z_dim()),
+            Matrix::zeros(x.rows, self.z_dim()),
+        );
+        let (step, data) = (&mut self.step, &x.data);
+        self.pool.install(|| {
+            step.encode_posterior(slot, data, x.rows, &mut mean.data, &mut scale.data)
+        })??;
+        Ok((mean, scale))
+    }
+
+    /// One sample `z = mean + scale * eps` per row, with `eps` drawn from `rng`.
+    pub fn embed_sample_using(
+        &mut self,
+        view: usize,
+        x: &Matrix,
+        rng: &mut MibRng,
+    ) -> Result<Matrix> {
+        let (mut mean, scale) = self.posterior(view, x)?;
+        for (m, s) in mean.data.iter_mut().zip(scale.data.iter()) {
+            let e: f32 = StandardNormal.sample(rng);
+            *m += s * e;
+        }
+        Ok(mean)
+    }
+
+    /// The objective's loss parts, averaged over the pairs of `views` (one matrix per training
+    /// view slot; one suffices for the single-view objectives), without updating anything: the
+    /// estimate `score` reports on held-out pairs. The reparameterisation noise comes from `seed`;
+    /// beta is the schedule's last value. Pairs are taken in batches of `train.batch_size`
+    /// (a last partial batch of at least two pairs counts too).
+    pub fn evaluate_pairs(
+        &mut self,
+        views: &[&Matrix],
+        labels: Option<&[u32]>,
+        seed: u64,
+    ) -> Result<StepStats> {
+        let obj = self.config.model.objective;
+        let nv = obj.n_views();
+        if views.len() < nv {
+            return Err(Error::shape("views", format!("{nv} matrices"), views.len()));
+        }
+        for (v, x) in views.iter().take(nv).enumerate() {
+            self.check_view(v, x)?;
+            if x.rows != views[0].rows {
+                return Err(Error::shape(
+                    format!("rows of view {v}"),
+                    format!("{} (rows of view 0)", views[0].rows),
+                    x.rows,
+                ));
+            }
+        }
+        if obj == ObjectiveKind::Supervised && labels.is_none() {
+            return Err(Error::Data(
+                "the supervised objective is scored on labelled pairs: give y".into(),
+            ));
+        }
+        let n = views[0].rows;
+        if n < 2 {
+            return Err(Error::shape("rows of the scored views", "at least 2", n));
+        }
+        let beta = self
+            .config
+            .beta
+            .value(self.config.train.iterations.saturating_sub(1)) as f32;
+        let zd = self.z_dim();
+        let bs = self.step.max_batch();
+        let mut rng = MibRng::seed_from_u64(seed);
+        let mut sums = [0f64; 7];
+        let mut counted = 0usize;
+        let mut start = 0;
+        while start + 2 <= n {
+            let b = bs.min(n - start);
+            let xs: Vec<&[f32]> = views
+                .iter()
+                .take(nv)
+                .map(|x| &x.data[start * x.cols..(start + b) * x.cols])
+                .collect();
+            let eps: Vec<Vec<f32>> = (0..nv)
+                .map(|_| {
+                    (0..b * zd)
+                        .map(|_| StandardNormal.sample(&mut rng))
+                        .collect()
+                })
+                .collect();
+            let eps_ref: Vec<&[f32]> = eps.iter().map(|e| e.as_slice()).collect();
+            let lab = labels
+                .filter(|_| obj == ObjectiveKind::Supervised)
+                .map(|l| &l[start..start + b]);
+            let step = &mut self.step;
+            let st = self
+                .pool
+                .install(|| step.gradients_with_noise(&xs, lab, b, beta, &eps_ref))??;
+            for (s, v) in sums.iter_mut().zip([
+                st.loss,
+                st.mi_surrogate,
+                st.mi_estimate,
+                st.skl,
+                st.rate,
+                st.distortion,
+                st.cross_entropy,
+            ]) {
+                *s += v as f64 * b as f64;
+            }
+            counted += b;
+            start += b;
+        }
+        let m = |i: usize| (sums[i] / counted as f64) as f32;
+        Ok(StepStats {
+            loss: m(0),
+            mi_surrogate: m(1),
+            mi_estimate: m(2),
+            skl: m(3),
+            rate: m(4),
+            distortion: m(5),
+            cross_entropy: m(6),
+            ..StepStats::default()
+        })
+    }
+
+    /// Posterior means of training view `view` (0 or 1) of every item of `ds` (the dataset view the
+    /// slot was trained on: `view` for multi-view data, view 0 otherwise).
+    pub fn embed_dataset(&mut self, ds: &MultiViewDataset, view: usize) -> Result<Matrix> {
+        let views = training_views(&self.config, ds.views.len())?;
+        let v = views[view.min(1)];
+        let x = ds.views.get(v).ok_or_else(|| {
+            Error::shape(
+                "dataset views",
+                format!("at least {}", v + 1),
+                ds.views.len(),
+            )
+        })?;
+        self.embed(view.min(1), x)
+    }
+
+    /// Checks that `ds`'s training views have the widths this model was trained on, naming the
+    /// view and both widths.
+    pub fn check_dataset(&self, ds: &MultiViewDataset) -> Result<()> {
+        let views = training_views(&self.config, ds.views.len())?;
+        for (slot, &v) in views.iter().enumerate() {
+            let (want, got) = (self.info.in_dims[slot], ds.views[v].cols);
+            if want != got {
+                return Err(Error::shape(
+                    format!(
+                        "view {slot} (`{}`) of the data: the model was trained on width",
+                        ds.view_names.get(v).map_or("?", |s| s.as_str()),
+                    ),
+                    want,
+                    got,
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// View widths and classes from a checkpoint's tensor shapes.
+fn dims_from_shapes(
+    cfg: &ModelConfig,
+    shapes: &HashMap<String, Vec<usize>>,
+    path: &Path,
+) -> Result<([usize; 2], usize)> {
+    let width = |name: &str| -> Result<usize> {
+        shapes
+            .get(name)
+            .and_then(|s| s.first().copied())
+            .ok_or_else(|| Error::format(path, format!("missing tensor `{name}`")))
+    };
+    let d0 = width("encoder.layers.0.weight")?;
+    let d1 = if cfg.objective.n_views() == 2 && !cfg.shared_encoder {
+        width("encoder_v2.layers.0.weight")?
+    } else {
+        d0
+    };
+    let n_classes = if cfg.objective == ObjectiveKind::Supervised {
+        shapes
+            .get("classifier.layers.0.weight")
+            .and_then(|s| s.get(1).copied())
+            .ok_or_else(|| Error::format(path, "missing tensor `classifier.layers.0.weight`"))?
+    } else {
+        0
+    };
+    Ok(([d0, d1], n_classes))
+}

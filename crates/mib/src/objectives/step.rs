@@ -231,6 +231,10 @@ impl TrainStep {
     pub fn z_dim(&self) -> usize {
         self.cfg.z_dim
     }
+    /// The input width of each view slot it was built for.
+    pub fn in_dims(&self) -> &[usize] {
+        &self.in_dims
+    }
     /// The model configuration.
     pub fn config(&self) -> &ModelConfig {
         &self.cfg

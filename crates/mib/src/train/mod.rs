@@ -1,4 +1,116 @@
-//! Beta schedules, the training loop, checkpoints and metrics.
+//! Beta schedules, the training loop, run folders, checkpoints and metrics.
+//!
+//! Two ways to train, one loop ([`fit::run_loop`]):
+//! - [`train`]: into a run folder (checkpoints, metrics, resumable), as `mib train` does;
+//! - [`fit`]: in memory, from views the caller holds (the Python estimators), with the metrics
+//!   returned as a history.
+
 pub mod checkpoint;
+pub mod fit;
+pub mod run_folder;
 pub mod schedule;
-pub mod trainer;
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use rand::SeedableRng;
+
+pub use fit::{FitState, MetricsRecord, NoObserver, RunSink, TrainObserver, TrainSummary};
+pub use run_folder::{read_metrics, train, RunFolder, RunOptions};
+
+use crate::config::TrainConfig;
+use crate::data::MultiViewDataset;
+use crate::models::{build_step, training_views, TrainedModel};
+use crate::objectives::TrainStep;
+use crate::pool::ComputePool;
+use crate::train::checkpoint::CheckpointMeta;
+use crate::{MibRng, Result};
+
+/// Seeds of the run's random streams, derived from the config's seed.
+pub(crate) fn stream_seed(seed: u64, stream: u64) -> u64 {
+    // SplitMix64 finaliser over (seed, stream): independent streams from one user seed.
+    let mut z = seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The metrics history of an in-memory fit.
+#[derive(Default)]
+struct MemorySink {
+    history: Vec<MetricsRecord>,
+}
+
+impl RunSink for MemorySink {
+    fn metrics(&mut self, record: &MetricsRecord) -> Result<()> {
+        self.history.push(record.clone());
+        Ok(())
+    }
+    fn checkpoint(&mut self, _: &TrainStep, _: &CheckpointMeta) -> Result<Option<PathBuf>> {
+        Ok(None)
+    }
+}
+
+/// What an in-memory [`fit`] returns.
+#[derive(Debug)]
+pub struct Fitted {
+    /// The trained model (also when stopped early: the parameters of the last completed step).
+    pub model: TrainedModel,
+    /// How the run ended.
+    pub summary: TrainSummary,
+    /// Every logged metrics record (what `metrics.jsonl` would hold).
+    pub history: Vec<MetricsRecord>,
+}
+
+/// Trains `cfg` on the views the caller holds (`train` is shared with the batch producer, not
+/// copied; `test`, when given, feeds the probe logged during training), on a pool of
+/// `cfg.train.threads` threads. Nothing is written to disk. `stop` and
+/// [`TrainObserver::should_stop`] end the run early; the model then holds the last completed step.
+pub fn fit(
+    cfg: &TrainConfig,
+    train: Arc<MultiViewDataset>,
+    test: Option<&MultiViewDataset>,
+    stop: Option<&AtomicBool>,
+    observer: &mut dyn TrainObserver,
+) -> Result<Fitted> {
+    cfg.validate()?;
+    let views = training_views(cfg, train.views.len())?;
+    let dims = train.view_dims();
+    let mut state = FitState {
+        model: build_step(cfg, [dims[views[0]], dims[views[1]]], train.n_classes)?,
+        rng: MibRng::seed_from_u64(stream_seed(cfg.seed, 2)),
+        iteration: 0,
+        nonfinite_total: 0,
+        wall_before: 0.0,
+    };
+    let pool = ComputePool::new(cfg.train.threads);
+    let mut sink = MemorySink::default();
+    let summary = fit::run_loop(
+        cfg,
+        fit::LoopData {
+            train: &train,
+            test,
+            views,
+        },
+        &mut state,
+        &pool,
+        stop,
+        &mut sink,
+        observer,
+    )?;
+    let meta = state.meta(summary.wall_s);
+    let model = TrainedModel::from_step(
+        cfg,
+        state.model,
+        train.n_classes,
+        views.iter().map(|&v| train.view_names[v].clone()).collect(),
+        meta,
+        cfg.train.threads,
+    );
+    Ok(Fitted {
+        model,
+        summary,
+        history: sink.history,
+    })
+}

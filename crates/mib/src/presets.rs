@@ -1,7 +1,8 @@
-//! The configs shipped in `configs/`, embedded so that `--config mib` works from any folder.
+//! The configs shipped in `configs/`, embedded so that `--config mib` (and the Python
+//! `MIB.from_preset("mib")`) work from any folder.
 
 /// (name, TOML text) of each preset.
-pub(crate) const PRESETS: &[(&str, &str)] = &[
+pub const PRESETS: &[(&str, &str)] = &[
     ("mib", include_str!("../../../configs/mib.toml")),
     (
         "mv-infomax",
@@ -18,7 +19,7 @@ pub(crate) const PRESETS: &[(&str, &str)] = &[
 ];
 
 /// The preset called `name` (with or without `.toml`), if any.
-pub(crate) fn preset(name: &str) -> Option<&'static str> {
+pub fn preset(name: &str) -> Option<&'static str> {
     let name = name.trim_end_matches(".toml");
     PRESETS.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
 }

@@ -1,0 +1,55 @@
+//! The train/test splits a config names, and seeded splitting of files without a fixed split.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use rand::SeedableRng;
+
+use super::{DatasetSplits, MultiViewDataset};
+use crate::config::TrainConfig;
+use crate::train::stream_seed;
+use crate::{MibRng, Result};
+
+/// Loads the data a config names: a named dataset's train and test splits, or `npy` views split
+/// into train and test by a seeded permutation (`data.test_fraction` held out).
+pub fn load_splits(cfg: &TrainConfig) -> Result<DatasetSplits> {
+    let d = &cfg.data;
+    if d.dataset == "npy" {
+        if d.views.is_empty() {
+            return Err(crate::Error::config(
+                "data.views",
+                "[]",
+                "dataset `npy` needs the paths of one .npy file per view (--views a.npy,b.npy)",
+            ));
+        }
+        let paths: Vec<PathBuf> = d.views.iter().map(PathBuf::from).collect();
+        let all = super::load_npy_views(&paths, d.labels.as_deref())?;
+        return Ok(split_seeded(
+            &all,
+            d.test_fraction,
+            stream_seed(cfg.seed, 4),
+        ));
+    }
+    let views = if d.dataset == "mfeat" && !d.views.is_empty() {
+        Some(d.views.as_slice())
+    } else {
+        None
+    };
+    super::load_named(&d.dataset, d.data_dir.as_deref(), views)
+}
+
+/// Splits a dataset into train and test by a seeded permutation.
+pub fn split_seeded(ds: &MultiViewDataset, test_fraction: f64, seed: u64) -> DatasetSplits {
+    use rand::seq::SliceRandom;
+    let n = ds.len();
+    let mut idx: Vec<usize> = (0..n).collect();
+    idx.shuffle(&mut MibRng::seed_from_u64(seed));
+    let n_test = ((n as f64) * test_fraction)
+        .round()
+        .clamp(1.0, (n.max(2) - 1) as f64) as usize;
+    let (test_idx, train_idx) = idx.split_at(n_test.min(n));
+    DatasetSplits {
+        train: Arc::new(ds.subset(train_idx)),
+        test: ds.subset(test_idx),
+    }
+}

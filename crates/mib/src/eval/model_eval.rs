@@ -1,0 +1,99 @@
+//! Evaluating a [`TrainedModel`] the way the paper does, and the raw-feature baseline.
+
+use rand::SeedableRng;
+
+use super::{encoder_information_bounds_using, Embeddings, EvalInputs, EvalProtocol, EvalReport};
+use crate::data::{DatasetSplits, MultiViewDataset};
+use crate::models::{training_views, TrainedModel};
+use crate::pool::ComputePool;
+use crate::train::stream_seed;
+use crate::{Error, Matrix, MibRng, Result};
+
+fn labels(ds: &MultiViewDataset, which: &str) -> Result<Vec<u32>> {
+    ds.labels.clone().ok_or_else(|| {
+        Error::Data(format!(
+            "the {which} split has no labels: nothing to evaluate against"
+        ))
+    })
+}
+
+/// Posterior means of the train and test splits under `model` (first training view; for
+/// multi-view objectives on two distinct views, the second view's test items too), with labels.
+pub fn embed_splits(model: &mut TrainedModel, data: &DatasetSplits) -> Result<Embeddings> {
+    let views = training_views(model.config(), data.train.views.len())?;
+    let test_view2 = if views[0] != views[1] && model.config().model.objective.n_views() == 2 {
+        Some(model.embed_dataset(&data.test, 1)?)
+    } else {
+        None
+    };
+    Ok(Embeddings {
+        train: model.embed_dataset(&data.train, 0)?,
+        y_train: labels(&data.train, "train")?,
+        test: model.embed_dataset(&data.test, 0)?,
+        y_test: labels(&data.test, "test")?,
+        test_view2,
+    })
+}
+
+/// Evaluates `model` the way the paper does: posterior means of the train and test splits (first
+/// training view), the few-label linear probe, kNN, the `I(y;z)` bound, `I(x;z)` bounds from the
+/// encoder's density, and for multi-view data cross-view retrieval (test items of view 1 as queries
+/// against view 2). Also returns the representations it evaluated (to save or plot).
+pub fn evaluate_model(
+    model: &mut TrainedModel,
+    data: &DatasetSplits,
+    protocol: &EvalProtocol,
+) -> Result<(EvalReport, Embeddings)> {
+    model.check_dataset(&data.train)?;
+    let views = training_views(model.config(), data.train.views.len())?;
+    let emb = embed_splits(model, data)?;
+    let inputs = EvalInputs {
+        n_classes: data.train.n_classes,
+        ..emb.inputs()
+    };
+    let mut report = model.pool().install(|| protocol.evaluate(&inputs))??;
+    // I(x; z) of the first view's encoder, bounded with its own density on (up to) 2,000 test items.
+    let x = data.test.views[views[0]].head(2000);
+    let (mean, scale) = model.posterior(0, &x)?;
+    let mut rng = MibRng::seed_from_u64(stream_seed(protocol.seed, 6));
+    let b = model
+        .pool()
+        .install(|| encoder_information_bounds_using(&mean, &scale, &mut rng))??;
+    let ip = report
+        .information_plane
+        .get_or_insert_with(Default::default);
+    ip.i_xz = Some(b.upper);
+    ip.i_xz_lower = Some(b.lower);
+    ip.i_xz_estimator = format!("{} (n = {})", super::I_XZ_ENCODER_BOUNDS, b.n);
+    Ok((report, emb))
+}
+
+/// Evaluates the raw input features of view `view` with the same protocol (the baseline a
+/// representation must beat), on `pool`.
+pub fn evaluate_raw(
+    data: &DatasetSplits,
+    view: usize,
+    protocol: &EvalProtocol,
+    pool: &ComputePool,
+) -> Result<EvalReport> {
+    let (tr, te) = (&data.train, &data.test);
+    fn get(ds: &MultiViewDataset, view: usize) -> Result<&Matrix> {
+        ds.views.get(view).ok_or_else(|| {
+            Error::config(
+                "view",
+                view,
+                format!("the data has {} views", ds.views.len()),
+            )
+        })
+    }
+    let (y_train, y_test) = (labels(tr, "train")?, labels(te, "test")?);
+    let inputs = EvalInputs {
+        train: get(tr, view)?,
+        y_train: &y_train,
+        test: get(te, view)?,
+        y_test: &y_test,
+        n_classes: tr.n_classes,
+        test_view2: None,
+    };
+    pool.install(|| protocol.evaluate(&inputs))?
+}

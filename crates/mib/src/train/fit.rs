@@ -1,0 +1,386 @@
+//! The training loop: batches from the data pipeline, one fused step per batch on the caller's
+//! [`ComputePool`], metrics, periodic checkpoints, a guard against non-finite losses, and
+//! cancellation. Where the metrics and checkpoints go is the [`RunSink`]'s business: a run folder
+//! ([`super::run_folder`]) or memory ([`super::fit`]).
+//!
+//! The batch at iteration `k` depends only on `(seed, k)` and the noise RNG's state is part of
+//! the [`FitState`], so a loop restarted from a checkpoint's state continues with exactly the
+//! losses of an uninterrupted run (on CPU).
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::TrainConfig;
+use crate::data::{BatchProducer, MultiViewDataset};
+use crate::objectives::{ObjectiveKind, StepStats, TrainStep};
+use crate::pool::ComputePool;
+use crate::train::checkpoint::CheckpointMeta;
+use crate::{Error, MibRng, Result};
+
+use super::stream_seed;
+
+/// One line of `metrics.jsonl`: means over the logging interval ending at `iteration`. The loss
+/// parts an objective does not have are left out (`None`).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct MetricsRecord {
+    /// Iterations completed.
+    pub iteration: u64,
+    /// Training loss.
+    pub loss: f64,
+    /// Beta at the last iteration of the interval.
+    pub beta: f64,
+    /// The logged mutual-information estimate (NWJ for the JSD and NWJ estimators, InfoNCE's value
+    /// for InfoNCE), nats.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mi_estimate: Option<f64>,
+    /// The bound the optimiser maximises (JSD, NWJ or InfoNCE surrogate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mi_surrogate: Option<f64>,
+    /// Symmetrised KL between the two posteriors (MIB, MV-InfoMax), nats.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skl: Option<f64>,
+    /// beta-VAE rate, nats.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<f64>,
+    /// beta-VAE distortion, nats.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distortion: Option<f64>,
+    /// Supervised cross-entropy, nats.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cross_entropy: Option<f64>,
+    /// Steps in this interval whose update was skipped for a non-finite loss or gradient.
+    pub nonfinite_skipped: u64,
+    /// Wall time of training so far (seconds; resumed runs add up their sessions).
+    pub wall_s: f64,
+    /// Iterations per second over the interval.
+    pub it_per_s: f64,
+    /// Test accuracy of the few-label linear probe, when evaluated at this iteration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe_accuracy: Option<f64>,
+}
+
+/// Receives what the loop reports, and may ask it to stop. The CLI draws a progress bar from it;
+/// the Python bindings call back into Python from it (it is always called on the thread that
+/// called the loop, never on a compute thread).
+pub trait TrainObserver {
+    /// Called once, before the first step: first iteration to run and the total.
+    fn on_start(&mut self, _start: u64, _total: u64) {}
+    /// Called every `train.log_every` iterations.
+    fn on_log(&mut self, _record: &MetricsRecord) {}
+    /// Called after each checkpoint is written (run folders only).
+    fn on_checkpoint(&mut self, _path: &std::path::Path) {}
+    /// A non-fatal problem the user should know about (a skipped corrupt checkpoint, ...).
+    fn on_warning(&mut self, _msg: &str) {}
+    /// Called before every step: `true` stops the loop cleanly (a checkpoint is written where the
+    /// run has a folder). The default never stops.
+    fn should_stop(&mut self, _iteration: u64) -> bool {
+        false
+    }
+}
+
+/// An observer that ignores everything.
+pub struct NoObserver;
+impl TrainObserver for NoObserver {}
+
+/// How a run ended.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct TrainSummary {
+    /// The run folder (empty for in-memory training).
+    pub run_dir: PathBuf,
+    /// Iteration the run started from (0, or the checkpoint it resumed from).
+    pub started_at: u64,
+    /// Iterations completed.
+    pub iterations: u64,
+    /// Whether it was stopped early (by the stop flag or the observer) rather than finishing.
+    pub interrupted: bool,
+    /// Total non-finite steps skipped.
+    pub nonfinite_total: u64,
+    /// Training wall time, seconds (all sessions).
+    pub wall_s: f64,
+    /// The last logged metrics.
+    pub last: Option<MetricsRecord>,
+}
+
+/// Where the loop's metrics and checkpoints go.
+pub trait RunSink {
+    /// One logged record.
+    fn metrics(&mut self, record: &MetricsRecord) -> Result<()>;
+    /// A checkpoint of `model` with `meta`; returns where it was written (`None`: kept nowhere).
+    fn checkpoint(&mut self, model: &TrainStep, meta: &CheckpointMeta) -> Result<Option<PathBuf>>;
+}
+
+/// The state a training run carries from one iteration to the next.
+#[derive(Debug)]
+pub struct FitState {
+    /// The model, its objective and its optimizer.
+    pub model: TrainStep,
+    /// The noise RNG.
+    pub rng: MibRng,
+    /// Iterations completed.
+    pub iteration: u64,
+    /// Non-finite steps skipped so far.
+    pub nonfinite_total: u64,
+    /// Training wall time of earlier sessions, seconds.
+    pub wall_before: f64,
+}
+
+impl FitState {
+    /// The checkpoint metadata of this state after `wall_s` seconds of training in all.
+    pub fn meta(&self, wall_s: f64) -> CheckpointMeta {
+        CheckpointMeta {
+            iteration: self.iteration,
+            adam_step: self.model.adam_step_count(),
+            nonfinite_total: self.nonfinite_total,
+            wall_s,
+            rng: self.rng.clone(),
+        }
+    }
+}
+
+/// The data a loop reads: the training items (shared with the batch producer, not copied) and,
+/// for the probe logged during training, labelled test items.
+#[derive(Clone, Copy)]
+pub struct LoopData<'a> {
+    /// The training items.
+    pub train: &'a Arc<MultiViewDataset>,
+    /// Test items for the training-time probe (`[eval]`), if any.
+    pub test: Option<&'a MultiViewDataset>,
+    /// The dataset views of each training slot ([`crate::models::training_views`]).
+    pub views: [usize; 2],
+}
+
+/// Runs `state` up to `cfg.train.iterations`, checkpointing every `train.checkpoint_every`
+/// iterations and at the end (also when stopped), and returns how it ended.
+pub fn run_loop(
+    cfg: &TrainConfig,
+    data: LoopData<'_>,
+    state: &mut FitState,
+    pool: &ComputePool,
+    stop: Option<&AtomicBool>,
+    sink: &mut dyn RunSink,
+    observer: &mut dyn TrainObserver,
+) -> Result<TrainSummary> {
+    let total = cfg.train.iterations;
+    let start = state.iteration;
+    let views = data.views;
+    let producer = BatchProducer::new(
+        Arc::clone(data.train),
+        cfg.data.pairing.clone(),
+        views,
+        cfg.train.batch_size,
+        stream_seed(cfg.seed, 3),
+        // One producer thread makes >100,000 views/s, >10x what the step consumes: the cores
+        // are left to the compute core.
+        1,
+    )?;
+    observer.on_start(start, total);
+    let needs_labels = cfg.model.objective == ObjectiveKind::Supervised;
+    let mut acc = Accum::default();
+    let mut consecutive_bad = 0u64;
+    let mut last: Option<MetricsRecord> = None;
+    let t0 = Instant::now();
+    let wall = |t0: &Instant, before: f64| before + t0.elapsed().as_secs_f64();
+    let mut t_interval = Instant::now();
+    let mut interrupted = false;
+    let mut batches = producer.iter_from(start);
+    while state.iteration < total {
+        if stop.is_some_and(|s| s.load(Ordering::Relaxed)) || observer.should_stop(state.iteration)
+        {
+            interrupted = true;
+            break;
+        }
+        let batch = batches
+            .next()
+            .ok_or_else(|| Error::Data("the batch producer stopped early".into()))?;
+        let it = state.iteration;
+        let beta = cfg.beta.value(it) as f32;
+        let labels = needs_labels.then_some(batch.labels.as_slice());
+        let views_in = [batch.views[0].as_slice(), batch.views[1].as_slice()];
+        let (model, rng) = (&mut state.model, &mut state.rng);
+        let stats = pool.install(|| model.step(&views_in, labels, batch.rows, beta, rng))??;
+        // The batch's buffers go back to the producer: no allocation per iteration.
+        batches.recycle(batch);
+        state.iteration += 1;
+        let it = state.iteration;
+        if stats.nonfinite {
+            consecutive_bad += 1;
+            state.nonfinite_total += 1;
+            acc.nonfinite += 1;
+            if consecutive_bad >= cfg.train.max_nonfinite {
+                // The parameters are those of the last good update (bad steps skip the update).
+                let kept =
+                    sink.checkpoint(&state.model, &state.meta(wall(&t0, state.wall_before)))?;
+                return Err(Error::Diverged(format!(
+                    "training stopped at iteration {it}: {consecutive_bad} non-finite losses or gradients in a row \
+                     (beta = {beta}, lr = {}); likely cause: a learning rate or beta too large{}",
+                    cfg.optim.lr,
+                    kept.map_or(String::new(), |k| format!(
+                        "; the last good parameters are in {}",
+                        k.display()
+                    ))
+                )));
+            }
+        } else {
+            consecutive_bad = 0;
+            acc.add(&stats);
+        }
+        if it % cfg.train.log_every == 0 || it == total {
+            let dt = t_interval.elapsed().as_secs_f64();
+            let n_in_interval = (it - 1) % cfg.train.log_every + 1;
+            let mut rec = acc.record(
+                cfg.model.objective,
+                it,
+                cfg.beta.value(it - 1),
+                wall(&t0, state.wall_before),
+                n_in_interval as f64 / dt.max(1e-9),
+            );
+            if cfg.eval.every > 0 && it % cfg.eval.every == 0 {
+                if let Some(test) = data.test {
+                    let model = &mut state.model;
+                    rec.probe_accuracy = pool.install(|| {
+                        probe_during_training(model, cfg, data.train, test, views, it)
+                    })??;
+                }
+            }
+            sink.metrics(&rec)?;
+            observer.on_log(&rec);
+            last = Some(rec);
+            acc = Accum::default();
+            t_interval = Instant::now();
+        }
+        if it % cfg.train.checkpoint_every == 0 && it < total {
+            if let Some(p) =
+                sink.checkpoint(&state.model, &state.meta(wall(&t0, state.wall_before)))?
+            {
+                observer.on_checkpoint(&p);
+            }
+        }
+    }
+    drop(batches);
+    let wall_s = wall(&t0, state.wall_before);
+    if let Some(p) = sink.checkpoint(&state.model, &state.meta(wall_s))? {
+        observer.on_checkpoint(&p);
+    }
+    Ok(TrainSummary {
+        run_dir: PathBuf::new(),
+        started_at: start,
+        iterations: state.iteration,
+        interrupted,
+        nonfinite_total: state.nonfinite_total,
+        wall_s,
+        last,
+    })
+}
+
+/// The few-label probe logged during training (`[eval]`): `labels_per_class` labels per class drawn
+/// from the first `max_test_items` training items, scored on the first `max_test_items` test items.
+/// Uses its own seeds, so it changes nothing in the training run. `None` for unlabelled data.
+fn probe_during_training(
+    model: &mut TrainStep,
+    cfg: &TrainConfig,
+    train: &MultiViewDataset,
+    test: &MultiViewDataset,
+    views: [usize; 2],
+    iteration: u64,
+) -> Result<Option<f64>> {
+    let e = &cfg.eval;
+    let (Some(ytr), Some(yte)) = (&train.labels, &test.labels) else {
+        return Ok(None);
+    };
+    let cap = |n: usize| {
+        if e.max_test_items == 0 {
+            n
+        } else {
+            n.min(e.max_test_items)
+        }
+    };
+    let (ntr, nte) = (cap(train.len()), cap(test.len()));
+    let mut counts = vec![0usize; train.n_classes];
+    for &l in &ytr[..ntr] {
+        counts[l as usize] += 1;
+    }
+    let k = e
+        .labels_per_class
+        .min(counts.iter().copied().min().unwrap_or(0));
+    if k == 0 || nte == 0 {
+        return Ok(None);
+    }
+    let xtr = &train.views[views[0]].data[..ntr * train.views[views[0]].cols];
+    let xte = &test.views[views[0]].data[..nte * test.views[views[0]].cols];
+    let mut ztr = crate::Matrix::zeros(ntr, model.z_dim());
+    let mut zte = crate::Matrix::zeros(nte, model.z_dim());
+    model.encode_mean(0, xtr, ntr, &mut ztr.data)?;
+    model.encode_mean(0, xte, nte, &mut zte.data)?;
+    let s = crate::eval::few_label_probe(
+        &ztr,
+        &ytr[..ntr],
+        &zte,
+        &yte[..nte],
+        train.n_classes,
+        &[k],
+        e.repetitions,
+        &crate::eval::LinearProbeParams::default(),
+        stream_seed(cfg.seed, 5) ^ iteration,
+    )?;
+    Ok(s.first().map(|s| s.mean))
+}
+
+/// Sums of step statistics over a logging interval.
+#[derive(Default)]
+struct Accum {
+    n: u64,
+    nonfinite: u64,
+    loss: f64,
+    mi_estimate: f64,
+    mi_surrogate: f64,
+    skl: f64,
+    rate: f64,
+    distortion: f64,
+    cross_entropy: f64,
+}
+
+impl Accum {
+    fn add(&mut self, s: &StepStats) {
+        self.n += 1;
+        self.loss += s.loss as f64;
+        self.mi_estimate += s.mi_estimate as f64;
+        self.mi_surrogate += s.mi_surrogate as f64;
+        self.skl += s.skl as f64;
+        self.rate += s.rate as f64;
+        self.distortion += s.distortion as f64;
+        self.cross_entropy += s.cross_entropy as f64;
+    }
+    fn record(
+        &self,
+        objective: ObjectiveKind,
+        iteration: u64,
+        beta: f64,
+        wall_s: f64,
+        it_per_s: f64,
+    ) -> MetricsRecord {
+        use ObjectiveKind as O;
+        let n = self.n.max(1) as f64;
+        let m = |v: f64| if self.n == 0 { f64::NAN } else { v / n };
+        let has = |yes: bool, v: f64| yes.then(|| m(v));
+        let critic = matches!(objective, O::Mib | O::MvInfomax | O::Infomax);
+        MetricsRecord {
+            iteration,
+            loss: m(self.loss),
+            beta,
+            mi_estimate: has(critic, self.mi_estimate),
+            mi_surrogate: has(critic, self.mi_surrogate),
+            skl: has(matches!(objective, O::Mib | O::MvInfomax), self.skl),
+            rate: has(objective == O::Vae, self.rate),
+            distortion: has(objective == O::Vae, self.distortion),
+            cross_entropy: has(objective == O::Supervised, self.cross_entropy),
+            nonfinite_skipped: self.nonfinite,
+            wall_s,
+            it_per_s,
+            probe_accuracy: None,
+        }
+    }
+}

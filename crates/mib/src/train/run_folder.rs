@@ -1,0 +1,365 @@
+//! A run folder: the on-disk record of a training run, and training into one.
+//!
+//! ```text
+//! RUN/config.toml           the resolved configuration (the run is reproducible from it)
+//! RUN/metrics.jsonl         one JSON object per logged iteration
+//! RUN/checkpoints/          ckpt-<iteration>.safetensors (parameters, Adam state, iteration, RNG state)
+//! RUN/model.safetensors     the final model (same format as a checkpoint)
+//! RUN/encoder.safetensors   the final encoder(s) alone
+//! RUN/encoder.toml          what the encoder needs to be rebuilt (model config, view widths)
+//! ```
+//!
+//! Resuming reads the newest checkpoint that reads cleanly and continues from it, with the losses
+//! of an uninterrupted run (see [`super::fit`]).
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use super::checkpoint::{self, CheckpointMeta, LoadedCheckpoint};
+use super::fit::{
+    run_loop, FitState, LoopData, MetricsRecord, RunSink, TrainObserver, TrainSummary,
+};
+use super::stream_seed;
+use crate::config::TrainConfig;
+use crate::data::DatasetSplits;
+use crate::models::{build_step, training_views, TrainedModel};
+use crate::objectives::TrainStep;
+use crate::pool::ComputePool;
+use crate::{Error, MibRng, Result};
+use rand::SeedableRng;
+
+/// The files `mib train` writes into a run folder (what `--force` removes).
+const RUN_FILES: [&str; 6] = [
+    "config.toml",
+    "metrics.jsonl",
+    "model.safetensors",
+    "encoder.safetensors",
+    "encoder.toml",
+    "eval.json",
+];
+
+/// A run folder (see the module docs for its layout).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunFolder {
+    dir: PathBuf,
+}
+
+impl RunFolder {
+    /// The run folder at `dir` (nothing is read or created yet).
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        RunFolder { dir: dir.into() }
+    }
+    /// The folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+    /// `config.toml`.
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.join("config.toml")
+    }
+    /// `metrics.jsonl`.
+    pub fn metrics_path(&self) -> PathBuf {
+        self.dir.join("metrics.jsonl")
+    }
+    /// `checkpoints/`.
+    pub fn checkpoints_dir(&self) -> PathBuf {
+        self.dir.join("checkpoints")
+    }
+    /// Whether the folder holds a run (its `config.toml` exists).
+    pub fn holds_run(&self) -> bool {
+        self.config_path().exists()
+    }
+
+    /// Checks that the folder may receive a new run (`resume == false`: it holds no other run) or
+    /// holds one to resume (`resume == true`).
+    pub fn check(&self, resume: bool) -> Result<()> {
+        let exists = self.holds_run();
+        if !resume && exists {
+            return Err(Error::Data(format!(
+                "{}: the folder holds another run (config.toml exists); continue it with --resume, \
+                 or pass --force to overwrite it",
+                self.dir.display()
+            )));
+        }
+        if resume && !exists {
+            return Err(Error::Data(format!(
+                "{}: no run to resume here (config.toml is missing)",
+                self.dir.display()
+            )));
+        }
+        Ok(())
+    }
+
+    /// The run's config.
+    pub fn read_config(&self) -> Result<TrainConfig> {
+        if !self.holds_run() {
+            return Err(Error::format(
+                &self.dir,
+                "not a run folder (config.toml is missing)",
+            ));
+        }
+        TrainConfig::from_file(&self.config_path())
+    }
+
+    /// The run's metrics lines.
+    pub fn read_metrics(&self) -> Result<Vec<MetricsRecord>> {
+        read_metrics(&self.metrics_path())
+    }
+
+    /// The checkpoint files, oldest first.
+    pub fn checkpoints(&self) -> Result<Vec<PathBuf>> {
+        checkpoint::list_checkpoints(&self.checkpoints_dir())
+    }
+
+    /// The newest checkpoint that reads cleanly (unreadable ones are listed in `skipped`).
+    pub fn latest_checkpoint(
+        &self,
+        skipped: &mut Vec<(PathBuf, String)>,
+    ) -> Result<Option<LoadedCheckpoint>> {
+        checkpoint::latest_valid(&self.checkpoints_dir(), skipped)
+    }
+
+    /// The trained model (final, else the newest valid checkpoint), computing on `threads`.
+    pub fn open_model(&self, threads: usize) -> Result<TrainedModel> {
+        TrainedModel::open(&self.dir, threads)
+    }
+
+    /// Removes the files of an earlier run (only the ones `mib train` writes).
+    pub fn clear(&self) -> Result<()> {
+        for f in RUN_FILES {
+            let p = self.dir.join(f);
+            if p.exists() {
+                fs::remove_file(&p).map_err(|e| Error::io(&p, e))?;
+            }
+        }
+        let ck = self.checkpoints_dir();
+        if ck.exists() {
+            fs::remove_dir_all(&ck).map_err(|e| Error::io(&ck, e))?;
+        }
+        Ok(())
+    }
+
+    /// Writes `model.safetensors`, `encoder.safetensors` and `encoder.toml` for `model`.
+    pub fn write_model(&self, model: &TrainedModel) -> Result<()> {
+        write_final(&self.dir, model.step(), model.meta(), model.info())
+    }
+
+    /// Writes a complete run folder for a model trained elsewhere (in memory): `config.toml`,
+    /// `metrics.jsonl` from `history`, a checkpoint and the final model. The folder must not hold
+    /// another run unless `overwrite`.
+    pub fn save(
+        &self,
+        model: &TrainedModel,
+        history: &[MetricsRecord],
+        overwrite: bool,
+    ) -> Result<()> {
+        if overwrite {
+            self.clear()?;
+        } else {
+            self.check(false)?;
+        }
+        fs::create_dir_all(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
+        let mut lines = String::new();
+        for r in history {
+            lines.push_str(&serde_json::to_string(r)?);
+            lines.push('\n');
+        }
+        checkpoint::write_atomic(&self.metrics_path(), lines.as_bytes())?;
+        checkpoint::save_checkpoint(
+            &self.checkpoints_dir(),
+            model.step(),
+            model.meta(),
+            model.config().train.keep_checkpoints,
+        )?;
+        self.write_model(model)?;
+        // config.toml last: its presence marks the folder as holding a run.
+        checkpoint::write_atomic(
+            &self.config_path(),
+            model.config().to_toml_string()?.as_bytes(),
+        )
+    }
+}
+
+/// Options of one call to [`train`].
+#[derive(Clone, Default)]
+pub struct RunOptions {
+    /// Continue from the newest valid checkpoint of the run folder instead of starting anew.
+    pub resume: bool,
+    /// When set (e.g. by a Ctrl-C handler), the loop writes a checkpoint and returns.
+    pub stop: Option<Arc<AtomicBool>>,
+}
+
+/// The sink of a run folder: metrics lines appended to `metrics.jsonl` (synced before each
+/// checkpoint), atomic checkpoints in `checkpoints/`.
+struct FolderSink {
+    metrics: fs::File,
+    metrics_path: PathBuf,
+    ckpt_dir: PathBuf,
+    keep: usize,
+}
+
+impl RunSink for FolderSink {
+    fn metrics(&mut self, record: &MetricsRecord) -> Result<()> {
+        let line = serde_json::to_string(record)?;
+        writeln!(self.metrics, "{line}").map_err(|e| Error::io(&self.metrics_path, e))
+    }
+    fn checkpoint(&mut self, model: &TrainStep, meta: &CheckpointMeta) -> Result<Option<PathBuf>> {
+        self.metrics
+            .sync_data()
+            .map_err(|e| Error::io(&self.metrics_path, e))?;
+        checkpoint::save_checkpoint(&self.ckpt_dir, model, meta, self.keep).map(Some)
+    }
+}
+
+/// Trains `cfg` on `data.train`, writing the run into `run_dir`, and returns the trained model
+/// with how the run ended. Computes on a pool of `cfg.train.threads` threads.
+///
+/// Without `opts.resume` the folder must not hold another run (no `config.toml`); with it, the
+/// run continues from its newest valid checkpoint (or from the start if there is none).
+pub fn train(
+    cfg: &TrainConfig,
+    data: &DatasetSplits,
+    run_dir: &Path,
+    opts: &RunOptions,
+    observer: &mut dyn TrainObserver,
+) -> Result<(TrainSummary, TrainedModel)> {
+    cfg.validate()?;
+    let run = RunFolder::new(run_dir);
+    run.check(opts.resume)?;
+    fs::create_dir_all(run_dir).map_err(|e| Error::io(run_dir, e))?;
+    let metrics_path = run.metrics_path();
+
+    let ds = &data.train;
+    let views = training_views(cfg, ds.views.len())?;
+    let dims = ds.view_dims();
+    let mut state = FitState {
+        model: build_step(cfg, [dims[views[0]], dims[views[1]]], ds.n_classes)?,
+        rng: MibRng::seed_from_u64(stream_seed(cfg.seed, 2)),
+        iteration: 0,
+        nonfinite_total: 0,
+        wall_before: 0.0,
+    };
+    if opts.resume {
+        let mut skipped = Vec::new();
+        let ck = run.latest_checkpoint(&mut skipped)?;
+        for (p, why) in skipped {
+            observer.on_warning(&format!(
+                "skipped unreadable checkpoint {}: {why}",
+                p.display()
+            ));
+        }
+        if let Some(ck) = ck {
+            ck.restore(&mut state.model)?;
+            state.iteration = ck.meta.iteration;
+            state.nonfinite_total = ck.meta.nonfinite_total;
+            state.wall_before = ck.meta.wall_s;
+            state.rng = ck.meta.rng.clone();
+        }
+        truncate_metrics(&metrics_path, state.iteration)?;
+    } else {
+        let _ = fs::remove_file(&metrics_path);
+    }
+    checkpoint::write_atomic(&run.config_path(), cfg.to_toml_string()?.as_bytes())?;
+    let mut sink = FolderSink {
+        metrics: fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&metrics_path)
+            .map_err(|e| Error::io(&metrics_path, e))?,
+        metrics_path,
+        ckpt_dir: run.checkpoints_dir(),
+        keep: cfg.train.keep_checkpoints,
+    };
+    let pool = ComputePool::new(cfg.train.threads);
+    let mut summary = run_loop(
+        cfg,
+        LoopData {
+            train: &data.train,
+            test: Some(&data.test),
+            views,
+        },
+        &mut state,
+        &pool,
+        opts.stop.as_deref(),
+        &mut sink,
+        observer,
+    )?;
+    summary.run_dir = run_dir.to_path_buf();
+    let meta = state.meta(summary.wall_s);
+    let model = TrainedModel::from_step(
+        cfg,
+        state.model,
+        ds.n_classes,
+        views.iter().map(|&v| ds.view_names[v].clone()).collect(),
+        meta,
+        cfg.train.threads,
+    );
+    if !summary.interrupted {
+        run.write_model(&model)?;
+    }
+    Ok((summary, model))
+}
+
+/// Writes `model.safetensors`, `encoder.safetensors` and `encoder.toml`.
+fn write_final(
+    run_dir: &Path,
+    model: &TrainStep,
+    meta: &CheckpointMeta,
+    info: &crate::models::EncoderInfo,
+) -> Result<()> {
+    let mut md = HashMap::new();
+    md.insert("mib.checkpoint".to_string(), serde_json::to_string(meta)?);
+    let all = model.tensors();
+    checkpoint::write_atomic(
+        &run_dir.join("model.safetensors"),
+        &checkpoint::serialize_tensors(&all, md)?,
+    )?;
+    let enc: Vec<_> = all
+        .into_iter()
+        .filter(|(n, _, _)| n.starts_with("encoder"))
+        .collect();
+    checkpoint::write_atomic(
+        &run_dir.join("encoder.safetensors"),
+        &checkpoint::serialize_tensors(&enc, Default::default())?,
+    )?;
+    let text = toml::to_string_pretty(info).map_err(|e| Error::Data(e.to_string()))?;
+    checkpoint::write_atomic(&run_dir.join("encoder.toml"), text.as_bytes())
+}
+
+/// Keeps the lines of `metrics.jsonl` up to `iteration` (those written before the checkpoint a
+/// run resumes from), rewriting the file atomically. Torn last lines are dropped.
+fn truncate_metrics(path: &Path, iteration: u64) -> Result<()> {
+    let f = match fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    let mut kept = String::new();
+    for line in BufReader::new(f).lines() {
+        let line = line.map_err(|e| Error::io(path, e))?;
+        match serde_json::from_str::<MetricsRecord>(&line) {
+            Ok(r) if r.iteration <= iteration => {
+                kept.push_str(&line);
+                kept.push('\n');
+            }
+            _ => {}
+        }
+    }
+    checkpoint::write_atomic(path, kept.as_bytes())
+}
+
+/// Reads a run's `metrics.jsonl`.
+pub fn read_metrics(path: &Path) -> Result<Vec<MetricsRecord>> {
+    let text = fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            serde_json::from_str(l).map_err(|e| Error::format(path, format!("line {}: {e}", i + 1)))
+        })
+        .collect()
+}

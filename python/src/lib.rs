@@ -1,0 +1,604 @@
+//! `mib._native`: the Python bindings of `mib`, a thin layer over the library facade
+//! ([`mib::train::fit`], [`mib::models::TrainedModel`], [`mib::train::RunFolder`]).
+//!
+//! A few coarse calls (fit, embed, score, load/save, bytes for pickling) and no per-step calls. The
+//! GIL is released around training and embedding; compute runs on the model's own pool
+//! ([`mib::pool::ComputePool`], rebuilt in a forked child); Python is only called back from the
+//! thread that called `fit` (progress and `KeyboardInterrupt`, between steps). The scikit-learn
+//! classes live in the pure-Python layer (`python/mib/`).
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use mib::config::TrainConfig;
+use mib::data::MultiViewDataset;
+use mib::matrix::SharedF32;
+use mib::models::TrainedModel;
+use mib::train::{MetricsRecord, RunFolder, TrainObserver};
+use mib::{Error, Matrix, MibRng};
+use numpy::ndarray::Array2;
+use numpy::{
+    IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyUntypedArrayMethods,
+};
+use pyo3::create_exception;
+use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict};
+use rand::SeedableRng;
+
+create_exception!(
+    _native,
+    MibError,
+    PyValueError,
+    "Base class of the errors `mib` raises for bad input (a ValueError)."
+);
+create_exception!(
+    _native,
+    ConfigError,
+    MibError,
+    "A configuration key or value that is unknown, out of range or inconsistent."
+);
+create_exception!(
+    _native,
+    DataError,
+    MibError,
+    "Data that cannot be used: NaN or infinite values, bad labels, a corrupt file."
+);
+create_exception!(
+    _native,
+    ShapeError,
+    MibError,
+    "Arrays whose shapes do not fit: rows that differ between views, a view of the wrong width."
+);
+create_exception!(
+    _native,
+    TrainingError,
+    PyRuntimeError,
+    "Training failed (diverged: too many non-finite losses in a row)."
+);
+create_exception!(
+    _native,
+    FileError,
+    PyOSError,
+    "A file or folder could not be read or written."
+);
+
+/// The library's error as the Python exception of its kind.
+fn py_err(e: Error) -> PyErr {
+    let msg = e.to_string();
+    match e {
+        Error::Config { .. } => ConfigError::new_err(msg),
+        Error::Shape { .. } => ShapeError::new_err(msg),
+        Error::Io { .. } => FileError::new_err(msg),
+        Error::Diverged(_) => TrainingError::new_err(msg),
+        _ => DataError::new_err(msg),
+    }
+}
+
+trait IntoPy<T> {
+    fn py(self) -> PyResult<T>;
+}
+impl<T> IntoPy<T> for mib::Result<T> {
+    fn py(self) -> PyResult<T> {
+        self.map_err(py_err)
+    }
+}
+
+/// A C-contiguous float32 NumPy array, shared with the library without a copy. The array object
+/// is kept alive (and so its buffer) as long as the matrix that reads it.
+struct NumpyF32 {
+    _owner: Py<PyArray2<f32>>,
+    ptr: *const f32,
+    len: usize,
+}
+
+// SAFETY: the buffer is owned by the NumPy array `_owner` keeps alive; it is only read. (Python
+// code that writes to the array while `mib` reads it races, as with any library that releases the
+// GIL; the docs say not to.)
+unsafe impl Send for NumpyF32 {}
+unsafe impl Sync for NumpyF32 {}
+unsafe impl SharedF32 for NumpyF32 {
+    fn as_slice(&self) -> &[f32] {
+        // SAFETY: ptr/len describe the live, contiguous buffer of `_owner`.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
+}
+
+/// A matrix over `arr`'s buffer (no copy). `name` names the array in errors.
+fn shared_matrix(arr: &Bound<'_, PyArray2<f32>>, name: &str) -> PyResult<Matrix> {
+    if !arr.is_c_contiguous() {
+        return Err(ShapeError::new_err(format!(
+            "{name}: must be C-contiguous (use numpy.ascontiguousarray)"
+        )));
+    }
+    let (rows, cols) = (arr.shape()[0], arr.shape()[1]);
+    let ro = arr.try_readonly().map_err(|e| {
+        DataError::new_err(format!(
+            "{name}: cannot be read while it is borrowed mutably: {e}"
+        ))
+    })?;
+    let slice = ro
+        .as_slice()
+        .map_err(|e| ShapeError::new_err(format!("{name}: {e}")))?;
+    let buf = NumpyF32 {
+        _owner: arr.clone().unbind(),
+        ptr: slice.as_ptr(),
+        len: slice.len(),
+    };
+    Matrix::shared(rows, cols, Arc::new(buf)).py()
+}
+
+fn matrix_to_numpy<'py>(py: Python<'py>, m: Matrix) -> PyResult<Bound<'py, PyArray2<f32>>> {
+    let (r, c) = (m.rows, m.cols);
+    let a = Array2::from_shape_vec((r, c), m.data.into_vec())
+        .map_err(|e| DataError::new_err(e.to_string()))?;
+    Ok(a.into_pyarray(py))
+}
+
+fn record_dict<'py>(py: Python<'py>, r: &MetricsRecord) -> PyResult<Bound<'py, PyDict>> {
+    let json = serde_json::to_string(r).map_err(|e| DataError::new_err(e.to_string()))?;
+    py.import("json")?
+        .call_method1("loads", (json,))?
+        .cast_into::<PyDict>()
+        .map_err(PyErr::from)
+}
+
+/// Reports progress to a Python callable and turns Ctrl-C into a clean stop: called on the thread
+/// that called `fit` (attached to the interpreter only for the call-backs).
+struct PyObserver {
+    callback: Option<Py<PyAny>>,
+    last_check: Instant,
+    error: Option<PyErr>,
+}
+
+impl TrainObserver for PyObserver {
+    fn on_log(&mut self, record: &MetricsRecord) {
+        let Some(cb) = &self.callback else { return };
+        if self.error.is_some() {
+            return;
+        }
+        let r = Python::attach(|py| -> PyResult<()> {
+            cb.call1(py, (record_dict(py, record)?,))?;
+            Ok(())
+        });
+        if let Err(e) = r {
+            self.error = Some(e);
+        }
+    }
+    fn should_stop(&mut self, _iteration: u64) -> bool {
+        if self.error.is_none() && self.last_check.elapsed() >= Duration::from_millis(50) {
+            self.last_check = Instant::now();
+            if let Err(e) = Python::attach(|py| py.check_signals()) {
+                self.error = Some(e);
+            }
+        }
+        self.error.is_some()
+    }
+}
+
+/// A trained `mib` model (the library's `TrainedModel`), safe to share between Python threads.
+#[pyclass(module = "mib._native", frozen)]
+struct Model {
+    inner: Mutex<TrainedModel>,
+}
+
+impl Model {
+    fn lock(&self) -> PyResult<MutexGuard<'_, TrainedModel>> {
+        self.inner
+            .try_lock()
+            .map_err(|_| PyRuntimeError::new_err("the model is in use by another thread"))
+    }
+    fn wrap(m: TrainedModel) -> Self {
+        Model {
+            inner: Mutex::new(m),
+        }
+    }
+}
+
+/// A config error as [`ConfigError`] (parse errors included: an unknown key is a config error).
+fn config_err(e: Error) -> PyErr {
+    ConfigError::new_err(e.to_string())
+}
+
+/// Parses a TOML config; `origin` names it in errors.
+fn parse_toml(toml_text: &str, origin: &str) -> PyResult<TrainConfig> {
+    TrainConfig::from_toml_str(toml_text, origin).map_err(config_err)
+}
+
+/// Parses a JSON config (the nested dict of the Python layer, as JSON).
+fn parse_json(json: &str) -> PyResult<TrainConfig> {
+    serde_json::from_str(json).map_err(|e| ConfigError::new_err(format!("config: {e}")))
+}
+
+fn to_json(cfg: &TrainConfig) -> PyResult<String> {
+    serde_json::to_string(cfg).map_err(|e| ConfigError::new_err(e.to_string()))
+}
+
+#[pymethods]
+impl Model {
+    /// Trains the config `config_json` (a complete config as JSON) on `views` (C-contiguous float32 arrays with paired rows;
+    /// read without a copy). Returns `(model, history, summary, error)`: `error` is the exception a
+    /// progress call-back or Ctrl-C raised (training stopped cleanly at the last completed step),
+    /// else `None`.
+    #[staticmethod]
+    #[pyo3(signature = (config_json, views, labels=None, image_shape=None, view_names=None, callback=None))]
+    #[allow(clippy::type_complexity)]
+    fn fit<'py>(
+        py: Python<'py>,
+        config_json: &str,
+        views: Vec<Bound<'py, PyArray2<f32>>>,
+        labels: Option<PyReadonlyArray1<'py, i64>>,
+        image_shape: Option<(usize, usize)>,
+        view_names: Option<Vec<String>>,
+        callback: Option<Py<PyAny>>,
+    ) -> PyResult<(
+        Model,
+        Vec<Bound<'py, PyDict>>,
+        Bound<'py, PyDict>,
+        Option<PyErr>,
+    )> {
+        let cfg = parse_json(config_json)?;
+        cfg.validate().map_err(config_err)?;
+        let mats = views
+            .iter()
+            .enumerate()
+            .map(|(i, v)| shared_matrix(v, &format!("views[{i}]")))
+            .collect::<PyResult<Vec<_>>>()?;
+        let y = match &labels {
+            None => None,
+            Some(l) => {
+                let s = l
+                    .as_slice()
+                    .map_err(|e| ShapeError::new_err(format!("y: {e}")))?;
+                let mut out = Vec::with_capacity(s.len());
+                for (i, &v) in s.iter().enumerate() {
+                    if v < 0 || v > u32::MAX as i64 {
+                        return Err(DataError::new_err(format!(
+                            "y: label {v} at row {i} is not a class index (0, 1, ...)"
+                        )));
+                    }
+                    out.push(v as u32);
+                }
+                Some(out)
+            }
+        };
+        let mut ds = MultiViewDataset::new(mats, y, None).py()?;
+        if let Some(names) = view_names {
+            ds = ds.with_view_names(names).py()?;
+        }
+        if let Some(shape) = image_shape {
+            ds = ds.with_image_shape(shape).py()?;
+        }
+        let ds = Arc::new(ds);
+        let mut obs = PyObserver {
+            callback,
+            last_check: Instant::now(),
+            error: None,
+        };
+        let fitted = py
+            .detach(|| mib::train::fit(&cfg, ds, None, None, &mut obs))
+            .py()?;
+        let history = fitted
+            .history
+            .iter()
+            .map(|r| record_dict(py, r))
+            .collect::<PyResult<Vec<_>>>()?;
+        let s = &fitted.summary;
+        let summary = PyDict::new(py);
+        summary.set_item("iterations", s.iterations)?;
+        summary.set_item("interrupted", s.interrupted)?;
+        summary.set_item("nonfinite_total", s.nonfinite_total)?;
+        summary.set_item("wall_s", s.wall_s)?;
+        Ok((Model::wrap(fitted.model), history, summary, obs.error))
+    }
+
+    /// The model of a CLI run folder (final model, else its newest valid checkpoint).
+    #[staticmethod]
+    #[pyo3(signature = (path, threads=0))]
+    fn open(py: Python<'_>, path: PathBuf, threads: usize) -> PyResult<Model> {
+        let m = py
+            .detach(|| RunFolder::new(&path).open_model(threads))
+            .py()?;
+        Ok(Model::wrap(m))
+    }
+
+    /// Reads the bytes `to_bytes` wrote.
+    #[staticmethod]
+    #[pyo3(signature = (data, threads=0))]
+    fn from_bytes(data: &[u8], threads: usize) -> PyResult<Model> {
+        Ok(Model::wrap(
+            TrainedModel::from_bytes(data, "pickled mib model", threads).py()?,
+        ))
+    }
+
+    /// The parameters, config and encoder info as bytes (safetensors; no optimizer state).
+    fn to_bytes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let b = self.lock()?.to_bytes().py()?;
+        Ok(PyBytes::new(py, &b))
+    }
+
+    /// Writes a run folder that `mib eval`, `mib embed`, `mib inspect` and `mib report` read.
+    /// `data_json` replaces the config's data section (what `mib eval` reads the data from).
+    #[pyo3(signature = (path, history, overwrite=false, data_json=None))]
+    fn save(
+        &self,
+        py: Python<'_>,
+        path: PathBuf,
+        history: Vec<Bound<'_, PyDict>>,
+        overwrite: bool,
+        data_json: Option<&str>,
+    ) -> PyResult<()> {
+        let data: Option<mib::config::DataConfig> = data_json
+            .map(serde_json::from_str)
+            .transpose()
+            .map_err(|e| ConfigError::new_err(format!("data: {e}")))?;
+        let json = py.import("json")?;
+        let records = history
+            .iter()
+            .enumerate()
+            .map(|(i, d)| {
+                let s: String = json.call_method1("dumps", (d,))?.extract()?;
+                serde_json::from_str::<MetricsRecord>(&s)
+                    .map_err(|e| DataError::new_err(format!("history[{i}]: {e}")))
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        let mut m = self.lock()?;
+        if let Some(d) = data {
+            m.set_data_config(d);
+        }
+        py.detach(|| RunFolder::new(&path).save(&m, &records, overwrite))
+            .py()
+    }
+
+    /// Posterior means (or, with `sample`, one sample seeded by `seed`) of the rows of `x` under
+    /// the encoder of training view `view`.
+    #[pyo3(signature = (view, x, sample=false, seed=0))]
+    fn embed<'py>(
+        &self,
+        py: Python<'py>,
+        view: usize,
+        x: Bound<'py, PyArray2<f32>>,
+        sample: bool,
+        seed: u64,
+    ) -> PyResult<Bound<'py, PyArray2<f32>>> {
+        let xm = shared_matrix(&x, "X")?;
+        let z = py
+            .detach(|| {
+                let mut m = self
+                    .inner
+                    .try_lock()
+                    .map_err(|_| Error::Data("the model is in use by another thread".into()))?;
+                if sample {
+                    m.embed_sample_using(view, &xm, &mut MibRng::seed_from_u64(seed))
+                } else {
+                    m.embed(view, &xm)
+                }
+            })
+            .py()?;
+        matrix_to_numpy(py, z)
+    }
+
+    /// The objective's loss parts on held-out pairs, averaged (no update): a dict with `loss`,
+    /// `mi_estimate`, `mi_surrogate`, `skl`, `rate`, `distortion`, `cross_entropy`.
+    #[pyo3(signature = (views, labels=None, seed=0))]
+    fn evaluate_pairs<'py>(
+        &self,
+        py: Python<'py>,
+        views: Vec<Bound<'py, PyArray2<f32>>>,
+        labels: Option<PyReadonlyArray1<'py, i64>>,
+        seed: u64,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let mats = views
+            .iter()
+            .enumerate()
+            .map(|(i, v)| shared_matrix(v, &format!("views[{i}]")))
+            .collect::<PyResult<Vec<_>>>()?;
+        let y: Option<Vec<u32>> = match &labels {
+            Some(l) => Some(
+                l.as_slice()
+                    .map_err(|e| ShapeError::new_err(format!("y: {e}")))?
+                    .iter()
+                    .map(|&v| v.clamp(0, u32::MAX as i64) as u32)
+                    .collect(),
+            ),
+            None => None,
+        };
+        let st = py
+            .detach(|| {
+                let mut m = self
+                    .inner
+                    .try_lock()
+                    .map_err(|_| Error::Data("the model is in use by another thread".into()))?;
+                let refs: Vec<&Matrix> = mats.iter().collect();
+                m.evaluate_pairs(&refs, y.as_deref(), seed)
+            })
+            .py()?;
+        let d = PyDict::new(py);
+        d.set_item("loss", st.loss)?;
+        d.set_item("mi_estimate", st.mi_estimate)?;
+        d.set_item("mi_surrogate", st.mi_surrogate)?;
+        d.set_item("skl", st.skl)?;
+        d.set_item("rate", st.rate)?;
+        d.set_item("distortion", st.distortion)?;
+        d.set_item("cross_entropy", st.cross_entropy)?;
+        Ok(d)
+    }
+
+    /// Computes on `threads` threads from now on (0 = all cores); results do not depend on it.
+    fn set_threads(&self, threads: usize) -> PyResult<()> {
+        self.lock()?.set_threads(threads);
+        Ok(())
+    }
+
+    /// The resolved config, as JSON.
+    #[getter]
+    fn config_json(&self) -> PyResult<String> {
+        to_json(self.lock()?.config())
+    }
+
+    /// Pickling: rebuilt from [`Model::to_bytes`].
+    fn __reduce__<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> PyResult<(Bound<'py, PyAny>, (Bound<'py, PyBytes>,))> {
+        let ctor = py.get_type::<Model>().getattr("from_bytes")?;
+        Ok((ctor, (self.to_bytes(py)?,)))
+    }
+    /// Width of each training view's input.
+    #[getter]
+    fn in_dims(&self) -> PyResult<Vec<usize>> {
+        Ok(self.lock()?.info().in_dims.clone())
+    }
+    /// Names of the training views.
+    #[getter]
+    fn view_names(&self) -> PyResult<Vec<String>> {
+        Ok(self.lock()?.info().view_names.clone())
+    }
+    /// Representation width.
+    #[getter]
+    fn z_dim(&self) -> PyResult<usize> {
+        Ok(self.lock()?.z_dim())
+    }
+    /// Iterations trained.
+    #[getter]
+    fn iteration(&self) -> PyResult<u64> {
+        Ok(self.lock()?.iteration())
+    }
+    /// Classes of the training labels (0 if unlabelled).
+    #[getter]
+    fn n_classes(&self) -> PyResult<usize> {
+        Ok(self.lock()?.info().n_classes)
+    }
+    /// Threads of its compute pool.
+    #[getter]
+    fn threads(&self) -> PyResult<usize> {
+        Ok(self.lock()?.pool().threads())
+    }
+}
+
+/// The default config as JSON (what the estimators' defaults mirror).
+#[pyfunction]
+fn default_config() -> PyResult<String> {
+    to_json(&TrainConfig::default())
+}
+
+/// Parses a TOML config (missing keys take their defaults) and returns it as JSON; `origin`
+/// names the text in errors.
+#[pyfunction]
+#[pyo3(signature = (toml_text, origin="config"))]
+fn config_from_toml(toml_text: &str, origin: &str) -> PyResult<String> {
+    to_json(&parse_toml(toml_text, origin)?)
+}
+
+/// A JSON config (missing keys take their defaults) as TOML, the format of `config.toml`.
+#[pyfunction]
+fn config_to_toml(json: &str) -> PyResult<String> {
+    parse_json(json)?.to_toml_string().map_err(config_err)
+}
+
+/// Completes a JSON config with defaults and validates it; returns it as JSON.
+#[pyfunction]
+fn resolve_config(json: &str) -> PyResult<String> {
+    let cfg = parse_json(json)?;
+    cfg.validate().map_err(config_err)?;
+    to_json(&cfg)
+}
+
+/// The TOML text of a preset (`configs/NAME.toml`).
+#[pyfunction]
+fn preset(name: &str) -> PyResult<String> {
+    mib::presets::preset(name)
+        .map(str::to_string)
+        .ok_or_else(|| {
+            ConfigError::new_err(format!(
+                "preset `{name}`: no such preset (presets: {})",
+                mib::presets::PRESETS
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })
+}
+
+/// The names of the presets.
+#[pyfunction]
+fn preset_names() -> Vec<&'static str> {
+    mib::presets::PRESETS.iter().map(|(n, _)| *n).collect()
+}
+
+/// A run folder's `metrics.jsonl` as a list of dicts.
+#[pyfunction]
+fn read_metrics<'py>(py: Python<'py>, path: PathBuf) -> PyResult<Vec<Bound<'py, PyDict>>> {
+    mib::train::read_metrics(&path)
+        .py()?
+        .iter()
+        .map(|r| record_dict(py, r))
+        .collect()
+}
+
+type Split<'py> = (
+    Vec<Bound<'py, PyArray2<f32>>>,
+    Option<Bound<'py, PyArray1<i64>>>,
+);
+
+fn split_to_py<'py>(py: Python<'py>, ds: &MultiViewDataset) -> PyResult<Split<'py>> {
+    let views = ds
+        .views
+        .iter()
+        .map(|m| matrix_to_numpy(py, m.clone()))
+        .collect::<PyResult<Vec<_>>>()?;
+    let y = ds.labels.as_ref().map(|l| {
+        l.iter()
+            .map(|&v| v as i64)
+            .collect::<Vec<_>>()
+            .into_pyarray(py)
+    });
+    Ok((views, y))
+}
+
+/// A named dataset's splits (`mfeat`: embedded; `fashion-mnist`, `mnist`: IDX files): a dict
+/// with `train`, `test` (each `(views, labels)`), `view_names`, `n_classes`, `image_shape`.
+#[pyfunction]
+#[pyo3(signature = (name, views=None, data_dir=None))]
+fn load_dataset<'py>(
+    py: Python<'py>,
+    name: &str,
+    views: Option<Vec<String>>,
+    data_dir: Option<PathBuf>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let splits = py
+        .detach(|| mib::data::load_named(name, data_dir.as_deref(), views.as_deref()))
+        .py()?;
+    let d = PyDict::new(py);
+    d.set_item("train", split_to_py(py, &splits.train)?)?;
+    d.set_item("test", split_to_py(py, &splits.test)?)?;
+    d.set_item("view_names", splits.train.view_names.clone())?;
+    d.set_item("n_classes", splits.train.n_classes)?;
+    d.set_item("image_shape", splits.train.image_shape)?;
+    Ok(d)
+}
+
+/// The native part of the `mib` package.
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add_class::<Model>()?;
+    m.add_function(wrap_pyfunction!(default_config, m)?)?;
+    m.add_function(wrap_pyfunction!(resolve_config, m)?)?;
+    m.add_function(wrap_pyfunction!(config_from_toml, m)?)?;
+    m.add_function(wrap_pyfunction!(config_to_toml, m)?)?;
+    m.add_function(wrap_pyfunction!(preset, m)?)?;
+    m.add_function(wrap_pyfunction!(preset_names, m)?)?;
+    m.add_function(wrap_pyfunction!(read_metrics, m)?)?;
+    m.add_function(wrap_pyfunction!(load_dataset, m)?)?;
+    m.add("MibError", py.get_type::<MibError>())?;
+    m.add("ConfigError", py.get_type::<ConfigError>())?;
+    m.add("DataError", py.get_type::<DataError>())?;
+    m.add("ShapeError", py.get_type::<ShapeError>())?;
+    m.add("TrainingError", py.get_type::<TrainingError>())?;
+    m.add("FileError", py.get_type::<FileError>())?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}
