@@ -229,7 +229,9 @@ class _MultiViewEstimator:
     @classmethod
     def from_config(cls, config: dict[str, Any], **overrides: Any) -> "_MultiViewEstimator":
         """An estimator with the parameters of a config dict (as :func:`config_from_toml` gives;
-        missing keys take their defaults). The config's objective must be this class's."""
+        missing keys take their defaults). The config's objective must be this class's. Keyword
+        arguments override parameters; ``iterations=`` scales a ramped beta schedule to the new
+        budget (as ``mib train --iterations`` does) unless ``beta=`` is given too."""
         full = json.loads(_native.resolve_config(json.dumps(config)))
         objective = full["model"]["objective"]
         if cls is not _MultiViewEstimator and objective != cls._objective:
@@ -252,6 +254,9 @@ class _MultiViewEstimator:
         params["augment"] = (
             pairing["augment"]["steps"] if pairing.get("kind") == "augment" else None
         )
+        if "iterations" in overrides and "beta" not in overrides and isinstance(params["beta"], dict):
+            # the schedule follows the budget, as `mib train --iterations` does
+            params["beta"] = _scaled(params["beta"], full["train"]["iterations"], overrides["iterations"])
         params.update(overrides)
         return target(**params)
 
@@ -504,6 +509,17 @@ class _MultiViewEstimator:
         else:
             cfg["data"].update({"dataset": "npy", "views": []})
         model.save(os.fspath(path), self.history_, overwrite=overwrite, data_json=json.dumps(cfg["data"]))
+
+
+def _scaled(beta: dict[str, Any], old: int, new: int) -> dict[str, Any]:
+    """A ramped beta schedule for ``new`` iterations in place of ``old``: the warm phase and the
+    ramp keep their share of the run (``mib::train::schedule::BetaSchedule::scaled``)."""
+    f = new / max(1, old)
+    out = dict(beta)
+    if "start_iteration" in out:
+        out["start_iteration"] = int(round(out["start_iteration"] * f))
+        out["n_iterations"] = max(1, int(round(out["n_iterations"] * f)))
+    return out
 
 
 def _same(a: Any, b: Any) -> bool:

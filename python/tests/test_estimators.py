@@ -186,3 +186,11 @@ def test_verbose_shows_progress(mfeat, capsys, small):
     mib.MIB(**{**small, "iterations": 40}, verbose=1).fit([x1, x2])
     err = capsys.readouterr().err
     assert "MIB" in err and "40/40" in err
+
+
+def test_iterations_scale_the_preset_schedule():
+    est = mib.MIB.from_preset("mib", iterations=3000)
+    assert (est.beta["start_iteration"], est.beta["n_iterations"]) == (1000, 2000)
+    explicit = {"kind": "linear", "start": 0.0, "end": 1.0, "start_iteration": 5, "n_iterations": 7}
+    assert mib.MIB.from_preset("mib", iterations=3000, beta=explicit).beta == explicit
+    assert mib.MIB.from_preset("mib").beta["start_iteration"] == 50000

@@ -30,6 +30,7 @@ pub(crate) fn demo(a: DemoArgs) -> Result<()> {
     let text = presets::preset("demo").expect("demo preset is embedded");
     let mut cfg = TrainConfig::from_toml_str(text, "preset `demo`")?;
     if let Some(n) = a.iterations {
+        cfg.beta = cfg.beta.scaled(cfg.train.iterations, n);
         cfg.train.iterations = n;
     }
     cfg.train.threads = a.threads;

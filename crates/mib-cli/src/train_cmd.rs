@@ -27,9 +27,13 @@ pub(crate) struct TrainArgs {
     /// Continue the run in this folder from its newest checkpoint.
     #[arg(long, conflicts_with_all = ["config", "out", "force"])]
     resume: Option<PathBuf>,
-    /// Total training iterations.
+    /// Total training iterations. The config's beta schedule is scaled to them (its warm phase
+    /// and ramp keep their share of the run) unless --keep-schedule.
     #[arg(long)]
     iterations: Option<u64>,
+    /// With --iterations: keep the beta schedule's iterations as the config gives them.
+    #[arg(long, requires = "iterations")]
+    keep_schedule: bool,
     /// Seed of every random draw.
     #[arg(long)]
     seed: Option<u64>,
@@ -71,6 +75,9 @@ pub(crate) fn load_config(spec: &str) -> Result<TrainConfig> {
 fn apply_overrides(cfg: &mut TrainConfig, a: &TrainArgs) {
     a.data.apply(cfg);
     if let Some(n) = a.iterations {
+        if !a.keep_schedule && a.resume.is_none() {
+            cfg.beta = cfg.beta.scaled(cfg.train.iterations, n);
+        }
         cfg.train.iterations = n;
     }
     if let Some(s) = a.seed {
@@ -148,6 +155,7 @@ pub(crate) fn run_training(
         threads,
         run_dir.display()
     );
+    eprintln!("mib: beta schedule: {}", cfg.beta.describe());
     let mut obs = Progress::new(quiet, cfg.train.checkpoint_every);
     let opts = RunOptions {
         resume,

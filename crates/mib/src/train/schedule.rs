@@ -58,6 +58,78 @@ impl Default for BetaSchedule {
 }
 
 impl BetaSchedule {
+    /// The schedule of a run of `to` iterations in place of `from`: the warm phase and the ramp
+    /// keep their share of the run (`start_iteration` and `n_iterations` scaled by `to / from`,
+    /// rounded, the ramp at least one iteration). A constant schedule is unchanged.
+    ///
+    /// ```
+    /// use mib::train::schedule::BetaSchedule;
+    /// let reference = BetaSchedule::Exponential {
+    ///     start: 1e-3, end: 1.0, start_iteration: 50_000, n_iterations: 100_000, base: 10.0,
+    /// };
+    /// let s = reference.scaled(150_000, 3_000);
+    /// assert_eq!(s, BetaSchedule::Exponential {
+    ///     start: 1e-3, end: 1.0, start_iteration: 1_000, n_iterations: 2_000, base: 10.0,
+    /// });
+    /// ```
+    pub fn scaled(&self, from: u64, to: u64) -> BetaSchedule {
+        let f = to as f64 / from.max(1) as f64;
+        let s = |x: u64| (x as f64 * f).round() as u64;
+        match self.clone() {
+            BetaSchedule::Constant { value } => BetaSchedule::Constant { value },
+            BetaSchedule::Linear {
+                start,
+                end,
+                start_iteration,
+                n_iterations,
+            } => BetaSchedule::Linear {
+                start,
+                end,
+                start_iteration: s(start_iteration),
+                n_iterations: s(n_iterations).max(1),
+            },
+            BetaSchedule::Exponential {
+                start,
+                end,
+                start_iteration,
+                n_iterations,
+                base,
+            } => BetaSchedule::Exponential {
+                start,
+                end,
+                start_iteration: s(start_iteration),
+                n_iterations: s(n_iterations).max(1),
+                base,
+            },
+        }
+    }
+
+    /// One line for logs: `constant 0.001`, `exponential 0.001 -> 1 over iterations 1000..3000`.
+    pub fn describe(&self) -> String {
+        match self {
+            BetaSchedule::Constant { value } => format!("constant {value}"),
+            BetaSchedule::Linear {
+                start,
+                end,
+                start_iteration,
+                n_iterations,
+            } => format!(
+                "linear {start} -> {end} over iterations {start_iteration}..{}",
+                start_iteration + n_iterations
+            ),
+            BetaSchedule::Exponential {
+                start,
+                end,
+                start_iteration,
+                n_iterations,
+                ..
+            } => format!(
+                "exponential {start} -> {end} over iterations {start_iteration}..{}",
+                start_iteration + n_iterations
+            ),
+        }
+    }
+
     /// The value at `iteration`.
     pub fn value(&self, iteration: u64) -> f64 {
         match *self {
