@@ -57,20 +57,32 @@ def overhead(rounds: int, iterations: int, threads: int) -> dict:
         for r in range(rounds):
             out = Path(tmp) / f"run{r}"
             t = time.perf_counter()
-            subprocess.run([cli, "train", "--config", str(conf), "--out", str(out), "--quiet"],
-                           check=True, capture_output=True)
+            subprocess.run(
+                [cli, "train", "--config", str(conf), "--out", str(out), "--quiet"],
+                check=True,
+                capture_output=True,
+            )
             cli_total = time.perf_counter() - t
             cli_loop = mib._native.read_metrics(str(out / "metrics.jsonl"))[-1]["wall_s"]
             t = time.perf_counter()
             fitted = mib.MIB.from_config(cfg, n_jobs=threads).fit([x1, x2])
             py_fit = time.perf_counter() - t
-            rows.append(dict(cli_loop_s=cli_loop, cli_process_s=cli_total,
-                             py_loop_s=fitted.train_wall_s_, py_fit_s=py_fit))
+            rows.append(
+                dict(
+                    cli_loop_s=cli_loop,
+                    cli_process_s=cli_total,
+                    py_loop_s=fitted.train_wall_s_,
+                    py_fit_s=py_fit,
+                )
+            )
             print(f"round {r}: {rows[-1]}", file=sys.stderr)
     med = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
     return dict(
         config="demo preset (mfeat pix/fou, 256-256 encoders, separable InfoNCE, batch 128)",
-        iterations=iterations, threads=threads, rounds=rows, median=med,
+        iterations=iterations,
+        threads=threads,
+        rounds=rows,
+        median=med,
         loop_overhead=med["py_loop_s"] / med["cli_loop_s"] - 1,
         fit_call_overhead=med["py_fit_s"] / med["cli_loop_s"] - 1,
         ratios=[r["py_loop_s"] / r["cli_loop_s"] - 1 for r in rows],
@@ -118,8 +130,12 @@ print(json.dumps(dict(dtype=sys.argv[1], data_bytes=x.nbytes, rss_before_fit=bef
 def memory(iterations: int) -> list[dict]:
     out = []
     for dtype in ("float32", "float64"):
-        p = subprocess.run([sys.executable, "-c", MEMORY_CHILD, dtype, str(iterations)],
-                           check=True, capture_output=True, text=True)
+        p = subprocess.run(
+            [sys.executable, "-c", MEMORY_CHILD, dtype, str(iterations)],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         r = json.loads(p.stdout)
         r["peak_over_loaded"] = r["peak_rss"] - r["rss_before_fit"]
         r["float32_copy_bytes"] = r["data_bytes"] // (2 if dtype == "float64" else 1)
@@ -128,7 +144,9 @@ def memory(iterations: int) -> list[dict]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--iterations", type=int, default=3000)
     ap.add_argument("--threads", type=int, default=2)
@@ -149,23 +167,33 @@ def main() -> None:
     if "overhead" in res:
         o = res["overhead"]
         m = o["median"]
-        print(f"training, {o['iterations']} iterations, {o['threads']} threads, {len(o['rounds'])} rounds (medians):")
-        print(f"  mib train loop {m['cli_loop_s']:.2f} s (process {m['cli_process_s']:.2f} s); "
-              f"MIB.fit loop {m['py_loop_s']:.2f} s, whole fit() {m['py_fit_s']:.2f} s")
-        print(f"  overhead: loop {100 * o['loop_overhead']:+.1f} % (rounds: "
-              + ", ".join(f"{100 * r:+.1f} %" for r in o["ratios"])
-              + f"), whole fit() call {100 * o['fit_call_overhead']:+.1f} %")
+        print(
+            f"training, {o['iterations']} iterations, {o['threads']} threads, {len(o['rounds'])} rounds (medians):"
+        )
+        print(
+            f"  mib train loop {m['cli_loop_s']:.2f} s (process {m['cli_process_s']:.2f} s); "
+            f"MIB.fit loop {m['py_loop_s']:.2f} s, whole fit() {m['py_fit_s']:.2f} s"
+        )
+        print(
+            f"  overhead: loop {100 * o['loop_overhead']:+.1f} % (rounds: "
+            + ", ".join(f"{100 * r:+.1f} %" for r in o["ratios"])
+            + f"), whole fit() call {100 * o['fit_call_overhead']:+.1f} %"
+        )
     if "throughput" in res:
         t = res["throughput"]
         for k in ("float32", "float64"):
-            print(f"transform 60,000 x 784 ({k}, {t['threads']} threads): {t[k]['best_s']:.3f} s, "
-                  f"{t[k]['rows_per_s']:,.0f} rows/s")
+            print(
+                f"transform 60,000 x 784 ({k}, {t['threads']} threads): {t[k]['best_s']:.3f} s, "
+                f"{t[k]['rows_per_s']:,.0f} rows/s"
+            )
     if "memory" in res:
         for r in res["memory"]:
-            print(f"fit on Fashion-MNIST from {r['dtype']} arrays ({r['data_bytes'] / 2**20:.0f} MiB): "
-                  f"RSS {r['rss_before_fit'] / 2**20:.0f} MiB loaded, peak {r['peak_rss'] / 2**20:.0f} MiB "
-                  f"(+{r['peak_over_loaded'] / 2**20:.0f} MiB; a float32 copy of the data is "
-                  f"{r['float32_copy_bytes'] / 2**20:.0f} MiB)")
+            print(
+                f"fit on Fashion-MNIST from {r['dtype']} arrays ({r['data_bytes'] / 2**20:.0f} MiB): "
+                f"RSS {r['rss_before_fit'] / 2**20:.0f} MiB loaded, peak {r['peak_rss'] / 2**20:.0f} MiB "
+                f"(+{r['peak_over_loaded'] / 2**20:.0f} MiB; a float32 copy of the data is "
+                f"{r['float32_copy_bytes'] / 2**20:.0f} MiB)"
+            )
 
 
 if __name__ == "__main__":

@@ -254,9 +254,15 @@ class _MultiViewEstimator:
         params["augment"] = (
             pairing["augment"]["steps"] if pairing.get("kind") == "augment" else None
         )
-        if "iterations" in overrides and "beta" not in overrides and isinstance(params["beta"], dict):
+        if (
+            "iterations" in overrides
+            and "beta" not in overrides
+            and isinstance(params["beta"], dict)
+        ):
             # the schedule follows the budget, as `mib train --iterations` does
-            params["beta"] = _scaled(params["beta"], full["train"]["iterations"], overrides["iterations"])
+            params["beta"] = _scaled(
+                params["beta"], full["train"]["iterations"], overrides["iterations"]
+            )
         params.update(overrides)
         return target(**params)
 
@@ -429,6 +435,7 @@ class _MultiViewEstimator:
         except ImportError:
             tqdm = None
         if tqdm is None:
+
             def plain(r: dict[str, Any]) -> None:
                 if r["iteration"] % max(1, total // 10) < self.log_every or r["iteration"] == total:
                     print(f"mib: {_describe(r)}", file=sys.stderr)
@@ -492,8 +499,13 @@ class _MultiViewEstimator:
             return -float(parts["loss"])
         return float(parts["mi_estimate"])
 
-    def save(self, path: str | os.PathLike[str], *, data: dict[str, Any] | None = None,
-             overwrite: bool = False) -> None:
+    def save(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        data: dict[str, Any] | None = None,
+        overwrite: bool = False,
+    ) -> None:
         """Writes a run folder that ``mib eval``, ``mib embed``, ``mib inspect`` and
         ``mib report`` read (``mib.load_run`` reads it back).
 
@@ -508,7 +520,9 @@ class _MultiViewEstimator:
             cfg["data"].update(data)
         else:
             cfg["data"].update({"dataset": "npy", "views": []})
-        model.save(os.fspath(path), self.history_, overwrite=overwrite, data_json=json.dumps(cfg["data"]))
+        model.save(
+            os.fspath(path), self.history_, overwrite=overwrite, data_json=json.dumps(cfg["data"])
+        )
 
 
 def _scaled(beta: dict[str, Any], old: int, new: int) -> dict[str, Any]:
@@ -541,8 +555,13 @@ def _threads(n_jobs: int | None) -> int:
 
 def _describe(r: dict[str, Any]) -> str:
     parts = [f"it {r['iteration']}", f"loss {r['loss']:.4f}"]
-    for k, label in (("mi_estimate", "I"), ("skl", "skl"), ("rate", "rate"),
-                     ("distortion", "dist"), ("cross_entropy", "ce")):
+    for k, label in (
+        ("mi_estimate", "I"),
+        ("skl", "skl"),
+        ("rate", "rate"),
+        ("distortion", "dist"),
+        ("cross_entropy", "ce"),
+    ):
         if r.get(k) is not None:
             parts.append(f"{label} {r[k]:.3f}")
     parts.append(f"beta {r['beta']:.2e}")
@@ -629,7 +648,9 @@ def load_run(path: str | os.PathLike[str], n_jobs: int | None = None) -> _MultiV
     est.history_ = _native.read_metrics(metrics) if os.path.exists(metrics) else []
     est.n_iter_ = int(model.iteration)
     dims = list(model.in_dims)
-    est.n_features_in_ = dims if objective in ("mib", "mv-infomax") and est.augment is None else dims[:1]
+    est.n_features_in_ = (
+        dims if objective in ("mib", "mv-infomax") and est.augment is None else dims[:1]
+    )
     est.image_shape_ = None
     est.train_wall_s_ = float(est.history_[-1]["wall_s"]) if est.history_ else 0.0
     return est

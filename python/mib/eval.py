@@ -86,7 +86,15 @@ def linear_probe(
     C = 10, MinMax scaling fitted on the labelled items): one dict per count with
     ``labels_per_class``, ``mean``, ``std``, ``repetitions``."""
     r = evaluate(
-        z_train, y_train, z_test, y_test, labels_per_class=labels_per_class,
-        repetitions=repetitions, c=c, knn_k=None, information_bound=False, seed=seed,
+        z_train,
+        y_train,
+        z_test,
+        y_test,
+        labels_per_class=labels_per_class,
+        repetitions=repetitions,
+        c=c,
+        knn_k=None,
+        information_bound=False,
+        seed=seed,
     )
     return r["linear_probe"]

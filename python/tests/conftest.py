@@ -40,7 +40,9 @@ def find_cli() -> str | None:
 def cli() -> str:
     path = find_cli()
     if path is None:
-        pytest.skip("the `mib` command-line tool is not built (cargo build -p mib-cli, or set MIB_BIN)")
+        pytest.skip(
+            "the `mib` command-line tool is not built (cargo build -p mib-cli, or set MIB_BIN)"
+        )
     return path
 
 

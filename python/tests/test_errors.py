@@ -13,7 +13,10 @@ SMALL = dict(encoder_hidden=(16,), critic_hidden=(16,), z_dim=4, iterations=5, n
 @pytest.fixture(scope="module")
 def views():
     rng = np.random.default_rng(0)
-    return [rng.normal(size=(100, 6)).astype(np.float32), rng.normal(size=(100, 3)).astype(np.float32)]
+    return [
+        rng.normal(size=(100, 6)).astype(np.float32),
+        rng.normal(size=(100, 3)).astype(np.float32),
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +113,7 @@ def test_view_wider_than_the_models(fitted, views):
 def test_bad_run_folders(tmp_path):
     with pytest.raises(mib.DataError, match="not a run folder"):
         mib.load_run(tmp_path)
-    (tmp_path / "config.toml").write_text("[model]\nz_dim = \"x\"\n")
+    (tmp_path / "config.toml").write_text('[model]\nz_dim = "x"\n')
     with pytest.raises(mib.MibError, match="config.toml"):
         mib.load_run(tmp_path)
     (tmp_path / "config.toml").write_text("seed = 1\n")

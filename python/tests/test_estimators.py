@@ -14,7 +14,6 @@ import mib
 from mib import _native
 
 
-
 @pytest.fixture(scope="module")
 def mfeat():
     return mib.datasets.load_mfeat(views=["pix", "fou"])

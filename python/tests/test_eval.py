@@ -28,8 +28,9 @@ def test_linear_probe_on_raw_features(mfeat):
 def test_evaluate_has_the_eval_json_keys(mfeat):
     (x1, x2), ytr = mfeat["train"]
     (t1, t2), yte = mfeat["test"]
-    rep = mib.eval.evaluate(x1[:, :76], ytr, t1[:, :76], yte, labels_per_class=[1],
-                            repetitions=2, z_test_view2=t2)
+    rep = mib.eval.evaluate(
+        x1[:, :76], ytr, t1[:, :76], yte, labels_per_class=[1], repetitions=2, z_test_view2=t2
+    )
     assert set(rep) >= {"linear_probe", "knn", "retrieval", "information_plane"}
     assert 0 < rep["knn"]["accuracy"] <= 1
     assert 0 < rep["retrieval"]["map_at_all"] <= 1

@@ -15,7 +15,6 @@ import pytest
 import mib
 
 
-
 def _child_transform(est, x, q):
     q.put(est.transform_view(x))
 
@@ -42,8 +41,7 @@ def test_forked_child_neither_hangs_nor_crashes(small):
 
 
 def test_ctrl_c_raises_keyboard_interrupt_and_keeps_the_model(tmp_path):
-    script = textwrap.dedent(
-        """
+    script = textwrap.dedent("""
         import sys, time, numpy as np, mib
         rng = np.random.default_rng(0)
         views = [rng.normal(size=(2000, 200)).astype(np.float32) for _ in range(2)]
@@ -58,8 +56,7 @@ def test_ctrl_c_raises_keyboard_interrupt_and_keeps_the_model(tmp_path):
                   f"finite {bool(np.isfinite(est.transform_view(views[0][:5])).all())}", flush=True)
             sys.exit(0)
         print("finished", flush=True)
-        """
-    )
+        """)
     import time
 
     p = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)

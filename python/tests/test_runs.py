@@ -11,7 +11,6 @@ import pytest
 import mib
 
 
-
 def run(cli, *args):
     p = subprocess.run([cli, *map(str, args)], capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
@@ -26,7 +25,19 @@ def mfeat():
 @pytest.fixture(scope="module")
 def cli_run(cli, tmp_path_factory):
     d = tmp_path_factory.mktemp("runs") / "demo"
-    run(cli, "train", "--config", "demo", "--iterations", "100", "--threads", "1", "--quiet", "--out", d)
+    run(
+        cli,
+        "train",
+        "--config",
+        "demo",
+        "--iterations",
+        "100",
+        "--threads",
+        "1",
+        "--quiet",
+        "--out",
+        d,
+    )
     return d
 
 
@@ -59,7 +70,13 @@ def test_save_is_a_run_folder_the_cli_reads(cli, mfeat, tmp_path, small):
     est = mib.MIB(**small).fit([x1, x2])
     d = tmp_path / "saved"
     est.save(d, data={"dataset": "mfeat", "views": ["pix", "fou"]})
-    for f in ("config.toml", "metrics.jsonl", "model.safetensors", "encoder.toml", "encoder.safetensors"):
+    for f in (
+        "config.toml",
+        "metrics.jsonl",
+        "model.safetensors",
+        "encoder.toml",
+        "encoder.safetensors",
+    ):
         assert (d / f).exists(), f
     with pytest.raises(mib.DataError, match="holds another run"):
         est.save(d)
@@ -68,7 +85,9 @@ def test_save_is_a_run_folder_the_cli_reads(cli, mfeat, tmp_path, small):
     out = tmp_path / "z.npy"
     run(cli, "embed", d, "--split", "test", "--out", out)
     np.testing.assert_array_equal(np.load(out), est.transform_view(t1))
-    rep = json.loads(run(cli, "eval", d, "--json", "--labels-per-class", "1,10", "--repetitions", "2").stdout)
+    rep = json.loads(
+        run(cli, "eval", d, "--json", "--labels-per-class", "1,10", "--repetitions", "2").stdout
+    )
     assert rep["linear_probe"][1]["mean"] > 0.5
     assert "I" in run(cli, "inspect", d).stdout or True
     run(cli, "report", d, "--out", tmp_path / "r.html")
@@ -86,6 +105,20 @@ def test_saved_without_data_names_the_missing_files(cli, mfeat, tmp_path, small)
     assert p.returncode != 0 and "--views" in p.stderr, p.stderr
     a, b, lab = tmp_path / "a.npy", tmp_path / "b.npy", tmp_path / "y.npy"
     np.save(a, x1), np.save(b, x2), np.save(lab, y)
-    rep = json.loads(run(cli, "eval", d, "--views", f"{a},{b}", "--labels", lab, "--json",
-                         "--labels-per-class", "1", "--repetitions", "2").stdout)
+    rep = json.loads(
+        run(
+            cli,
+            "eval",
+            d,
+            "--views",
+            f"{a},{b}",
+            "--labels",
+            lab,
+            "--json",
+            "--labels-per-class",
+            "1",
+            "--repetitions",
+            "2",
+        ).stdout
+    )
     assert rep["linear_probe"][0]["labels_per_class"] == 1
