@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::TrainConfig;
 use crate::data::{MultiViewDataset, PairingConfig};
+use crate::nn::{Mlp, ParamStore};
 use crate::objectives::{ModelConfig, ObjectiveKind, StepStats, TrainStep};
 use crate::pool::ComputePool;
 use crate::train::checkpoint::{self, CheckpointMeta, LoadedCheckpoint};
@@ -105,7 +106,13 @@ pub struct TrainedModel {
     step: TrainStep,
     meta: CheckpointMeta,
     pool: ComputePool,
+    /// Encoders with buffers for [`INFERENCE_ROWS`] rows (built on first use), reading the step's
+    /// parameters: embedding in larger chunks than the training batch.
+    inference: Option<Vec<Mlp>>,
 }
+
+/// Rows per chunk when embedding (the training step's encoders hold one batch).
+const INFERENCE_ROWS: usize = 512;
 
 impl TrainedModel {
     /// A freshly initialised model of `cfg` for training views of widths `in_dims`, computing on
@@ -162,6 +169,7 @@ impl TrainedModel {
             step,
             meta,
             pool: ComputePool::new(threads),
+            inference: None,
         }
     }
 
@@ -361,30 +369,107 @@ impl TrainedModel {
         Ok(slot)
     }
 
+    /// The inference encoders, built on first use with the step's parameter layout (`None` if
+    /// the layouts do not agree, which would be a bug: the step's own encoders are used then).
+    fn inference_encoders(&mut self) -> Option<&mut Vec<Mlp>> {
+        if self.inference.is_none() {
+            let m = &self.config.model;
+            let n_enc = if m.objective.n_views() == 2 && !m.shared_encoder {
+                2
+            } else {
+                1
+            };
+            let mut scratch = ParamStore::new();
+            let encoders: Vec<Mlp> = (0..n_enc)
+                .map(|e| {
+                    let mut dims = vec![self.info.in_dims[e]];
+                    dims.extend_from_slice(&m.encoder_hidden);
+                    dims.push(2 * m.z_dim);
+                    let name = if e == 0 { "encoder" } else { "encoder_v2" };
+                    Mlp::new(&mut scratch, name, &dims, INFERENCE_ROWS, false)
+                })
+                .collect();
+            let main = self.step.params().entries();
+            let same = scratch
+                .entries()
+                .iter()
+                .zip(main)
+                .all(|(a, b)| a.name == b.name && a.shape == b.shape && a.range() == b.range());
+            if !same {
+                return None;
+            }
+            self.inference = Some(encoders);
+        }
+        self.inference.as_mut()
+    }
+
+    /// Runs the encoder of slot `slot` over `x` in chunks; `sink(first_row, rows, output)` gets
+    /// each chunk's `[rows, 2 * z_dim]` head output.
+    fn encode(
+        &mut self,
+        slot: usize,
+        x: &Matrix,
+        mut sink: impl FnMut(usize, usize, &[f32]) + Send,
+    ) -> Result<()> {
+        if self.inference_encoders().is_none() {
+            return Err(Error::Data(
+                "the inference encoders do not match the model's parameters".into(),
+            ));
+        }
+        let encoders = self.inference.as_mut().expect("built above");
+        let e = slot.min(encoders.len() - 1);
+        let enc = &mut encoders[e];
+        let params = self.step.params().values();
+        let d = x.cols;
+        let data: &[f32] = &x.data;
+        self.pool.install(|| {
+            let mut start = 0;
+            while start < x.rows {
+                let n = INFERENCE_ROWS.min(x.rows - start);
+                enc.input_mut(n)
+                    .copy_from_slice(&data[start * d..(start + n) * d]);
+                enc.forward(params, n);
+                sink(start, n, enc.output(n));
+                start += n;
+            }
+        })
+    }
+
     /// Posterior means `E[z | x]` of the rows of `x` under the encoder of training view `view`.
     ///
     /// # Shapes
     /// `x`: `[n, in_dims[view]]`; returns `[n, z_dim]`.
     pub fn embed(&mut self, view: usize, x: &Matrix) -> Result<Matrix> {
         let slot = self.check_view(view, x)?;
-        let mut out = Matrix::zeros(x.rows, self.z_dim());
-        let (step, data) = (&mut self.step, &x.data);
-        self.pool
-            .install(|| step.encode_mean(slot, data, x.rows, &mut out.data))??;
+        let zd = self.z_dim();
+        let mut out = Matrix::zeros(x.rows, zd);
+        let o: &mut [f32] = &mut out.data;
+        self.encode(slot, x, |start, n, h| {
+            for i in 0..n {
+                o[(start + i) * zd..(start + i + 1) * zd]
+                    .copy_from_slice(&h[i * 2 * zd..i * 2 * zd + zd]);
+            }
+        })?;
         Ok(out)
     }
 
-    /// Posterior means and scales of the rows of `x` under the encoder of view `view`.
+    /// Posterior means and scales (`softplus(raw) + 1e-7`, as in training) of the rows of `x`
+    /// under the encoder of view `view`.
     pub fn posterior(&mut self, view: usize, x: &Matrix) -> Result<(Matrix, Matrix)> {
         let slot = self.check_view(view, x)?;
-        let (mut mean, mut scale) = (
-            Matrix::zeros(x.rows, self.z_dim()),
-            Matrix::zeros(x.rows, self.z_dim()),
-        );
-        let (step, data) = (&mut self.step, &x.data);
-        self.pool.install(|| {
-            step.encode_posterior(slot, data, x.rows, &mut mean.data, &mut scale.data)
-        })??;
+        let zd = self.z_dim();
+        let (mut mean, mut scale) = (Matrix::zeros(x.rows, zd), Matrix::zeros(x.rows, zd));
+        let (m, s): (&mut [f32], &mut [f32]) = (&mut mean.data, &mut scale.data);
+        self.encode(slot, x, |start, n, h| {
+            for i in 0..n {
+                for k in 0..zd {
+                    let r = (start + i) * zd + k;
+                    m[r] = h[i * 2 * zd + k];
+                    s[r] = crate::nn::ops::softplus(h[i * 2 * zd + zd + k])
+                        + crate::distributions::MIN_SCALE;
+                }
+            }
+        })?;
         Ok((mean, scale))
     }
 
