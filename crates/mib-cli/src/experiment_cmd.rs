@@ -1,8 +1,6 @@
 //! `mib experiment`: several objectives, one budget, one evaluation protocol, one comparison table.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
@@ -132,16 +130,7 @@ pub(crate) fn experiment(a: ExperimentArgs) -> Result<()> {
         return Ok(());
     }
     let threads = mib::pool::resolve_threads(a.threads);
-    let stop = Arc::new(AtomicBool::new(false));
-    {
-        let stop = stop.clone();
-        let _ = ctrlc::set_handler(move || {
-            if stop.swap(true, Ordering::SeqCst) {
-                std::process::exit(130);
-            }
-            eprintln!("\nstopping after a checkpoint (Ctrl-C again to quit at once)");
-        });
-    }
+    let stop = crate::signals::stop_flag(true);
     let mut obs = Observer {
         quiet: a.quiet,
         bar: None,

@@ -11,6 +11,7 @@ mod eval_cmd;
 mod experiment_cmd;
 mod report;
 mod run_cmds;
+mod signals;
 mod train_cmd;
 mod views;
 
@@ -72,9 +73,14 @@ fn main() {
         Command::Views(a) => views::views(a),
         Command::Bench { cmd } => bench::run(cmd),
     };
+    // After a stop that SIGTERM asked for (checkpoint written), exit with 128 + 15.
+    let signalled = signals::exit_code();
     if let Err(e) = result {
         let msg = format!("{e:#}").replace('\n', " ");
         eprintln!("error: {msg}");
-        std::process::exit(1);
+        std::process::exit(signalled.unwrap_or(1));
+    }
+    if let Some(code) = signalled {
+        std::process::exit(code);
     }
 }

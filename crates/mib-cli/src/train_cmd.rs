@@ -1,8 +1,6 @@
 //! `mib train` and `mib demo`.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 use anyhow::{bail, Result};
 use clap::Args;
@@ -134,16 +132,8 @@ pub(crate) fn run_training(
     RunFolder::new(run_dir).check(resume)?;
     let threads = mib::pool::resolve_threads(cfg.train.threads);
     let data = mib::data::load_splits(cfg)?;
-    let stop = Arc::new(AtomicBool::new(false));
-    {
-        let stop = stop.clone();
-        // A second Ctrl-C kills at once; the first asks for a checkpoint and a clean stop.
-        let _ = ctrlc::set_handler(move || {
-            if stop.swap(true, Ordering::SeqCst) {
-                std::process::exit(130);
-            }
-        });
-    }
+    // Ctrl-C or SIGTERM asks for a checkpoint and a clean stop; a second Ctrl-C kills at once.
+    let stop = crate::signals::stop_flag(false);
     eprintln!(
         "mib: training {} on {} ({} train / {} test items, views {:?}), {} iterations, {} threads -> {}",
         cfg.model.objective.name(),

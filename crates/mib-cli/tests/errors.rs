@@ -243,3 +243,42 @@ fn divergence_stops_with_the_likely_cause_and_keeps_a_checkpoint() {
     assert_eq!(kept.len(), 1, "the last good parameters are kept");
     let _ = std::fs::remove_dir_all(&d);
 }
+
+#[test]
+fn mnist_labels_out_of_range_are_refused() {
+    let d = tmpdir("labels42");
+    // 4 images of 2 x 2 and their labels, all 42, in the MNIST layout.
+    let idx = |dims: &[u32], data: &[u8]| {
+        let mut b = vec![0, 0, 0x08, dims.len() as u8];
+        dims.iter().for_each(|x| b.extend(x.to_be_bytes()));
+        b.extend_from_slice(data);
+        b
+    };
+    for split in ["train", "t10k"] {
+        std::fs::write(
+            d.join(format!("{split}-images-idx3-ubyte")),
+            idx(&[4, 2, 2], &[7; 16]),
+        )
+        .unwrap();
+        std::fs::write(
+            d.join(format!("{split}-labels-idx1-ubyte")),
+            idx(&[4], &[42; 4]),
+        )
+        .unwrap();
+    }
+    let out = d.join("out");
+    fails_with(
+        &[
+            "train",
+            "--dataset",
+            "mnist",
+            "--data-dir",
+            d.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &["train-labels-idx1-ubyte", "label 42", "10 classes"],
+    );
+    assert!(!out.join("config.toml").exists());
+    let _ = std::fs::remove_dir_all(&d);
+}

@@ -2,18 +2,33 @@
 //! test binary, so the allocator only sees this file's work).
 //!
 //! The step runs inside a rayon pool (`install`), as a training loop on a worker thread does, so
-//! that `rayon::join` uses the worker's deque instead of the global injector. Allocations made
-//! inside `gemm` (its per-call packing buffers) are counted separately; every other allocation
-//! would be ours (or rayon's), and there must be none.
-//! Measured here: 28 per step for MIB at this size, 36 for the reference architecture.
+//! that `rayon::join` uses the worker's deque instead of the global injector. Only the threads of
+//! that pool are counted (libtest runs the tests of this file side by side, each with its own
+//! pool), and the measurements are serialised by a mutex since the counters are global.
+//!
+//! Allocations made inside `gemm` (its packing buffers) are counted separately. Every other
+//! allocation would be ours (or rayon's), and there must be none, at any step after warm-up.
+//! `gemm`'s own count is not ours to pin: it varies with the build (constant in the test profile,
+//! falling over the first steps in release, e.g. 62, 45, 28, 20, 14, as its per-thread caches
+//! warm up), so it is only required to stay bounded by what warm-up saw.
 
 use mib::objectives::{AdamConfig, ModelConfig, ObjectiveKind, TrainStep};
 use mib::MibRng;
 use rand::{Rng, SeedableRng};
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 struct Counting;
+
+thread_local! {
+    /// Set on the threads of the pool being measured (and only there).
+    static MEASURED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// One measurement at a time: the counters below are shared by the whole test binary.
+static SERIAL: Mutex<()> = Mutex::new(());
 
 /// Untimed steps first. (`gemm` also lazily creates a per-thread packing slab, `L2_SLAB`, the first
 /// time a thread multiplies; a broadcast makes every pool thread do so before counting, since which
@@ -26,7 +41,7 @@ static OTHER: AtomicUsize = AtomicUsize::new(0);
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if ON.load(Ordering::Relaxed) {
+        if ON.load(Ordering::Relaxed) && MEASURED.try_with(|m| m.get()).unwrap_or(false) {
             if mib::nn::matmul::inside_gemm() {
                 IN_GEMM.fetch_add(1, Ordering::Relaxed);
             } else {
@@ -43,9 +58,13 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static A: Counting = Counting;
 
-fn counts(cfg: &ModelConfig, in_dim: usize, threads: usize) -> Vec<(usize, usize)> {
+/// Per step, after warm-up: (allocations inside `gemm`, elsewhere); and the most `gemm` made in
+/// one warm-up step.
+fn counts(cfg: &ModelConfig, in_dim: usize, threads: usize) -> (Vec<(usize, usize)>, usize) {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
+        .start_handler(|_| MEASURED.with(|m| m.set(true)))
         .build()
         .unwrap();
     pool.install(|| {
@@ -69,21 +88,44 @@ fn counts(cfg: &ModelConfig, in_dim: usize, threads: usize) -> Vec<(usize, usize
         let labels: Vec<u32> = (0..batch as u32).map(|i| i % 10).collect();
         let lab = (cfg.objective == ObjectiveKind::Supervised).then_some(&labels[..]);
         let mut out = vec![];
-        for i in 0..WARMUP + 5 {
+        let mut warmup_max = 0;
+        for i in 0..WARMUP + MEASURED_STEPS {
             IN_GEMM.store(0, Ordering::SeqCst);
             OTHER.store(0, Ordering::SeqCst);
             ON.store(true, Ordering::SeqCst);
             step.step(&[&v, &v], lab, batch, 0.1, &mut rng).unwrap();
             ON.store(false, Ordering::SeqCst);
+            let c = (IN_GEMM.load(Ordering::SeqCst), OTHER.load(Ordering::SeqCst));
             if i >= WARMUP {
-                out.push((IN_GEMM.load(Ordering::SeqCst), OTHER.load(Ordering::SeqCst)));
+                out.push(c);
+            } else {
+                warmup_max = warmup_max.max(c.0);
             }
         }
-        out
+        (out, warmup_max)
     })
 }
 
-/// The count per steady-state step is constant and every allocation happens inside `gemm`.
+/// Steps counted after warm-up.
+const MEASURED_STEPS: usize = 10;
+
+/// Nothing outside `gemm` allocates in any counted step, and `gemm`'s count stays within what it
+/// made during warm-up (it may fall as its caches fill, never grow).
+fn check(what: &str, (c, warmup_max): &(Vec<(usize, usize)>, usize)) {
+    eprintln!(
+        "{what}: allocations per step (inside gemm, elsewhere) = {c:?}, warm-up max {warmup_max}"
+    );
+    assert!(
+        c.iter().all(|&(_, other)| other == 0),
+        "{what}: allocations outside gemm: {c:?}"
+    );
+    assert!(
+        c.iter().all(|&(g, _)| g <= *warmup_max),
+        "{what}: gemm allocates more than during warm-up ({warmup_max}): {c:?}"
+    );
+}
+
+/// After warm-up, every allocation of a step happens inside `gemm`.
 #[test]
 fn steady_state_step_allocates_only_inside_gemm() {
     for objective in [
@@ -99,23 +141,15 @@ fn steady_state_step_allocates_only_inside_gemm() {
             decoder_hidden: vec![256],
             ..ModelConfig::default()
         };
-        let c = counts(&cfg, 196, 1);
-        eprintln!("{objective:?}: allocations per step (inside gemm, elsewhere) = {c:?}");
-        assert!(
-            c.iter().all(|&x| x == c[0]),
-            "{objective:?}: not constant: {c:?}"
-        );
-        assert_eq!(c[0].1, 0, "{objective:?}: allocations outside gemm");
+        check(&format!("{objective:?}"), &counts(&cfg, 196, 1));
     }
     // the reference architecture (784-1024-1024-2x64, critic 1024-1024)
-    let c = counts(&ModelConfig::default(), 784, 1);
-    eprintln!("reference MIB: allocations per step (inside gemm, elsewhere) = {c:?}");
-    assert!(c.iter().all(|&x| x == c[0]) && c[0].1 == 0, "{c:?}");
+    check("reference MIB", &counts(&ModelConfig::default(), 784, 1));
 }
 
-/// With two threads nothing outside `gemm` allocates either; inside `gemm` the count per step is
-/// the single-thread count, occasionally plus one (seen about once in 50 steps: which pool thread
-/// runs which half of a split product varies with work stealing, and `gemm` keeps per-thread state).
+/// With two threads nothing outside `gemm` allocates either (which pool thread runs which half of
+/// a split product varies with work stealing, and `gemm` keeps per-thread state, so its count may
+/// move by one or two between steps).
 #[test]
 fn two_threads_allocate_only_inside_gemm() {
     let cfg = ModelConfig {
@@ -123,12 +157,5 @@ fn two_threads_allocate_only_inside_gemm() {
         critic_hidden: vec![256, 256],
         ..ModelConfig::default()
     };
-    let one = counts(&cfg, 196, 1)[0].0;
-    let c = counts(&cfg, 196, 2);
-    eprintln!("MIB, 2 threads: {c:?}");
-    assert!(
-        c.iter()
-            .all(|&(g, o)| o == 0 && (one..=one + 1).contains(&g)),
-        "{c:?} vs {one}"
-    );
+    check("MIB, 2 threads", &counts(&cfg, 196, 2));
 }

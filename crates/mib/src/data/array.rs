@@ -138,24 +138,75 @@ impl RawArray {
     }
 }
 
-/// Reads a whole file, transparently un-gzipping it when it starts with the gzip magic `1f 8b`.
+/// The most bytes a gzip-compressed input may expand to, unless its format sets a lower cap:
+/// 4 GiB. Deflate expands up to about 1,000x, so without a cap a few megabytes of file could ask
+/// for gigabytes of memory; IDX and NPY headers declare their size, and a declared size over this
+/// cap is refused before anything is allocated.
+pub const MAX_DECOMPRESSED_BYTES: u64 = 4 << 30;
+
+/// The most text a gzip-compressed CSV file may expand to: 1 GiB (CSV declares no size, and the
+/// reader holds the whole text and its values at once; larger data belongs in `.npy` files).
+pub const MAX_CSV_DECOMPRESSED_BYTES: u64 = 1 << 30;
+
+/// The first allocation for decompressed data is at most this large (64 MiB); it grows as the
+/// stream really delivers bytes, so a small file that declares a huge size costs nothing up front.
+const FIRST_RESERVE: u64 = 64 << 20;
+
+/// Whether `bytes` start with the gzip magic `1f 8b`.
+pub fn is_gzip(bytes: &[u8]) -> bool {
+    bytes.starts_with(&[0x1f, 0x8b])
+}
+
+/// Reads a whole file, transparently un-gzipping it (at most [`MAX_DECOMPRESSED_BYTES`]) when it
+/// starts with the gzip magic `1f 8b`.
 pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     maybe_gunzip(bytes, path)
 }
 
-/// Un-gzips `bytes` when they start with the gzip magic `1f 8b`; returns them unchanged otherwise.
+/// Un-gzips `bytes` when they start with the gzip magic `1f 8b` (at most
+/// [`MAX_DECOMPRESSED_BYTES`]); returns them unchanged otherwise.
 pub fn maybe_gunzip(bytes: Vec<u8>, path: &Path) -> Result<Vec<u8>> {
-    if bytes.starts_with(&[0x1f, 0x8b]) {
-        use std::io::Read;
-        let mut out = Vec::new();
-        flate2::read::MultiGzDecoder::new(&bytes[..])
-            .read_to_end(&mut out)
-            .map_err(|e| Error::format(path, format!("corrupt gzip stream: {e}")))?;
-        Ok(out)
-    } else {
-        Ok(bytes)
+    maybe_gunzip_limited(bytes, path, MAX_DECOMPRESSED_BYTES)
+}
+
+/// [`maybe_gunzip`] with a cap: decompression stops after `limit + 1` bytes, and more than `limit`
+/// is an error, so memory stays within the cap whatever the stream holds.
+pub fn maybe_gunzip_limited(bytes: Vec<u8>, path: &Path, limit: u64) -> Result<Vec<u8>> {
+    if !is_gzip(&bytes) {
+        return Ok(bytes);
     }
+    let mut dec = flate2::read::MultiGzDecoder::new(&bytes[..]);
+    let mut out = Vec::new();
+    read_upto(&mut dec, &mut out, limit.saturating_add(1), path)?;
+    if out.len() as u64 > limit {
+        return Err(Error::format(
+            path,
+            format!("gzip stream expands to more than {limit} bytes, the limit for this file"),
+        ));
+    }
+    Ok(out)
+}
+
+/// Appends bytes from `r` to `out` until `out` holds `upto` bytes or the stream ends (so at most
+/// `upto` bytes are ever held). A decoding error names `path`.
+pub(crate) fn read_upto(
+    r: &mut impl std::io::Read,
+    out: &mut Vec<u8>,
+    upto: u64,
+    path: &Path,
+) -> Result<()> {
+    use std::io::Read;
+    let have = out.len() as u64;
+    if have >= upto {
+        return Ok(());
+    }
+    let want = upto - have;
+    out.reserve_exact(want.min(FIRST_RESERVE) as usize);
+    r.take(want)
+        .read_to_end(out)
+        .map_err(|e| Error::format(path, format!("corrupt gzip stream: {e}")))?;
+    Ok(())
 }
 
 /// Checks that a file of `len` bytes holds exactly a `header`-byte header and the `shape` array of

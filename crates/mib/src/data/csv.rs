@@ -1,7 +1,7 @@
 //! Delimited text (CSV): one item per line, numeric columns, an optional header and an optional
 //! label column.
 
-use super::array::maybe_gunzip;
+use super::array::{maybe_gunzip_limited, MAX_CSV_DECOMPRESSED_BYTES};
 use crate::{Error, Matrix, Result};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -68,7 +68,8 @@ pub struct CsvTable {
     pub labels: Option<Vec<u32>>,
 }
 
-/// Reads a CSV file (gzip-compressed when it starts with `1f 8b`).
+/// Reads a CSV file (gzip-compressed when it starts with `1f 8b`; at most
+/// [`MAX_CSV_DECOMPRESSED_BYTES`](super::array::MAX_CSV_DECOMPRESSED_BYTES) of text).
 pub fn read_csv(path: &Path, opts: &CsvOptions) -> Result<CsvTable> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     parse_csv(bytes, path, opts)
@@ -77,7 +78,7 @@ pub fn read_csv(path: &Path, opts: &CsvOptions) -> Result<CsvTable> {
 /// Parses CSV bytes (gzip-compressed or not); `path` only names the source in errors, which give
 /// the 1-based line and column of the first bad field.
 pub fn parse_csv(bytes: Vec<u8>, path: &Path, opts: &CsvOptions) -> Result<CsvTable> {
-    let bytes = maybe_gunzip(bytes, path)?;
+    let bytes = maybe_gunzip_limited(bytes, path, MAX_CSV_DECOMPRESSED_BYTES)?;
     let text = String::from_utf8(bytes).map_err(|e| {
         Error::format(
             path,

@@ -4,7 +4,10 @@
 //! `0x0B` i16, `0x0C` i32, `0x0D` f32, `0x0E` f64), the number of dimensions, each dimension as a
 //! big-endian `u32`, then the values, big-endian, row-major.
 
-use super::array::{check_payload_len, maybe_gunzip, Elements, RawArray};
+use super::array::{
+    check_payload_len, checked_product, is_gzip, read_upto, Elements, RawArray,
+    MAX_DECOMPRESSED_BYTES,
+};
 use crate::{Error, Result};
 use std::io::Write;
 use std::path::Path;
@@ -15,9 +18,73 @@ pub fn read_idx(path: &Path) -> Result<RawArray> {
     parse_idx(bytes, path)
 }
 
+/// The size in bytes of an element of IDX type byte `t`, `None` for an unknown type.
+fn elem_size(t: u8) -> Option<usize> {
+    match t {
+        0x08 | 0x09 => Some(1),
+        0x0B => Some(2),
+        0x0C | 0x0D => Some(4),
+        0x0E => Some(8),
+        _ => None,
+    }
+}
+
+/// Un-gzips an IDX file, reading no more than its header declares plus one byte: memory is bounded
+/// by the declared size, a declared size over [`MAX_DECOMPRESSED_BYTES`] is refused before any
+/// allocation, and data past the declared end is an error. A stream too short for its header or
+/// data is returned as it is, for [`parse_idx`] to report like an uncompressed file.
+fn gunzip_idx(gz: &[u8], path: &Path) -> Result<Vec<u8>> {
+    let mut dec = flate2::read::MultiGzDecoder::new(gz);
+    let mut b = Vec::new();
+    read_upto(&mut dec, &mut b, 4, path)?;
+    let Some(elem) = b.get(2).copied().and_then(elem_size) else {
+        return Ok(b);
+    };
+    if b.len() < 4 || b[0] != 0 || b[1] != 0 {
+        return Ok(b);
+    }
+    let header = 4 + 4 * b[3] as usize;
+    read_upto(&mut dec, &mut b, header as u64, path)?;
+    if b.len() < header {
+        return Ok(b);
+    }
+    let shape: Vec<usize> = b[4..header]
+        .chunks_exact(4)
+        .map(|c| u32::from_be_bytes(c.try_into().unwrap()) as usize)
+        .collect();
+    let data = checked_product(&shape, path)?
+        .checked_mul(elem)
+        .filter(|&d| d as u64 <= MAX_DECOMPRESSED_BYTES)
+        .ok_or_else(|| {
+            Error::format(
+                path,
+                format!(
+                    "IDX header declares shape {shape:?} of {elem}-byte values, more than the \
+                     {MAX_DECOMPRESSED_BYTES}-byte limit for decompressed data"
+                ),
+            )
+        })?;
+    let need = header + data;
+    read_upto(&mut dec, &mut b, need as u64 + 1, path)?;
+    if b.len() > need {
+        return Err(Error::format(
+            path,
+            format!(
+                "unexpected trailing data after the declared shape {shape:?}: the decompressed \
+                 stream goes on past byte offset {need}"
+            ),
+        ));
+    }
+    Ok(b)
+}
+
 /// Parses IDX bytes (gzip-compressed or not); `path` only names the source in errors.
 pub fn parse_idx(bytes: Vec<u8>, path: &Path) -> Result<RawArray> {
-    let b = maybe_gunzip(bytes, path)?;
+    let b = if is_gzip(&bytes) {
+        gunzip_idx(&bytes, path)?
+    } else {
+        bytes
+    };
     if b.len() < 4 {
         return Err(Error::format(
             path,
@@ -33,17 +100,11 @@ pub fn parse_idx(bytes: Vec<u8>, path: &Path) -> Result<RawArray> {
             ),
         ));
     }
-    let elem = match b[2] {
-        0x08 | 0x09 => 1,
-        0x0B => 2,
-        0x0C | 0x0D => 4,
-        0x0E => 8,
-        t => {
-            return Err(Error::format(
-                path,
-                format!("unknown IDX element type 0x{t:02x} at byte 2"),
-            ))
-        }
+    let Some(elem) = elem_size(b[2]) else {
+        return Err(Error::format(
+            path,
+            format!("unknown IDX element type 0x{:02x} at byte 2", b[2]),
+        ));
     };
     let ndim = b[3] as usize;
     let header = 4 + 4 * ndim;

@@ -395,6 +395,19 @@ fn find_idx_dir(name: &str, data_dir: Option<&Path>) -> Result<PathBuf> {
 /// Reads an IDX image file and its label file as a one-view image dataset, pixels scaled to
 /// `[0, 1]` (u8 / 255), 10 classes unless labels say more.
 pub fn load_idx_pair(images: &Path, labels: &Path) -> Result<MultiViewDataset> {
+    load_idx_pair_with(images, labels, None)
+}
+
+/// The number of classes of MNIST and Fashion-MNIST (labels 0 to 9).
+pub const MNIST_CLASSES: usize = 10;
+
+/// [`load_idx_pair`] with a fixed number of classes: every label must be `< n_classes`, else the
+/// error names the label file, the value and its item. `None` infers `max(10, max label + 1)`.
+pub fn load_idx_pair_with(
+    images: &Path,
+    labels: &Path,
+    n_classes: Option<usize>,
+) -> Result<MultiViewDataset> {
     let img = idx::read_idx(images)?;
     if img.shape.len() != 3 {
         return Err(Error::format(
@@ -424,20 +437,45 @@ pub fn load_idx_pair(images: &Path, labels: &Path) -> Result<MultiViewDataset> {
         ));
     }
     let y = lab.to_labels(labels)?;
-    let k = y.iter().max().map_or(10, |&x| (x as usize + 1).max(10));
+    let k = match n_classes {
+        Some(k) => {
+            if let Some(i) = y.iter().position(|&v| v as usize >= k) {
+                return Err(Error::format(
+                    labels,
+                    format!(
+                        "label {} of item {i} is out of range: this dataset has {k} classes \
+                         (labels 0 to {})",
+                        y[i],
+                        k.saturating_sub(1)
+                    ),
+                ));
+            }
+            k
+        }
+        None => y.iter().max().map_or(10, |&x| (x as usize + 1).max(10)),
+    };
     MultiViewDataset::new(vec![m], Some(y), Some(k))?
         .with_view_names(vec!["image".into()])?
         .with_image_shape((img.shape[1], img.shape[2]))
 }
 
-/// Loads the four MNIST-style IDX files of `dir` as train/test splits.
+/// Loads the four MNIST-style IDX files of `dir` as train/test splits with [`MNIST_CLASSES`]
+/// classes (MNIST, Fashion-MNIST).
 pub fn load_idx_dir(dir: &Path) -> Result<DatasetSplits> {
+    load_idx_dir_with(dir, Some(MNIST_CLASSES))
+}
+
+/// Loads the four MNIST-style IDX files of `dir` as train/test splits; `n_classes` as in
+/// [`load_idx_pair_with`]. When it is inferred, the test labels must fall within the classes of
+/// the training labels (a probe fitted on the training split cannot predict any other class).
+pub fn load_idx_dir_with(dir: &Path, n_classes: Option<usize>) -> Result<DatasetSplits> {
     let f = |stem: &str| {
         find_file(dir, stem)
             .ok_or_else(|| Error::Data(format!("{}: missing {stem}[.gz]", dir.display())))
     };
-    let train = load_idx_pair(&f(IDX_FILES[0])?, &f(IDX_FILES[1])?)?;
-    let test = load_idx_pair(&f(IDX_FILES[2])?, &f(IDX_FILES[3])?)?;
+    let train = load_idx_pair_with(&f(IDX_FILES[0])?, &f(IDX_FILES[1])?, n_classes)?;
+    let test_labels = f(IDX_FILES[3])?;
+    let mut test = load_idx_pair_with(&f(IDX_FILES[2])?, &test_labels, n_classes)?;
     if train.image_shape != test.image_shape {
         return Err(Error::shape(
             "test image shape",
@@ -445,6 +483,22 @@ pub fn load_idx_dir(dir: &Path) -> Result<DatasetSplits> {
             format!("{:?}", test.image_shape),
         ));
     }
+    if test.n_classes > train.n_classes {
+        let y = test.labels.as_deref().unwrap_or(&[]);
+        let i = y
+            .iter()
+            .position(|&v| v as usize >= train.n_classes)
+            .unwrap_or(0);
+        return Err(Error::format(
+            &test_labels,
+            format!(
+                "label {} of item {i} is not a class of the training labels (0 to {})",
+                y.get(i).copied().unwrap_or(0),
+                train.n_classes - 1
+            ),
+        ));
+    }
+    test.n_classes = train.n_classes;
     Ok(DatasetSplits {
         train: Arc::new(train),
         test,

@@ -828,7 +828,15 @@ impl TrainStep {
     pub fn load_safetensors(&mut self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
         let data = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        let (_, meta) = safetensors::SafeTensors::read_metadata(&data)?;
+        self.load_safetensors_bytes(&data, path)
+    }
+
+    /// [`TrainStep::load_safetensors`] from the file's bytes; `path` names them in errors.
+    pub fn load_safetensors_bytes(&mut self, data: &[u8], path: &Path) -> Result<()> {
+        let bad = |e: safetensors::SafeTensorError| {
+            Error::format(path, format!("not a valid safetensors file: {e}"))
+        };
+        let (_, meta) = safetensors::SafeTensors::read_metadata(data).map_err(bad)?;
         let adam_step = meta
             .metadata()
             .as_ref()
@@ -837,7 +845,7 @@ impl TrainStep {
             .transpose()
             .map_err(|e| Error::format(path, format!("bad adam_step metadata: {e}")))?
             .unwrap_or(0);
-        let st = safetensors::SafeTensors::deserialize(&data)?;
+        let st = safetensors::SafeTensors::deserialize(data).map_err(bad)?;
         let get = |name: &str| -> Option<NamedTensor> {
             let t = st.tensor(name).ok()?;
             if t.dtype() != safetensors::Dtype::F32 {

@@ -128,6 +128,11 @@ impl LoadedCheckpoint {
     /// Reads and checks a checkpoint file (header, metadata, every tensor's dtype).
     pub fn read(path: &Path) -> Result<Self> {
         let bytes = fs::read(path).map_err(|e| Error::io(path, e))?;
+        Self::from_bytes(bytes, path)
+    }
+
+    /// Checks checkpoint `bytes` as [`LoadedCheckpoint::read`] does; `path` names them in errors.
+    pub fn from_bytes(bytes: Vec<u8>, path: &Path) -> Result<Self> {
         let (_, header) = SafeTensors::read_metadata(&bytes)
             .map_err(|e| Error::format(path, format!("not a valid safetensors file: {e}")))?;
         let raw = header

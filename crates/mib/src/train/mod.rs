@@ -7,6 +7,7 @@
 
 pub mod checkpoint;
 pub mod fit;
+pub mod lock;
 pub mod run_folder;
 pub mod schedule;
 

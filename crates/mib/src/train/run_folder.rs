@@ -23,6 +23,7 @@ use super::checkpoint::{self, CheckpointMeta, LoadedCheckpoint};
 use super::fit::{
     run_loop, FitState, LoopData, MetricsRecord, RunSink, TrainObserver, TrainSummary,
 };
+use super::lock::RunLock;
 use super::stream_seed;
 use crate::config::TrainConfig;
 use crate::data::DatasetSplits;
@@ -74,9 +75,10 @@ impl RunFolder {
         self.config_path().exists()
     }
 
-    /// Checks that the folder may receive a new run (`resume == false`: it holds no other run) or
-    /// holds one to resume (`resume == true`).
+    /// Checks that no other process trains in the folder ([`RunLock`]) and that it may receive a
+    /// new run (`resume == false`: it holds no other run) or holds one to resume (`resume == true`).
     pub fn check(&self, resume: bool) -> Result<()> {
+        RunLock::check_free(&self.dir)?;
         let exists = self.holds_run();
         if !resume && exists {
             return Err(Error::Data(format!(
@@ -128,8 +130,17 @@ impl RunFolder {
         TrainedModel::open(&self.dir, threads)
     }
 
-    /// Removes the files of an earlier run (only the ones `mib train` writes).
+    /// Removes the files of an earlier run (only the ones `mib train` writes), holding the
+    /// folder's [`RunLock`] meanwhile: the files of a run in progress are never removed.
     pub fn clear(&self) -> Result<()> {
+        if !self.dir.is_dir() {
+            return Ok(());
+        }
+        let _lock = RunLock::acquire(&self.dir)?;
+        self.remove_run_files()
+    }
+
+    fn remove_run_files(&self) -> Result<()> {
         for f in RUN_FILES {
             let p = self.dir.join(f);
             if p.exists() {
@@ -157,12 +168,14 @@ impl RunFolder {
         history: &[MetricsRecord],
         overwrite: bool,
     ) -> Result<()> {
-        if overwrite {
-            self.clear()?;
-        } else {
+        if !overwrite {
             self.check(false)?;
         }
         fs::create_dir_all(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
+        let _lock = RunLock::acquire(&self.dir)?;
+        if overwrite {
+            self.remove_run_files()?;
+        }
         let mut lines = String::new();
         for r in history {
             lines.push_str(&serde_json::to_string(r)?);
@@ -231,6 +244,7 @@ pub fn train(
     let run = RunFolder::new(run_dir);
     run.check(opts.resume)?;
     fs::create_dir_all(run_dir).map_err(|e| Error::io(run_dir, e))?;
+    let _lock = RunLock::acquire(run_dir)?;
     let metrics_path = run.metrics_path();
 
     let ds = &data.train;
