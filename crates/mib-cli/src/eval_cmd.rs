@@ -8,7 +8,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use clap::Args;
 use mib::eval::{Distance, Embeddings, EvalInputs, EvalProtocol, EvalReport, KnnParams};
 use mib::train::RunFolder;
@@ -113,8 +113,7 @@ fn emit(args: &EvalArgs, report: &EvalReport) -> anyhow::Result<()> {
         mib::train::checkpoint::write_atomic(
             &out,
             (serde_json::to_string_pretty(report)? + "\n").as_bytes(),
-        )
-        .with_context(|| format!("writing {}", out.display()))?;
+        )?;
         if !args.json {
             eprintln!("wrote {}", out.display());
         }
@@ -138,7 +137,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<EvalReport> {
         if !path.exists() {
             bail!("{} not found", path.display());
         }
-        let emb = Embeddings::load(&path).with_context(|| format!("reading {}", path.display()))?;
+        let emb = Embeddings::load(&path)?;
         return run_with_inputs(args, &emb.inputs());
     }
     let dir = args.dir.as_ref().expect("checked above");
@@ -150,8 +149,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<EvalReport> {
     let (report, emb) = mib::eval::evaluate_model(&mut model, &data, &args.protocol())?;
     // Saved for `mib report` (PCA of the test representations) and for re-evaluation.
     let emb_path = dir.join("embeddings.safetensors");
-    emb.save(&emb_path)
-        .with_context(|| format!("writing {}", emb_path.display()))?;
+    emb.save(&emb_path)?;
     emit(args, &report)?;
     Ok(report)
 }

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use mib::experiment::{
@@ -61,8 +61,7 @@ pub(crate) struct ExperimentArgs {
 fn load_spec(spec: &str) -> Result<ExperimentSpec> {
     let path = Path::new(spec);
     if path.exists() {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let text = std::fs::read_to_string(path).map_err(|e| mib::Error::io("reading", path, e))?;
         return Ok(ExperimentSpec::from_toml_str(
             &text,
             &path.display().to_string(),
@@ -90,7 +89,7 @@ fn lookup_preset(name: &str) -> mib::Result<String> {
         return Ok(t.to_string());
     }
     let p = Path::new(name);
-    std::fs::read_to_string(p).map_err(|e| mib::Error::io(p, e))
+    std::fs::read_to_string(p).map_err(|e| mib::Error::io("reading", p, e))
 }
 
 pub(crate) fn experiment(a: ExperimentArgs) -> Result<()> {
@@ -153,8 +152,7 @@ pub(crate) fn experiment(a: ExperimentArgs) -> Result<()> {
         .collect();
     let html = a.out.join("report.html");
     if !trained.is_empty() {
-        std::fs::write(&html, crate::report::build_report(&trained, 3000))
-            .with_context(|| format!("writing {}", html.display()))?;
+        std::fs::write(&html, crate::report::build_report(&trained, 3000))?;
     }
     eprintln!(
         "mib: wrote {}, {} and {}",

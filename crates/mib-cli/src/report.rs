@@ -10,7 +10,6 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use base64::Engine as _;
 use clap::Args;
 use mib::eval::{label_entropy, Embeddings, EvalReport};
@@ -280,7 +279,7 @@ section{border-top:2px solid #ccc;margin-top:1.5em}";
 /// `mib report`: writes the page to `args.out`.
 pub fn run(args: &ReportArgs) -> anyhow::Result<()> {
     let html = build_report(&args.dirs, args.max_points);
-    std::fs::write(&args.out, html).with_context(|| format!("writing {}", args.out.display()))?;
+    std::fs::write(&args.out, html).map_err(|e| mib::Error::io("writing", &args.out, e))?;
     println!("wrote {}", args.out.display());
     Ok(())
 }
@@ -307,7 +306,7 @@ pub struct PlotArgs {
 /// `.png` and/or `.svg`. Missing inputs are reported on stderr and skipped.
 pub fn run_plot(args: &PlotArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.out_dir)
-        .with_context(|| format!("creating {}", args.out_dir.display()))?;
+        .map_err(|e| mib::Error::io("creating folder", &args.out_dir, e))?;
     let formats: Vec<(ImageFormat, &str)> = match args.format.as_str() {
         "png" => vec![(ImageFormat::Png, "png")],
         "svg" => vec![(ImageFormat::Svg, "svg")],

@@ -282,3 +282,48 @@ fn mnist_labels_out_of_range_are_refused() {
     assert!(!out.join("config.toml").exists());
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// An I/O failure is one line: the operation, the path and the OS's reason, once (it was
+/// `DIR/run: Not a directory (os error 20): Not a directory (os error 20)`).
+#[test]
+fn io_errors_name_the_operation_once() {
+    let d = tmpdir("io-op");
+    let file = d.join("a-file");
+    std::fs::write(&file, b"not a folder").unwrap();
+    let run = file.join("run");
+    let run_s = run.to_str().unwrap();
+    fails_with(
+        &[
+            "train",
+            "--config",
+            "demo",
+            "--iterations",
+            "10",
+            "--quiet",
+            "--out",
+            run_s,
+        ],
+        &[&format!("creating run folder {run_s}: not a directory")],
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_mib"))
+        .args([
+            "train",
+            "--config",
+            "demo",
+            "--iterations",
+            "10",
+            "--quiet",
+            "--out",
+            run_s,
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err.to_lowercase().matches("not a directory").count(),
+        1,
+        "{err}"
+    );
+    assert!(!err.contains("os error"), "{err}");
+    let _ = std::fs::remove_dir_all(&d);
+}

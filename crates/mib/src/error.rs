@@ -5,13 +5,18 @@ use std::path::PathBuf;
 /// Errors raised by `mib`. Each variant carries the offending file, field or value.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// An I/O error on a named file.
-    #[error("{path}: {source}")]
+    /// An I/O error: what was attempted, on which file, and why (one line; the OS error is not
+    /// repeated as a source).
+    #[error("{op} {path}: {reason}")]
     Io {
+        /// What was attempted ("reading", "creating folder", ...).
+        op: String,
         /// The file being read or written.
         path: PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
+        /// Why it failed: the OS's message, without its "(os error N)" suffix.
+        reason: String,
+        /// The kind of the underlying error.
+        kind: std::io::ErrorKind,
     },
     /// A file whose content is not what its format requires.
     #[error("{path}: {msg}")]
@@ -59,11 +64,23 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    /// An I/O error on `path`.
-    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    /// An I/O error of operation `op` (a verb phrase: "reading", "creating folder") on `path`.
+    pub fn io(op: &str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        let text = source.to_string();
+        let text = match text.rfind(" (os error ") {
+            Some(i) if text.ends_with(')') => text[..i].to_string(),
+            _ => text,
+        };
+        let mut reason = text.chars();
+        let reason = match reason.next() {
+            Some(c) => c.to_lowercase().chain(reason).collect(),
+            None => String::new(),
+        };
         Error::Io {
+            op: op.to_string(),
             path: path.into(),
-            source,
+            reason,
+            kind: source.kind(),
         }
     }
     /// A format error in `path`.
