@@ -118,7 +118,16 @@ impl RunLock {
         let path = run_dir.join(LOCK_FILE);
         let file = match File::open(&path) {
             Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            // No folder (or a file where the folder would be): nothing holds it; creating the
+            // folder reports the problem.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                ) =>
+            {
+                return Ok(())
+            }
             Err(e) => return Err(Error::io("reading", &path, e)),
         };
         match try_flock(&file, false).map_err(|e| Error::io("locking", &path, e))? {
