@@ -130,6 +130,9 @@ pub(crate) fn run_training(
     quiet: bool,
 ) -> Result<TrainSummary> {
     RunFolder::new(run_dir).check(resume)?;
+    // Before the data load: a folder that cannot be created fails at once, in one line.
+    std::fs::create_dir_all(run_dir)
+        .map_err(|e| mib::Error::io("creating run folder", run_dir, e))?;
     let threads = mib::pool::resolve_threads(cfg.train.threads);
     let data = mib::data::load_splits(cfg)?;
     // Ctrl-C or SIGTERM asks for a checkpoint and a clean stop; a second Ctrl-C kills at once.

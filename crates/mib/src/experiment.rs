@@ -394,7 +394,7 @@ pub trait ExperimentObserver {
 }
 
 fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
-    let text = fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let text = fs::read_to_string(path).map_err(|e| Error::io("reading", path, e))?;
     serde_json::from_str(&text).map_err(|e| Error::format(path, e.to_string()))
 }
 
@@ -427,7 +427,7 @@ pub fn run_experiment(
     opts: &ExperimentOptions,
     observer: &mut dyn ExperimentObserver,
 ) -> Result<Vec<ArmResult>> {
-    fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    fs::create_dir_all(out).map_err(|e| Error::io("creating experiment folder", out, e))?;
     let mut data_cache: HashMap<String, DatasetSplits> = HashMap::new();
     let mut results = Vec::new();
     let total = plan.arms.len();
@@ -455,7 +455,7 @@ pub fn run_experiment(
         let result = match &arm.kind {
             ArmKind::Raw { view, .. } => {
                 observer.on_arm(i, total, arm, "evaluate raw features");
-                fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+                fs::create_dir_all(&dir).map_err(|e| Error::io("creating arm folder", &dir, e))?;
                 checkpoint::write_atomic(&dir.join("data.toml"), raw_identity(arm)?.as_bytes())?;
                 let t = Instant::now();
                 let report = crate::eval::evaluate_raw(
@@ -539,7 +539,8 @@ fn check_folder(arm: &PlannedArm, dir: &Path) -> Result<()> {
         ArmKind::Raw { .. } => {
             let saved = dir.join("data.toml");
             if saved.exists() {
-                let text = fs::read_to_string(&saved).map_err(|e| Error::io(&saved, e))?;
+                let text =
+                    fs::read_to_string(&saved).map_err(|e| Error::io("reading", &saved, e))?;
                 if text != raw_identity(arm)? {
                     return Err(other("an evaluation"));
                 }

@@ -220,7 +220,7 @@ fn shipped_experiments_resolve() -> Result<()> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../configs");
     let lookup = |name: &str| -> mib::Result<String> {
         let p = root.join(format!("{name}.toml"));
-        std::fs::read_to_string(&p).map_err(|e| mib::Error::io(&p, e))
+        std::fs::read_to_string(&p).map_err(|e| mib::Error::io("reading", &p, e))
     };
     for name in ["paper-fashion-mnist", "mfeat", "fast-sweep"] {
         let p = root.join("experiments").join(format!("{name}.toml"));

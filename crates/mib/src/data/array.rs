@@ -160,7 +160,7 @@ pub fn is_gzip(bytes: &[u8]) -> bool {
 /// Reads a whole file, transparently un-gzipping it (at most [`MAX_DECOMPRESSED_BYTES`]) when it
 /// starts with the gzip magic `1f 8b`.
 pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = std::fs::read(path).map_err(|e| Error::io("reading", path, e))?;
     maybe_gunzip(bytes, path)
 }
 

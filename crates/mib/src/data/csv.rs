@@ -71,7 +71,7 @@ pub struct CsvTable {
 /// Reads a CSV file (gzip-compressed when it starts with `1f 8b`; at most
 /// [`MAX_CSV_DECOMPRESSED_BYTES`](super::array::MAX_CSV_DECOMPRESSED_BYTES) of text).
 pub fn read_csv(path: &Path, opts: &CsvOptions) -> Result<CsvTable> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = std::fs::read(path).map_err(|e| Error::io("reading", path, e))?;
     parse_csv(bytes, path, opts)
 }
 
@@ -233,5 +233,5 @@ pub fn write_csv(
         }
         s.push('\n');
     }
-    std::fs::write(path, s).map_err(|e| Error::io(path, e))
+    std::fs::write(path, s).map_err(|e| Error::io("writing", path, e))
 }

@@ -14,7 +14,7 @@ use std::path::Path;
 
 /// Reads an IDX file (gzip-compressed when it starts with `1f 8b`).
 pub fn read_idx(path: &Path) -> Result<RawArray> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = std::fs::read(path).map_err(|e| Error::io("reading", path, e))?;
     parse_idx(bytes, path)
 }
 
@@ -185,10 +185,12 @@ pub fn write_idx(path: &Path, a: &RawArray, gzip: bool) -> Result<()> {
     let bytes = encode_idx(a)?;
     let bytes = if gzip {
         let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        enc.write_all(&bytes).map_err(|e| Error::io(path, e))?;
-        enc.finish().map_err(|e| Error::io(path, e))?
+        enc.write_all(&bytes)
+            .map_err(|e| Error::io("compressing", path, e))?;
+        enc.finish()
+            .map_err(|e| Error::io("compressing", path, e))?
     } else {
         bytes
     };
-    std::fs::write(path, bytes).map_err(|e| Error::io(path, e))
+    std::fs::write(path, bytes).map_err(|e| Error::io("writing", path, e))
 }

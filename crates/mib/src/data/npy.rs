@@ -11,7 +11,7 @@ const MAGIC: &[u8] = b"\x93NUMPY";
 
 /// Reads a `.npy` file.
 pub fn read_npy(path: &Path) -> Result<RawArray> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = std::fs::read(path).map_err(|e| Error::io("reading", path, e))?;
     parse_npy(&bytes, path)
 }
 
@@ -258,5 +258,5 @@ pub fn encode_npy(a: &RawArray) -> Result<Vec<u8>> {
 
 /// Writes an array as a `.npy` file.
 pub fn write_npy(path: &Path, a: &RawArray) -> Result<()> {
-    std::fs::write(path, encode_npy(a)?).map_err(|e| Error::io(path, e))
+    std::fs::write(path, encode_npy(a)?).map_err(|e| Error::io("writing", path, e))
 }

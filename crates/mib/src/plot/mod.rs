@@ -63,7 +63,8 @@ pub struct Figure {
 impl Figure {
     /// Writes the figure to `path`.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
-        std::fs::write(path.as_ref(), &self.bytes).map_err(|e| Error::io(path.as_ref(), e))
+        std::fs::write(path.as_ref(), &self.bytes)
+            .map_err(|e| Error::io("writing figure", path.as_ref(), e))
     }
 }
 
@@ -379,7 +380,7 @@ pub type MetricsRecord = BTreeMap<String, f64>;
 /// Reads `metrics.jsonl` (one JSON object per line; blank lines skipped), keeping numeric fields.
 pub fn read_metrics_jsonl(path: impl AsRef<Path>) -> Result<Vec<MetricsRecord>> {
     let path = path.as_ref();
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io("reading", path, e))?;
     parse_metrics_jsonl(&text)
         .map_err(|(line, msg)| Error::format(path, format!("line {line}: {msg}")))
 }

@@ -57,11 +57,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         path.file_name().and_then(|n| n.to_str()).unwrap_or("file")
     ));
     {
-        let mut f = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-        f.write_all(bytes).map_err(|e| Error::io(&tmp, e))?;
-        f.sync_all().map_err(|e| Error::io(&tmp, e))?;
+        let mut f = File::create(&tmp).map_err(|e| Error::io("creating", &tmp, e))?;
+        f.write_all(bytes)
+            .map_err(|e| Error::io("writing", &tmp, e))?;
+        f.sync_all().map_err(|e| Error::io("syncing", &tmp, e))?;
     }
-    fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
+    fs::rename(&tmp, path).map_err(|e| Error::io("replacing", path, e))?;
     if let Ok(d) = File::open(dir) {
         let _ = d.sync_all();
     }
@@ -76,7 +77,7 @@ pub fn save_checkpoint(
     meta: &CheckpointMeta,
     keep: usize,
 ) -> Result<PathBuf> {
-    fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    fs::create_dir_all(dir).map_err(|e| Error::io("creating checkpoint folder", dir, e))?;
     let mut md = HashMap::new();
     md.insert("mib.checkpoint".to_string(), serde_json::to_string(meta)?);
     let bytes = serialize_tensors(&model.tensors(), md)?;
@@ -92,10 +93,10 @@ pub fn list_checkpoints(dir: &Path) -> Result<Vec<PathBuf>> {
     let rd = match fs::read_dir(dir) {
         Ok(rd) => rd,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-        Err(e) => return Err(Error::io(dir, e)),
+        Err(e) => return Err(Error::io("listing", dir, e)),
     };
     for entry in rd {
-        let p = entry.map_err(|e| Error::io(dir, e))?.path();
+        let p = entry.map_err(|e| Error::io("listing", dir, e))?.path();
         let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
         if name.starts_with("ckpt-") && name.ends_with(".safetensors") {
             out.push(p);
@@ -109,7 +110,7 @@ fn prune(dir: &Path, keep: usize) -> Result<()> {
     let all = list_checkpoints(dir)?;
     if all.len() > keep {
         for p in &all[..all.len() - keep] {
-            fs::remove_file(p).map_err(|e| Error::io(p, e))?;
+            fs::remove_file(p).map_err(|e| Error::io("removing old checkpoint", p, e))?;
         }
     }
     Ok(())
@@ -127,7 +128,7 @@ pub struct LoadedCheckpoint {
 impl LoadedCheckpoint {
     /// Reads and checks a checkpoint file (header, metadata, every tensor's dtype).
     pub fn read(path: &Path) -> Result<Self> {
-        let bytes = fs::read(path).map_err(|e| Error::io(path, e))?;
+        let bytes = fs::read(path).map_err(|e| Error::io("reading checkpoint", path, e))?;
         Self::from_bytes(bytes, path)
     }
 

@@ -144,12 +144,12 @@ impl RunFolder {
         for f in RUN_FILES {
             let p = self.dir.join(f);
             if p.exists() {
-                fs::remove_file(&p).map_err(|e| Error::io(&p, e))?;
+                fs::remove_file(&p).map_err(|e| Error::io("removing", &p, e))?;
             }
         }
         let ck = self.checkpoints_dir();
         if ck.exists() {
-            fs::remove_dir_all(&ck).map_err(|e| Error::io(&ck, e))?;
+            fs::remove_dir_all(&ck).map_err(|e| Error::io("removing", &ck, e))?;
         }
         Ok(())
     }
@@ -171,7 +171,8 @@ impl RunFolder {
         if !overwrite {
             self.check(false)?;
         }
-        fs::create_dir_all(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
+        fs::create_dir_all(&self.dir)
+            .map_err(|e| Error::io("creating run folder", &self.dir, e))?;
         let _lock = RunLock::acquire(&self.dir)?;
         if overwrite {
             self.remove_run_files()?;
@@ -218,12 +219,13 @@ struct FolderSink {
 impl RunSink for FolderSink {
     fn metrics(&mut self, record: &MetricsRecord) -> Result<()> {
         let line = serde_json::to_string(record)?;
-        writeln!(self.metrics, "{line}").map_err(|e| Error::io(&self.metrics_path, e))
+        writeln!(self.metrics, "{line}")
+            .map_err(|e| Error::io("appending to", &self.metrics_path, e))
     }
     fn checkpoint(&mut self, model: &TrainStep, meta: &CheckpointMeta) -> Result<Option<PathBuf>> {
         self.metrics
             .sync_data()
-            .map_err(|e| Error::io(&self.metrics_path, e))?;
+            .map_err(|e| Error::io("syncing", &self.metrics_path, e))?;
         checkpoint::save_checkpoint(&self.ckpt_dir, model, meta, self.keep).map(Some)
     }
 }
@@ -243,7 +245,7 @@ pub fn train(
     cfg.validate()?;
     let run = RunFolder::new(run_dir);
     run.check(opts.resume)?;
-    fs::create_dir_all(run_dir).map_err(|e| Error::io(run_dir, e))?;
+    fs::create_dir_all(run_dir).map_err(|e| Error::io("creating run folder", run_dir, e))?;
     let _lock = RunLock::acquire(run_dir)?;
     let metrics_path = run.metrics_path();
 
@@ -283,7 +285,7 @@ pub fn train(
             .create(true)
             .append(true)
             .open(&metrics_path)
-            .map_err(|e| Error::io(&metrics_path, e))?,
+            .map_err(|e| Error::io("opening", &metrics_path, e))?,
         metrics_path,
         ckpt_dir: run.checkpoints_dir(),
         keep: cfg.train.keep_checkpoints,
@@ -350,11 +352,11 @@ fn truncate_metrics(path: &Path, iteration: u64) -> Result<()> {
     let f = match fs::File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(Error::io(path, e)),
+        Err(e) => return Err(Error::io("reading", path, e)),
     };
     let mut kept = String::new();
     for line in BufReader::new(f).lines() {
-        let line = line.map_err(|e| Error::io(path, e))?;
+        let line = line.map_err(|e| Error::io("reading", path, e))?;
         match serde_json::from_str::<MetricsRecord>(&line) {
             Ok(r) if r.iteration <= iteration => {
                 kept.push_str(&line);
@@ -368,7 +370,7 @@ fn truncate_metrics(path: &Path, iteration: u64) -> Result<()> {
 
 /// Reads a run's `metrics.jsonl`.
 pub fn read_metrics(path: &Path) -> Result<Vec<MetricsRecord>> {
-    let text = fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let text = fs::read_to_string(path).map_err(|e| Error::io("reading", path, e))?;
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
