@@ -5,7 +5,8 @@
 #
 #   scripts/fuzz.sh [EXECS] [TARGET...]
 #
-# EXECS: executions per target (default 1,000,000, libFuzzer's -runs). TARGETs: a subset of
+# EXECS: executions per target (default 1,000,000, libFuzzer's -runs), each target stopping
+# earlier after MAX_TIME seconds (default 600; libFuzzer's -max_total_time). TARGETs: a subset of
 # idx idx_gz npy csv train_config experiment checkpoint (default all), run one after another at
 # nice 19. Corpora (fuzz/corpus/<target>, seeded from valid files on the first run) and crash
 # inputs (fuzz/artifacts/<target>) stay out of git. Needs `cargo install cargo-fuzz`; stable Rust
@@ -14,6 +15,7 @@
 set -euo pipefail
 
 EXECS=${1:-1000000}
+MAX_TIME=${MAX_TIME:-600}
 shift || true
 ALL=(idx idx_gz npy csv train_config experiment checkpoint)
 if [ $# -gt 0 ]; then TARGETS=("$@"); else TARGETS=("${ALL[@]}"); fi
@@ -109,7 +111,7 @@ for t in "${TARGETS[@]}"; do
     start=$(date +%s)
     set +e
     nice -n 19 cargo fuzz run -a "$t" "corpus/$t" -- \
-        -runs="$EXECS" -max_len="$(max_len "$t")" -rss_limit_mb=2048 -timeout=10 \
+        -runs="$EXECS" -max_total_time="$MAX_TIME" -max_len="$(max_len "$t")" -rss_limit_mb=2048 -timeout=10 \
         -print_final_stats=1 -artifact_prefix="artifacts/$t/" >"$log" 2>&1
     rc=$?
     set -e

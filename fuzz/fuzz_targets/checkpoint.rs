@@ -29,12 +29,20 @@ fn model() -> TrainStep {
     .unwrap()
 }
 
+thread_local! {
+    /// Built once: restoring checks shapes and names only, so the values a previous input left
+    /// change nothing for the next (and building per input would cost most of the time).
+    static MODEL: std::cell::RefCell<TrainStep> = std::cell::RefCell::new(model());
+}
+
 fuzz_target!(|data: &[u8]| {
     let p = Path::new("fuzz.safetensors");
-    let mut m = model();
-    if let Ok(ck) = LoadedCheckpoint::from_bytes(data.to_vec(), p) {
-        let _ = ck.tensor_shapes();
-        let _ = ck.restore(&mut m);
-    }
-    let _ = m.load_safetensors_bytes(data, p);
+    MODEL.with(|m| {
+        let mut m = m.borrow_mut();
+        if let Ok(ck) = LoadedCheckpoint::from_bytes(data.to_vec(), p) {
+            let _ = ck.tensor_shapes();
+            let _ = ck.restore(&mut m);
+        }
+        let _ = m.load_safetensors_bytes(data, p);
+    });
 });

@@ -89,7 +89,7 @@ fn lookup_preset(name: &str) -> mib::Result<String> {
         return Ok(t.to_string());
     }
     let p = Path::new(name);
-    std::fs::read_to_string(p).map_err(|e| mib::Error::io("reading", p, e))
+    std::fs::read_to_string(p).map_err(|e| mib::Error::io("reading preset", p, e))
 }
 
 pub(crate) fn experiment(a: ExperimentArgs) -> Result<()> {

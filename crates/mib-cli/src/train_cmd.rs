@@ -130,7 +130,7 @@ pub(crate) fn run_training(
     quiet: bool,
 ) -> Result<TrainSummary> {
     RunFolder::new(run_dir).check(resume)?;
-    // Before anything is printed: a folder that cannot be made is the whole message.
+    // Before the data load: a folder that cannot be created fails at once, in one line.
     std::fs::create_dir_all(run_dir)
         .map_err(|e| mib::Error::io("creating run folder", run_dir, e))?;
     let threads = mib::pool::resolve_threads(cfg.train.threads);

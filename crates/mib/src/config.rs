@@ -173,7 +173,8 @@ impl TrainConfig {
 
     /// Reads and parses a TOML file.
     pub fn from_file(path: &std::path::Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io("reading", path, e))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| Error::io("reading config", path, e))?;
         Self::from_toml_str(&text, &path.display().to_string())
     }
 

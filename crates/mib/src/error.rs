@@ -5,18 +5,17 @@ use std::path::PathBuf;
 /// Errors raised by `mib`. Each variant carries the offending file, field or value.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// An I/O error: what was attempted, on which file, and why (one line; the OS error is not
-    /// repeated as a source).
-    #[error("{op} {path}: {reason}")]
+    /// An I/O error: what was attempted, on which file, and why, in one line
+    /// (`creating run folder runs/x: not a directory`).
+    #[error("{op} {}: {}", path.display(), io_reason(error))]
     Io {
-        /// What was attempted ("reading", "creating folder", ...).
-        op: String,
-        /// The file being read or written.
+        /// What was attempted (`reading`, `creating run folder`, ...).
+        op: &'static str,
+        /// The file or folder.
         path: PathBuf,
-        /// Why it failed: the OS's message, without its "(os error N)" suffix.
-        reason: String,
-        /// The kind of the underlying error.
-        kind: std::io::ErrorKind,
+        /// The underlying error. Its text is part of this error's message, so it is deliberately
+        /// not exposed as `source()` (a report that prints the chain would say it twice).
+        error: std::io::Error,
     },
     /// A file whose content is not what its format requires.
     #[error("{path}: {msg}")]
@@ -49,12 +48,13 @@ pub enum Error {
     /// Data that is not usable (NaN, infinite values, labels out of range, ...).
     #[error("{0}")]
     Data(String),
-    /// A safetensors file that could not be read or written.
+    /// A safetensors file that could not be read or written (the inner error's text is the
+    /// message; not chained as `source()`, for the same reason as [`Error::Io`]).
     #[error("safetensors: {0}")]
-    SafeTensors(#[from] safetensors::SafeTensorError),
-    /// A JSON (de)serialisation error.
+    SafeTensors(safetensors::SafeTensorError),
+    /// A JSON (de)serialisation error (message as for [`Error::SafeTensors`]).
     #[error("json: {0}")]
-    Json(#[from] serde_json::Error),
+    Json(serde_json::Error),
     /// Training diverged (non-finite loss or gradients too many times in a row).
     #[error("{0}")]
     Diverged(String),
@@ -63,24 +63,46 @@ pub enum Error {
 /// `Result` with the library's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+impl From<safetensors::SafeTensorError> for Error {
+    fn from(e: safetensors::SafeTensorError) -> Self {
+        Error::SafeTensors(e)
+    }
+}
+
+impl From<serde_json::Error> for Error {
+    fn from(e: serde_json::Error) -> Self {
+        Error::Json(e)
+    }
+}
+
+/// Why an I/O operation failed, as the end of a sentence: the OS's message without its
+/// `(os error N)` suffix, first letter lowercased (`No such file or directory (os error 2)` ->
+/// `no such file or directory`).
+fn io_reason(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    let text = match (e.raw_os_error(), text.rfind(" (os error ")) {
+        (Some(_), Some(i)) if text.ends_with(')') => &text[..i],
+        _ => &text[..],
+    };
+    let mut chars = text.chars();
+    match (chars.next(), chars.next()) {
+        // Lowercase a capitalised word ("Permission"), not an acronym ("EOF").
+        (Some(a), Some(b)) if a.is_uppercase() && !b.is_uppercase() => a
+            .to_lowercase()
+            .chain(text[a.len_utf8()..].chars())
+            .collect(),
+        _ => text.to_string(),
+    }
+}
+
 impl Error {
-    /// An I/O error of operation `op` (a verb phrase: "reading", "creating folder") on `path`.
-    pub fn io(op: &str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        let text = source.to_string();
-        let text = match text.rfind(" (os error ") {
-            Some(i) if text.ends_with(')') => text[..i].to_string(),
-            _ => text,
-        };
-        let mut reason = text.chars();
-        let reason = match reason.next() {
-            Some(c) => c.to_lowercase().chain(reason).collect(),
-            None => String::new(),
-        };
+    /// An I/O error: `op` is what was attempted on `path` (`"reading"`, `"creating run folder"`),
+    /// so that the message reads `{op} {path}: {reason}`.
+    pub fn io(op: &'static str, path: impl Into<PathBuf>, error: std::io::Error) -> Self {
         Error::Io {
-            op: op.to_string(),
+            op,
             path: path.into(),
-            reason,
-            kind: source.kind(),
+            error,
         }
     }
     /// A format error in `path`.

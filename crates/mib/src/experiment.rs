@@ -427,7 +427,7 @@ pub fn run_experiment(
     opts: &ExperimentOptions,
     observer: &mut dyn ExperimentObserver,
 ) -> Result<Vec<ArmResult>> {
-    fs::create_dir_all(out).map_err(|e| Error::io("creating folder", out, e))?;
+    fs::create_dir_all(out).map_err(|e| Error::io("creating experiment folder", out, e))?;
     let mut data_cache: HashMap<String, DatasetSplits> = HashMap::new();
     let mut results = Vec::new();
     let total = plan.arms.len();
@@ -455,7 +455,7 @@ pub fn run_experiment(
         let result = match &arm.kind {
             ArmKind::Raw { view, .. } => {
                 observer.on_arm(i, total, arm, "evaluate raw features");
-                fs::create_dir_all(&dir).map_err(|e| Error::io("creating folder", &dir, e))?;
+                fs::create_dir_all(&dir).map_err(|e| Error::io("creating arm folder", &dir, e))?;
                 checkpoint::write_atomic(&dir.join("data.toml"), raw_identity(arm)?.as_bytes())?;
                 let t = Instant::now();
                 let report = crate::eval::evaluate_raw(

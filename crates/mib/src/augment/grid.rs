@@ -72,7 +72,7 @@ pub fn render_views_grid(
 
 /// Writes a grayscale PNG.
 pub fn write_gray_png(path: &Path, img: &GrayImage) -> Result<()> {
-    let file = std::fs::File::create(path).map_err(|e| Error::io("creating", path, e))?;
+    let file = std::fs::File::create(path).map_err(|e| Error::io("creating image", path, e))?;
     let mut enc = png::Encoder::new(
         std::io::BufWriter::new(file),
         img.width as u32,

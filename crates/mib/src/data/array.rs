@@ -92,14 +92,27 @@ impl RawArray {
     pub fn items(&self) -> usize {
         self.shape.first().copied().unwrap_or(1)
     }
-    /// Number of values per item (the product of all dimensions but the first).
+    /// Number of values per item (the product of all dimensions but the first; `usize::MAX` when
+    /// that product overflows, which the readers refuse, as they refuse an array of zero items).
     pub fn item_len(&self) -> usize {
-        self.shape.iter().skip(1).product()
+        self.shape
+            .iter()
+            .skip(1)
+            .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+            .unwrap_or(usize::MAX)
     }
     /// The array as an `items x item_len` matrix of `f32`, each value multiplied by `scale`.
-    /// Errors (naming `path`) on the first NaN or infinite value, with its row and column.
+    /// Errors (naming `path`) on an array without items (its shape would say nothing about its
+    /// values, and could claim any width) and on the first NaN or infinite value, with its row
+    /// and column.
     pub fn to_matrix(&self, scale: f32, path: &Path) -> Result<Matrix> {
         let (rows, cols) = (self.items(), self.item_len());
+        if rows == 0 {
+            return Err(Error::format(
+                path,
+                format!("the array holds no items (shape {:?})", self.shape),
+            ));
+        }
         let data = self.data.to_f32_scaled(scale);
         if let Some(i) = data.iter().position(|x| !x.is_finite()) {
             let (r, c) = (i / cols.max(1), i % cols.max(1));
@@ -219,6 +232,9 @@ pub(crate) fn check_payload_len(
     header: usize,
     what: &str,
 ) -> Result<usize> {
+    // The values per item must be a number too (with zero items the total may be 0 while the
+    // item size overflows).
+    checked_product(shape.get(1..).unwrap_or(&[]), path)?;
     let need = checked_product(shape, path)?
         .checked_mul(elem)
         .and_then(|x| x.checked_add(header))

@@ -186,7 +186,7 @@ pub fn write_idx(path: &Path, a: &RawArray, gzip: bool) -> Result<()> {
     let bytes = if gzip {
         let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         enc.write_all(&bytes)
-            .map_err(|e| Error::io("writing", path, e))?;
+            .map_err(|e| Error::io("compressing", path, e))?;
         enc.finish()
             .map_err(|e| Error::io("compressing", path, e))?
     } else {

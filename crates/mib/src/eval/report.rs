@@ -332,7 +332,7 @@ impl Embeddings {
     pub fn load(path: impl AsRef<std::path::Path>) -> Result<Embeddings> {
         use safetensors::{Dtype, SafeTensors};
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|e| Error::io("reading", path, e))?;
+        let bytes = std::fs::read(path).map_err(|e| Error::io("reading embeddings", path, e))?;
         let st = SafeTensors::deserialize(&bytes)?;
         let names = st.names();
         let has = |n: &str| names.iter().any(|m| *m == n);

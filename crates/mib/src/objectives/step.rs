@@ -827,7 +827,7 @@ impl TrainStep {
     /// model.
     pub fn load_safetensors(&mut self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
-        let data = std::fs::read(path).map_err(|e| Error::io("reading", path, e))?;
+        let data = std::fs::read(path).map_err(|e| Error::io("reading model", path, e))?;
         self.load_safetensors_bytes(&data, path)
     }
 

@@ -64,7 +64,7 @@ impl Figure {
     /// Writes the figure to `path`.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         std::fs::write(path.as_ref(), &self.bytes)
-            .map_err(|e| Error::io("writing", path.as_ref(), e))
+            .map_err(|e| Error::io("writing figure", path.as_ref(), e))
     }
 }
 

@@ -62,7 +62,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
             .map_err(|e| Error::io("writing", &tmp, e))?;
         f.sync_all().map_err(|e| Error::io("syncing", &tmp, e))?;
     }
-    fs::rename(&tmp, path).map_err(|e| Error::io("renaming a temporary file to", path, e))?;
+    fs::rename(&tmp, path).map_err(|e| Error::io("replacing", path, e))?;
     if let Ok(d) = File::open(dir) {
         let _ = d.sync_all();
     }
@@ -77,7 +77,7 @@ pub fn save_checkpoint(
     meta: &CheckpointMeta,
     keep: usize,
 ) -> Result<PathBuf> {
-    fs::create_dir_all(dir).map_err(|e| Error::io("creating folder", dir, e))?;
+    fs::create_dir_all(dir).map_err(|e| Error::io("creating checkpoint folder", dir, e))?;
     let mut md = HashMap::new();
     md.insert("mib.checkpoint".to_string(), serde_json::to_string(meta)?);
     let bytes = serialize_tensors(&model.tensors(), md)?;
@@ -110,7 +110,7 @@ fn prune(dir: &Path, keep: usize) -> Result<()> {
     let all = list_checkpoints(dir)?;
     if all.len() > keep {
         for p in &all[..all.len() - keep] {
-            fs::remove_file(p).map_err(|e| Error::io("removing", p, e))?;
+            fs::remove_file(p).map_err(|e| Error::io("removing old checkpoint", p, e))?;
         }
     }
     Ok(())
@@ -128,7 +128,7 @@ pub struct LoadedCheckpoint {
 impl LoadedCheckpoint {
     /// Reads and checks a checkpoint file (header, metadata, every tensor's dtype).
     pub fn read(path: &Path) -> Result<Self> {
-        let bytes = fs::read(path).map_err(|e| Error::io("reading", path, e))?;
+        let bytes = fs::read(path).map_err(|e| Error::io("reading checkpoint", path, e))?;
         Self::from_bytes(bytes, path)
     }
 

@@ -92,15 +92,15 @@ impl RunLock {
             .create(true)
             .truncate(false)
             .open(&path)
-            .map_err(|e| Error::io("opening the lock file", &path, e))?;
+            .map_err(|e| Error::io("opening lock file", &path, e))?;
         for attempt in 0..TRIES {
             match try_flock(&file, true).map_err(|e| Error::io("locking", &path, e))? {
                 Flock::Taken => {
                     // Only the holder writes: truncate the previous holder's pid, write ours.
                     file.set_len(0)
-                        .map_err(|e| Error::io("truncating the lock file", &path, e))?;
+                        .map_err(|e| Error::io("writing lock file", &path, e))?;
                     writeln!(file, "{}", std::process::id())
-                        .map_err(|e| Error::io("writing", &path, e))?;
+                        .map_err(|e| Error::io("writing lock file", &path, e))?;
                     return Ok(RunLock { _file: file, path });
                 }
                 Flock::Busy if attempt + 1 < TRIES => {
@@ -118,7 +118,7 @@ impl RunLock {
         let path = run_dir.join(LOCK_FILE);
         let file = match File::open(&path) {
             Ok(f) => f,
-            // No folder (or a file where the folder would be): nothing holds it; creating the
+            // No folder yet (or a path that cannot be one): nothing holds it; creating the
             // folder reports the problem.
             Err(e)
                 if matches!(
@@ -128,7 +128,7 @@ impl RunLock {
             {
                 return Ok(())
             }
-            Err(e) => return Err(Error::io("reading", &path, e)),
+            Err(e) => return Err(Error::io("opening lock file", &path, e)),
         };
         match try_flock(&file, false).map_err(|e| Error::io("locking", &path, e))? {
             // Dropping `file` releases the shared lock at once.

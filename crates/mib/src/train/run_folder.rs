@@ -149,7 +149,7 @@ impl RunFolder {
         }
         let ck = self.checkpoints_dir();
         if ck.exists() {
-            fs::remove_dir_all(&ck).map_err(|e| Error::io("removing folder", &ck, e))?;
+            fs::remove_dir_all(&ck).map_err(|e| Error::io("removing", &ck, e))?;
         }
         Ok(())
     }
@@ -171,7 +171,8 @@ impl RunFolder {
         if !overwrite {
             self.check(false)?;
         }
-        fs::create_dir_all(&self.dir).map_err(|e| Error::io("creating folder", &self.dir, e))?;
+        fs::create_dir_all(&self.dir)
+            .map_err(|e| Error::io("creating run folder", &self.dir, e))?;
         let _lock = RunLock::acquire(&self.dir)?;
         if overwrite {
             self.remove_run_files()?;
@@ -218,7 +219,8 @@ struct FolderSink {
 impl RunSink for FolderSink {
     fn metrics(&mut self, record: &MetricsRecord) -> Result<()> {
         let line = serde_json::to_string(record)?;
-        writeln!(self.metrics, "{line}").map_err(|e| Error::io("writing", &self.metrics_path, e))
+        writeln!(self.metrics, "{line}")
+            .map_err(|e| Error::io("appending to", &self.metrics_path, e))
     }
     fn checkpoint(&mut self, model: &TrainStep, meta: &CheckpointMeta) -> Result<Option<PathBuf>> {
         self.metrics
@@ -243,7 +245,7 @@ pub fn train(
     cfg.validate()?;
     let run = RunFolder::new(run_dir);
     run.check(opts.resume)?;
-    fs::create_dir_all(run_dir).map_err(|e| Error::io("creating folder", run_dir, e))?;
+    fs::create_dir_all(run_dir).map_err(|e| Error::io("creating run folder", run_dir, e))?;
     let _lock = RunLock::acquire(run_dir)?;
     let metrics_path = run.metrics_path();
 
@@ -283,7 +285,7 @@ pub fn train(
             .create(true)
             .append(true)
             .open(&metrics_path)
-            .map_err(|e| Error::io("opening for append", &metrics_path, e))?,
+            .map_err(|e| Error::io("opening", &metrics_path, e))?,
         metrics_path,
         ckpt_dir: run.checkpoints_dir(),
         keep: cfg.train.keep_checkpoints,
