@@ -285,36 +285,42 @@ fn mnist_labels_out_of_range_are_refused() {
 
 /// An I/O failure is one line that says what was attempted, on which path, and why, once. (Tests
 /// run as root, which ignores permission bits: a run folder under a regular file fails for root
-/// too, with "not a directory".)
+/// too, with "not a directory".) The run folder is created before the data is loaded, so a folder
+/// that cannot be made is the whole message even when the data could not be loaded either.
 #[test]
 fn io_errors_name_the_operation_and_the_path_once() {
     let d = tmpdir("io-once");
     let file = d.join("plain-file");
     std::fs::write(&file, "not a folder").unwrap();
     let run = file.join("run");
-    let out = Command::new(env!("CARGO_BIN_EXE_mib"))
-        .args([
-            "train",
-            "-q",
-            "--config",
-            "demo",
-            "--iterations",
-            "5",
-            "--out",
-        ])
-        .arg(&run)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
-    assert_eq!(
-        err.trim_end(),
-        format!(
-            "error: creating run folder {}: not a directory",
-            run.display()
-        ),
-        "stderr must be this one line"
+    let want = format!(
+        "error: creating run folder {}: not a directory\n",
+        run.display()
     );
-    assert!(!err.contains("os error"), "{err}");
+    let missing_data = d.join("no-such-data-dir");
+    for extra in [
+        vec![],
+        // data that cannot be loaded: the folder is still reported first, and alone
+        vec![
+            "--dataset".to_string(),
+            "fashion-mnist".to_string(),
+            "--data-dir".to_string(),
+            missing_data.display().to_string(),
+        ],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_mib"))
+            .args(["train", "-q", "--config", "demo", "--iterations", "5"])
+            .args(&extra)
+            .arg("--out")
+            .arg(&run)
+            .env_remove("RUST_BACKTRACE")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{extra:?}: {err}");
+        assert!(out.stdout.is_empty(), "{extra:?}: stdout not empty");
+        assert_eq!(err.lines().count(), 1, "{extra:?}: not one line: {err}");
+        assert_eq!(err, want, "{extra:?}: stderr must be exactly this one line");
+    }
     let _ = std::fs::remove_dir_all(&d);
 }
