@@ -262,24 +262,7 @@ impl Model {
             .enumerate()
             .map(|(i, v)| shared_matrix(v, &format!("views[{i}]")))
             .collect::<PyResult<Vec<_>>>()?;
-        let y = match &labels {
-            None => None,
-            Some(l) => {
-                let s = l
-                    .as_slice()
-                    .map_err(|e| ShapeError::new_err(format!("y: {e}")))?;
-                let mut out = Vec::with_capacity(s.len());
-                for (i, &v) in s.iter().enumerate() {
-                    if v < 0 || v > u32::MAX as i64 {
-                        return Err(DataError::new_err(format!(
-                            "y: label {v} at row {i} is not a class index (0, 1, ...)"
-                        )));
-                    }
-                    out.push(v as u32);
-                }
-                Some(out)
-            }
-        };
+        let y = labels.as_ref().map(|l| class_labels(l, "y")).transpose()?;
         let mut ds = MultiViewDataset::new(mats, y, None).py()?;
         if let Some(names) = view_names {
             ds = ds.with_view_names(names).py()?;
@@ -411,16 +394,7 @@ impl Model {
             .enumerate()
             .map(|(i, v)| shared_matrix(v, &format!("views[{i}]")))
             .collect::<PyResult<Vec<_>>>()?;
-        let y: Option<Vec<u32>> = match &labels {
-            Some(l) => Some(
-                l.as_slice()
-                    .map_err(|e| ShapeError::new_err(format!("y: {e}")))?
-                    .iter()
-                    .map(|&v| v.clamp(0, u32::MAX as i64) as u32)
-                    .collect(),
-            ),
-            None => None,
-        };
+        let y = labels.as_ref().map(|l| class_labels(l, "y")).transpose()?;
         let st = py
             .detach(|| {
                 let mut m = self

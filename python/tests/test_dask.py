@@ -16,22 +16,10 @@ from sklearn.model_selection import GridSearchCV  # noqa: E402
 import mib  # noqa: E402
 from mib.sklearn import MultiViewTransformer, few_label_scorer  # noqa: E402
 
-SMALL = dict(
-    encoder_hidden=(32,),
-    critic="separable",
-    estimator="infonce",
-    z_dim=8,
-    iterations=60,
-    batch_size=64,
-    log_every=20,
-    lr=1e-3,
-    n_jobs=1,
-)
 
-
-def sweep(X, y):
+def sweep(X, y, params):
     grid = GridSearchCV(
-        MultiViewTransformer(mib.MIB(**SMALL), n_features=[240, 76]),
+        MultiViewTransformer(mib.MIB(**params), n_features=[240, 76]),
         {"estimator__z_dim": [4, 8], "estimator__seed": [0, 1]},
         scoring=few_label_scorer(labels_per_class=5, repetitions=2),
         cv=2,
@@ -39,11 +27,12 @@ def sweep(X, y):
     return grid.fit(X, y)
 
 
-def test_dask_sweep_equals_serial():
+def test_dask_sweep_equals_serial(small):
+    params = {**small, "encoder_hidden": (32,), "iterations": 60}
     d = mib.datasets.load_mfeat(views=["pix", "fou"])
     (x1, x2), y = d["train"]
     X, y = np.hstack([x1, x2])[:600], y[:600]
-    serial = sweep(X, y)
+    serial = sweep(X, y, params)
     with (
         distributed.LocalCluster(
             n_workers=2,
@@ -57,7 +46,7 @@ def test_dask_sweep_equals_serial():
     ):
         assert len(client.scheduler_info()["workers"]) == 2
         with joblib.parallel_backend("dask"):
-            remote = sweep(X, y)
+            remote = sweep(X, y, params)
         # the fits ran in the workers' processes, not here
         assert client.run(lambda: __import__("mib").__version__)
     np.testing.assert_array_equal(

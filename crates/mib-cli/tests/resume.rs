@@ -8,19 +8,10 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-const CONFIG: &str = r#"
-seed = 7
-[data]
-dataset = "mfeat"
-views = ["pix", "fou"]
-pairing = { kind = "aligned" }
-[model]
-objective = "mib"
-encoder_hidden = [32]
-z_dim = 8
-shared_encoder = false
-critic_hidden = [32]
-[optim]
+fn config() -> String {
+    common::small_mib_config(
+        7,
+        r#"[optim]
 lr = 1e-3
 [beta]
 kind = "exponential"
@@ -35,7 +26,9 @@ threads = 1
 log_every = 5
 checkpoint_every = 10
 keep_checkpoints = 2
-"#;
+"#,
+    )
+}
 
 fn mib() -> Command {
     Command::new(env!("CARGO_BIN_EXE_mib"))
@@ -81,7 +74,7 @@ fn resume(out: &Path) -> std::process::Child {
 fn sigkill_then_resume_gives_the_uninterrupted_losses() {
     let dir = tmpdir("resume");
     let cfg = dir.join("config.toml");
-    std::fs::write(&cfg, CONFIG).unwrap();
+    std::fs::write(&cfg, config()).unwrap();
 
     let reference = dir.join("reference");
     let t0 = Instant::now();
@@ -141,13 +134,17 @@ fn sigkill_then_resume_gives_the_uninterrupted_losses() {
 fn torn_checkpoint_is_skipped_and_the_run_still_matches() {
     let dir = tmpdir("torn");
     let cfg = dir.join("config.toml");
-    std::fs::write(&cfg, CONFIG.replace("iterations = 400", "iterations = 60")).unwrap();
+    std::fs::write(
+        &cfg,
+        config().replace("iterations = 400", "iterations = 60"),
+    )
+    .unwrap();
     let reference = dir.join("reference");
     assert!(train_fresh(&cfg, &reference).wait().unwrap().success());
 
     // A run whose newest checkpoint is torn mid-write, with a stray temporary file beside it.
     let run = dir.join("run");
-    let short = CONFIG.replace("iterations = 400", "iterations = 40");
+    let short = config().replace("iterations = 400", "iterations = 40");
     std::fs::write(dir.join("short.toml"), &short).unwrap();
     assert!(train_fresh(&dir.join("short.toml"), &run)
         .wait()

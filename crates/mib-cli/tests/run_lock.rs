@@ -8,25 +8,18 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const CONFIG: &str = r#"
-seed = 3
-[data]
-dataset = "mfeat"
-views = ["pix", "fou"]
-pairing = { kind = "aligned" }
-[model]
-objective = "mib"
-encoder_hidden = [32]
-z_dim = 8
-shared_encoder = false
-critic_hidden = [32]
-[train]
+fn config() -> String {
+    common::small_mib_config(
+        3,
+        r#"[train]
 iterations = 1500
 batch_size = 32
 threads = 1
 log_every = 10
 checkpoint_every = 100
-"#;
+"#,
+    )
+}
 
 fn mib() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_mib"));
@@ -89,7 +82,7 @@ fn wait_for_metrics(run: &Path, child: &mut Child) {
 fn two_trains_at_once_exactly_one_is_refused() {
     let d = tmpdir("lock-two");
     let cfg = d.join("c.toml");
-    std::fs::write(&cfg, CONFIG).unwrap();
+    std::fs::write(&cfg, config()).unwrap();
     let run = d.join("run");
     let a = fresh(&cfg, &run);
     let b = fresh(&cfg, &run);
@@ -116,10 +109,10 @@ fn two_trains_at_once_exactly_one_is_refused() {
 fn resume_while_training_is_refused_and_a_killed_holder_does_not_block() {
     let d = tmpdir("lock-kill");
     let cfg = d.join("c.toml");
-    std::fs::write(&cfg, CONFIG).unwrap();
+    std::fs::write(&cfg, config()).unwrap();
     let run = d.join("run");
     // Long enough never to finish before it is killed; no checkpoint, so the resume starts over.
-    let long = CONFIG
+    let long = config()
         .replace("iterations = 1500", "iterations = 1000000")
         .replace("checkpoint_every = 100", "checkpoint_every = 1000000");
     std::fs::write(&cfg, long).unwrap();

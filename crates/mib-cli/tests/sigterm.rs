@@ -11,25 +11,18 @@ use std::time::{Duration, Instant};
 
 // One metrics line per iteration (so a stop between lines loses nothing of the comparison) and
 // no periodic checkpoint: the only one is the one the signal asks for.
-const CONFIG: &str = r#"
-seed = 11
-[data]
-dataset = "mfeat"
-views = ["pix", "fou"]
-pairing = { kind = "aligned" }
-[model]
-objective = "mib"
-encoder_hidden = [32]
-z_dim = 8
-shared_encoder = false
-critic_hidden = [32]
-[train]
+fn config() -> String {
+    common::small_mib_config(
+        11,
+        r#"[train]
 iterations = 4000
 batch_size = 32
 threads = 1
 log_every = 1
 checkpoint_every = 4000
-"#;
+"#,
+    )
+}
 
 fn mib() -> Command {
     Command::new(env!("CARGO_BIN_EXE_mib"))
@@ -87,7 +80,7 @@ fn stop_with(sig: libc::c_int, cfg: &Path, run: &Path) -> (Option<i32>, String, 
 fn sigterm_checkpoints_exits_143_and_resumes_to_the_same_losses() {
     let d = tmpdir("sigterm");
     let cfg = d.join("c.toml");
-    std::fs::write(&cfg, CONFIG).unwrap();
+    std::fs::write(&cfg, config()).unwrap();
     let run = d.join("run");
     let (code, err, it) = stop_with(libc::SIGTERM, &cfg, &run);
     assert_eq!(code, Some(143), "{err}");
@@ -120,7 +113,7 @@ fn sigterm_checkpoints_exits_143_and_resumes_to_the_same_losses() {
 fn first_ctrl_c_still_checkpoints_and_exits_0() {
     let d = tmpdir("sigint");
     let cfg = d.join("c.toml");
-    std::fs::write(&cfg, CONFIG).unwrap();
+    std::fs::write(&cfg, config()).unwrap();
     let run = d.join("run");
     let (code, err, it) = stop_with(libc::SIGINT, &cfg, &run);
     assert_eq!(code, Some(0), "{err}");

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
 use crate::config::TrainConfig;
@@ -129,6 +130,55 @@ pub struct FitState {
 }
 
 impl FitState {
+    /// The untrained state of `cfg` for `train` (parameters initialised from the run's seed) and
+    /// the dataset views of its two training slots.
+    pub fn new(cfg: &TrainConfig, train: &MultiViewDataset) -> Result<(Self, [usize; 2])> {
+        let views = crate::models::training_views(cfg, train.views.len())?;
+        let dims = train.view_dims();
+        let state = FitState {
+            model: crate::models::build_step(
+                cfg,
+                [dims[views[0]], dims[views[1]]],
+                train.n_classes,
+            )?,
+            rng: MibRng::seed_from_u64(stream_seed(cfg.seed, 2)),
+            iteration: 0,
+            nonfinite_total: 0,
+            wall_before: 0.0,
+        };
+        Ok((state, views))
+    }
+
+    /// Continues from checkpoint `ck`: its parameters, Adam state, iteration, counters and RNG.
+    pub fn restore(&mut self, ck: &crate::train::checkpoint::LoadedCheckpoint) -> Result<()> {
+        ck.restore(&mut self.model)?;
+        self.iteration = ck.meta.iteration;
+        self.nonfinite_total = ck.meta.nonfinite_total;
+        self.wall_before = ck.meta.wall_s;
+        self.rng = ck.meta.rng.clone();
+        Ok(())
+    }
+
+    /// The trained model this state holds after `wall_s` seconds of training, for `train`'s
+    /// views `views`, computing on `cfg.train.threads` threads.
+    pub fn into_model(
+        self,
+        cfg: &TrainConfig,
+        train: &MultiViewDataset,
+        views: [usize; 2],
+        wall_s: f64,
+    ) -> crate::models::TrainedModel {
+        let meta = self.meta(wall_s);
+        crate::models::TrainedModel::from_step(
+            cfg,
+            self.model,
+            train.n_classes,
+            views.iter().map(|&v| train.view_names[v].clone()).collect(),
+            meta,
+            cfg.train.threads,
+        )
+    }
+
     /// The checkpoint metadata of this state after `wall_s` seconds of training in all.
     pub fn meta(&self, wall_s: f64) -> CheckpointMeta {
         CheckpointMeta {

@@ -15,18 +15,16 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use rand::SeedableRng;
-
 pub use fit::{FitState, MetricsRecord, NoObserver, RunSink, TrainObserver, TrainSummary};
 pub use run_folder::{read_metrics, train, RunFolder, RunOptions};
 
 use crate::config::TrainConfig;
 use crate::data::MultiViewDataset;
-use crate::models::{build_step, training_views, TrainedModel};
+use crate::models::TrainedModel;
 use crate::objectives::TrainStep;
 use crate::pool::ComputePool;
 use crate::train::checkpoint::CheckpointMeta;
-use crate::{MibRng, Result};
+use crate::Result;
 
 /// Seeds of the run's random streams, derived from the config's seed.
 pub(crate) fn stream_seed(seed: u64, stream: u64) -> u64 {
@@ -76,15 +74,7 @@ pub fn fit(
     observer: &mut dyn TrainObserver,
 ) -> Result<Fitted> {
     cfg.validate()?;
-    let views = training_views(cfg, train.views.len())?;
-    let dims = train.view_dims();
-    let mut state = FitState {
-        model: build_step(cfg, [dims[views[0]], dims[views[1]]], train.n_classes)?,
-        rng: MibRng::seed_from_u64(stream_seed(cfg.seed, 2)),
-        iteration: 0,
-        nonfinite_total: 0,
-        wall_before: 0.0,
-    };
+    let (mut state, views) = FitState::new(cfg, &train)?;
     let pool = ComputePool::new(cfg.train.threads);
     let mut sink = MemorySink::default();
     let summary = fit::run_loop(
@@ -100,15 +90,7 @@ pub fn fit(
         &mut sink,
         observer,
     )?;
-    let meta = state.meta(summary.wall_s);
-    let model = TrainedModel::from_step(
-        cfg,
-        state.model,
-        train.n_classes,
-        views.iter().map(|&v| train.view_names[v].clone()).collect(),
-        meta,
-        cfg.train.threads,
-    );
+    let model = state.into_model(cfg, &train, views, summary.wall_s);
     Ok(Fitted {
         model,
         summary,

@@ -24,14 +24,12 @@ use super::fit::{
     run_loop, FitState, LoopData, MetricsRecord, RunSink, TrainObserver, TrainSummary,
 };
 use super::lock::RunLock;
-use super::stream_seed;
 use crate::config::TrainConfig;
 use crate::data::DatasetSplits;
-use crate::models::{build_step, training_views, TrainedModel};
+use crate::models::TrainedModel;
 use crate::objectives::TrainStep;
 use crate::pool::ComputePool;
-use crate::{Error, MibRng, Result};
-use rand::SeedableRng;
+use crate::{Error, Result};
 
 /// The files `mib train` writes into a run folder (what `--force` removes).
 const RUN_FILES: [&str; 6] = [
@@ -249,16 +247,7 @@ pub fn train(
     let _lock = RunLock::acquire(run_dir)?;
     let metrics_path = run.metrics_path();
 
-    let ds = &data.train;
-    let views = training_views(cfg, ds.views.len())?;
-    let dims = ds.view_dims();
-    let mut state = FitState {
-        model: build_step(cfg, [dims[views[0]], dims[views[1]]], ds.n_classes)?,
-        rng: MibRng::seed_from_u64(stream_seed(cfg.seed, 2)),
-        iteration: 0,
-        nonfinite_total: 0,
-        wall_before: 0.0,
-    };
+    let (mut state, views) = FitState::new(cfg, &data.train)?;
     if opts.resume {
         let mut skipped = Vec::new();
         let ck = run.latest_checkpoint(&mut skipped)?;
@@ -269,11 +258,7 @@ pub fn train(
             ));
         }
         if let Some(ck) = ck {
-            ck.restore(&mut state.model)?;
-            state.iteration = ck.meta.iteration;
-            state.nonfinite_total = ck.meta.nonfinite_total;
-            state.wall_before = ck.meta.wall_s;
-            state.rng = ck.meta.rng.clone();
+            state.restore(&ck)?;
         }
         truncate_metrics(&metrics_path, state.iteration)?;
     } else {
@@ -305,15 +290,7 @@ pub fn train(
         observer,
     )?;
     summary.run_dir = run_dir.to_path_buf();
-    let meta = state.meta(summary.wall_s);
-    let model = TrainedModel::from_step(
-        cfg,
-        state.model,
-        ds.n_classes,
-        views.iter().map(|&v| ds.view_names[v].clone()).collect(),
-        meta,
-        cfg.train.threads,
-    );
+    let model = state.into_model(cfg, &data.train, views, summary.wall_s);
     if !summary.interrupted {
         run.write_model(&model)?;
     }
