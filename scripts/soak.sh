@@ -43,7 +43,7 @@ end = 1.0
 start_iteration = 100
 n_iterations = 200
 [train]
-iterations = 600
+iterations = 2000
 batch_size = 32
 threads = 1
 log_every = 5
@@ -54,7 +54,7 @@ every = 0
 TOML
 cat >"$DIR/experiment.toml" <<TOML
 name = "soak"
-budget = 300
+budget = 1000
 labels_per_class = [1]
 repetitions = 1
 [[arm]]
@@ -100,7 +100,7 @@ start=$(date +%s.%N)
 T_EXP=$(python3 -c "import time; print(time.time() - $start)")
 echo "reference: train ${T_TRAIN}s, experiment ${T_EXP}s"
 
-kills=0 in_writes=0 resumes_ok=0 resume_fail=0 mismatches=0 rounds=0 finished_early=0
+kills=0 before_config=0 in_writes=0 resumes_ok=0 resume_fail=0 mismatches=0 rounds=0 finished_early=0
 declare -A by_kind=([train]=0 [resume]=0 [experiment]=0)
 rand_delay() { python3 -c "import random; print(random.uniform(0.05, 0.5 * $1))"; }
 
@@ -163,6 +163,7 @@ while [ "$kills" -lt "$N" ]; do
         fi
         if run_killed "$kind" "$T_TRAIN" "${cmd[@]}"; then
             in_write "$run" && in_writes=$((in_writes + 1))
+            [ -f "$run/config.toml" ] || before_config=$((before_config + 1))
         elif [ "$status" -ne 0 ]; then
             resume_fail=$((resume_fail + 1)); echo "  $kind failed: $(tail -1 "$DIR/last.err")"
         else
@@ -186,6 +187,7 @@ done
 echo
 echo "kills: $kills (mib train: ${by_kind[train]}, mib train --resume: ${by_kind[resume]}, mib experiment: ${by_kind[experiment]})"
 echo "kills that landed in a write (temp file or torn metrics line left): $in_writes"
+echo "kills of mib train before it had written its config (nothing to resume; started afresh): $before_config"
 echo "rounds: $rounds; finished before the kill: $finished_early"
 echo "final resumes ok: $resumes_ok; runs that failed on their own: $resume_fail; loss mismatches: $mismatches"
 [ "$resume_fail" -eq 0 ] && [ "$mismatches" -eq 0 ]

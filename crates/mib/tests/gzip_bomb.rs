@@ -137,3 +137,25 @@ fn gunzip_stops_at_its_cap() {
     );
     assert_eq!(t.unwrap().features.rows, 2);
 }
+
+/// A small compressed file costs little memory, whatever it declares: the first allocation is
+/// sized by what the stream can deliver, not by the cap (CSV) or the header (IDX).
+#[test]
+fn small_gzip_inputs_allocate_little() {
+    let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let csv = bomb(b"1,2\n3,4\n", 0);
+    let (r, peak) = peak_during(|| {
+        array::maybe_gunzip_limited(
+            csv,
+            Path::new("a.csv.gz"),
+            array::MAX_CSV_DECOMPRESSED_BYTES,
+        )
+    });
+    assert_eq!(r.unwrap(), b"1,2\n3,4\n");
+    assert!(peak < MB, "peak heap {peak} bytes for 8 bytes of CSV");
+    // 50,000 images of 28 x 28 declared (39 MB), 10 bytes delivered: truncated, and cheap.
+    let gz = bomb(&idx_header(&[50_000, 28, 28]), 10);
+    let (r, peak) = peak_during(|| idx::parse_idx(gz, Path::new("short.idx.gz")));
+    assert!(r.unwrap_err().to_string().contains("truncated"));
+    assert!(peak < MB, "peak heap {peak} bytes for a 10-byte payload");
+}

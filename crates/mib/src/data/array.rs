@@ -165,6 +165,13 @@ pub const MAX_CSV_DECOMPRESSED_BYTES: u64 = 1 << 30;
 /// stream really delivers bytes, so a small file that declares a huge size costs nothing up front.
 const FIRST_RESERVE: u64 = 64 << 20;
 
+/// Without a declared size, the first allocation guesses this expansion of the compressed size.
+const GUESSED_RATIO: u64 = 4;
+
+/// Deflate expands by at most about 1,032x; a stream of `n` bytes cannot deliver more than about
+/// this many times `n` (used only to size first allocations, never as a limit).
+pub(crate) const DEFLATE_MAX_RATIO: u64 = 1100;
+
 /// Whether `bytes` start with the gzip magic `1f 8b`.
 pub fn is_gzip(bytes: &[u8]) -> bool {
     bytes.starts_with(&[0x1f, 0x8b])
@@ -191,7 +198,8 @@ pub fn maybe_gunzip_limited(bytes: Vec<u8>, path: &Path, limit: u64) -> Result<V
     }
     let mut dec = flate2::read::MultiGzDecoder::new(&bytes[..]);
     let mut out = Vec::new();
-    read_upto(&mut dec, &mut out, limit.saturating_add(1), path)?;
+    let guess = (bytes.len() as u64).saturating_mul(GUESSED_RATIO);
+    read_upto(&mut dec, &mut out, limit.saturating_add(1), guess, path)?;
     if out.len() as u64 > limit {
         return Err(Error::format(
             path,
@@ -202,11 +210,13 @@ pub fn maybe_gunzip_limited(bytes: Vec<u8>, path: &Path, limit: u64) -> Result<V
 }
 
 /// Appends bytes from `r` to `out` until `out` holds `upto` bytes or the stream ends (so at most
-/// `upto` bytes are ever held). A decoding error names `path`.
+/// `upto` bytes are ever held). The first allocation is for at most `expect` more bytes (and never
+/// over [`FIRST_RESERVE`]); the buffer grows as data really arrives. A decoding error names `path`.
 pub(crate) fn read_upto(
     r: &mut impl std::io::Read,
     out: &mut Vec<u8>,
     upto: u64,
+    expect: u64,
     path: &Path,
 ) -> Result<()> {
     use std::io::Read;
@@ -215,7 +225,7 @@ pub(crate) fn read_upto(
         return Ok(());
     }
     let want = upto - have;
-    out.reserve_exact(want.min(FIRST_RESERVE) as usize);
+    out.reserve_exact(want.min(expect).min(FIRST_RESERVE) as usize);
     r.take(want)
         .read_to_end(out)
         .map_err(|e| Error::format(path, format!("corrupt gzip stream: {e}")))?;

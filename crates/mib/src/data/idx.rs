@@ -5,7 +5,7 @@
 //! big-endian `u32`, then the values, big-endian, row-major.
 
 use super::array::{
-    check_payload_len, checked_product, is_gzip, read_upto, Elements, RawArray,
+    check_payload_len, checked_product, is_gzip, read_upto, Elements, RawArray, DEFLATE_MAX_RATIO,
     MAX_DECOMPRESSED_BYTES,
 };
 use crate::{Error, Result};
@@ -36,7 +36,7 @@ fn elem_size(t: u8) -> Option<usize> {
 fn gunzip_idx(gz: &[u8], path: &Path) -> Result<Vec<u8>> {
     let mut dec = flate2::read::MultiGzDecoder::new(gz);
     let mut b = Vec::new();
-    read_upto(&mut dec, &mut b, 4, path)?;
+    read_upto(&mut dec, &mut b, 4, 4, path)?;
     let Some(elem) = b.get(2).copied().and_then(elem_size) else {
         return Ok(b);
     };
@@ -44,7 +44,7 @@ fn gunzip_idx(gz: &[u8], path: &Path) -> Result<Vec<u8>> {
         return Ok(b);
     }
     let header = 4 + 4 * b[3] as usize;
-    read_upto(&mut dec, &mut b, header as u64, path)?;
+    read_upto(&mut dec, &mut b, header as u64, header as u64, path)?;
     if b.len() < header {
         return Ok(b);
     }
@@ -65,7 +65,9 @@ fn gunzip_idx(gz: &[u8], path: &Path) -> Result<Vec<u8>> {
             )
         })?;
     let need = header + data;
-    read_upto(&mut dec, &mut b, need as u64 + 1, path)?;
+    // The first allocation: what the header declares, or what the stream can deliver if less.
+    let expect = (need as u64 + 1).min((gz.len() as u64).saturating_mul(DEFLATE_MAX_RATIO));
+    read_upto(&mut dec, &mut b, need as u64 + 1, expect, path)?;
     if b.len() > need {
         return Err(Error::format(
             path,
