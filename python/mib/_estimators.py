@@ -70,6 +70,7 @@ _PATHS: dict[str, tuple[str, ...]] = {
     "n_jobs": ("train", "threads"),
     "log_every": ("train", "log_every"),
     "max_nonfinite": ("train", "max_nonfinite"),
+    "scaling": ("data", "scaling"),
 }
 _LISTS = {"encoder_hidden", "critic_hidden", "projection", "decoder_hidden"}
 
@@ -108,6 +109,22 @@ def _augment_steps(augment: Any) -> list[dict[str, Any]]:
         return [dict(s) for s in augment]
     raise ConfigError(
         f"augment={augment!r}: expected None, a preset name such as 'mnist', or a list of steps"
+    )
+
+
+_SCALINGS = ("none", "standardize", "minmax")
+
+
+def _scaling(v: Any) -> str | list[str]:
+    """``scaling`` as the config's ``data.scaling``: ``"auto"``, a kind, or one kind per view."""
+    if isinstance(v, str):
+        if v == "auto" or v in _SCALINGS:
+            return v
+    elif isinstance(v, (list, tuple)) and v and all(k in _SCALINGS for k in v):
+        return list(v)
+    raise ConfigError(
+        f"scaling={v!r}: expected 'auto', 'none', 'standardize', 'minmax', or a list with one "
+        f"of the last three per view"
     )
 
 
@@ -157,6 +174,7 @@ class _MultiViewEstimator:
         max_nonfinite: int = 20,
         augment: str | Sequence[dict[str, Any]] | None = None,
         image_shape: tuple[int, int] | None = None,
+        scaling: str | Sequence[str] = "auto",
         seed: int = 42,
         n_jobs: int | None = None,
         verbose: int = 0,
@@ -186,6 +204,7 @@ class _MultiViewEstimator:
         self.max_nonfinite = max_nonfinite
         self.augment = augment
         self.image_shape = image_shape
+        self.scaling = scaling
         self.seed = seed
         self.n_jobs = n_jobs
         self.verbose = verbose
@@ -249,6 +268,8 @@ class _MultiViewEstimator:
                 v = v["value"] if v.get("kind") == "constant" else v
             elif name == "n_jobs":
                 v = None if v == 0 else v
+            elif name == "scaling":
+                v = "auto" if v is None else (v if isinstance(v, str) else tuple(v))
             params[name] = v
         pairing = full["data"]["pairing"]
         params["augment"] = (
@@ -294,6 +315,10 @@ class _MultiViewEstimator:
                     )
             elif name == "n_jobs":
                 v = _threads(v)
+            elif name == "scaling":
+                v = _scaling(v)
+                if v == "auto":
+                    continue  # the config's default, which config.toml leaves out
             elif name == "shared_encoder" and v is None:
                 continue  # decided in fit, from the view widths
             if v is None:
@@ -578,6 +603,11 @@ class MIB(_MultiViewEstimator):
     ``estimator``, ...), optimiser (``lr``, ...), ``beta`` (a number, or a schedule dict),
     loop (``iterations``, ``batch_size``), ``augment`` (single-view data), ``seed``.
     ``shared_encoder=None`` shares the encoder when the views have the same width.
+    ``scaling`` maps each view's columns before its encoder: ``"standardize"`` (training mean
+    and standard deviation per column), ``"minmax"`` (the whole view to [0, 1]), ``"none"``, or
+    one of these per view; ``"auto"`` (the default) standardises, and takes image views of
+    augmented pairs to [0, 1]. The statistics are fitted in ``fit`` and saved with the model, so
+    ``transform``, pickles and saved runs apply the same mapping to raw rows.
     ``n_jobs`` threads (None or -1: all cores; results do not depend on it). ``verbose=1``
     shows a progress bar (tqdm, when installed).
 

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 use mib::config::TrainConfig;
+use mib::data::{ScalingChoice, ScalingConfig, ScalingKind};
 
 /// Flags that choose the data, shared by `mib train` and `mib embed`.
 #[derive(Args, Debug, Default, Clone)]
@@ -20,11 +21,19 @@ pub struct DataArgs {
     /// Folder holding the dataset files (IDX); default $MIB_DATA, then /usr/share/datasets/<name>.
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Input scaling when training: auto, none, standardize, minmax, or one per view (e.g.
+    /// minmax,standardize). Fitted on the training split and saved with the model, which applies
+    /// it whenever it embeds rows (embed and eval ignore this flag).
+    #[arg(long, value_delimiter = ',')]
+    scaling: Option<Vec<String>>,
 }
 
 impl DataArgs {
-    /// Writes the flags that were given into `cfg`.
-    pub fn apply(&self, cfg: &mut TrainConfig) {
+    /// Writes the flags that were given into `cfg`; errors on an unknown scaling kind.
+    pub fn apply(&self, cfg: &mut TrainConfig) -> mib::Result<()> {
+        if let Some(s) = &self.scaling {
+            cfg.data.scaling = parse_scaling(s)?;
+        }
         if let Some(d) = &self.dataset {
             cfg.data.dataset = d.clone();
         }
@@ -40,5 +49,34 @@ impl DataArgs {
         if let Some(d) = &self.data_dir {
             cfg.data.data_dir = Some(d.clone());
         }
+        Ok(())
+    }
+}
+
+/// `--scaling` values: one choice for every view, or one kind per view.
+fn parse_scaling(values: &[String]) -> mib::Result<ScalingConfig> {
+    let bad = |v: &str| {
+        mib::Error::config(
+            "--scaling",
+            v,
+            "expected auto, none, standardize or minmax (or one of the last three per view)",
+        )
+    };
+    let kind = |v: &str| match v {
+        "none" => Ok(ScalingKind::None),
+        "standardize" => Ok(ScalingKind::Standardize),
+        "minmax" => Ok(ScalingKind::Minmax),
+        _ => Err(bad(v)),
+    };
+    match values {
+        [one] if one == "auto" => Ok(ScalingConfig::One(ScalingChoice::Auto)),
+        [one] => Ok(ScalingConfig::One(match kind(one)? {
+            ScalingKind::None => ScalingChoice::None,
+            ScalingKind::Standardize => ScalingChoice::Standardize,
+            ScalingKind::Minmax => ScalingChoice::Minmax,
+        })),
+        many => Ok(ScalingConfig::PerView(
+            many.iter().map(|v| kind(v)).collect::<mib::Result<_>>()?,
+        )),
     }
 }

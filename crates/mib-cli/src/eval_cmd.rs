@@ -143,7 +143,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<EvalReport> {
     let dir = args.dir.as_ref().expect("checked above");
     let run = RunFolder::new(dir);
     let mut cfg = run.read_config()?;
-    args.data.apply(&mut cfg);
+    args.data.apply(&mut cfg)?;
     let mut model = run.open_model(cfg.train.threads)?;
     let data = mib::data::load_splits(&cfg)?;
     let (report, emb) = mib::eval::evaluate_model(&mut model, &data, &args.protocol())?;

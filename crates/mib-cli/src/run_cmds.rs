@@ -46,7 +46,7 @@ pub(crate) struct InspectArgs {
 pub(crate) fn embed(a: EmbedArgs) -> Result<()> {
     let run = RunFolder::new(&a.run);
     let mut cfg = run.read_config()?;
-    a.data.apply(&mut cfg);
+    a.data.apply(&mut cfg)?;
     if a.view > 1 {
         bail!("--view {}: must be 0 or 1", a.view);
     }

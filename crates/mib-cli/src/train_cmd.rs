@@ -70,8 +70,8 @@ pub(crate) fn load_config(spec: &str) -> Result<TrainConfig> {
     }
 }
 
-fn apply_overrides(cfg: &mut TrainConfig, a: &TrainArgs) {
-    a.data.apply(cfg);
+fn apply_overrides(cfg: &mut TrainConfig, a: &TrainArgs) -> Result<()> {
+    a.data.apply(cfg)?;
     if let Some(n) = a.iterations {
         if !a.keep_schedule && a.resume.is_none() {
             cfg.beta = cfg.beta.scaled(cfg.train.iterations, n);
@@ -87,6 +87,7 @@ fn apply_overrides(cfg: &mut TrainConfig, a: &TrainArgs) {
     if let Some(b) = a.batch_size {
         cfg.train.batch_size = b;
     }
+    Ok(())
 }
 
 pub(crate) fn train(a: TrainArgs) -> Result<()> {
@@ -99,12 +100,12 @@ pub(crate) fn train(a: TrainArgs) -> Result<()> {
             );
         }
         let mut cfg = TrainConfig::from_file(&path)?;
-        apply_overrides(&mut cfg, &a);
+        apply_overrides(&mut cfg, &a)?;
         (cfg, dir.clone(), true)
     } else {
         let spec = a.config.clone().unwrap_or_else(|| "mib".into());
         let mut cfg = load_config(&spec)?;
-        apply_overrides(&mut cfg, &a);
+        apply_overrides(&mut cfg, &a)?;
         let name = Path::new(&spec)
             .file_stem()
             .and_then(|s| s.to_str())
@@ -149,6 +150,9 @@ pub(crate) fn run_training(
         run_dir.display()
     );
     eprintln!("mib: beta schedule: {}", cfg.beta.describe());
+    if let Some(s) = mib::data::scaling::describe(cfg, &data.train) {
+        eprintln!("mib: input scaling: {s}");
+    }
     let mut obs = Progress::new(quiet, cfg.train.checkpoint_every);
     let opts = RunOptions {
         resume,

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::data::PairingConfig;
+use crate::data::{PairingConfig, ScalingConfig};
 use crate::objectives::{AdamConfig, ModelConfig};
 use crate::train::schedule::BetaSchedule;
 use crate::{Error, Result};
@@ -35,6 +35,12 @@ pub struct DataConfig {
     /// For `npy`: fraction of rows held out as the test split (seeded permutation), default 0.2.
     #[serde(default = "default_test_fraction")]
     pub test_fraction: f64,
+    /// Input scaling of each view (`"auto"`, `"none"`, `"standardize"`, `"minmax"`, or a list with
+    /// one per view), fitted on the training split and saved with the model
+    /// ([`crate::data::scaling`]). `auto`: standardise file and in-memory views, `[0, 1]` for image
+    /// views of augmented pairs, nothing for the named datasets (their loaders scale them).
+    #[serde(default, skip_serializing_if = "ScalingConfig::is_auto")]
+    pub scaling: ScalingConfig,
     /// How the two views of an item are formed (`aligned`, `same-class`, or `augment` for
     /// single-view data).
     pub pairing: PairingConfig,
@@ -52,6 +58,7 @@ impl Default for DataConfig {
             labels: None,
             data_dir: None,
             test_fraction: default_test_fraction(),
+            scaling: ScalingConfig::default(),
             pairing: PairingConfig::Aligned,
         }
     }

@@ -1,5 +1,6 @@
 //! Pairing of views and the deterministic, parallel, prefetching batch producer.
 
+use super::scaling::{SlotScaling, ViewScaling};
 use super::MultiViewDataset;
 use crate::augment::{Augment, AugmentConfig, Compose};
 use crate::{Error, MibRng, Result};
@@ -65,6 +66,8 @@ enum Pairing {
 struct Shared {
     ds: Arc<MultiViewDataset>,
     pairing: Pairing,
+    /// Input scaling of each slot (empty: none).
+    scaling: SlotScaling,
     views: [usize; 2],
     batch_size: usize,
     seed: u64,
@@ -86,7 +89,7 @@ pub fn make_pair_using(
     out_b: &mut [f32],
 ) -> Result<()> {
     let p = Pairing::new(ds, pairing, views)?;
-    p.fill(ds, views, seed, epoch, item, out_a, out_b);
+    p.fill(ds, views, &[], seed, epoch, item, out_a, out_b);
     Ok(())
 }
 
@@ -147,6 +150,7 @@ impl Pairing {
         &self,
         ds: &MultiViewDataset,
         views: [usize; 2],
+        scaling: &[Option<ViewScaling>],
         seed: u64,
         epoch: u64,
         item: usize,
@@ -154,6 +158,31 @@ impl Pairing {
         out_b: &mut [f32],
     ) {
         let (va, vb) = (&ds.views[views[0]], &ds.views[views[1]]);
+        let slot = |s: usize| scaling.get(s).and_then(Option::as_ref);
+        if let Pairing::Augment { aug, shape } = self {
+            // Augmentations see scaled pixels (so that what they fill in is the scaled black).
+            SCRATCH.with(|scratch| {
+                let mut scratch = scratch.borrow_mut();
+                for (s, (src, out)) in [(va, &mut *out_a), (vb, &mut *out_b)]
+                    .into_iter()
+                    .enumerate()
+                {
+                    let row = src.row(item);
+                    let row = match slot(s) {
+                        Some(sc) => {
+                            scratch.resize(row.len(), 0.0);
+                            sc.apply_into(row, &mut scratch);
+                            &scratch[..]
+                        }
+                        None => row,
+                    };
+                    let mut r =
+                        MibRng::seed_from_u64(derive_seed(seed, epoch, item as u64, s as u64));
+                    aug.apply_using(row, out, shape.0, shape.1, &mut r);
+                }
+            });
+            return;
+        }
         match self {
             Pairing::Aligned => {
                 out_a.copy_from_slice(va.row(item));
@@ -167,14 +196,20 @@ impl Pairing {
                 let j = c[rng.random_range(0..c.len())] as usize;
                 out_b.copy_from_slice(vb.row(j));
             }
-            Pairing::Augment { aug, shape } => {
-                let mut r0 = MibRng::seed_from_u64(derive_seed(seed, epoch, item as u64, 0));
-                aug.apply_using(va.row(item), out_a, shape.0, shape.1, &mut r0);
-                let mut r1 = MibRng::seed_from_u64(derive_seed(seed, epoch, item as u64, 1));
-                aug.apply_using(vb.row(item), out_b, shape.0, shape.1, &mut r1);
-            }
+            Pairing::Augment { .. } => unreachable!("handled above"),
+        }
+        if let Some(s) = slot(0) {
+            s.apply(out_a);
+        }
+        if let Some(s) = slot(1) {
+            s.apply(out_b);
         }
     }
+}
+
+thread_local! {
+    /// A row of scaled pixels for the augmentations (one per producer thread, reused).
+    static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 impl Shared {
@@ -201,6 +236,7 @@ impl Shared {
             self.pairing.fill(
                 &self.ds,
                 self.views,
+                &self.scaling,
                 self.seed,
                 epoch,
                 items[i] as usize,
@@ -287,6 +323,7 @@ impl BatchProducer {
             shared: Arc::new(Shared {
                 ds,
                 pairing,
+                scaling: Vec::new(),
                 views,
                 batch_size,
                 seed,
@@ -295,6 +332,19 @@ impl BatchProducer {
             threads,
             prefetch: 4,
         })
+    }
+    /// Scales the rows of each slot with `scaling` (one entry per slot, or empty for none), as
+    /// the model's inputs are scaled; errors when a scaling's width is not its view's.
+    pub fn with_scaling(mut self, scaling: SlotScaling) -> Result<Self> {
+        for (s, sc) in scaling.iter().enumerate() {
+            if let (Some(sc), Some(&v)) = (sc, self.shared.views.get(s)) {
+                sc.check(self.shared.ds.views[v].cols, &format!("slot {s}"))?;
+            }
+        }
+        Arc::get_mut(&mut self.shared)
+            .expect("the producer is not shared before iteration starts")
+            .scaling = scaling;
+        Ok(self)
     }
     /// Sets how many batches are prepared ahead (at least 1; default 4).
     pub fn with_prefetch(mut self, depth: usize) -> Self {

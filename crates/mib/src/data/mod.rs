@@ -29,11 +29,13 @@ pub mod csv;
 pub mod idx;
 pub mod mfeat;
 pub mod npy;
+pub mod scaling;
 mod splits;
 
 pub use array::{Elements, RawArray};
 pub use batch::{make_pair_using, Batch, BatchIter, BatchProducer, PairingConfig};
 pub use csv::{CsvHeader, CsvOptions, CsvTable, LabelColumn};
+pub use scaling::{ScalingChoice, ScalingConfig, ScalingKind, ViewScaling};
 pub use splits::{load_splits, split_seeded};
 use std::sync::Arc;
 

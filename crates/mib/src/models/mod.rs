@@ -131,6 +131,7 @@ impl TrainedModel {
             nonfinite_total: 0,
             wall_s: 0.0,
             rng: MibRng::seed_from_u64(stream_seed(cfg.seed, 2)),
+            scaling: Vec::new(),
         };
         Ok(Self::from_step(
             cfg, step, n_classes, view_names, meta, threads,
@@ -222,6 +223,7 @@ impl TrainedModel {
     ) -> Result<Self> {
         let shapes: HashMap<String, Vec<usize>> = ck.tensor_shapes().into_iter().collect();
         let (in_dims, n_classes) = dims_from_shapes(&cfg.model, &shapes, &ck.path)?;
+        check_scaling(&ck.meta, &in_dims, &ck.path.display().to_string())?;
         let mut step = build_step(cfg, in_dims, n_classes)?;
         ck.restore(&mut step)?;
         Ok(Self::from_step(
@@ -278,6 +280,7 @@ impl TrainedModel {
                 info.in_dims.len()
             )));
         }
+        check_scaling(&meta, &info.in_dims, origin)?;
         let mut step = build_step(&cfg, [info.in_dims[0], info.in_dims[1]], info.n_classes)?;
         checkpoint::restore_tensors(bytes, Path::new(origin), &mut step, 0)?;
         Ok(Self::from_step(
@@ -306,6 +309,11 @@ impl TrainedModel {
     /// Iterations it was trained for.
     pub fn iteration(&self) -> u64 {
         self.meta.iteration
+    }
+    /// The input scaling of each training view slot (empty: none), applied to every row it
+    /// embeds or scores.
+    pub fn scaling(&self) -> &[Option<crate::data::ViewScaling>] {
+        &self.meta.scaling
     }
     /// Its training state: iteration, optimizer step, RNG (what a checkpoint records).
     pub fn meta(&self) -> &CheckpointMeta {
@@ -403,11 +411,12 @@ impl TrainedModel {
         self.inference.as_mut()
     }
 
-    /// Runs the encoder of slot `slot` over `x` in chunks; `sink(first_row, rows, output)` gets
-    /// each chunk's `[rows, 2 * z_dim]` head output.
+    /// Runs the encoder of slot `slot` over `x` (scaled as training view `view`'s inputs were) in
+    /// chunks; `sink(first_row, rows, output)` gets each chunk's `[rows, 2 * z_dim]` head output.
     fn encode(
         &mut self,
         slot: usize,
+        view: usize,
         x: &Matrix,
         mut sink: impl FnMut(usize, usize, &[f32]) + Send,
     ) -> Result<()> {
@@ -420,14 +429,18 @@ impl TrainedModel {
         let e = slot.min(encoders.len() - 1);
         let enc = &mut encoders[e];
         let params = self.step.params().values();
+        let scaling = self.meta.scaling.get(view).and_then(Option::as_ref);
         let d = x.cols;
         let data: &[f32] = &x.data;
         self.pool.install(|| {
             let mut start = 0;
             while start < x.rows {
                 let n = INFERENCE_ROWS.min(x.rows - start);
-                enc.input_mut(n)
-                    .copy_from_slice(&data[start * d..(start + n) * d]);
+                let rows = &data[start * d..(start + n) * d];
+                match scaling {
+                    Some(s) => s.apply_into(rows, enc.input_mut(n)),
+                    None => enc.input_mut(n).copy_from_slice(rows),
+                }
                 enc.forward(params, n);
                 sink(start, n, enc.output(n));
                 start += n;
@@ -444,7 +457,7 @@ impl TrainedModel {
         let zd = self.z_dim();
         let mut out = Matrix::zeros(x.rows, zd);
         let o: &mut [f32] = &mut out.data;
-        self.encode(slot, x, |start, n, h| {
+        self.encode(slot, view, x, |start, n, h| {
             for i in 0..n {
                 o[(start + i) * zd..(start + i + 1) * zd]
                     .copy_from_slice(&h[i * 2 * zd..i * 2 * zd + zd]);
@@ -460,7 +473,7 @@ impl TrainedModel {
         let zd = self.z_dim();
         let (mut mean, mut scale) = (Matrix::zeros(x.rows, zd), Matrix::zeros(x.rows, zd));
         let (m, s): (&mut [f32], &mut [f32]) = (&mut mean.data, &mut scale.data);
-        self.encode(slot, x, |start, n, h| {
+        self.encode(slot, view, x, |start, n, h| {
             for i in 0..n {
                 for k in 0..zd {
                     let r = (start + i) * zd + k;
@@ -535,10 +548,26 @@ impl TrainedModel {
         let mut start = 0;
         while start + 2 <= n {
             let b = bs.min(n - start);
+            let scaled: Vec<Option<Vec<f32>>> = views
+                .iter()
+                .take(nv)
+                .enumerate()
+                .map(|(v, x)| {
+                    crate::data::scaling::scaled_copy(
+                        &self.meta.scaling,
+                        v,
+                        &x.data[start * x.cols..(start + b) * x.cols],
+                    )
+                })
+                .collect();
             let xs: Vec<&[f32]> = views
                 .iter()
                 .take(nv)
-                .map(|x| &x.data[start * x.cols..(start + b) * x.cols])
+                .zip(&scaled)
+                .map(|(x, s)| {
+                    s.as_deref()
+                        .unwrap_or(&x.data[start * x.cols..(start + b) * x.cols])
+                })
                 .collect();
             let eps: Vec<Vec<f32>> = (0..nv)
                 .map(|_| {
@@ -616,6 +645,30 @@ impl TrainedModel {
         }
         Ok(())
     }
+}
+
+/// Checks the input scaling a checkpoint records against the model's view widths.
+fn check_scaling(meta: &CheckpointMeta, in_dims: &[usize], origin: &str) -> Result<()> {
+    if meta.scaling.is_empty() {
+        return Ok(());
+    }
+    if meta.scaling.len() != in_dims.len() {
+        return Err(Error::format(
+            origin,
+            format!(
+                "input scaling for {} views, the model has {}",
+                meta.scaling.len(),
+                in_dims.len()
+            ),
+        ));
+    }
+    for (v, (s, &d)) in meta.scaling.iter().zip(in_dims).enumerate() {
+        if let Some(s) = s {
+            s.check(d, &format!("view {v}"))
+                .map_err(|e| Error::format(origin, e.to_string()))?;
+        }
+    }
+    Ok(())
 }
 
 /// View widths and classes from a checkpoint's tensor shapes.

@@ -26,6 +26,9 @@ pub struct CheckpointMeta {
     pub wall_s: f64,
     /// The noise RNG's state, so that a resumed run draws the same noise.
     pub rng: MibRng,
+    /// The input scaling of each training view slot (empty: none; older checkpoints have none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scaling: crate::data::scaling::SlotScaling,
 }
 
 /// Name of the checkpoint file for `iteration` inside `checkpoints/`.

@@ -16,7 +16,8 @@ use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
 use crate::config::TrainConfig;
-use crate::data::{BatchProducer, MultiViewDataset};
+use crate::data::scaling::{scaled_copy, SlotScaling};
+use crate::data::{BatchProducer, MultiViewDataset, ViewScaling};
 use crate::objectives::{ObjectiveKind, StepStats, TrainStep};
 use crate::pool::ComputePool;
 use crate::train::checkpoint::CheckpointMeta;
@@ -127,14 +128,37 @@ pub struct FitState {
     pub nonfinite_total: u64,
     /// Training wall time of earlier sessions, seconds.
     pub wall_before: f64,
+    /// The input scaling of each training view slot, fitted on the training items.
+    pub scaling: SlotScaling,
 }
 
 impl FitState {
-    /// The untrained state of `cfg` for `train` (parameters initialised from the run's seed) and
-    /// the dataset views of its two training slots.
-    pub fn new(cfg: &TrainConfig, train: &MultiViewDataset) -> Result<(Self, [usize; 2])> {
+    /// The untrained state of `cfg` for `train` (parameters initialised from the run's seed, input
+    /// scaling fitted on `train` as `data.scaling` says; `named`: the items come from a named
+    /// dataset's loader) and the dataset views of its two training slots.
+    pub fn new(
+        cfg: &TrainConfig,
+        train: &MultiViewDataset,
+        named: bool,
+    ) -> Result<(Self, [usize; 2])> {
         let views = crate::models::training_views(cfg, train.views.len())?;
         let dims = train.view_dims();
+        let image = matches!(cfg.data.pairing, crate::data::PairingConfig::Augment { .. });
+        let scaling = views
+            .iter()
+            .map(|&v| {
+                let kind = cfg
+                    .data
+                    .scaling
+                    .kind_for(v, train.views.len(), named, image)?;
+                Ok(ViewScaling::fit(kind, &train.views[v]))
+            })
+            .collect::<Result<SlotScaling>>()?;
+        let scaling = if scaling.iter().all(Option::is_none) {
+            Vec::new()
+        } else {
+            scaling
+        };
         let state = FitState {
             model: crate::models::build_step(
                 cfg,
@@ -145,6 +169,7 @@ impl FitState {
             iteration: 0,
             nonfinite_total: 0,
             wall_before: 0.0,
+            scaling,
         };
         Ok((state, views))
     }
@@ -156,6 +181,8 @@ impl FitState {
         self.nonfinite_total = ck.meta.nonfinite_total;
         self.wall_before = ck.meta.wall_s;
         self.rng = ck.meta.rng.clone();
+        // The scaling the parameters were trained behind (none for checkpoints older than it).
+        self.scaling = ck.meta.scaling.clone();
         Ok(())
     }
 
@@ -187,6 +214,7 @@ impl FitState {
             nonfinite_total: self.nonfinite_total,
             wall_s,
             rng: self.rng.clone(),
+            scaling: self.scaling.clone(),
         }
     }
 }
@@ -226,7 +254,8 @@ pub fn run_loop(
         // One producer thread makes >100,000 views/s, >10x what the step consumes: the cores
         // are left to the compute core.
         1,
-    )?;
+    )?
+    .with_scaling(state.scaling.clone())?;
     observer.on_start(start, total);
     let needs_labels = cfg.model.objective == ObjectiveKind::Supervised;
     let mut acc = Accum::default();
@@ -290,9 +319,9 @@ pub fn run_loop(
             );
             if cfg.eval.every > 0 && it % cfg.eval.every == 0 {
                 if let Some(test) = data.test {
-                    let model = &mut state.model;
+                    let (model, scaling) = (&mut state.model, &state.scaling);
                     rec.probe_accuracy = pool.install(|| {
-                        probe_during_training(model, cfg, data.train, test, views, it)
+                        probe_during_training(model, scaling, cfg, data.train, test, views, it)
                     })??;
                 }
             }
@@ -331,6 +360,7 @@ pub fn run_loop(
 /// Uses its own seeds, so it changes nothing in the training run. `None` for unlabelled data.
 fn probe_during_training(
     model: &mut TrainStep,
+    scaling: &[Option<ViewScaling>],
     cfg: &TrainConfig,
     train: &MultiViewDataset,
     test: &MultiViewDataset,
@@ -361,6 +391,9 @@ fn probe_during_training(
     }
     let xtr = &train.views[views[0]].data[..ntr * train.views[views[0]].cols];
     let xte = &test.views[views[0]].data[..nte * test.views[views[0]].cols];
+    let (str_, ste) = (scaled_copy(scaling, 0, xtr), scaled_copy(scaling, 0, xte));
+    let xtr = str_.as_deref().unwrap_or(xtr);
+    let xte = ste.as_deref().unwrap_or(xte);
     let mut ztr = crate::Matrix::zeros(ntr, model.z_dim());
     let mut zte = crate::Matrix::zeros(nte, model.z_dim());
     model.encode_mean(0, xtr, ntr, &mut ztr.data)?;

@@ -74,7 +74,7 @@ pub fn fit(
     observer: &mut dyn TrainObserver,
 ) -> Result<Fitted> {
     cfg.validate()?;
-    let (mut state, views) = FitState::new(cfg, &train)?;
+    let (mut state, views) = FitState::new(cfg, &train, false)?;
     let pool = ComputePool::new(cfg.train.threads);
     let mut sink = MemorySink::default();
     let summary = fit::run_loop(

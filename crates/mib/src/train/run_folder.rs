@@ -247,7 +247,9 @@ pub fn train(
     let _lock = RunLock::acquire(run_dir)?;
     let metrics_path = run.metrics_path();
 
-    let (mut state, views) = FitState::new(cfg, &data.train)?;
+    // Named datasets come scaled from their loaders; `npy` views are scaled by `data.scaling`.
+    let named = cfg.data.dataset != "npy";
+    let (mut state, views) = FitState::new(cfg, &data.train, named)?;
     if opts.resume {
         let mut skipped = Vec::new();
         let ck = run.latest_checkpoint(&mut skipped)?;
