@@ -15,7 +15,8 @@ pub struct DataArgs {
     /// Views: for mfeat, names (e.g. pix,fou); otherwise .npy files, one per view (implies --dataset npy).
     #[arg(long, value_delimiter = ',')]
     views: Option<Vec<String>>,
-    /// Labels for .npy views (integer .npy).
+    /// Labels for .npy views: class indices (integer .npy of shape [n]) or multi-hot targets (0/1
+    /// .npy of shape [n, n_labels], evaluated with the multi-label probe).
     #[arg(long)]
     labels: Option<PathBuf>,
     /// Folder holding the dataset files (IDX); default $MIB_DATA, then /usr/share/datasets/<name>.

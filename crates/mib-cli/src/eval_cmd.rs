@@ -45,6 +45,10 @@ pub struct EvalArgs {
     /// Seed of the label draws.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// For multi-hot targets (a labels .npy of shape [n, n_labels]): fractions of the training
+    /// items labelled for the multi-label probe (test mAP).
+    #[arg(long, value_delimiter = ',', default_value = "0.01,0.1,1")]
+    pub multilabel_fractions: Vec<f64>,
     /// Print one JSON document instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -65,6 +69,7 @@ impl EvalArgs {
             }),
             retrieval_k: self.retrieval_k,
             seed: self.seed,
+            multilabel_fractions: self.multilabel_fractions.clone(),
             ..Default::default()
         };
         p.probe.c = self.c;

@@ -55,6 +55,9 @@ pub struct MultiViewDataset {
     pub view_names: Vec<String>,
     /// `(height, width)` when the views are single-channel images (every view of dim `h * w` is one).
     pub image_shape: Option<(usize, usize)>,
+    /// Multi-hot targets `[len(), n_labels]` (each 0 or 1) when the items carry several labels
+    /// each (MIR-Flickr's topics): evaluated with the multi-label probe (mAP).
+    pub targets: Option<Matrix>,
 }
 
 impl MultiViewDataset {
@@ -118,7 +121,32 @@ impl MultiViewDataset {
             n_classes,
             view_names,
             image_shape: None,
+            targets: None,
         })
+    }
+    /// Sets multi-hot targets: one row per item, every value 0 or 1 (errors name the row and
+    /// column of the first other value).
+    pub fn with_targets(mut self, targets: Matrix) -> Result<Self> {
+        if targets.rows != self.len() {
+            return Err(Error::shape(
+                "rows of the multi-label targets",
+                self.len(),
+                targets.rows,
+            ));
+        }
+        if targets.cols == 0 {
+            return Err(Error::shape("multi-label targets", "at least one label", 0));
+        }
+        if let Some(i) = targets.data.iter().position(|&t| t != 0.0 && t != 1.0) {
+            return Err(Error::Data(format!(
+                "multi-label target {} at row {}, label {} is not 0 or 1",
+                targets.data[i],
+                i / targets.cols,
+                i % targets.cols
+            )));
+        }
+        self.targets = Some(targets);
+        Ok(self)
     }
     /// Sets the view names (one per view).
     pub fn with_view_names(mut self, names: Vec<String>) -> Result<Self> {
@@ -182,6 +210,7 @@ impl MultiViewDataset {
             n_classes: self.n_classes,
             view_names: self.view_names.clone(),
             image_shape: self.image_shape,
+            targets: self.targets.as_ref().map(|t| t.select_rows(idx)),
         }
     }
     /// Only the views at `which`, in that order.
@@ -207,6 +236,7 @@ impl MultiViewDataset {
             n_classes: self.n_classes,
             view_names: names,
             image_shape,
+            targets: self.targets.clone(),
         })
     }
 }
@@ -542,8 +572,9 @@ fn labels_checked(path: &Path, labels: Vec<u32>, n: usize) -> Result<Vec<u32>> {
 }
 
 /// Reads one `.npy` file per view (`f4`, `f8`, `u1`, ... of shape `(n, ...)`, flattened to
-/// `n x dim`; values are taken as they are) and an optional labels file (integers of shape `(n,)`).
-/// Views are named after their file stems.
+/// `n x dim`; values are taken as they are) and an optional labels file: class indices (integers
+/// of shape `(n,)`), or multi-hot targets (0/1 values of shape `(n, n_labels)`, kept as
+/// [`MultiViewDataset::targets`]). Views are named after their file stems.
 pub fn load_npy_views(paths: &[PathBuf], labels: Option<&Path>) -> Result<MultiViewDataset> {
     if paths.is_empty() {
         return Err(Error::Data("give at least one view file".into()));
@@ -553,16 +584,31 @@ pub fn load_npy_views(paths: &[PathBuf], labels: Option<&Path>) -> Result<MultiV
         .map(|p| npy::read_npy(p)?.to_matrix(1.0, p))
         .collect::<Result<Vec<_>>>()?;
     check_rows(paths, &views)?;
-    let y = match labels {
-        Some(p) => Some(labels_checked(
-            p,
-            npy::read_npy(p)?.to_labels(p)?,
-            views[0].rows,
-        )?),
-        None => None,
-    };
-    MultiViewDataset::new(views, y, None)?
-        .with_view_names(paths.iter().map(|p| file_stem(p)).collect())
+    let n = views[0].rows;
+    let (mut y, mut targets) = (None, None);
+    if let Some(p) = labels {
+        let a = npy::read_npy(p)?;
+        if a.shape.len() == 2 {
+            let t = a.to_matrix(1.0, p)?;
+            if t.rows != n {
+                return Err(Error::format(
+                    p,
+                    format!("{} rows of targets, but the views have {n} rows", t.rows),
+                ));
+            }
+            targets = Some(t);
+        } else {
+            y = Some(labels_checked(p, a.to_labels(p)?, n)?);
+        }
+    }
+    let ds = MultiViewDataset::new(views, y, None)?
+        .with_view_names(paths.iter().map(|p| file_stem(p)).collect())?;
+    match (targets, labels) {
+        (Some(t), Some(p)) => ds
+            .with_targets(t)
+            .map_err(|e| Error::format(p, e.to_string())),
+        _ => Ok(ds),
+    }
 }
 
 /// Reads one CSV file per view with `opts`. Labels come from `labels` (a one-column CSV) when

@@ -17,8 +17,18 @@ fn labels(ds: &MultiViewDataset, which: &str) -> Result<Vec<u32>> {
     })
 }
 
+/// Class labels, or none (empty) when the items carry multi-hot targets instead.
+fn labels_or_targets(ds: &MultiViewDataset, which: &str) -> Result<Vec<u32>> {
+    match (&ds.labels, &ds.targets) {
+        (Some(l), _) => Ok(l.clone()),
+        (None, Some(_)) => Ok(Vec::new()),
+        (None, None) => labels(ds, which),
+    }
+}
+
 /// Posterior means of the train and test splits under `model` (first training view; for
-/// multi-view objectives on two distinct views, the second view's test items too), with labels.
+/// multi-view objectives on two distinct views, the second view's test items too), with labels
+/// (empty when the data has multi-hot targets and no class labels).
 pub fn embed_splits(model: &mut TrainedModel, data: &DatasetSplits) -> Result<Embeddings> {
     let views = training_views(model.config(), data.train.views.len())?;
     let test_view2 = if views[0] != views[1] && model.config().model.objective.n_views() == 2 {
@@ -28,9 +38,9 @@ pub fn embed_splits(model: &mut TrainedModel, data: &DatasetSplits) -> Result<Em
     };
     Ok(Embeddings {
         train: model.embed_dataset(&data.train, 0)?,
-        y_train: labels(&data.train, "train")?,
+        y_train: labels_or_targets(&data.train, "train")?,
         test: model.embed_dataset(&data.test, 0)?,
-        y_test: labels(&data.test, "test")?,
+        y_test: labels_or_targets(&data.test, "test")?,
         test_view2,
     })
 }
@@ -51,7 +61,24 @@ pub fn evaluate_model(
         n_classes: data.train.n_classes,
         ..emb.inputs()
     };
-    let mut report = model.pool().install(|| protocol.evaluate(&inputs))??;
+    let mut report = if data.train.labels.is_some() {
+        model.pool().install(|| protocol.evaluate(&inputs))??
+    } else {
+        EvalReport {
+            representation_dim: Some(emb.train.cols),
+            n_train: Some(emb.train.rows),
+            n_test: Some(emb.test.rows),
+            seed: Some(protocol.seed),
+            ..EvalReport::default()
+        }
+    };
+    if let (Some(ttr), Some(tte)) = (&data.train.targets, &data.test.targets) {
+        report.multilabel = Some(
+            model
+                .pool()
+                .install(|| protocol.evaluate_multilabel(&emb.train, ttr, &emb.test, tte))??,
+        );
+    }
     // I(x; z) of the first view's encoder, bounded with its own density on (up to) 2,000 test items.
     let x = data.test.views[views[0]].head(2000);
     let (mean, scale) = model.posterior(0, &x)?;
@@ -77,6 +104,17 @@ pub fn evaluate_raw(
     pool: &ComputePool,
 ) -> Result<EvalReport> {
     let (tr, te) = (&data.train, &data.test);
+    if let (None, Some(ttr), Some(tte)) = (&tr.labels, &tr.targets, &te.targets) {
+        let (x, xt) = (get(tr, view)?, get(te, view)?);
+        return Ok(EvalReport {
+            multilabel: Some(pool.install(|| protocol.evaluate_multilabel(x, ttr, xt, tte))??),
+            representation_dim: Some(x.cols),
+            n_train: Some(x.rows),
+            n_test: Some(xt.rows),
+            seed: Some(protocol.seed),
+            ..EvalReport::default()
+        });
+    }
     fn get(ds: &MultiViewDataset, view: usize) -> Result<&Matrix> {
         ds.views.get(view).ok_or_else(|| {
             Error::config(

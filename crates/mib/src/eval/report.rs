@@ -163,6 +163,10 @@ pub struct EvalProtocol {
     pub information_bound: bool,
     /// Seed of the label draws (default 0).
     pub seed: u64,
+    /// For multi-hot targets: the fractions of the training items whose labels the multi-label
+    /// probe may use (default 1 %, 10 %, 100 %: the MIR-Flickr protocol); each fraction below 1 is
+    /// drawn `repetitions` times, the full set once.
+    pub multilabel_fractions: Vec<f64>,
 }
 
 impl Default for EvalProtocol {
@@ -175,6 +179,7 @@ impl Default for EvalProtocol {
             retrieval_k: 200,
             information_bound: true,
             seed: 0,
+            multilabel_fractions: vec![0.01, 0.1, 1.0],
         }
     }
 }
@@ -198,6 +203,42 @@ pub struct EvalInputs<'a> {
 }
 
 impl EvalProtocol {
+    /// The label-limited multi-label probe on multi-hot targets (`[n, n_labels]`, rows aligned
+    /// with `train` and `test`): test mAP for each of [`EvalProtocol::multilabel_fractions`] of
+    /// the training items (at least one item each).
+    pub fn evaluate_multilabel(
+        &self,
+        train: &Matrix,
+        t_train: &Matrix,
+        test: &Matrix,
+        t_test: &Matrix,
+    ) -> Result<Vec<MultilabelSummary>> {
+        let n = train.rows;
+        let mut out = Vec::new();
+        for &f in &self.multilabel_fractions {
+            if !(f > 0.0 && f <= 1.0) {
+                return Err(Error::config(
+                    "eval.multilabel_fractions",
+                    f,
+                    "each must lie in (0, 1]",
+                ));
+            }
+            let m = ((n as f64 * f).round() as usize).clamp(1, n);
+            let reps = if m == n { 1 } else { self.repetitions };
+            out.extend(super::few_label_multilabel_probe(
+                train,
+                t_train,
+                test,
+                t_test,
+                &[m],
+                reps,
+                &self.probe,
+                self.seed,
+            )?);
+        }
+        Ok(out)
+    }
+
     /// Runs the protocol on `inputs`.
     pub fn evaluate(&self, inputs: &EvalInputs<'_>) -> Result<EvalReport> {
         let mut counts = vec![0usize; inputs.n_classes];
