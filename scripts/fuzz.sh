@@ -7,7 +7,7 @@
 #
 # EXECS: executions per target (default 1,000,000, libFuzzer's -runs), each target stopping
 # earlier after MAX_TIME seconds (default 600; libFuzzer's -max_total_time). TARGETs: a subset of
-# idx idx_gz npy csv train_config experiment checkpoint (default all), run one after another at
+# idx idx_gz npy npz csv train_config experiment checkpoint (default all), run one after another at
 # nice 19. Corpora (fuzz/corpus/<target>, seeded from valid files on the first run) and crash
 # inputs (fuzz/artifacts/<target>) stay out of git. Needs `cargo install cargo-fuzz`; stable Rust
 # works through RUSTC_BOOTSTRAP=1. Prints one table row per target at the end (also written to
@@ -17,7 +17,7 @@ set -euo pipefail
 EXECS=${1:-1000000}
 MAX_TIME=${MAX_TIME:-600}
 shift || true
-ALL=(idx idx_gz npy csv train_config experiment checkpoint)
+ALL=(idx idx_gz npy npz csv train_config experiment checkpoint)
 if [ $# -gt 0 ]; then TARGETS=("$@"); else TARGETS=("${ALL[@]}"); fi
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -26,7 +26,7 @@ export RUSTC_BOOTSTRAP=1
 
 max_len() {
     case $1 in
-        idx|idx_gz|checkpoint) echo 65536 ;;
+        idx|idx_gz|npz|checkpoint) echo 65536 ;;
         *) echo 8192 ;;
     esac
 }
@@ -63,6 +63,7 @@ for i, s in enumerate(seeds[t]):
     open("%s/seed-%02d" % (d, i), "wb").write(s)
 PY
             ;;
+        npz) cp "$ROOT"/crates/mib/tests/data/views*.npz "$dir"/ ;;
         train_config) cp "$ROOT"/configs/*.toml "$dir"/ ;;
         experiment)
             cp "$ROOT"/configs/experiments/*.toml "$dir"/

@@ -12,7 +12,8 @@ pub struct DataArgs {
     /// Dataset: mfeat (embedded), fashion-mnist, mnist, or npy (with --views).
     #[arg(long)]
     dataset: Option<String>,
-    /// Views: for mfeat, names (e.g. pix,fou); otherwise .npy files, one per view (implies --dataset npy).
+    /// Views: for mfeat, names (e.g. pix,fou); otherwise .npy files or arrays of an .npz archive
+    /// (data.npz:photos), one per view (implies --dataset npy). Stored as f4, f2, f8, u1, i1, ...
     #[arg(long, value_delimiter = ',')]
     views: Option<Vec<String>>,
     /// Labels for .npy views: class indices (integer .npy of shape [n]) or multi-hot targets (0/1
@@ -39,7 +40,9 @@ impl DataArgs {
             cfg.data.dataset = d.clone();
         }
         if let Some(v) = &self.views {
-            if v.iter().any(|s| s.ends_with(".npy")) {
+            if v.iter()
+                .any(|s| s.ends_with(".npy") || s.contains(".npz:") || s.ends_with(".npz"))
+            {
                 cfg.data.dataset = "npy".into();
             }
             cfg.data.views = v.clone();

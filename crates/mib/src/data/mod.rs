@@ -29,6 +29,7 @@ pub mod csv;
 pub mod idx;
 pub mod mfeat;
 pub mod npy;
+pub mod npz;
 pub mod scaling;
 mod splits;
 
@@ -574,20 +575,21 @@ fn labels_checked(path: &Path, labels: Vec<u32>, n: usize) -> Result<Vec<u32>> {
 /// Reads one `.npy` file per view (`f4`, `f8`, `u1`, ... of shape `(n, ...)`, flattened to
 /// `n x dim`; values are taken as they are) and an optional labels file: class indices (integers
 /// of shape `(n,)`), or multi-hot targets (0/1 values of shape `(n, n_labels)`, kept as
-/// [`MultiViewDataset::targets`]). Views are named after their file stems.
+/// [`MultiViewDataset::targets`]). A path `archive.npz:array` reads one array of an `.npz`
+/// archive ([`npz`]). Views are named after their file stems (or array names).
 pub fn load_npy_views(paths: &[PathBuf], labels: Option<&Path>) -> Result<MultiViewDataset> {
     if paths.is_empty() {
         return Err(Error::Data("give at least one view file".into()));
     }
     let views = paths
         .iter()
-        .map(|p| npy::read_npy(p)?.to_matrix(1.0, p))
+        .map(|p| npz::read_array(p)?.to_matrix(1.0, p))
         .collect::<Result<Vec<_>>>()?;
     check_rows(paths, &views)?;
     let n = views[0].rows;
     let (mut y, mut targets) = (None, None);
     if let Some(p) = labels {
-        let a = npy::read_npy(p)?;
+        let a = npz::read_array(p)?;
         if a.shape.len() == 2 {
             let t = a.to_matrix(1.0, p)?;
             if t.rows != n {
@@ -602,7 +604,7 @@ pub fn load_npy_views(paths: &[PathBuf], labels: Option<&Path>) -> Result<MultiV
         }
     }
     let ds = MultiViewDataset::new(views, y, None)?
-        .with_view_names(paths.iter().map(|p| file_stem(p)).collect())?;
+        .with_view_names(paths.iter().map(|p| npz::view_name(p)).collect())?;
     match (targets, labels) {
         (Some(t), Some(p)) => ds
             .with_targets(t)

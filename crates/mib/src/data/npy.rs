@@ -87,18 +87,19 @@ pub fn parse_npy(b: &[u8], path: &Path) -> Result<RawArray> {
         _ => ("<", descr),
     };
     let big = endian == ">";
-    let elem = match code {
-        "u1" | "i1" | "b1" => 1,
-        "i2" => 2,
-        "i4" | "f4" => 4,
-        "i8" | "f8" => 8,
-        _ => {
-            return Err(Error::format(
+    let elem =
+        match code {
+            "u1" | "i1" | "b1" => 1,
+            "i2" | "f2" => 2,
+            "i4" | "f4" => 4,
+            "i8" | "f8" => 8,
+            _ => return Err(Error::format(
                 path,
-                format!("unsupported NPY dtype '{descr}' (supported: f4, f8, u1, i1, i2, i4, i8)"),
-            ))
-        }
-    };
+                format!(
+                    "unsupported NPY dtype '{descr}' (supported: f2, f4, f8, u1, i1, i2, i4, i8)"
+                ),
+            )),
+        };
     // fortran_order
     let f = header_value(header, "fortran_order", path)?;
     let fortran = if f.starts_with("True") {
@@ -159,6 +160,11 @@ pub fn parse_npy(b: &[u8], path: &Path) -> Result<RawArray> {
         "i4" => Elements::I32(conv!(i32, 4)),
         "i8" => Elements::I64(conv!(i64, 8)),
         "f4" => Elements::F32(conv!(f32, 4)),
+        // half precision is widened to f32 as it is read (exact)
+        "f2" => {
+            let bits: Vec<u16> = conv!(u16, 2);
+            Elements::F32(bits.into_iter().map(f16_to_f32).collect())
+        }
         _ => Elements::F64(conv!(f64, 8)),
     };
     let mut a = RawArray { shape, data };
@@ -166,6 +172,25 @@ pub fn parse_npy(b: &[u8], path: &Path) -> Result<RawArray> {
         a = fortran_to_c(a);
     }
     Ok(a)
+}
+
+/// The IEEE 754 half-precision value with bits `h`, as `f32` (exact: every half is an f32).
+pub fn f16_to_f32(h: u16) -> f32 {
+    let sign = ((h as u32) & 0x8000) << 16;
+    let exp = ((h >> 10) & 0x1f) as u32;
+    let man = (h & 0x3ff) as u32;
+    let bits = match (exp, man) {
+        (0, 0) => sign,
+        (0, m) => {
+            // subnormal: m * 2^-24
+            let v = m as f32 * f32::from_bits(0x3380_0000);
+            return if sign != 0 { -v } else { v };
+        }
+        (0x1f, 0) => sign | 0x7f80_0000,
+        (0x1f, m) => sign | 0x7fc0_0000 | (m << 13),
+        (e, m) => sign | ((e + 127 - 15) << 23) | (m << 13),
+    };
+    f32::from_bits(bits)
 }
 
 /// Reorders the elements of a Fortran-ordered (column-major) array to row-major.

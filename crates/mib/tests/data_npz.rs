@@ -1,0 +1,91 @@
+//! `.npz` archives and half-precision arrays: views named `archive.npz:array`, stored or
+//! deflated, f16 widened exactly, and clear errors for a missing array, a bare archive path and a
+//! truncated archive. Fixtures: `tests/data/make_npz_fixtures.py` (numpy's own writer).
+
+use std::path::{Path, PathBuf};
+
+use mib::data::{load_npy_views, npz};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
+}
+
+fn expected_a() -> Vec<f32> {
+    std::fs::read_to_string(fixture("views_a_f32.txt"))
+        .unwrap()
+        .split_whitespace()
+        .map(|t| t.parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn stored_and_deflated_archives_give_the_same_views() {
+    for archive in ["views.npz", "views_compressed.npz"] {
+        let p = fixture(archive);
+        let spec = |n: &str| PathBuf::from(format!("{}:{n}", p.display()));
+        let ds = load_npy_views(&[spec("a"), spec("b"), spec("c")], Some(&spec("y"))).unwrap();
+        assert_eq!(ds.view_names, ["a", "b", "c"]);
+        assert_eq!(ds.view_dims(), [4, 3, 2]);
+        assert_eq!(
+            ds.views[0].data.to_vec(),
+            expected_a(),
+            "{archive}: f16 widened exactly"
+        );
+        assert_eq!(ds.labels.as_deref(), Some(&[0, 1, 2, 0, 1, 2][..]));
+        assert!(ds.views[1].data.iter().all(|&v| (0.0..=255.0).contains(&v)));
+        assert!(ds.views[2]
+            .data
+            .iter()
+            .all(|&v| (-128.0..=127.0).contains(&v)));
+        assert_eq!(npz::array_names(&p).unwrap(), ["a", "b", "c", "y"]);
+    }
+}
+
+#[test]
+fn half_precision_special_values() {
+    use mib::data::npy::f16_to_f32;
+    assert_eq!(f16_to_f32(0x3c00), 1.0);
+    assert_eq!(f16_to_f32(0xc000), -2.0);
+    assert_eq!(f16_to_f32(0x7bff), 65504.0);
+    assert_eq!(f16_to_f32(0x0001), 2f32.powi(-24));
+    assert_eq!(f16_to_f32(0x8000).to_bits(), (-0.0f32).to_bits());
+    assert_eq!(f16_to_f32(0x7c00), f32::INFINITY);
+    assert!(f16_to_f32(0x7e00).is_nan());
+}
+
+#[test]
+fn errors_name_the_archive_and_the_array() {
+    let p = fixture("views.npz");
+    let e = load_npy_views(&[PathBuf::from(format!("{}:photos", p.display()))], None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("views.npz") && e.contains("no array `photos`") && e.contains("a, b, c, y"),
+        "{e}"
+    );
+    let e = load_npy_views(&[p.clone()], None).unwrap_err().to_string();
+    assert!(e.contains(":NAME") && e.contains("a, b, c, y"), "{e}");
+
+    // Every truncation of the archive is an error naming it, never a panic.
+    let bytes = std::fs::read(fixture("views_compressed.npz")).unwrap();
+    let dir = std::env::temp_dir().join(format!("mib-npz-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cut = dir.join("cut.npz");
+    for n in (0..bytes.len()).step_by(7) {
+        std::fs::write(&cut, &bytes[..n]).unwrap();
+        let spec = PathBuf::from(format!("{}:a", cut.display()));
+        let e = load_npy_views(&[spec], None).unwrap_err().to_string();
+        assert!(e.contains("cut.npz"), "{n} bytes: {e}");
+    }
+    // A flipped byte in the deflated data is caught (by the deflate stream or the sizes).
+    let mut bad = bytes.clone();
+    for i in (40..bytes.len() / 2).step_by(5) {
+        bad[i] ^= 0x55;
+        std::fs::write(&cut, &bad).unwrap();
+        let _ = load_npy_views(&[PathBuf::from(format!("{}:a", cut.display()))], None);
+        bad[i] ^= 0x55;
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
