@@ -65,7 +65,9 @@ fn errors_name_the_archive_and_the_array() {
         e.contains("views.npz") && e.contains("no array `photos`") && e.contains("a, b, c, y"),
         "{e}"
     );
-    let e = load_npy_views(&[p.clone()], None).unwrap_err().to_string();
+    let e = load_npy_views(std::slice::from_ref(&p), None)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains(":NAME") && e.contains("a, b, c, y"), "{e}");
 
     // Every truncation of the archive is an error naming it, never a panic.

@@ -87,19 +87,20 @@ pub fn parse_npy(b: &[u8], path: &Path) -> Result<RawArray> {
         _ => ("<", descr),
     };
     let big = endian == ">";
-    let elem =
-        match code {
-            "u1" | "i1" | "b1" => 1,
-            "i2" | "f2" => 2,
-            "i4" | "f4" => 4,
-            "i8" | "f8" => 8,
-            _ => return Err(Error::format(
+    let elem = match code {
+        "u1" | "i1" | "b1" => 1,
+        "i2" | "f2" => 2,
+        "i4" | "f4" => 4,
+        "i8" | "f8" => 8,
+        _ => {
+            return Err(Error::format(
                 path,
                 format!(
                     "unsupported NPY dtype '{descr}' (supported: f2, f4, f8, u1, i1, i2, i4, i8)"
                 ),
-            )),
-        };
+            ))
+        }
+    };
     // fortran_order
     let f = header_value(header, "fortran_order", path)?;
     let fortran = if f.starts_with("True") {
