@@ -50,6 +50,10 @@ pub(crate) struct ExperimentArgs {
     /// Only the arms with these names (comma-separated).
     #[arg(long, value_delimiter = ',')]
     only: Option<Vec<String>>,
+    /// Training seeds (comma-separated; default: the experiment's `seeds`): every trained arm runs
+    /// once per seed, and the summary gives the mean and standard deviation over seeds.
+    #[arg(long, value_delimiter = ',')]
+    seeds: Option<Vec<u64>>,
     /// Print the resolved arms and exit.
     #[arg(long)]
     dry_run: bool,
@@ -111,6 +115,9 @@ pub(crate) fn experiment(a: ExperimentArgs) -> Result<()> {
             }
         }
         spec.arms.retain(|x| only.contains(&x.name));
+    }
+    if let Some(s) = &a.seeds {
+        spec.seeds = s.clone();
     }
     let plan = spec.plan(a.budget_iterations, &lookup_preset)?;
     eprintln!(

@@ -117,6 +117,11 @@ pub struct ExperimentSpec {
     /// Values deep-merged into every trained arm's preset before the arm's own `set`.
     #[serde(default)]
     pub set: Option<toml::Table>,
+    /// Training seeds: every trained arm runs once per seed (its folder `<arm>-<iterations>it-seed<s>`)
+    /// and the summary gives the mean and spread over seeds. Empty (the default): one run with the
+    /// preset's seed.
+    #[serde(default)]
+    pub seeds: Vec<u64>,
     /// The arms, in the order they run.
     #[serde(rename = "arm")]
     pub arms: Vec<ArmSpec>,
@@ -182,6 +187,10 @@ impl ExperimentSpec {
         budget_override: Option<u64>,
         lookup: &dyn Fn(&str) -> Result<String>,
     ) -> Result<ExperimentPlan> {
+        let mut seen = std::collections::HashSet::new();
+        if let Some(s) = self.seeds.iter().find(|s| !seen.insert(**s)) {
+            return Err(Error::config("seeds", s, "each seed may appear once"));
+        }
         let budget = budget_override.unwrap_or(self.budget);
         if budget == 0 {
             return Err(Error::config("budget", 0, "must be at least 1"));
@@ -238,16 +247,34 @@ impl ExperimentSpec {
                 }
                 (None, None) => unreachable!("validated: every arm is trained or raw"),
             };
-            let dir_name = match &kind {
-                ArmKind::Train(c) => format!("{}-{}it", a.name, c.train.iterations),
-                ArmKind::Raw { .. } => a.name.clone(),
-            };
-            arms.push(PlannedArm {
-                name: a.name.clone(),
-                note: a.note.clone(),
-                dir_name,
-                kind,
-            });
+            match kind {
+                ArmKind::Train(c) if !self.seeds.is_empty() => {
+                    for &s in &self.seeds {
+                        let mut c = c.clone();
+                        c.seed = s;
+                        arms.push(PlannedArm {
+                            name: a.name.clone(),
+                            note: a.note.clone(),
+                            dir_name: format!("{}-{}it-seed{s}", a.name, c.train.iterations),
+                            kind: ArmKind::Train(c),
+                            seed: Some(s),
+                        });
+                    }
+                }
+                kind => {
+                    let dir_name = match &kind {
+                        ArmKind::Train(c) => format!("{}-{}it", a.name, c.train.iterations),
+                        ArmKind::Raw { .. } => a.name.clone(),
+                    };
+                    arms.push(PlannedArm {
+                        name: a.name.clone(),
+                        note: a.note.clone(),
+                        dir_name,
+                        kind,
+                        seed: None,
+                    });
+                }
+            }
         }
         Ok(ExperimentPlan {
             name: self.name.clone(),
@@ -342,6 +369,8 @@ pub struct PlannedArm {
     pub dir_name: String,
     /// What it does.
     pub kind: ArmKind,
+    /// The training seed of this run when the experiment lists `seeds`.
+    pub seed: Option<u64>,
 }
 
 /// A resolved experiment: what [`run_experiment`] runs.
@@ -366,6 +395,9 @@ pub struct ArmResult {
     pub name: String,
     /// Its description.
     pub note: String,
+    /// The training seed, when the experiment lists `seeds`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
     /// Its folder.
     pub dir: PathBuf,
     /// Objective (`raw` for raw features).
@@ -467,6 +499,7 @@ pub fn run_experiment(
                 ArmResult {
                     name: arm.name.clone(),
                     note: arm.note.clone(),
+                    seed: None,
                     dir: dir.clone(),
                     objective: "raw".into(),
                     iterations: 0,
@@ -590,6 +623,7 @@ fn run_trained_arm(
     Ok(ArmResult {
         name: arm.name.clone(),
         note: arm.note.clone(),
+        seed: arm.seed,
         dir: dir.to_path_buf(),
         objective: cfg.model.objective.name().to_string(),
         iterations: cfg.train.iterations,
@@ -638,7 +672,10 @@ pub fn summary_markdown(plan_name: &str, protocol: &EvalProtocol, results: &[Arm
         let _ = write!(
             s,
             "| {} | {} | {} |",
-            r.name,
+            match r.seed {
+                Some(seed) => format!("{} (seed {seed})", r.name),
+                None => r.name.clone(),
+            },
             r.objective,
             if r.iterations == 0 {
                 "-".to_string()
@@ -703,11 +740,122 @@ pub fn summary_markdown(plan_name: &str, protocol: &EvalProtocol, results: &[Arm
     s
 }
 
+/// One arm's accuracy at one label count over its training seeds.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SeedSummary {
+    /// The arm.
+    pub name: String,
+    /// Labels per class.
+    pub labels_per_class: usize,
+    /// Training seeds it ran with.
+    pub seeds: Vec<u64>,
+    /// Mean over seeds of the probe's mean accuracy.
+    pub mean: f64,
+    /// Sample standard deviation over seeds (`ddof = 1`; 0 with one seed).
+    pub seed_std: f64,
+    /// Mean over seeds of the probe's standard deviation over label draws.
+    pub draw_std: f64,
+}
+
+/// Groups the runs of each arm over its seeds (arms without seeds give one-seed groups).
+pub fn seed_summaries(protocol: &EvalProtocol, results: &[ArmResult]) -> Vec<SeedSummary> {
+    let mut names: Vec<&str> = Vec::new();
+    for r in results {
+        if !names.contains(&r.name.as_str()) {
+            names.push(&r.name);
+        }
+    }
+    let mut out = Vec::new();
+    for name in names {
+        let runs: Vec<&ArmResult> = results.iter().filter(|r| r.name == name).collect();
+        for &k in &protocol.labels_per_class {
+            let per: Vec<(f64, f64)> = runs
+                .iter()
+                .filter_map(|r| {
+                    r.report
+                        .linear_probe
+                        .iter()
+                        .find(|p| p.labels_per_class == k)
+                        .map(|p| (p.mean, p.std))
+                })
+                .collect();
+            if per.is_empty() {
+                continue;
+            }
+            let n = per.len() as f64;
+            let mean = per.iter().map(|p| p.0).sum::<f64>() / n;
+            let seed_std = if per.len() > 1 {
+                (per.iter().map(|p| (p.0 - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
+            } else {
+                0.0
+            };
+            out.push(SeedSummary {
+                name: name.to_string(),
+                labels_per_class: k,
+                seeds: runs.iter().filter_map(|r| r.seed).collect(),
+                mean,
+                seed_std,
+                draw_std: per.iter().map(|p| p.1).sum::<f64>() / n,
+            });
+        }
+    }
+    out
+}
+
+/// The over-seeds table in Markdown: per arm and label count, `mean ± std over seeds (draws ±
+/// mean std over label draws)`.
+pub fn seeds_markdown(protocol: &EvalProtocol, summaries: &[SeedSummary]) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::from("| arm | seeds |");
+    for k in &protocol.labels_per_class {
+        let _ = write!(s, " {k} label{}/class |", if *k == 1 { "" } else { "s" });
+    }
+    s.push('\n');
+    let _ = writeln!(s, "|{}", "---|".repeat(2 + protocol.labels_per_class.len()));
+    let mut names: Vec<&str> = Vec::new();
+    for x in summaries {
+        if !names.contains(&x.name.as_str()) {
+            names.push(&x.name);
+        }
+    }
+    for name in names {
+        let rows: Vec<&SeedSummary> = summaries.iter().filter(|x| x.name == name).collect();
+        let seeds = rows.first().map_or(0, |x| x.seeds.len().max(1));
+        let _ = write!(s, "| {name} | {seeds} |");
+        for k in &protocol.labels_per_class {
+            match rows.iter().find(|x| x.labels_per_class == *k) {
+                Some(x) => {
+                    let _ = write!(
+                        s,
+                        " {:.3} ± {:.3} (draws ± {:.3}) |",
+                        x.mean, x.seed_std, x.draw_std
+                    );
+                }
+                None => s.push_str(" n/a |"),
+            }
+        }
+        s.push('\n');
+    }
+    s.push_str(
+        "\nMean over training seeds ± their standard deviation (ddof = 1); in brackets the mean \
+         spread of the probe over label draws. Arms without seeds (raw features) ran once.\n",
+    );
+    s
+}
+
 fn write_summary(plan: &ExperimentPlan, out: &Path, results: &[ArmResult]) -> Result<()> {
     let mut md = format!("# Experiment `{}`\n\n", plan.name);
     if !plan.description.is_empty() {
         md.push_str(plan.description.trim());
         md.push_str("\n\n");
+    }
+    if results.iter().any(|r| r.seed.is_some()) {
+        md.push_str("## Over training seeds\n\n");
+        md.push_str(&seeds_markdown(
+            &plan.protocol,
+            &seed_summaries(&plan.protocol, results),
+        ));
+        md.push_str("\n## Every run\n\n");
     }
     md.push_str(&summary_markdown(&plan.name, &plan.protocol, results));
     md.push('\n');
@@ -717,5 +865,12 @@ fn write_summary(plan: &ExperimentPlan, out: &Path, results: &[ArmResult]) -> Re
         }
     }
     checkpoint::write_atomic(&out.join("summary.md"), md.as_bytes())?;
-    write_json(&out.join("summary.json"), &results)
+    write_json(&out.join("summary.json"), &results)?;
+    if results.iter().any(|r| r.seed.is_some()) {
+        write_json(
+            &out.join("seeds.json"),
+            &seed_summaries(&plan.protocol, results),
+        )?;
+    }
+    Ok(())
 }

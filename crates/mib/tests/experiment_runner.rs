@@ -260,3 +260,56 @@ fn shipped_experiments_resolve() -> Result<()> {
     assert_eq!(t.train.batch_size, fast.train.batch_size);
     Ok(())
 }
+
+#[test]
+fn seeds_run_every_trained_arm_once_each_and_summarise_over_them() -> Result<()> {
+    let mut spec = ExperimentSpec::from_toml_str(SPEC, "test")?;
+    spec.seeds = vec![3, 4, 5];
+    spec.arms.truncate(2); // mib and raw
+    let plan = spec.plan(None, &lookup)?;
+    let dirs: Vec<&str> = plan.arms.iter().map(|a| a.dir_name.as_str()).collect();
+    assert_eq!(
+        dirs,
+        ["mib-30it-seed3", "mib-30it-seed4", "mib-30it-seed5", "raw"]
+    );
+    for (a, s) in plan.arms.iter().zip([3, 4, 5]) {
+        match &a.kind {
+            ArmKind::Train(c) => assert_eq!(c.seed, s),
+            ArmKind::Raw { .. } => panic!("raw arms run once"),
+        }
+    }
+    let out = tmp("seeds");
+    let opts = ExperimentOptions {
+        threads: 1,
+        stop: None,
+    };
+    let results = run_experiment(&plan, &out, &opts, &mut Log(Vec::new(), NoObserver))?;
+    let sums = mib::experiment::seed_summaries(&plan.protocol, &results);
+    let one = sums
+        .iter()
+        .find(|s| s.name == "mib" && s.labels_per_class == 1)
+        .unwrap();
+    assert_eq!(one.seeds, [3, 4, 5]);
+    let means: Vec<f64> = results[..3]
+        .iter()
+        .map(|r| r.report.linear_probe[0].mean)
+        .collect();
+    approx::assert_abs_diff_eq!(one.mean, means.iter().sum::<f64>() / 3.0, epsilon = 1e-12);
+    // different seeds train different models
+    assert!(one.seed_std > 0.0, "{means:?}");
+    let raw = sums.iter().find(|s| s.name == "raw").unwrap();
+    assert_eq!(raw.seed_std, 0.0);
+    let md = std::fs::read_to_string(out.join("summary.md"))?;
+    assert!(
+        md.contains("## Over training seeds") && md.contains("| mib | 3 |"),
+        "{md}"
+    );
+    assert!(md.contains("mib (seed 4)"), "{md}");
+    assert!(out.join("seeds.json").exists());
+    // A repeated seed is refused.
+    spec.seeds = vec![1, 1];
+    let e = spec.plan(None, &lookup).unwrap_err().to_string();
+    assert!(e.contains("seeds"), "{e}");
+    let _ = std::fs::remove_dir_all(&out);
+    Ok(())
+}
