@@ -540,6 +540,26 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def best_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per group and set of training views, the row with the highest mean at 1 label per class,
+    among the pixel-view probes and among the probes on the mean of all views' projections;
+    skipped rows stay."""
+    out: list[dict[str, Any]] = []
+    keys = list(dict.fromkeys((r.get("group"), r["views"]) for r in rows))
+    for key in keys:
+        mine = [r for r in rows if (r.get("group"), r["views"]) == key]
+        out += [r for r in mine if r.get("skipped")]
+        for at_test in (False, True):
+            pool = [
+                r
+                for r in mine
+                if not r.get("skipped") and bool(r.get("all_views_at_test")) == at_test
+            ]
+            if pool:
+                out.append(max(pool, key=lambda r: r["probe"][0]["mean"]))
+    return out
+
+
 def versions() -> dict[str, str]:
     out = {"python": platform.python_version(), "mib": mib.__version__}
     for p in ("numpy", "scipy", "scikit-learn", "cca-zoo", "tensorly", "torch", "lightning"):
@@ -582,7 +602,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", default=",".join(GROUPS), help="groups: " + ",".join(GROUPS))
     ap.add_argument("--dims", default="6,10,32,64", help="latent sizes of the linear methods")
     ap.add_argument("--ref-dim", type=int, default=32, help="latent size of the ridge variants")
-    ap.add_argument("--dcca-dims", default="10,32", help="latent sizes of DCCA")
+    ap.add_argument("--dcca-dims", default="6,10,32", help="latent sizes of DCCA")
     ap.add_argument("--seeds", default="42,43,44", help="training seeds of MIB and DCCA")
     ap.add_argument("--tcca-pca", type=int, default=10, help="PCA width per view, six-view TCCA")
     ap.add_argument("--dcca-epochs", type=int, default=100)
@@ -616,17 +636,17 @@ def main(argv: list[str] | None = None) -> int:
             if why is not None:
                 msg = f"skipped: cca-zoo's DCCA does not import ({why})"
                 log(f"{name}: {msg}")
-                rows.append(dict(name=name, **details, skipped=msg))
+                rows.append(dict(name=name, **details, group=group, skipped=msg))
                 continue
         if group == "mib6":
             ok, why = kview_support()
             if not ok:
                 log(f"{name}: {SKIP_KVIEW} ({why})")
                 print(f"{name}: {SKIP_KVIEW}", flush=True)
-                rows.append(dict(name=name, **details, skipped=SKIP_KVIEW))
+                rows.append(dict(name=name, **details, group=group, skipped=SKIP_KVIEW))
                 continue
         log(f"{name} ...")
-        new = run_row(name, details, fn, d, seeds)
+        new = [dict(r, group=group) for r in run_row(name, details, fn, d, seeds)]
         for r in new:
             accs = " / ".join(f"{q['mean']:.3f}" for q in r["probe"])
             maps = "" if r.get("map_pix_fou") is None else f", mAP {r['map_pix_fou']:.3f}"
@@ -636,6 +656,9 @@ def main(argv: list[str] | None = None) -> int:
     info["load_end"] = os.getloadavg()
     info["end"] = time.ctime()
     print(table(rows))
+    print("\nThe best row of each group at 1 label per class (pixel-view probe; and the probe on")
+    print("the mean of all views' projections, where the method has one):\n")
+    print(table(best_rows(rows)))
     print()
     print(goal(rows))
     print(
