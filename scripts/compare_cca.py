@@ -15,7 +15,8 @@ Every method sees the library's fixed split of mfeat (1,500 train / 500 test ite
 - wall time of fit + transform (train and test items of the views the method uses).
 
 Methods: raw features (pix; all six views concatenated, standardised); PCA (pix; all six);
-linear CCA and ridge CCA (pix vs fou); GCCA and MCCA over all six views; TCCA over all six views
+linear CCA and ridge CCA (pix vs fou); GCCA and MCCA over all six views (cca-zoo caps the size
+at the narrowest view's 6 features) and over the five without ``mor``; TCCA over all six views
 reduced by PCA (the raw cross-moment tensor has 7e10 entries) and over pix, fou and fac;
 DCCA (pix vs fou, cca-zoo's deep extra) when torch and lightning import; MIB on pix and fou with
 the ``demo`` preset; MIB on all six views when the installed ``mib`` trains more than two views
@@ -31,9 +32,9 @@ The venv (outside the repository; nothing is installed at run time)::
     PATH=/work/venv-cca/bin:$PATH CARGO_TARGET_DIR=$PWD/target \\
         pip install --no-build-isolation ./python
 
-Run::
+Run (docs/cca.md's table; about 9 minutes on 2 loaded cores)::
 
-    /work/venv-cca/bin/python scripts/compare_cca.py --json runs/cca.json
+    /work/venv-cca/bin/python scripts/compare_cca.py --threads 1 --json runs/cca.json
 
 ``--only raw,pca,cca,gcca,mcca,tcca,dcca,mib2,mib6`` picks groups; ``--dims`` the latent sizes of
 the linear methods; ``--seeds`` the training seeds of MIB and DCCA. The table (markdown) goes to
@@ -114,7 +115,8 @@ def probe(z: np.ndarray, zt: np.ndarray, d: dict[str, Any]) -> list[dict[str, An
 
 def retrieval_map(queries: np.ndarray, gallery: np.ndarray, d: dict[str, Any]) -> float:
     """mAP@all of the test items of one view against those of another (``mib eval``'s
-    retrieval: Euclidean, relevant = same label)."""
+    retrieval: Euclidean, relevant = same label). No probe runs (``labels_per_class=[]``), so
+    the queries stand in for the unused training set."""
     r = mib.eval.evaluate(
         queries,
         d["yt"],
