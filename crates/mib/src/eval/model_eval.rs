@@ -18,18 +18,42 @@ fn labels(ds: &MultiViewDataset, which: &str) -> Result<Vec<u32>> {
 }
 
 /// Posterior means of the train and test splits under `model` (first training view; for
-/// multi-view objectives on two distinct views, the second view's test items too), with labels.
+/// multi-view objectives on distinct views, the second view's test items too, for cross-view
+/// retrieval), with labels.
 pub fn embed_splits(model: &mut TrainedModel, data: &DatasetSplits) -> Result<Embeddings> {
+    embed_splits_of_view(model, data, 0)
+}
+
+/// [`embed_splits`] through the encoder of training view `view` (`0..model.n_views()`); the
+/// retrieval gallery is view 1's test items (view 0's when `view` is 1).
+pub fn embed_splits_of_view(
+    model: &mut TrainedModel,
+    data: &DatasetSplits,
+    view: usize,
+) -> Result<Embeddings> {
     let views = training_views(model.config(), data.train.views.len())?;
-    let test_view2 = if views[0] != views[1] && model.config().model.objective.n_views() == 2 {
-        Some(model.embed_dataset(&data.test, 1)?)
-    } else {
-        None
-    };
+    if view >= views.len() {
+        return Err(Error::config(
+            "view",
+            view,
+            format!(
+                "the model has {} training views (0..{})",
+                views.len(),
+                views.len() - 1
+            ),
+        ));
+    }
+    let other = if view == 1 { 0 } else { 1 };
+    let test_view2 =
+        if views[view] != views[other] && model.config().model.objective.is_multi_view() {
+            Some(model.embed_dataset(&data.test, other)?)
+        } else {
+            None
+        };
     Ok(Embeddings {
-        train: model.embed_dataset(&data.train, 0)?,
+        train: model.embed_dataset(&data.train, view)?,
         y_train: labels(&data.train, "train")?,
-        test: model.embed_dataset(&data.test, 0)?,
+        test: model.embed_dataset(&data.test, view)?,
         y_test: labels(&data.test, "test")?,
         test_view2,
     })
@@ -44,17 +68,28 @@ pub fn evaluate_model(
     data: &DatasetSplits,
     protocol: &EvalProtocol,
 ) -> Result<(EvalReport, Embeddings)> {
+    evaluate_model_view(model, data, protocol, 0)
+}
+
+/// [`evaluate_model`] on the representations of training view `view` (`0..model.n_views()`;
+/// [`embed_splits_of_view`]).
+pub fn evaluate_model_view(
+    model: &mut TrainedModel,
+    data: &DatasetSplits,
+    protocol: &EvalProtocol,
+    view: usize,
+) -> Result<(EvalReport, Embeddings)> {
     model.check_dataset(&data.train)?;
     let views = training_views(model.config(), data.train.views.len())?;
-    let emb = embed_splits(model, data)?;
+    let emb = embed_splits_of_view(model, data, view)?;
     let inputs = EvalInputs {
         n_classes: data.train.n_classes,
         ..emb.inputs()
     };
     let mut report = model.pool().install(|| protocol.evaluate(&inputs))??;
-    // I(x; z) of the first view's encoder, bounded with its own density on (up to) 2,000 test items.
-    let x = data.test.views[views[0]].head(2000);
-    let (mean, scale) = model.posterior(0, &x)?;
+    // I(x; z) of the view's encoder, bounded with its own density on (up to) 2,000 test items.
+    let x = data.test.views[views[view]].head(2000);
+    let (mean, scale) = model.posterior(view, &x)?;
     let mut rng = MibRng::seed_from_u64(stream_seed(protocol.seed, 6));
     let b = model
         .pool()
