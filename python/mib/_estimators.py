@@ -397,7 +397,7 @@ class _MultiViewEstimator:
                 raise ShapeError(f"image_shape={image_shape}: {d} features per row")
         elif multi and len(arrays) < 2:
             raise ShapeError(
-                f"views: {type(self).__name__} needs two or more views with paired rows ([X1, X2]), or "
+                f"views: {type(self).__name__} needs two views (or more) with paired rows ([X1, X2, ...]), or "
                 f"one array with augment= (e.g. augment='mnist')"
             )
         if not multi and len(arrays) > 1:

@@ -204,7 +204,7 @@ def test_three_views(small, tmp_path):
     est = mib.MIB(**{**small, "iterations": 60}).fit([x1, x2, x3])
     assert est.n_features_in_ == [240, 76, 64]
     assert est.model_.in_dims == [240, 76, 64]
-    assert est.get_config()["model"]["shared_encoder"] is False
+    assert json.loads(est.model_.config_json)["model"]["shared_encoder"] is False
     zs = est.transform([t1, t2, t3])
     assert [z.shape for z in zs] == [(500, 8)] * 3
     # each view has its own encoder: view 2's is not view 0's
