@@ -28,6 +28,8 @@ run() { # name views
   done
 }
 run all6 "$(IFS=,; echo "${VIEWS[*]}")"
+# the four strongest views (chosen after the six-view run: zer and mor left out)
+run four fou,fac,kar,pix
 for i in $(seq 0 5); do
   for j in $(seq $((i + 1)) 5); do
     run "${VIEWS[$i]}-${VIEWS[$j]}" "${VIEWS[$i]},${VIEWS[$j]}"
