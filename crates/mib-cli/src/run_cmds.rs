@@ -28,7 +28,7 @@ pub(crate) struct EmbedArgs {
     /// Which split.
     #[arg(long, value_enum, default_value_t = Split::Test)]
     split: Split,
-    /// Which of the two training views to encode (0 or 1).
+    /// Which training view to encode (0 or 1; 0..K for a model trained on K views).
     #[arg(long, default_value_t = 0)]
     view: usize,
     /// Output .npy file (float32, [items, z_dim]); labels go to <stem>.labels.npy beside it.
@@ -47,10 +47,15 @@ pub(crate) fn embed(a: EmbedArgs) -> Result<()> {
     let run = RunFolder::new(&a.run);
     let mut cfg = run.read_config()?;
     a.data.apply(&mut cfg)?;
-    if a.view > 1 {
-        bail!("--view {}: must be 0 or 1", a.view);
-    }
     let mut model = run.open_model(cfg.train.threads)?;
+    if a.view >= model.n_views() {
+        bail!(
+            "--view {}: the model has {} training views (0..{})",
+            a.view,
+            model.n_views(),
+            model.n_views() - 1
+        );
+    }
     let data = mib::data::load_splits(&cfg)?;
     model.check_dataset(&data.train)?;
     let ds = match a.split {

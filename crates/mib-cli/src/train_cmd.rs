@@ -136,6 +136,8 @@ pub(crate) fn run_training(
         .map_err(|e| mib::Error::io("creating run folder", run_dir, e))?;
     let threads = mib::pool::resolve_threads(cfg.train.threads);
     let data = mib::data::load_splits(cfg)?;
+    // A view count the objective cannot train on fails here, before anything is printed.
+    mib::models::training_views(cfg, data.train.views.len())?;
     // Ctrl-C or SIGTERM asks for a checkpoint and a clean stop; a second Ctrl-C kills at once.
     let stop = crate::signals::stop_flag(false);
     eprintln!(

@@ -61,6 +61,16 @@ static A: Counting = Counting;
 /// Per step, after warm-up: (allocations inside `gemm`, elsewhere); and the most `gemm` made in
 /// one warm-up step.
 fn counts(cfg: &ModelConfig, in_dim: usize, threads: usize) -> (Vec<(usize, usize)>, usize) {
+    counts_k(cfg, in_dim, 2, threads)
+}
+
+/// [`counts`] for a step over `k` views of width `in_dim`.
+fn counts_k(
+    cfg: &ModelConfig,
+    in_dim: usize,
+    k: usize,
+    threads: usize,
+) -> (Vec<(usize, usize)>, usize) {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
@@ -78,13 +88,14 @@ fn counts(cfg: &ModelConfig, in_dim: usize, threads: usize) -> (Vec<(usize, usiz
         let mut step = TrainStep::new(
             cfg,
             &AdamConfig::default(),
-            &[in_dim, in_dim],
+            &vec![in_dim; k],
             n_classes,
             batch,
             &mut rng,
         )
         .unwrap();
         let v: Vec<f32> = (0..batch * in_dim).map(|_| rng.random()).collect();
+        let views: Vec<&[f32]> = vec![&v[..]; k];
         let labels: Vec<u32> = (0..batch as u32).map(|i| i % 10).collect();
         let lab = (cfg.objective == ObjectiveKind::Supervised).then_some(&labels[..]);
         let mut out = vec![];
@@ -93,7 +104,7 @@ fn counts(cfg: &ModelConfig, in_dim: usize, threads: usize) -> (Vec<(usize, usiz
             IN_GEMM.store(0, Ordering::SeqCst);
             OTHER.store(0, Ordering::SeqCst);
             ON.store(true, Ordering::SeqCst);
-            step.step(&[&v, &v], lab, batch, 0.1, &mut rng).unwrap();
+            step.step(&views, lab, batch, 0.1, &mut rng).unwrap();
             ON.store(false, Ordering::SeqCst);
             let c = (IN_GEMM.load(Ordering::SeqCst), OTHER.load(Ordering::SeqCst));
             if i >= WARMUP {
@@ -158,4 +169,21 @@ fn two_threads_allocate_only_inside_gemm() {
         ..ModelConfig::default()
     };
     check("MIB, 2 threads", &counts(&cfg, 196, 2));
+}
+
+/// Over K = 4 views (six pairs, shared and separate encoders) nothing outside `gemm` allocates.
+#[test]
+fn k_view_step_allocates_only_inside_gemm() {
+    for shared_encoder in [true, false] {
+        let cfg = ModelConfig {
+            encoder_hidden: vec![128],
+            critic_hidden: vec![128],
+            shared_encoder,
+            ..ModelConfig::default()
+        };
+        check(
+            &format!("MIB, 4 views, shared = {shared_encoder}"),
+            &counts_k(&cfg, 64, 4, 1),
+        );
+    }
 }

@@ -186,3 +186,51 @@ fn autotraits() {
     is_send_sync::<mib::data::Batch>();
     is_send_sync::<PairingConfig>();
 }
+
+/// Three view slots: aligned batches carry row `i` of every view; same-class batches give views 1
+/// and 2 independent partners of the item's class; the first two slots are those of a pair.
+#[test]
+fn three_view_batches_align_and_draw_partners_per_view() -> anyhow::Result<()> {
+    let n = 40;
+    let y: Vec<u32> = (0..n as u32).map(|i| i % 4).collect();
+    let ids = |scale: f32| Matrix::new(n, 1, (0..n).map(|i| i as f32 * scale).collect());
+    let ds = Arc::new(MultiViewDataset::new(
+        vec![ids(1.0)?, ids(10.0)?, ids(100.0)?],
+        Some(y.clone()),
+        None,
+    )?);
+    let p = BatchProducer::new(ds.clone(), PairingConfig::Aligned, [0, 1, 2], 8, 3, 1)?;
+    let pair = BatchProducer::new(ds.clone(), PairingConfig::Aligned, [0, 1], 8, 3, 1)?;
+    for k in 0..10 {
+        let (b, b2) = (p.batch(k), pair.batch(k));
+        assert_eq!(b.views.len(), 3);
+        assert_eq!(
+            &b.views[..2],
+            &b2.views[..],
+            "the first two slots are the pair's"
+        );
+        for r in 0..b.rows {
+            assert_eq!(b.views[1][r], 10.0 * b.views[0][r]);
+            assert_eq!(b.views[2][r], 100.0 * b.views[0][r]);
+        }
+    }
+    let p = BatchProducer::new(ds, PairingConfig::SameClass, vec![0, 1, 2], 8, 3, 2)?;
+    let mut differ = 0;
+    for b in p.iter_from(0).take(20) {
+        for r in 0..b.rows {
+            let (i, j1, j2) = (
+                b.views[0][r] as usize,
+                (b.views[1][r] / 10.0) as usize,
+                (b.views[2][r] / 100.0) as usize,
+            );
+            assert_eq!(y[j1], y[i], "view 1 partner from another class");
+            assert_eq!(y[j2], y[i], "view 2 partner from another class");
+            differ += usize::from(j1 != j2);
+        }
+    }
+    assert!(
+        differ > 50,
+        "views 1 and 2 draw their partners independently ({differ})"
+    );
+    Ok(())
+}

@@ -12,14 +12,16 @@ use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-/// How the two views of a training pair are made from the dataset.
+/// How the views of a training item are made from the dataset (two or more: one per training
+/// view slot).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum PairingConfig {
-    /// Row `i` of view `a` with row `i` of view `b` (true multi-view data).
+    /// Row `i` of every view (true multi-view data).
     Aligned,
-    /// Row `i` of view `a` with a row of view `b` drawn uniformly from the items of the same class
-    /// as `i` (possibly `i` itself), re-drawn every epoch: the paper's Sketchy protocol. Needs labels.
+    /// Row `i` of the first view with, for each other view, a row drawn uniformly from the items of
+    /// the same class as `i` (possibly `i` itself; one independent draw per view), re-drawn every
+    /// epoch: the paper's Sketchy protocol. Needs labels.
     SameClass,
     /// Single-view data: two independent augmentations of the same row (views `a` and `b` are
     /// usually the same image view). Needs an image view.
@@ -29,16 +31,16 @@ pub enum PairingConfig {
     },
 }
 
-/// A batch of training pairs.
+/// A batch of training items, one buffer per training view slot.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Batch {
     /// The global iteration this batch belongs to (0-based, counted across epochs).
     pub iteration: u64,
-    /// Number of pairs.
+    /// Number of items.
     pub rows: usize,
-    /// The two views, row-major `[rows, dim_a]` and `[rows, dim_b]`.
-    pub views: [Vec<f32>; 2],
-    /// The class of each pair's first item (empty when the data is unlabelled).
+    /// The views, one per slot, row-major `[rows, dim_v]` (two for a pair).
+    pub views: Vec<Vec<f32>>,
+    /// The class of each item's first view (empty when the data is unlabelled).
     pub labels: Vec<u32>,
 }
 
@@ -63,12 +65,23 @@ enum Pairing {
     Augment { aug: Compose, shape: (usize, usize) },
 }
 
+/// Row `item` of dataset view `v` (how the producer reads the data).
+fn view_row(ds: &MultiViewDataset, v: usize, item: usize) -> &[f32] {
+    ds.views[v].row(item)
+}
+
+/// The width of dataset view `v`.
+fn view_dim(ds: &MultiViewDataset, v: usize) -> usize {
+    ds.views[v].cols
+}
+
 struct Shared {
     ds: Arc<MultiViewDataset>,
     pairing: Pairing,
     /// Input scaling of each slot (empty: none).
     scaling: SlotScaling,
-    views: [usize; 2],
+    /// The dataset view of each slot.
+    views: Vec<usize>,
     batch_size: usize,
     seed: u64,
     bpe: u64,
@@ -88,14 +101,22 @@ pub fn make_pair_using(
     out_a: &mut [f32],
     out_b: &mut [f32],
 ) -> Result<()> {
-    let p = Pairing::new(ds, pairing, views)?;
-    p.fill(ds, views, &[], seed, epoch, item, out_a, out_b);
+    let p = Pairing::new(ds, pairing, &views)?;
+    p.fill_slot(ds, &views, None, seed, epoch, item, 0, out_a);
+    p.fill_slot(ds, &views, None, seed, epoch, item, 1, out_b);
     Ok(())
 }
 
 impl Pairing {
-    fn new(ds: &MultiViewDataset, cfg: &PairingConfig, views: [usize; 2]) -> Result<Self> {
-        for v in views {
+    fn new(ds: &MultiViewDataset, cfg: &PairingConfig, views: &[usize]) -> Result<Self> {
+        if views.len() < 2 {
+            return Err(Error::config(
+                "pairing.views",
+                format!("{views:?}"),
+                "need at least two view slots",
+            ));
+        }
+        for &v in views {
             if v >= ds.views.len() {
                 return Err(Error::config(
                     "pairing.views",
@@ -125,7 +146,7 @@ impl Pairing {
                         "needs image views (image_shape unset)",
                     )
                 })?;
-                for v in views {
+                for &v in views {
                     if !ds.is_image_view(v) {
                         return Err(Error::config(
                             "pairing.views",
@@ -145,64 +166,55 @@ impl Pairing {
         })
     }
 
+    /// Writes slot `slot` of item `item` (dataset view `views[slot]`, scaled by `scaling`) into
+    /// `out`: the augmentation or partner draw of slot `s` uses an RNG seeded from
+    /// `(seed, epoch, item, s)`.
     #[allow(clippy::too_many_arguments)]
-    fn fill(
+    fn fill_slot(
         &self,
         ds: &MultiViewDataset,
-        views: [usize; 2],
-        scaling: &[Option<ViewScaling>],
+        views: &[usize],
+        scaling: Option<&ViewScaling>,
         seed: u64,
         epoch: u64,
         item: usize,
-        out_a: &mut [f32],
-        out_b: &mut [f32],
+        slot: usize,
+        out: &mut [f32],
     ) {
-        let (va, vb) = (&ds.views[views[0]], &ds.views[views[1]]);
-        let slot = |s: usize| scaling.get(s).and_then(Option::as_ref);
-        if let Pairing::Augment { aug, shape } = self {
+        let v = views[slot];
+        if let (Pairing::Augment { aug, shape }, Some(sc)) = (self, scaling) {
             // Augmentations see scaled pixels (so that what they fill in is the scaled black).
             SCRATCH.with(|scratch| {
                 let mut scratch = scratch.borrow_mut();
-                for (s, (src, out)) in [(va, &mut *out_a), (vb, &mut *out_b)]
-                    .into_iter()
-                    .enumerate()
-                {
-                    let row = src.row(item);
-                    let row = match slot(s) {
-                        Some(sc) => {
-                            scratch.resize(row.len(), 0.0);
-                            sc.apply_into(row, &mut scratch);
-                            &scratch[..]
-                        }
-                        None => row,
-                    };
-                    let mut r =
-                        MibRng::seed_from_u64(derive_seed(seed, epoch, item as u64, s as u64));
-                    aug.apply_using(row, out, shape.0, shape.1, &mut r);
-                }
+                let row = view_row(ds, v, item);
+                scratch.resize(row.len(), 0.0);
+                sc.apply_into(row, &mut scratch);
+                let mut r =
+                    MibRng::seed_from_u64(derive_seed(seed, epoch, item as u64, slot as u64));
+                aug.apply_using(&scratch, out, shape.0, shape.1, &mut r);
             });
             return;
         }
         match self {
-            Pairing::Aligned => {
-                out_a.copy_from_slice(va.row(item));
-                out_b.copy_from_slice(vb.row(item));
-            }
+            Pairing::Aligned => out.copy_from_slice(view_row(ds, v, item)),
+            Pairing::SameClass { .. } if slot == 0 => out.copy_from_slice(view_row(ds, v, item)),
             Pairing::SameClass { by_class } => {
-                out_a.copy_from_slice(va.row(item));
                 let y = ds.labels.as_ref().unwrap()[item] as usize;
-                let mut rng = MibRng::seed_from_u64(derive_seed(seed, epoch, item as u64, 1));
+                let mut rng =
+                    MibRng::seed_from_u64(derive_seed(seed, epoch, item as u64, slot as u64));
                 let c = &by_class[y];
                 let j = c[rng.random_range(0..c.len())] as usize;
-                out_b.copy_from_slice(vb.row(j));
+                out.copy_from_slice(view_row(ds, v, j));
             }
-            Pairing::Augment { .. } => unreachable!("handled above"),
+            Pairing::Augment { aug, shape } => {
+                let mut r =
+                    MibRng::seed_from_u64(derive_seed(seed, epoch, item as u64, slot as u64));
+                aug.apply_using(view_row(ds, v, item), out, shape.0, shape.1, &mut r);
+                return;
+            }
         }
-        if let Some(s) = slot(0) {
-            s.apply(out_a);
-        }
-        if let Some(s) = slot(1) {
-            s.apply(out_b);
+        if let Some(sc) = scaling {
+            sc.apply(out);
         }
     }
 }
@@ -220,41 +232,38 @@ impl Shared {
         perm
     }
 
-    fn build(&self, k: u64, perm: &[u32], mut bufs: [Vec<f32>; 2], par: bool) -> Batch {
+    fn build(&self, k: u64, perm: &[u32], mut bufs: Vec<Vec<f32>>, par: bool) -> Batch {
         let b = self.batch_size;
         let p = (k % self.bpe) as usize;
         let epoch = k / self.bpe;
         let items = &perm[p * b..(p + 1) * b];
-        let (da, db) = (
-            self.ds.views[self.views[0]].cols,
-            self.ds.views[self.views[1]].cols,
-        );
-        bufs[0].resize(b * da, 0.0);
-        bufs[1].resize(b * db, 0.0);
-        let [mut a, mut bb] = bufs;
-        let job = |(i, (oa, ob)): (usize, (&mut [f32], &mut [f32]))| {
-            self.pairing.fill(
-                &self.ds,
-                self.views,
-                &self.scaling,
-                self.seed,
-                epoch,
-                items[i] as usize,
-                oa,
-                ob,
-            )
-        };
-        if par && da > 0 && db > 0 {
-            a.par_chunks_mut(da)
-                .zip(bb.par_chunks_mut(db))
-                .enumerate()
-                .with_min_len(8)
-                .for_each(job);
-        } else if da > 0 && db > 0 {
-            a.chunks_mut(da)
-                .zip(bb.chunks_mut(db))
-                .enumerate()
-                .for_each(job);
+        bufs.resize_with(self.views.len(), Vec::new);
+        for (slot, buf) in bufs.iter_mut().enumerate() {
+            let d = view_dim(&self.ds, self.views[slot]);
+            buf.resize(b * d, 0.0);
+            if d == 0 {
+                continue;
+            }
+            let job = |(i, out): (usize, &mut [f32])| {
+                self.pairing.fill_slot(
+                    &self.ds,
+                    &self.views,
+                    self.scaling.get(slot).and_then(Option::as_ref),
+                    self.seed,
+                    epoch,
+                    items[i] as usize,
+                    slot,
+                    out,
+                )
+            };
+            if par {
+                buf.par_chunks_mut(d)
+                    .enumerate()
+                    .with_min_len(8)
+                    .for_each(job);
+            } else {
+                buf.chunks_mut(d).enumerate().for_each(job);
+            }
         }
         let labels = match &self.ds.labels {
             Some(l) => items.iter().map(|&i| l[i as usize]).collect(),
@@ -263,13 +272,13 @@ impl Shared {
         Batch {
             iteration: k,
             rows: b,
-            views: [a, bb],
+            views: bufs,
             labels,
         }
     }
 }
 
-/// Produces training batches of pairs, deterministically: the batch of global iteration `k`
+/// Produces training batches (pairs, or one row per view slot), deterministically: the batch of global iteration `k`
 /// depends only on `(seed, k)`, whatever the thread count or where iteration started.
 ///
 /// Epochs drop the last incomplete batch: `bpe = n / batch_size` batches each. Epoch `e = k / bpe`
@@ -297,12 +306,14 @@ impl std::fmt::Debug for BatchProducer {
 }
 
 impl BatchProducer {
-    /// A producer of batches of `batch_size` pairs of views `views[0]` and `views[1]` of `ds`,
-    /// built on `threads` threads (0 = as many as rayon's default) with a prefetch depth of 4.
+    /// A producer of batches of `batch_size` items with one slot per entry of `views` (the dataset
+    /// view of each slot, at least two: `[0, 1]` for a pair, `[0, 0]` for two augmentations of
+    /// view 0, `[0, 1, 2]` for three views), built on `threads` threads (0 = as many as rayon's
+    /// default) with a prefetch depth of 4.
     pub fn new(
         ds: Arc<MultiViewDataset>,
         pairing: PairingConfig,
-        views: [usize; 2],
+        views: impl Into<Vec<usize>>,
         batch_size: usize,
         seed: u64,
         threads: usize,
@@ -317,7 +328,8 @@ impl BatchProducer {
                 format!("larger than the dataset ({} items)", ds.len()),
             ));
         }
-        let pairing = Pairing::new(&ds, &pairing, views)?;
+        let views = views.into();
+        let pairing = Pairing::new(&ds, &pairing, &views)?;
         let bpe = (ds.len() / batch_size) as u64;
         Ok(BatchProducer {
             shared: Arc::new(Shared {
@@ -338,7 +350,7 @@ impl BatchProducer {
     pub fn with_scaling(mut self, scaling: SlotScaling) -> Result<Self> {
         for (s, sc) in scaling.iter().enumerate() {
             if let (Some(sc), Some(&v)) = (sc, self.shared.views.get(s)) {
-                sc.check(self.shared.ds.views[v].cols, &format!("slot {s}"))?;
+                sc.check(view_dim(&self.shared.ds, v), &format!("slot {s}"))?;
             }
         }
         Arc::get_mut(&mut self.shared)
@@ -362,14 +374,14 @@ impl BatchProducer {
     /// The batch of global iteration `k`, built on the calling thread (no prefetching).
     pub fn batch(&self, k: u64) -> Batch {
         let perm = self.shared.permutation(k / self.shared.bpe);
-        self.shared.build(k, &perm, [Vec::new(), Vec::new()], false)
+        self.shared.build(k, &perm, Vec::new(), false)
     }
     /// An endless iterator over the batches from global iteration `start` on (so a resumed run
     /// gets exactly the batches it would have had), built and prefetched in the background.
     /// Dropping the iterator stops the background work.
     pub fn iter_from(&self, start: u64) -> BatchIter {
         let (tx, rx) = mpsc::sync_channel::<Batch>(self.prefetch);
-        let (recycle_tx, recycle_rx) = mpsc::channel::<[Vec<f32>; 2]>();
+        let (recycle_tx, recycle_rx) = mpsc::channel::<Vec<Vec<f32>>>();
         let shared = Arc::clone(&self.shared);
         let threads = self.threads;
         let handle = std::thread::Builder::new()
@@ -389,7 +401,7 @@ fn producer_loop(
     start: u64,
     threads: usize,
     tx: SyncSender<Batch>,
-    recycle: Receiver<[Vec<f32>; 2]>,
+    recycle: Receiver<Vec<Vec<f32>>>,
 ) {
     let pool = if threads == 1 {
         None
@@ -421,7 +433,7 @@ fn producer_loop(
 /// The iterator returned by [`BatchProducer::iter_from`]: endless, prefetching.
 pub struct BatchIter {
     rx: Option<Receiver<Batch>>,
-    recycle: mpsc::Sender<[Vec<f32>; 2]>,
+    recycle: mpsc::Sender<Vec<Vec<f32>>>,
     handle: Option<JoinHandle<()>>,
 }
 

@@ -27,19 +27,42 @@ fn labels_or_targets(ds: &MultiViewDataset, which: &str) -> Result<Vec<u32>> {
 }
 
 /// Posterior means of the train and test splits under `model` (first training view; for
-/// multi-view objectives on two distinct views, the second view's test items too), with labels
-/// (empty when the data has multi-hot targets and no class labels).
+/// multi-view objectives on distinct views, the second view's test items too, for cross-view
+/// retrieval), with labels (empty when the data has multi-hot targets and no class labels).
 pub fn embed_splits(model: &mut TrainedModel, data: &DatasetSplits) -> Result<Embeddings> {
+    embed_splits_of_view(model, data, 0)
+}
+
+/// [`embed_splits`] through the encoder of training view `view` (`0..model.n_views()`); the
+/// retrieval gallery is view 1's test items (view 0's when `view` is 1).
+pub fn embed_splits_of_view(
+    model: &mut TrainedModel,
+    data: &DatasetSplits,
+    view: usize,
+) -> Result<Embeddings> {
     let views = training_views(model.config(), data.train.views.len())?;
-    let test_view2 = if views[0] != views[1] && model.config().model.objective.n_views() == 2 {
-        Some(model.embed_dataset(&data.test, 1)?)
-    } else {
-        None
-    };
+    if view >= views.len() {
+        return Err(Error::config(
+            "view",
+            view,
+            format!(
+                "the model has {} training views (0..{})",
+                views.len(),
+                views.len() - 1
+            ),
+        ));
+    }
+    let other = if view == 1 { 0 } else { 1 };
+    let test_view2 =
+        if views[view] != views[other] && model.config().model.objective.is_multi_view() {
+            Some(model.embed_dataset(&data.test, other)?)
+        } else {
+            None
+        };
     Ok(Embeddings {
-        train: model.embed_dataset(&data.train, 0)?,
+        train: model.embed_dataset(&data.train, view)?,
         y_train: labels_or_targets(&data.train, "train")?,
-        test: model.embed_dataset(&data.test, 0)?,
+        test: model.embed_dataset(&data.test, view)?,
         y_test: labels_or_targets(&data.test, "test")?,
         test_view2,
     })
@@ -54,9 +77,20 @@ pub fn evaluate_model(
     data: &DatasetSplits,
     protocol: &EvalProtocol,
 ) -> Result<(EvalReport, Embeddings)> {
+    evaluate_model_view(model, data, protocol, 0)
+}
+
+/// [`evaluate_model`] on the representations of training view `view` (`0..model.n_views()`;
+/// [`embed_splits_of_view`]).
+pub fn evaluate_model_view(
+    model: &mut TrainedModel,
+    data: &DatasetSplits,
+    protocol: &EvalProtocol,
+    view: usize,
+) -> Result<(EvalReport, Embeddings)> {
     model.check_dataset(&data.train)?;
     let views = training_views(model.config(), data.train.views.len())?;
-    let emb = embed_splits(model, data)?;
+    let emb = embed_splits_of_view(model, data, view)?;
     let inputs = EvalInputs {
         n_classes: data.train.n_classes,
         ..emb.inputs()
@@ -79,9 +113,9 @@ pub fn evaluate_model(
                 .install(|| protocol.evaluate_multilabel(&emb.train, ttr, &emb.test, tte))??,
         );
     }
-    // I(x; z) of the first view's encoder, bounded with its own density on (up to) 2,000 test items.
-    let x = data.test.views[views[0]].head(2000);
-    let (mean, scale) = model.posterior(0, &x)?;
+    // I(x; z) of the view's encoder, bounded with its own density on (up to) 2,000 test items.
+    let x = data.test.views[views[view]].head(2000);
+    let (mean, scale) = model.posterior(view, &x)?;
     let mut rng = MibRng::seed_from_u64(stream_seed(protocol.seed, 6));
     let b = model
         .pool()

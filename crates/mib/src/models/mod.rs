@@ -6,7 +6,7 @@
 //! [`crate::objectives::ModelConfig`]:
 //!
 //! - encoder `in_dim -> encoder_hidden.. -> 2 * z_dim`, read as a diagonal Gaussian
-//!   ([`crate::distributions::gaussian_head_forward`]); one shared by both views or one per view;
+//!   ([`crate::distributions::gaussian_head_forward`]); one shared by all views or one per view;
 //! - critic `[z1, z2] -> critic_hidden.. -> 1` ([`crate::estimators::MiCritic`]), or the
 //!   parameter-free separable cosine critic;
 //! - decoder `z_dim -> decoder_hidden.. -> in_dim` with a fixed-scale Gaussian likelihood (beta-VAE);
@@ -14,7 +14,8 @@
 //!
 //! A [`TrainedModel`] is built by training ([`crate::train::fit`], [`crate::train::train`]), opened
 //! from a run folder ([`TrainedModel::open`]) or read back from bytes ([`TrainedModel::from_bytes`]),
-//! and embeds rows of either training view: posterior means, or seeded samples.
+//! and embeds rows of any of its training views (`K >= 2` for MIB and MV-InfoMax): posterior
+//! means, or seeded samples.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -46,13 +47,15 @@ pub struct EncoderInfo {
     pub model: ModelConfig,
 }
 
-/// The dataset views a config trains on: `[0, 1]` for the multi-view objectives on aligned or
-/// same-class pairs, `[0, 0]` for the single-view objectives and for two augmentations of one view.
-pub fn training_views(cfg: &TrainConfig, n_dataset_views: usize) -> Result<[usize; 2]> {
-    if cfg.model.objective.n_views() == 1
+/// The dataset views a config trains on, one per training view slot: every view of the dataset
+/// (`0..K`, `K >= 2`) for the multi-view objectives on aligned or same-class items, `[0, 0]` for two
+/// augmentations of one view and for the single-view objectives (which read view 0 only: the
+/// others are not used, see [`unused_views_note`]).
+pub fn training_views(cfg: &TrainConfig, n_dataset_views: usize) -> Result<Vec<usize>> {
+    if !cfg.model.objective.is_multi_view()
         || matches!(cfg.data.pairing, PairingConfig::Augment { .. })
     {
-        return Ok([0, 0]);
+        return Ok(vec![0, 0]);
     }
     if n_dataset_views < 2 {
         return Err(Error::config(
@@ -63,17 +66,37 @@ pub fn training_views(cfg: &TrainConfig, n_dataset_views: usize) -> Result<[usiz
             ),
         ));
     }
-    Ok([0, 1])
+    Ok((0..n_dataset_views).collect())
+}
+
+/// The note a single-view objective's run gives when its data has views it does not use (`None`
+/// when it uses them all): InfoMax, beta-VAE and the supervised baseline train on view 0 only.
+pub fn unused_views_note(cfg: &TrainConfig, view_names: &[String]) -> Option<String> {
+    let obj = cfg.model.objective;
+    if obj.is_multi_view() || view_names.len() < 2 {
+        return None;
+    }
+    Some(format!(
+        "{} is a single-view objective: it trains on view 0 (`{}`) only; view(s) {} are not used \
+         (list one view in data.views / --views to silence this)",
+        obj.name(),
+        view_names[0],
+        view_names[1..]
+            .iter()
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))
 }
 
 /// Builds the (untrained) model of `cfg` for views of widths `in_dims` (one per training view
 /// slot), initialised from the run's seed.
-pub fn build_step(cfg: &TrainConfig, in_dims: [usize; 2], n_classes: usize) -> Result<TrainStep> {
+pub fn build_step(cfg: &TrainConfig, in_dims: &[usize], n_classes: usize) -> Result<TrainStep> {
     let mut init_rng = MibRng::seed_from_u64(stream_seed(cfg.seed, 1));
     TrainStep::new(
         &cfg.model,
         &cfg.optim,
-        &in_dims,
+        in_dims,
         n_classes,
         cfg.train.batch_size,
         &mut init_rng,
@@ -93,7 +116,7 @@ pub fn build_step(cfg: &TrainConfig, in_dims: [usize; 2], n_classes: usize) -> R
 /// cfg.model.critic_hidden = vec![16];
 /// cfg.model.z_dim = 4;
 /// cfg.model.shared_encoder = false;
-/// let mut model = TrainedModel::untrained(&cfg, [6, 3], 0, Vec::new(), 1)?;
+/// let mut model = TrainedModel::untrained(&cfg, &[6, 3], 0, Vec::new(), 1)?;
 /// let z = model.embed(1, &Matrix::zeros(5, 3))?;
 /// assert_eq!((z.rows, z.cols), (5, 4));
 /// # Ok(())
@@ -119,7 +142,7 @@ impl TrainedModel {
     /// `threads` threads (0 = all cores).
     pub fn untrained(
         cfg: &TrainConfig,
-        in_dims: [usize; 2],
+        in_dims: &[usize],
         n_classes: usize,
         view_names: Vec<String>,
         threads: usize,
@@ -207,24 +230,38 @@ impl TrainedModel {
             .as_ref()
             .map(|i| i.view_names.clone())
             .unwrap_or_default();
-        let mut model = Self::from_checkpoint(&cfg, &ck, names, threads)?;
+        let k = info.as_ref().map(|i| i.in_dims.len());
+        let mut model = Self::from_checkpoint_with(&cfg, &ck, names, k, threads)?;
         if let Some(i) = info {
             model.info.n_classes = i.n_classes;
         }
         Ok(model)
     }
 
-    /// Rebuilds the model of `cfg` around the tensors of `ck` (widths read from the tensors).
+    /// Rebuilds the model of `cfg` around the tensors of `ck` (widths read from the tensors; the
+    /// number of views of a shared encoder from `cfg`'s data section).
     pub fn from_checkpoint(
         cfg: &TrainConfig,
         ck: &LoadedCheckpoint,
         view_names: Vec<String>,
         threads: usize,
     ) -> Result<Self> {
+        Self::from_checkpoint_with(cfg, ck, view_names, None, threads)
+    }
+
+    /// [`TrainedModel::from_checkpoint`], with the number of training views when it is known (from
+    /// `encoder.toml`): the tensors of a shared encoder do not tell it.
+    fn from_checkpoint_with(
+        cfg: &TrainConfig,
+        ck: &LoadedCheckpoint,
+        view_names: Vec<String>,
+        n_views: Option<usize>,
+        threads: usize,
+    ) -> Result<Self> {
         let shapes: HashMap<String, Vec<usize>> = ck.tensor_shapes().into_iter().collect();
-        let (in_dims, n_classes) = dims_from_shapes(&cfg.model, &shapes, &ck.path)?;
+        let (in_dims, n_classes) = dims_from_shapes(cfg, &shapes, &ck.path, n_views)?;
         check_scaling(&ck.meta, &in_dims, &ck.path.display().to_string())?;
-        let mut step = build_step(cfg, in_dims, n_classes)?;
+        let mut step = build_step(cfg, &in_dims, n_classes)?;
         ck.restore(&mut step)?;
         Ok(Self::from_step(
             cfg,
@@ -274,14 +311,14 @@ impl TrainedModel {
             toml::from_str(get("mib.encoder")?).map_err(|e| bad(e.to_string()))?;
         let meta: CheckpointMeta = serde_json::from_str(get("mib.checkpoint")?)
             .map_err(|e| bad(format!("bad mib.checkpoint metadata: {e}")))?;
-        if info.in_dims.len() != 2 {
+        if info.in_dims.len() < 2 {
             return Err(bad(format!(
-                "encoder info has {} view widths, expected 2",
+                "encoder info has {} view widths, expected at least 2",
                 info.in_dims.len()
             )));
         }
         check_scaling(&meta, &info.in_dims, origin)?;
-        let mut step = build_step(&cfg, [info.in_dims[0], info.in_dims[1]], info.n_classes)?;
+        let mut step = build_step(&cfg, &info.in_dims, info.n_classes)?;
         checkpoint::restore_tensors(bytes, Path::new(origin), &mut step, 0)?;
         Ok(Self::from_step(
             &cfg,
@@ -323,8 +360,9 @@ impl TrainedModel {
     pub fn z_dim(&self) -> usize {
         self.step.z_dim()
     }
-    /// How many training view slots have an encoder input (2; both the same for single-view
-    /// objectives and augmented pairs).
+    /// How many training view slots have an encoder input: `K >= 2` for MIB and MV-InfoMax on
+    /// multi-view data, 2 for augmented pairs and for the single-view objectives (whose two slots
+    /// both read view 0's width).
     pub fn n_views(&self) -> usize {
         self.info.in_dims.len()
     }
@@ -344,7 +382,7 @@ impl TrainedModel {
     }
 
     fn check_view(&self, view: usize, x: &Matrix) -> Result<usize> {
-        let slot = if self.config.model.objective.n_views() == 1 {
+        let slot = if !self.config.model.objective.is_multi_view() {
             // single-view objectives have one encoder: both slots read view 0's width
             if view > 1 {
                 return Err(Error::config("view", view, "must be 0 or 1"));
@@ -382,8 +420,8 @@ impl TrainedModel {
     fn inference_encoders(&mut self) -> Option<&mut Vec<Mlp>> {
         if self.inference.is_none() {
             let m = &self.config.model;
-            let n_enc = if m.objective.n_views() == 2 && !m.shared_encoder {
-                2
+            let n_enc = if m.objective.is_multi_view() && !m.shared_encoder {
+                self.info.in_dims.len()
             } else {
                 1
             };
@@ -393,8 +431,13 @@ impl TrainedModel {
                     let mut dims = vec![self.info.in_dims[e]];
                     dims.extend_from_slice(&m.encoder_hidden);
                     dims.push(2 * m.z_dim);
-                    let name = if e == 0 { "encoder" } else { "encoder_v2" };
-                    Mlp::new(&mut scratch, name, &dims, INFERENCE_ROWS, false)
+                    Mlp::new(
+                        &mut scratch,
+                        &crate::objectives::encoder_name(e),
+                        &dims,
+                        INFERENCE_ROWS,
+                        false,
+                    )
                 })
                 .collect();
             let main = self.step.params().entries();
@@ -513,7 +556,7 @@ impl TrainedModel {
         seed: u64,
     ) -> Result<StepStats> {
         let obj = self.config.model.objective;
-        let nv = obj.n_views();
+        let nv = self.step.n_views();
         if views.len() < nv {
             return Err(Error::shape("views", format!("{nv} matrices"), views.len()));
         }
@@ -611,11 +654,21 @@ impl TrainedModel {
         })
     }
 
-    /// Posterior means of training view `view` (0 or 1) of every item of `ds` (the dataset view the
-    /// slot was trained on: `view` for multi-view data, view 0 otherwise).
+    /// Posterior means of training view `view` (`0..n_views()`) of every item of `ds` (the dataset
+    /// view the slot was trained on: `view` for multi-view data, view 0 otherwise).
     pub fn embed_dataset(&mut self, ds: &MultiViewDataset, view: usize) -> Result<Matrix> {
         let views = training_views(&self.config, ds.views.len())?;
-        let v = views[view.min(1)];
+        let v = *views.get(view).ok_or_else(|| {
+            Error::config(
+                "view",
+                view,
+                format!(
+                    "the model has {} training views (0..{})",
+                    views.len(),
+                    views.len() - 1
+                ),
+            )
+        })?;
         let x = ds.views.get(v).ok_or_else(|| {
             Error::shape(
                 "dataset views",
@@ -623,13 +676,24 @@ impl TrainedModel {
                 ds.views.len(),
             )
         })?;
-        self.embed(view.min(1), x)
+        self.embed(view, x)
     }
 
     /// Checks that `ds`'s training views have the widths this model was trained on, naming the
     /// view and both widths.
     pub fn check_dataset(&self, ds: &MultiViewDataset) -> Result<()> {
         let views = training_views(&self.config, ds.views.len())?;
+        if views.len() != self.n_views() {
+            return Err(Error::shape(
+                format!("views of the data ({})", ds.view_names.join(", ")),
+                format!(
+                    "{} (the model was trained on {})",
+                    self.n_views(),
+                    self.info.view_names.join(", ")
+                ),
+                views.len(),
+            ));
+        }
         for (slot, &v) in views.iter().enumerate() {
             let (want, got) = (self.info.in_dims[slot], ds.views[v].cols);
             if want != got {
@@ -671,12 +735,16 @@ fn check_scaling(meta: &CheckpointMeta, in_dims: &[usize], origin: &str) -> Resu
     Ok(())
 }
 
-/// View widths and classes from a checkpoint's tensor shapes.
+/// View widths and classes from a checkpoint's tensor shapes: one encoder per view
+/// (`encoder`, `encoder_v2`, `encoder_v3`, ...), or one shared encoder read by `n_views` views
+/// (default: those the config's data section lists, at least 2).
 fn dims_from_shapes(
-    cfg: &ModelConfig,
+    tcfg: &TrainConfig,
     shapes: &HashMap<String, Vec<usize>>,
     path: &Path,
-) -> Result<([usize; 2], usize)> {
+    n_views: Option<usize>,
+) -> Result<(Vec<usize>, usize)> {
+    let cfg = &tcfg.model;
     let width = |name: &str| -> Result<usize> {
         shapes
             .get(name)
@@ -684,10 +752,23 @@ fn dims_from_shapes(
             .ok_or_else(|| Error::format(path, format!("missing tensor `{name}`")))
     };
     let d0 = width("encoder.layers.0.weight")?;
-    let d1 = if cfg.objective.n_views() == 2 && !cfg.shared_encoder {
-        width("encoder_v2.layers.0.weight")?
+    let in_dims = if !cfg.objective.is_multi_view() {
+        vec![d0, d0]
+    } else if !cfg.shared_encoder {
+        let mut dims = vec![d0, width("encoder_v2.layers.0.weight")?];
+        while let Ok(d) = width(&format!(
+            "{}.layers.0.weight",
+            crate::objectives::encoder_name(dims.len())
+        )) {
+            dims.push(d);
+        }
+        dims
     } else {
-        d0
+        let listed = match tcfg.data.pairing {
+            PairingConfig::Augment { .. } => 2,
+            _ => tcfg.data.views.len(),
+        };
+        vec![d0; n_views.unwrap_or(listed).max(2)]
     };
     let n_classes = if cfg.objective == ObjectiveKind::Supervised {
         shapes
@@ -697,5 +778,5 @@ fn dims_from_shapes(
     } else {
         0
     };
-    Ok(([d0, d1], n_classes))
+    Ok((in_dims, n_classes))
 }

@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ObjectiveKind {
-    /// Multi-View Information Bottleneck: `-I(z1; z2) + beta * SKL(p(z1|v1) || p(z2|v2))`.
+    /// Multi-View Information Bottleneck: `-I(z1; z2) + beta * SKL(p(z1|v1) || p(z2|v2))`; with
+    /// `K > 2` views, the mean of that over all `K (K - 1) / 2` view pairs.
     #[default]
     Mib,
     /// Multi-View InfoMax: `-I(z1; z2)` (MIB with `beta = 0`).
@@ -33,12 +34,19 @@ impl ObjectiveKind {
         }
     }
 
-    /// How many views the objective encodes (2 for the multi-view objectives, else 1).
+    /// The fewest views the objective encodes: 2 for the multi-view objectives (which take any
+    /// `K >= 2`), 1 for the single-view ones (which read view 0 only).
     pub fn n_views(self) -> usize {
-        match self {
-            ObjectiveKind::Mib | ObjectiveKind::MvInfomax => 2,
-            _ => 1,
+        if self.is_multi_view() {
+            2
+        } else {
+            1
         }
+    }
+
+    /// Whether it learns from `K >= 2` views of each item (MIB, MV-InfoMax).
+    pub fn is_multi_view(self) -> bool {
+        matches!(self, ObjectiveKind::Mib | ObjectiveKind::MvInfomax)
     }
 }
 
@@ -64,7 +72,7 @@ pub struct ModelConfig {
     pub encoder_hidden: Vec<usize>,
     /// Representation width (default 64); the encoder's last layer has `2 * z_dim` outputs.
     pub z_dim: usize,
-    /// One encoder for both views (default `true`); `false` gives each view its own encoder
+    /// One encoder for all views (default `true`); `false` gives each view its own encoder
     /// (required when the views differ in width).
     pub shared_encoder: bool,
     /// The critic (default `mlp`).

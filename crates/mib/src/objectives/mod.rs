@@ -15,4 +15,4 @@ mod config;
 mod step;
 
 pub use config::{AdamConfig, ModelConfig, ObjectiveKind, SklKind};
-pub use step::{NamedTensor, StepStats, TrainStep};
+pub use step::{encoder_name, NamedTensor, StepStats, TrainStep};

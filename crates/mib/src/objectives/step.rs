@@ -50,8 +50,12 @@ pub struct StepStats {
 /// A model, its objective and its Adam optimizer, with every buffer a step needs allocated once.
 ///
 /// Parameters are named after the module tree: `encoder.layers.<i>.{weight,bias}` (weights
-/// `[in_dim, out_dim]`), `encoder_v2.*` (second view, when encoders are not shared), `critic.*`,
-/// `decoder.*`, `classifier.*`.
+/// `[in_dim, out_dim]`), `encoder_v2.*`, `encoder_v3.*`, ... (views 1, 2, ... when encoders are
+/// not shared), `critic.*`, `decoder.*`, `classifier.*`.
+///
+/// MIB and MV-InfoMax take `K >= 2` views (one per entry of `in_dims`): the loss is the mean over
+/// the `K (K - 1) / 2` view pairs `(i, j)` of `-I_hat(z_i; z_j) + beta * SKL`, with one critic
+/// shared by all pairs; `K = 2` is the paper's two-view loss.
 ///
 /// ```
 /// # fn main() -> mib::Result<()> {
@@ -82,6 +86,16 @@ pub struct TrainStep {
     critic: Option<MiCritic>,
     decoder: Option<Mlp>,
     classifier: Option<Mlp>,
+    /// Views a step encodes: `K >= 2` for the multi-view objectives, 1 otherwise.
+    n_views: usize,
+    /// The view pairs `(i, j)`, `i < j`, of the multi-view objectives (all `K (K - 1) / 2`).
+    pairs: Vec<(usize, usize)>,
+    /// The critic's parameters in the store.
+    critic_range: Range<usize>,
+    /// `K > 2` only: the critic's parameter gradients summed over the pairs, and one pair's
+    /// gradients w.r.t. its two samples (`[max_batch, z_dim]` each).
+    critic_grad_sum: Vec<f32>,
+    pair_dz: [Vec<f32>; 2],
     eps: Vec<f32>,
     mu: Vec<f32>,
     s: Vec<f32>,
@@ -89,13 +103,13 @@ pub struct TrainStep {
     dmu: Vec<f32>,
     ds: Vec<f32>,
     dz: Vec<f32>,
-    encoder_macs: usize,
 }
 
 impl TrainStep {
-    /// Builds the model for views of widths `in_dims` (view 0 is the input `x` for the single-view
-    /// objectives), `n_classes` classes (supervised only) and batches of up to `max_batch` items,
-    /// initialising parameters like PyTorch's `nn.Linear` from `rng`.
+    /// Builds the model for views of widths `in_dims` (MIB and MV-InfoMax encode all of them, at
+    /// least 2; the single-view objectives read view 0 only), `n_classes` classes (supervised only)
+    /// and batches of up to `max_batch` items, initialising parameters like PyTorch's `nn.Linear`
+    /// from `rng`.
     pub fn new(
         cfg: &ModelConfig,
         adam: &AdamConfig,
@@ -106,8 +120,21 @@ impl TrainStep {
     ) -> Result<Self> {
         cfg.validate()?;
         adam.validate()?;
-        let nv = cfg.objective.n_views();
-        if in_dims.len() < nv || in_dims.iter().take(nv).any(|&d| d == 0) {
+        let multi = cfg.objective.is_multi_view();
+        if multi && in_dims.len() < 2 {
+            return Err(Error::config(
+                "views",
+                in_dims.len(),
+                format!(
+                    "{} needs at least 2 views (got {}); a single view trains with infomax or vae, \
+                     or with two augmentations of it (pairing kind = \"augment\")",
+                    cfg.objective.name(),
+                    in_dims.len()
+                ),
+            ));
+        }
+        let nv = if multi { in_dims.len() } else { 1 };
+        if in_dims.is_empty() || in_dims.iter().take(nv).any(|&d| d == 0) {
             return Err(Error::config(
                 "in_dims",
                 format!("{in_dims:?}"),
@@ -117,15 +144,17 @@ impl TrainStep {
         if max_batch == 0 {
             return Err(Error::config("max_batch", 0, "must be positive"));
         }
-        if nv == 2 && cfg.shared_encoder && in_dims[0] != in_dims[1] {
-            return Err(Error::config(
-                "model.shared_encoder",
-                true,
-                format!(
-                    "views differ in width ({} vs {}); set shared_encoder = false",
-                    in_dims[0], in_dims[1]
-                ),
-            ));
+        if nv >= 2 && cfg.shared_encoder {
+            if let Some(v) = (1..nv).find(|&v| in_dims[v] != in_dims[0]) {
+                return Err(Error::config(
+                    "model.shared_encoder",
+                    true,
+                    format!(
+                        "views differ in width ({} for view 0 vs {} for view {v}); set shared_encoder = false",
+                        in_dims[0], in_dims[v]
+                    ),
+                ));
+            }
         }
         if cfg.objective == ObjectiveKind::Supervised && n_classes < 2 {
             return Err(Error::config(
@@ -136,7 +165,11 @@ impl TrainStep {
         }
         let zd = cfg.z_dim;
         let mut store = ParamStore::new();
-        let n_enc = if nv == 2 && !cfg.shared_encoder { 2 } else { 1 };
+        let n_enc = if nv >= 2 && !cfg.shared_encoder {
+            nv
+        } else {
+            1
+        };
         let enc_rows = if n_enc == 1 {
             nv * max_batch
         } else {
@@ -147,8 +180,13 @@ impl TrainStep {
             let mut dims = vec![in_dims[e]];
             dims.extend_from_slice(&cfg.encoder_hidden);
             dims.push(2 * zd);
-            let name = if e == 0 { "encoder" } else { "encoder_v2" };
-            encoders.push(Mlp::new(&mut store, name, &dims, enc_rows, false));
+            encoders.push(Mlp::new(
+                &mut store,
+                &encoder_name(e),
+                &dims,
+                enc_rows,
+                false,
+            ));
         }
         let enc_range = 0..store.len();
         let critic = match cfg.objective {
@@ -195,7 +233,7 @@ impl TrainStep {
         }
         let groups: Vec<(Range<usize>, f32)> = vec![
             (enc_range, adam.lr_encoder.unwrap_or(adam.lr)),
-            (critic_range, adam.lr_critic.unwrap_or(adam.lr)),
+            (critic_range.clone(), adam.lr_critic.unwrap_or(adam.lr)),
             (decoder_range, adam.lr_decoder.unwrap_or(adam.lr)),
             (classifier_range, adam.lr),
         ]
@@ -204,7 +242,15 @@ impl TrainStep {
         .collect();
         let opt = Adam::new(store.len(), adam.beta1, adam.beta2, adam.eps, groups);
         let zbuf = || vec![0.0f32; nv * max_batch * zd];
-        let encoder_macs = encoders[0].macs_per_row();
+        let pairs: Vec<(usize, usize)> = if multi {
+            (0..nv)
+                .flat_map(|i| (i + 1..nv).map(move |j| (i, j)))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let many = pairs.len() > 1;
+        let pair_buf = || vec![0.0f32; if many { max_batch * zd } else { 0 }];
         Ok(TrainStep {
             cfg: cfg.clone(),
             in_dims: in_dims.to_vec(),
@@ -216,6 +262,11 @@ impl TrainStep {
             critic,
             decoder,
             classifier,
+            n_views: nv,
+            pairs,
+            critic_grad_sum: vec![0.0; if many { critic_range.len() } else { 0 }],
+            critic_range,
+            pair_dz: [pair_buf(), pair_buf()],
             eps: zbuf(),
             mu: zbuf(),
             s: zbuf(),
@@ -223,8 +274,26 @@ impl TrainStep {
             dmu: zbuf(),
             ds: zbuf(),
             dz: zbuf(),
-            encoder_macs,
         })
+    }
+
+    /// Views a step encodes: `K >= 2` for MIB and MV-InfoMax (every view it was built for), 1 for
+    /// the single-view objectives.
+    pub fn n_views(&self) -> usize {
+        self.n_views
+    }
+    /// The view pairs `(i, j)`, `i < j`, whose terms a multi-view step averages (empty for the
+    /// single-view objectives).
+    pub fn view_pairs(&self) -> &[(usize, usize)] {
+        &self.pairs
+    }
+    /// The encoder that reads view `view` (index into the encoders; 0 when shared).
+    fn encoder_of(&self, view: usize) -> usize {
+        if self.encoders.len() == 1 {
+            0
+        } else {
+            view
+        }
     }
 
     /// The representation width.
@@ -257,10 +326,11 @@ impl TrainStep {
     }
     /// Multiply-adds of the forward pass of one step at `batch` (backward is about twice this).
     pub fn forward_macs(&self, batch: usize) -> usize {
-        let nv = self.cfg.objective.n_views();
-        let mut m = self.encoder_macs * nv * batch;
+        let mut m: usize = (0..self.n_views)
+            .map(|v| self.encoders[self.encoder_of(v)].macs_per_row() * batch)
+            .sum();
         if let Some(c) = &self.critic {
-            m += c.macs(batch);
+            m += c.macs(batch) * self.pairs.len().max(1);
         }
         for d in self.decoder.iter().chain(self.classifier.iter()) {
             m += d.macs_per_row() * batch;
@@ -271,17 +341,20 @@ impl TrainStep {
     /// Floating-point operations of one full step at `batch` (forward, weight and input gradients;
     /// the encoder's first layer computes no input gradient), counting a multiply-add as 2.
     pub fn step_flops(&self, batch: usize) -> f64 {
-        let nv = self.cfg.objective.n_views();
-        let d = self.encoders[0].dims();
-        let first = (d[0] * d[1] * nv * batch) as f64;
-        6.0 * self.forward_macs(batch) as f64 - 2.0 * first
+        let first: usize = (0..self.n_views)
+            .map(|v| {
+                let d = self.encoders[self.encoder_of(v)].dims();
+                d[0] * d[1] * batch
+            })
+            .sum();
+        6.0 * self.forward_macs(batch) as f64 - 2.0 * first as f64
     }
 
     /// One training step: draws the reparameterisation noise from `rng`, then as
     /// [`TrainStep::step_with_noise`].
     ///
     /// # Shapes
-    /// `views[v]`: `[batch, in_dims[v]]` row-major (views 0 and 1 for MIB / MV-InfoMax, view 0
+    /// `views[v]`: `[batch, in_dims[v]]` row-major (every view for MIB / MV-InfoMax, view 0
     /// otherwise); `labels`: `[batch]` class indices (supervised only); `batch <= max_batch`.
     ///
     /// The step runs as one job on the current rayon pool; its matrix products split into fixed
@@ -295,7 +368,7 @@ impl TrainStep {
         beta: f32,
         rng: &mut MibRng,
     ) -> Result<StepStats> {
-        let n = self.cfg.objective.n_views() * batch * self.cfg.z_dim;
+        let n = self.n_views * batch * self.cfg.z_dim;
         if batch > self.max_batch {
             return Err(Error::shape(
                 "batch",
@@ -342,7 +415,7 @@ impl TrainStep {
     }
 
     fn set_noise(&mut self, eps: &[&[f32]], batch: usize) -> Result<()> {
-        let nv = self.cfg.objective.n_views();
+        let nv = self.n_views;
         let zd = self.cfg.z_dim;
         if batch == 0 || batch > self.max_batch {
             return Err(Error::shape(
@@ -371,7 +444,7 @@ impl TrainStep {
     }
 
     fn check_inputs(&self, views: &[&[f32]], labels: Option<&[u32]>, batch: usize) -> Result<()> {
-        let nv = self.cfg.objective.n_views();
+        let nv = self.n_views;
         if batch == 0 || batch > self.max_batch {
             return Err(Error::shape(
                 "batch",
@@ -433,7 +506,7 @@ impl TrainStep {
         let mut st = StepStats::default();
         let t0 = Instant::now();
         let obj = self.cfg.objective;
-        let nv = obj.n_views();
+        let nv = self.n_views;
         let zd = self.cfg.z_dim;
         let b = batch;
         let nz = nv * b * zd;
@@ -478,6 +551,82 @@ impl TrainStep {
         // ---- objective forward
         let t_fwd_end: Instant;
         match obj {
+            ObjectiveKind::Mib | ObjectiveKind::MvInfomax if self.pairs.len() > 1 => {
+                // K > 2 views: the mean over the view pairs (i, j) of
+                // -I_hat(z_i; z_j) + beta * SKL(p(z_i|v_i) || p(z_j|v_j)), one critic shared by
+                // the pairs. The critic overwrites its parameter gradients and adds into the
+                // sample gradients it is given, so each pair's are scaled by 1 / P and summed here.
+                let critic = self.critic.as_mut().expect("critic");
+                let w = 1.0 / self.pairs.len() as f32;
+                let coef = if obj == ObjectiveKind::Mib {
+                    beta * w
+                } else {
+                    0.0
+                };
+                let cr = self.critic_range.clone();
+                let n = b * zd;
+                let (mut mi_s, mut mi_e, mut skl) = (0.0f64, 0.0f64, 0.0f64);
+                for (p, &(i, j)) in self.pairs.iter().enumerate() {
+                    let (zi, zj) = (&self.z[i * n..(i + 1) * n], &self.z[j * n..(j + 1) * n]);
+                    let mi = critic.forward(params, zi, zj, b);
+                    mi_s += mi.surrogate as f64;
+                    mi_e += mi.estimate as f64;
+                    let [da, db] = &mut self.pair_dz;
+                    let (da, db) = (&mut da[..n], &mut db[..n]);
+                    da.fill(0.0);
+                    db.fill(0.0);
+                    critic.backward(params, grads, da, Some(db));
+                    let sum = &mut self.critic_grad_sum;
+                    for (acc, &g) in sum.iter_mut().zip(&grads[cr.clone()]) {
+                        *acc = if p == 0 { w * g } else { *acc + w * g };
+                    }
+                    let (dzi, dzj) = two_mut(&mut self.dz[..nz], i, j, n);
+                    for (d, &g) in dzi.iter_mut().zip(da.iter()) {
+                        *d += w * g;
+                    }
+                    for (d, &g) in dzj.iter_mut().zip(db.iter()) {
+                        *d += w * g;
+                    }
+                    let gauss = |v: usize| GaussianBatch {
+                        mu: &self.mu[v * n..(v + 1) * n],
+                        s: &self.s[v * n..(v + 1) * n],
+                        z: &self.z[v * n..(v + 1) * n],
+                    };
+                    let (pi, pj) = (gauss(i), gauss(j));
+                    let g = (coef != 0.0).then(|| {
+                        let (dzi, dzj) = two_mut(&mut self.dz[..nz], i, j, n);
+                        let (dmi, dmj) = two_mut(&mut self.dmu[..nz], i, j, n);
+                        let (dsi, dsj) = two_mut(&mut self.ds[..nz], i, j, n);
+                        (
+                            GaussianGrads {
+                                dz: dzi,
+                                dmu: dmi,
+                                ds: dsi,
+                            },
+                            GaussianGrads {
+                                dz: dzj,
+                                dmu: dmj,
+                                ds: dsj,
+                            },
+                        )
+                    });
+                    skl += match self.cfg.skl {
+                        SklKind::MonteCarlo => skl_monte_carlo(pi, pj, zd, coef, g),
+                        SklKind::ClosedForm => skl_closed_form(pi, pj, zd, coef, g),
+                    } as f64;
+                }
+                grads[cr].copy_from_slice(&self.critic_grad_sum);
+                let np = self.pairs.len() as f64;
+                st.mi_surrogate = (mi_s / np) as f32;
+                st.mi_estimate = (mi_e / np) as f32;
+                st.skl = (skl / np) as f32;
+                st.loss = -st.mi_surrogate;
+                if obj == ObjectiveKind::Mib {
+                    st.loss += beta * st.skl;
+                }
+                // the pairs interleave forward and backward: the critic's backward counts as forward
+                t_fwd_end = Instant::now();
+            }
             ObjectiveKind::Mib | ObjectiveKind::MvInfomax | ObjectiveKind::Infomax => {
                 let critic = self.critic.as_mut().expect("critic");
                 let (z1, z2) = self.z[..nz].split_at(b * zd);
@@ -652,7 +801,7 @@ impl TrainStep {
         rows: usize,
         mut sink: impl FnMut(usize, usize, &[f32]),
     ) -> Result<()> {
-        let e = if self.encoders.len() == 1 { 0 } else { view };
+        let e = self.encoder_of(view);
         if view >= self.in_dims.len() || e >= self.encoders.len() {
             return Err(Error::config("view", view, "no encoder for this view"));
         }
@@ -860,6 +1009,23 @@ impl TrainStep {
         };
         self.load_tensors(&get, adam_step)
     }
+}
+
+/// The name of encoder `e`: `encoder` for the first (or the shared one), `encoder_v2`,
+/// `encoder_v3`, ... for the views after it when each view has its own.
+pub fn encoder_name(e: usize) -> String {
+    if e == 0 {
+        "encoder".to_string()
+    } else {
+        format!("encoder_v{}", e + 1)
+    }
+}
+
+/// Blocks `i < j` of `len` items of `buf`, both mutable.
+fn two_mut(buf: &mut [f32], i: usize, j: usize, len: usize) -> (&mut [f32], &mut [f32]) {
+    debug_assert!(i < j);
+    let (lo, hi) = buf.split_at_mut(j * len);
+    (&mut lo[i * len..(i + 1) * len], &mut hi[..len])
 }
 
 fn split_gaussians<'a>(

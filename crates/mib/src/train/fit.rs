@@ -135,14 +135,16 @@ pub struct FitState {
 impl FitState {
     /// The untrained state of `cfg` for `train` (parameters initialised from the run's seed, input
     /// scaling fitted on `train` as `data.scaling` says; `named`: the items come from a named
-    /// dataset's loader) and the dataset views of its two training slots.
+    /// dataset's loader) and the dataset views of its training slots
+    /// ([`crate::models::training_views`]).
     pub fn new(
         cfg: &TrainConfig,
         train: &MultiViewDataset,
         named: bool,
-    ) -> Result<(Self, [usize; 2])> {
+    ) -> Result<(Self, Vec<usize>)> {
         let views = crate::models::training_views(cfg, train.views.len())?;
         let dims = train.view_dims();
+        let slot_dims: Vec<usize> = views.iter().map(|&v| dims[v]).collect();
         let image = matches!(cfg.data.pairing, crate::data::PairingConfig::Augment { .. });
         let scaling = views
             .iter()
@@ -160,11 +162,7 @@ impl FitState {
             scaling
         };
         let state = FitState {
-            model: crate::models::build_step(
-                cfg,
-                [dims[views[0]], dims[views[1]]],
-                train.n_classes,
-            )?,
+            model: crate::models::build_step(cfg, &slot_dims, train.n_classes)?,
             rng: MibRng::seed_from_u64(stream_seed(cfg.seed, 2)),
             iteration: 0,
             nonfinite_total: 0,
@@ -192,7 +190,7 @@ impl FitState {
         self,
         cfg: &TrainConfig,
         train: &MultiViewDataset,
-        views: [usize; 2],
+        views: &[usize],
         wall_s: f64,
     ) -> crate::models::TrainedModel {
         let meta = self.meta(wall_s);
@@ -228,7 +226,7 @@ pub struct LoopData<'a> {
     /// Test items for the training-time probe (`[eval]`), if any.
     pub test: Option<&'a MultiViewDataset>,
     /// The dataset views of each training slot ([`crate::models::training_views`]).
-    pub views: [usize; 2],
+    pub views: &'a [usize],
 }
 
 /// Runs `state` up to `cfg.train.iterations`, checkpointing every `train.checkpoint_every`
@@ -248,7 +246,7 @@ pub fn run_loop(
     let producer = BatchProducer::new(
         Arc::clone(data.train),
         cfg.data.pairing.clone(),
-        views,
+        views.to_vec(),
         cfg.train.batch_size,
         stream_seed(cfg.seed, 3),
         // One producer thread makes >100,000 views/s, >10x what the step consumes: the cores
@@ -256,6 +254,9 @@ pub fn run_loop(
         1,
     )?
     .with_scaling(state.scaling.clone())?;
+    if let Some(note) = crate::models::unused_views_note(cfg, &data.train.view_names) {
+        observer.on_warning(&note);
+    }
     observer.on_start(start, total);
     let needs_labels = cfg.model.objective == ObjectiveKind::Supervised;
     let mut acc = Accum::default();
@@ -278,9 +279,18 @@ pub fn run_loop(
         let it = state.iteration;
         let beta = cfg.beta.value(it) as f32;
         let labels = needs_labels.then_some(batch.labels.as_slice());
-        let views_in = [batch.views[0].as_slice(), batch.views[1].as_slice()];
+        // two views on the stack (no allocation per iteration); K > 2 in a small vector
+        let pair: [&[f32]; 2];
+        let many: Vec<&[f32]>;
+        let views_in: &[&[f32]] = if batch.views.len() == 2 {
+            pair = [batch.views[0].as_slice(), batch.views[1].as_slice()];
+            &pair
+        } else {
+            many = batch.views.iter().map(|v| v.as_slice()).collect();
+            &many
+        };
         let (model, rng) = (&mut state.model, &mut state.rng);
-        let stats = pool.install(|| model.step(&views_in, labels, batch.rows, beta, rng))??;
+        let stats = pool.install(|| model.step(views_in, labels, batch.rows, beta, rng))??;
         // The batch's buffers go back to the producer: no allocation per iteration.
         batches.recycle(batch);
         state.iteration += 1;
@@ -364,7 +374,7 @@ fn probe_during_training(
     cfg: &TrainConfig,
     train: &MultiViewDataset,
     test: &MultiViewDataset,
-    views: [usize; 2],
+    views: &[usize],
     iteration: u64,
 ) -> Result<Option<f64>> {
     let e = &cfg.eval;

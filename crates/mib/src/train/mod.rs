@@ -82,7 +82,7 @@ pub fn fit(
         fit::LoopData {
             train: &train,
             test,
-            views,
+            views: &views,
         },
         &mut state,
         &pool,
@@ -90,7 +90,7 @@ pub fn fit(
         &mut sink,
         observer,
     )?;
-    let model = state.into_model(cfg, &train, views, summary.wall_s);
+    let model = state.into_model(cfg, &train, &views, summary.wall_s);
     Ok(Fitted {
         model,
         summary,

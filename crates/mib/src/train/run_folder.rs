@@ -283,7 +283,7 @@ pub fn train(
         LoopData {
             train: &data.train,
             test: Some(&data.test),
-            views,
+            views: &views,
         },
         &mut state,
         &pool,
@@ -292,7 +292,7 @@ pub fn train(
         observer,
     )?;
     summary.run_dir = run_dir.to_path_buf();
-    let model = state.into_model(cfg, &data.train, views, summary.wall_s);
+    let model = state.into_model(cfg, &data.train, &views, summary.wall_s);
     if !summary.interrupted {
         run.write_model(&model)?;
     }

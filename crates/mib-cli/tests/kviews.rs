@@ -1,0 +1,239 @@
+//! `mib train --views a.npy,b.npy,c.npy` trains one model over all three views; `mib eval` and
+//! `mib embed` use any of them; bad view counts and indices are one clear line on stderr.
+
+mod common;
+use common::tmpdir;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn npy_f32(rows: usize, cols: usize, data: &[f32]) -> Vec<u8> {
+    let mut h = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
+    while (10 + h.len() + 1) % 64 != 0 {
+        h.push(' ');
+    }
+    h.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(h.len() as u16).to_le_bytes());
+    out.extend_from_slice(h.as_bytes());
+    for v in data {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out
+}
+
+fn npy_i64(data: &[i64]) -> Vec<u8> {
+    let mut h = format!(
+        "{{'descr': '<i8', 'fortran_order': False, 'shape': ({},), }}",
+        data.len()
+    );
+    while (10 + h.len() + 1) % 64 != 0 {
+        h.push(' ');
+    }
+    h.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(h.len() as u16).to_le_bytes());
+    out.extend_from_slice(h.as_bytes());
+    for v in data {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out
+}
+
+fn mib(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mib"))
+        .args(args)
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .unwrap()
+}
+
+fn ok(args: &[&str]) -> Output {
+    let out = mib(args);
+    assert!(
+        out.status.success(),
+        "mib {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn one_line_error(args: &[&str], needles: &[&str]) {
+    let out = mib(args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "mib {args:?} should fail: {err}");
+    assert_ne!(out.status.code(), Some(101), "panicked: {err}");
+    let lines: Vec<_> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "mib {args:?}: expected one line, got: {err}"
+    );
+    for n in needles {
+        assert!(err.contains(n), "mib {args:?}: `{n}` not in: {err}");
+    }
+}
+
+/// Three views of 60 items in 3 classes (the class shows in every view), widths 6, 4 and 5.
+fn write_views(d: &Path) -> (String, String) {
+    let n = 60;
+    let widths = [6usize, 4, 5];
+    let mut paths = Vec::new();
+    for (v, &w) in widths.iter().enumerate() {
+        let data: Vec<f32> = (0..n * w)
+            .map(|k| {
+                let (r, c) = (k / w, k % w);
+                let hot = if c % 3 == r % 3 { 1.0 } else { 0.0 };
+                hot + 0.1 * (((k * 7 + v * 13) % 11) as f32 / 11.0)
+            })
+            .collect();
+        let p = d.join(format!("v{v}.npy"));
+        std::fs::write(&p, npy_f32(n, w, &data)).unwrap();
+        paths.push(p.display().to_string());
+    }
+    let labels: Vec<i64> = (0..n as i64).map(|i| i % 3).collect();
+    let lp = d.join("y.npy");
+    std::fs::write(&lp, npy_i64(&labels)).unwrap();
+    (paths.join(","), lp.display().to_string())
+}
+
+#[test]
+fn three_npy_views_train_evaluate_and_embed() {
+    let d = tmpdir("kviews");
+    let (views, labels) = write_views(&d);
+    let run = d.join("run");
+    let run_s = run.to_str().unwrap();
+    let train = [
+        "train",
+        "-q",
+        "--config",
+        "demo",
+        "--iterations",
+        "20",
+        "--batch-size",
+        "8",
+        "--views",
+        &views,
+        "--labels",
+        &labels,
+        "--out",
+        run_s,
+    ];
+    ok(&train);
+    let cfg = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    assert!(cfg.contains("v2.npy"), "{cfg}");
+    let enc: toml::Value =
+        toml::from_str(&std::fs::read_to_string(run.join("encoder.toml")).unwrap()).unwrap();
+    let dims: Vec<i64> = enc["in_dims"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_integer().unwrap())
+        .collect();
+    assert_eq!(dims, [6, 4, 5]);
+    // every view's representations: eval and embed
+    for view in ["0", "2"] {
+        let out = run.join(format!("eval{view}.json"));
+        ok(&[
+            "eval",
+            run_s,
+            "--view",
+            view,
+            "--labels-per-class",
+            "1",
+            "--repetitions",
+            "2",
+            "--json",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(out.exists());
+        let z = d.join(format!("z{view}.npy"));
+        ok(&["embed", run_s, "--view", view, "--out", z.to_str().unwrap()]);
+        assert!(z.exists());
+    }
+    one_line_error(
+        &["embed", run_s, "--view", "3", "--out", "/dev/null"],
+        &["--view 3", "3 training views"],
+    );
+    one_line_error(
+        &["eval", run_s, "--view", "5"],
+        &["view", "5", "3 training views"],
+    );
+    // the same run evaluated on two of its three views: the view count is named
+    let two: Vec<&str> = views.split(',').take(2).collect();
+    one_line_error(
+        &["eval", run_s, "--views", &two.join(",")],
+        &["views of the data", "3", "2"],
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn one_view_for_mib_is_refused_and_single_view_objectives_say_what_they_ignore() {
+    let d = tmpdir("kviews-one");
+    let (views, labels) = write_views(&d);
+    let first = views.split(',').next().unwrap().to_string();
+    let run = d.join("run");
+    one_line_error(
+        &[
+            "train",
+            "-q",
+            "--config",
+            "demo",
+            "--iterations",
+            "10",
+            "--batch-size",
+            "8",
+            "--views",
+            &first,
+            "--out",
+            run.to_str().unwrap(),
+        ],
+        &["1 view", "augment"],
+    );
+    // a mismatched row count names the file
+    let short = d.join("short.npy");
+    std::fs::write(&short, npy_f32(10, 4, &[0.5; 40])).unwrap();
+    let bad = format!("{views},{}", short.display());
+    one_line_error(
+        &[
+            "train",
+            "-q",
+            "--config",
+            "demo",
+            "--views",
+            &bad,
+            "--out",
+            d.join("run2").to_str().unwrap(),
+        ],
+        &["short.npy", "10 rows"],
+    );
+    // InfoMax on three views: trains on view 0 and says so
+    let list: Vec<String> = views.split(',').map(|v| format!("{v:?}")).collect();
+    let cfg = d.join("infomax.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[data]\ndataset = \"npy\"\nviews = [{}]\nlabels = {labels:?}\n\
+             pairing = {{ kind = \"aligned\" }}\n[model]\nobjective = \"infomax\"\n\
+             encoder_hidden = [16]\nz_dim = 4\ncritic_hidden = [16]\n\
+             [train]\niterations = 10\nbatch_size = 8\nlog_every = 5\ncheckpoint_every = 10\n",
+            list.join(", ")
+        ),
+    )
+    .unwrap();
+    let out = ok(&[
+        "train",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--out",
+        d.join("im").to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("single-view objective") && err.contains("`v1`, `v2`"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}
