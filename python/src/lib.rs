@@ -950,6 +950,97 @@ fn encoder_information_bounds(
     Ok((b.lower, b.upper, b.n))
 }
 
+fn image_format(format: &str) -> PyResult<mib::plot::ImageFormat> {
+    match format {
+        "png" => Ok(mib::plot::ImageFormat::Png),
+        "svg" => Ok(mib::plot::ImageFormat::Svg),
+        other => Err(ConfigError::new_err(format!(
+            "format: `{other}` is not an image format (png, svg)"
+        ))),
+    }
+}
+
+fn figure_bytes<'py>(
+    py: Python<'py>,
+    f: mib::Result<mib::plot::Figure>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    Ok(PyBytes::new(py, &f.py()?.bytes))
+}
+
+/// The accuracy-against-labels figure ([`mib::plot::accuracy_vs_labels`]): `runs` is a list of
+/// `(name, probe summaries as JSON)`.
+#[pyfunction]
+#[pyo3(signature = (runs, format="png"))]
+fn plot_accuracy_vs_labels<'py>(
+    py: Python<'py>,
+    runs: Vec<(String, String)>,
+    format: &str,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let fmt = image_format(format)?;
+    let runs = runs
+        .into_iter()
+        .map(|(name, json)| {
+            let summaries = serde_json::from_str(&json)
+                .map_err(|e| DataError::new_err(format!("results[{name:?}]: {e}")))?;
+            Ok(mib::plot::ProbeRun { name, summaries })
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    figure_bytes(py, py.detach(|| mib::plot::accuracy_vs_labels(&runs, fmt)))
+}
+
+/// The information plane ([`mib::plot::information_plane`]): points `(name, I(x;z), I(y;z))`,
+/// the ceiling `H(y)` when given.
+#[pyfunction]
+#[pyo3(signature = (points, h_y=None, format="png"))]
+fn plot_information_plane<'py>(
+    py: Python<'py>,
+    points: Vec<(String, f64, f64)>,
+    h_y: Option<f64>,
+    format: &str,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let fmt = image_format(format)?;
+    let points: Vec<mib::plot::InfoPoint> = points
+        .into_iter()
+        .map(|(name, i_xz, i_yz)| mib::plot::InfoPoint { name, i_xz, i_yz })
+        .collect();
+    figure_bytes(
+        py,
+        py.detach(|| mib::plot::information_plane(&points, h_y, fmt)),
+    )
+}
+
+/// Training curves ([`mib::plot::training_curves`]) of metrics lines (`metrics.jsonl`'s text).
+#[pyfunction]
+#[pyo3(signature = (jsonl, format="png"))]
+fn plot_training_curves<'py>(
+    py: Python<'py>,
+    jsonl: &str,
+    format: &str,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let fmt = image_format(format)?;
+    let records = mib::plot::parse_metrics_jsonl(jsonl)
+        .map_err(|(line, msg)| DataError::new_err(format!("history[{}]: {msg}", line - 1)))?;
+    figure_bytes(py, py.detach(|| mib::plot::training_curves(&records, fmt)))
+}
+
+/// The 2-D PCA scatter of `x` coloured by `labels` ([`mib::plot::pca_scatter`]).
+#[pyfunction]
+#[pyo3(signature = (x, labels, max_points=2000, format="png"))]
+fn plot_pca_scatter<'py>(
+    py: Python<'py>,
+    x: Bound<'py, PyArray2<f32>>,
+    labels: PyReadonlyArray1<'py, i64>,
+    max_points: usize,
+    format: &str,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let fmt = image_format(format)?;
+    let (m, l) = labelled(&x, &labels, "z", "y")?;
+    figure_bytes(
+        py,
+        py.detach(|| mib::plot::pca_scatter(&m, &l, max_points, fmt)),
+    )
+}
+
 /// The native part of the `mib` package.
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -971,6 +1062,10 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
         wrap_pyfunction!(multilabel_map, m)?,
         wrap_pyfunction!(label_information, m)?,
         wrap_pyfunction!(encoder_information_bounds, m)?,
+        wrap_pyfunction!(plot_accuracy_vs_labels, m)?,
+        wrap_pyfunction!(plot_information_plane, m)?,
+        wrap_pyfunction!(plot_training_curves, m)?,
+        wrap_pyfunction!(plot_pca_scatter, m)?,
     ] {
         m.add_function(f)?;
     }
