@@ -148,3 +148,11 @@ def plot_pca_scatter(
     max_points: int = 2000,
     format: str = "png",
 ) -> bytes: ...
+def augment(
+    images: npt.NDArray[np.float32],
+    h: int,
+    w: int,
+    steps_json: str,
+    seed: int = 0,
+    threads: int = 0,
+) -> npt.NDArray[np.float32]: ...

@@ -950,6 +950,54 @@ fn encoder_information_bounds(
     Ok((b.lower, b.upper, b.n))
 }
 
+/// Augmented copies of the single-channel `h x w` images in the rows of `images`
+/// ([`mib::augment::AugmentConfig`] as JSON: the steps the training pairing applies), one draw per
+/// row; row `i` draws from a generator seeded by `(seed, i)`, so the result does not depend on
+/// `threads`.
+#[pyfunction]
+#[pyo3(signature = (images, h, w, steps_json, seed=0, threads=0))]
+fn augment<'py>(
+    py: Python<'py>,
+    images: Bound<'py, PyArray2<f32>>,
+    h: usize,
+    w: usize,
+    steps_json: &str,
+    seed: u64,
+    threads: usize,
+) -> PyResult<Bound<'py, PyArray2<f32>>> {
+    use mib::augment::Augment as _;
+    use rayon::prelude::*;
+    let cfg: mib::augment::AugmentConfig = serde_json::from_str(steps_json)
+        .map_err(|e| ConfigError::new_err(format!("augment: {e}")))?;
+    let pipeline = cfg.build().py()?;
+    let x = shared_matrix(&images, "images")?;
+    if h * w != x.cols || x.cols == 0 {
+        return Err(ShapeError::new_err(format!(
+            "images: rows of {} values are not {h} x {w} images",
+            x.cols
+        )));
+    }
+    let mut out = vec![0f32; x.rows * x.cols];
+    py.detach(|| {
+        mib::pool::ComputePool::new(threads).install(|| {
+            out.par_chunks_mut(x.cols).enumerate().for_each(|(i, dst)| {
+                let mut rng = MibRng::seed_from_u64(row_seed(seed, i as u64));
+                pipeline.apply_using(x.row(i), dst, h, w, &mut rng);
+            })
+        })
+    })
+    .py()?;
+    matrix_to_numpy(py, Matrix::new(x.rows, x.cols, out).py()?)
+}
+
+/// SplitMix64 over `(seed, row)`: independent generators per row from one seed.
+fn row_seed(seed: u64, row: u64) -> u64 {
+    let mut z = seed ^ row.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
 fn image_format(format: &str) -> PyResult<mib::plot::ImageFormat> {
     match format {
         "png" => Ok(mib::plot::ImageFormat::Png),
@@ -1062,6 +1110,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
         wrap_pyfunction!(multilabel_map, m)?,
         wrap_pyfunction!(label_information, m)?,
         wrap_pyfunction!(encoder_information_bounds, m)?,
+        wrap_pyfunction!(augment, m)?,
         wrap_pyfunction!(plot_accuracy_vs_labels, m)?,
         wrap_pyfunction!(plot_information_plane, m)?,
         wrap_pyfunction!(plot_training_curves, m)?,

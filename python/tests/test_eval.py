@@ -199,3 +199,30 @@ def test_bad_arrays_name_the_argument(mfeat):
         mib.eval.encoder_information_bounds(np.zeros((3, 1)), np.ones((3, 2)))
     with pytest.raises(mib.DataError, match=r"non-positive scale"):
         mib.eval.encoder_information_bounds(np.zeros((3, 1)), np.zeros((3, 1)))
+
+
+def test_augment_draws_seeded_views_of_each_image():
+    rng = np.random.default_rng(0)
+    imgs = rng.uniform(size=(64, 28, 28)).astype(np.float32)
+    a = mib.datasets.augment(imgs, "mnist", seed=1)
+    assert a.shape == imgs.shape and a.dtype == np.float32
+    assert a.min() >= 0.0 and a.max() <= 1.0
+    np.testing.assert_array_equal(a, mib.datasets.augment(imgs, "mnist", seed=1, n_jobs=1))
+    b = mib.datasets.augment(imgs, "mnist", seed=2)
+    assert (a != b).any(axis=(1, 2)).all()  # another seed: another view of every image
+    # rows (n, h * w) with image_shape give the same views
+    rows = mib.datasets.augment(imgs.reshape(64, -1), "mnist", image_shape=(28, 28), seed=1)
+    np.testing.assert_array_equal(rows.reshape(imgs.shape), a)
+    np.testing.assert_array_equal(mib.datasets.augment(imgs, [], seed=1), imgs)  # no steps
+    ones = np.ones((200, 28, 28), np.float32)
+    drop = mib.datasets.augment(ones, [{"kind": "pixel-corruption", "keep": 0.8, "mode": "drop"}])
+    assert abs(float((drop == 0).mean()) - 0.2) < 0.01
+    with pytest.raises(mib.ConfigError, match="image_shape: needed"):
+        mib.datasets.augment(imgs.reshape(64, -1))
+    with pytest.raises(mib.ShapeError, match="not 5 x 5 images"):
+        mib.datasets.augment(imgs.reshape(64, -1), image_shape=(5, 5))
+    with pytest.raises(mib.ConfigError, match=r"augment.steps\[0\].keep"):
+        mib.datasets.augment(imgs, [{"kind": "pixel-corruption", "keep": 2.0, "mode": "drop"}])
+    imgs[3, 4, 5] = np.nan
+    with pytest.raises(mib.DataError, match=r"images: non-finite value at index \(3, 4, 5\)"):
+        mib.datasets.augment(imgs)
