@@ -12,7 +12,8 @@ imports pandas without declaring it)::
 Run (``uptime`` is printed before, between and after the runs)::
 
     /work/venv-torch/bin/python scripts/compare_torch_mist.py --datasets mfeat --rounds 3
-    /work/venv-torch/bin/python scripts/compare_torch_mist.py --datasets fashion-mnist --rounds 1
+    /work/venv-torch/bin/python scripts/compare_torch_mist.py --datasets fashion-mnist --rounds 1 \\
+        --arms tm-default,mib-tm-arch,mib-demo,mib-tm-arch-fresh,mib-demo-fresh
     /work/venv-torch/bin/python scripts/compare_torch_mist.py --arms tm-default,mib-default \\
         --iterations 1000 --rounds 1                 # a quick look
 
@@ -324,11 +325,14 @@ def main() -> None:
     print(f"load before: {uptime()}")
     for kind in args.datasets.split(","):
         data = prepare(kind, args.out, args.fm_train)
-        arms = search_arms(kind) if args.search else {a: ARMS[a] for a in args.arms.split(",")}
-        if kind == "fashion-mnist" and not args.search:
-            for a in list(arms):
-                if arms[a]["tool"] == "mib":
-                    arms[a + "-fresh"] = {**arms[a], "fresh": True}
+        if args.search:
+            arms = search_arms(kind)
+        else:
+            # NAME-fresh: mib's arm NAME on fresh augmentations at every step (Fashion-MNIST)
+            arms = {
+                a: {**ARMS[a.removesuffix("-fresh")], "fresh": a.endswith("-fresh")}
+                for a in args.arms.split(",")
+            }
         for r in range(args.rounds):
             # alternate the order of the tools from round to round
             names = list(arms) if r % 2 == 0 else list(reversed(arms))
