@@ -13,7 +13,7 @@ Errors subclass ``ValueError`` (``ConfigError``, ``DataError``, ``ShapeError``, 
 ``RuntimeError`` (``TrainingError``) or ``OSError`` (``FileError``).
 """
 
-from . import datasets, eval
+from . import datasets, eval, plot
 from ._estimators import (
     MIB,
     BetaVAE,
@@ -48,6 +48,7 @@ __all__ = [
     "preset_names",
     "datasets",
     "eval",
+    "plot",
     "MibError",
     "ConfigError",
     "DataError",

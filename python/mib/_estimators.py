@@ -503,6 +503,20 @@ class _MultiViewEstimator:
             raise ConfigError(f"view={view!r}: expected a training view, 0 to {k - 1}")
         return model.embed(int(view), a, sample=bool(sample), seed=int(self.seed))
 
+    def posterior(self, X: Any, view: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """The Gaussian posterior ``p(z | x)`` of the rows of ``X`` under the encoder of training
+        view ``view``: its means and standard deviations.
+
+        Returns
+        -------
+        mean, scale : ndarray of shape (n_samples, z_dim), float32
+        """
+        model = self._check_fitted()
+        (a,), _ = self._prepare_views([X], fitting=False)
+        if not isinstance(view, (int, np.integer)) or view < 0:
+            raise ConfigError(f"view={view!r}: expected 0 or 1")
+        return model.posterior(int(view), a)
+
     def transform(self, views: Any) -> list[np.ndarray]:
         """Posterior means of each view: ``views[i]`` through the encoder of training view ``i``
         (one array: through view 0's). Returns a list of arrays ``[n_samples, z_dim]``."""

@@ -7,6 +7,8 @@ import numpy as np
 import numpy.typing as npt
 
 __version__: str
+I_YZ_PROBE_BOUND: str
+I_XZ_ENCODER_BOUNDS: str
 
 class MibError(ValueError): ...
 class ConfigError(MibError): ...
@@ -42,6 +44,17 @@ class Model:
     def embed(
         self, view: int, x: npt.NDArray[np.float32], sample: bool = False, seed: int = 0
     ) -> npt.NDArray[np.float32]: ...
+    def posterior(
+        self, view: int, x: npt.NDArray[np.float32]
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]: ...
+    def evaluate(
+        self,
+        train_views: Sequence[npt.NDArray[np.float32]],
+        y_train: npt.NDArray[np.int64],
+        test_views: Sequence[npt.NDArray[np.float32]],
+        y_test: npt.NDArray[np.int64],
+        protocol_json: str,
+    ) -> str: ...
     def evaluate_pairs(
         self,
         views: Sequence[npt.NDArray[np.float32]],
@@ -84,3 +97,62 @@ def evaluate(
     z_test_view2: npt.NDArray[np.float32] | None = None,
     threads: int = 0,
 ) -> str: ...
+def knn(
+    z_train: npt.NDArray[np.float32],
+    y_train: npt.NDArray[np.int64],
+    z_test: npt.NDArray[np.float32],
+    y_test: npt.NDArray[np.int64],
+    k: int = 5,
+    metric: str = "euclidean",
+    threads: int = 0,
+) -> str: ...
+def retrieval(
+    queries: npt.NDArray[np.float32],
+    query_labels: npt.NDArray[np.int64],
+    gallery: npt.NDArray[np.float32],
+    gallery_labels: npt.NDArray[np.int64],
+    k: int = 200,
+    threads: int = 0,
+) -> str: ...
+def multilabel_probe(
+    z_train: npt.NDArray[np.float32],
+    t_train: npt.NDArray[np.float32],
+    z_test: npt.NDArray[np.float32],
+    t_test: npt.NDArray[np.float32],
+    labelled: Sequence[int],
+    repetitions: int,
+    probe_json: str,
+    seed: int = 0,
+    threads: int = 0,
+) -> str: ...
+def multilabel_map(scores: npt.NDArray[np.float32], targets: npt.NDArray[np.float32]) -> float: ...
+def label_information(
+    z_train: npt.NDArray[np.float32],
+    y_train: npt.NDArray[np.int64],
+    z_test: npt.NDArray[np.float32],
+    y_test: npt.NDArray[np.int64],
+    probe_json: str,
+    threads: int = 0,
+) -> tuple[float, float]: ...
+def encoder_information_bounds(
+    mean: npt.NDArray[np.float32], scale: npt.NDArray[np.float32], seed: int = 0, threads: int = 0
+) -> tuple[float, float, int]: ...
+def plot_accuracy_vs_labels(runs: Sequence[tuple[str, str]], format: str = "png") -> bytes: ...
+def plot_information_plane(
+    points: Sequence[tuple[str, float, float]], h_y: float | None = None, format: str = "png"
+) -> bytes: ...
+def plot_training_curves(jsonl: str, format: str = "png") -> bytes: ...
+def plot_pca_scatter(
+    x: npt.NDArray[np.float32],
+    labels: npt.NDArray[np.int64],
+    max_points: int = 2000,
+    format: str = "png",
+) -> bytes: ...
+def augment(
+    images: npt.NDArray[np.float32],
+    h: int,
+    w: int,
+    steps_json: str,
+    seed: int = 0,
+    threads: int = 0,
+) -> npt.NDArray[np.float32]: ...

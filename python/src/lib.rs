@@ -66,7 +66,16 @@ create_exception!(
 
 /// The library's error as the Python exception of its kind.
 fn py_err(e: Error) -> PyErr {
-    let msg = e.to_string();
+    with_context(e, "")
+}
+
+/// [`py_err`] with `context: ` before the message (when `context` is not empty).
+fn with_context(e: Error, context: &str) -> PyErr {
+    let msg = if context.is_empty() {
+        e.to_string()
+    } else {
+        format!("{context}: {e}")
+    };
     match e {
         Error::Config { .. } => ConfigError::new_err(msg),
         Error::Shape { .. } => ShapeError::new_err(msg),
@@ -176,6 +185,9 @@ impl TrainObserver for PyObserver {
         self.error.is_some()
     }
 }
+
+/// Two arrays (posterior means and scales).
+type Pair<'py> = (Bound<'py, PyArray2<f32>>, Bound<'py, PyArray2<f32>>);
 
 /// A trained `mib` model (the library's `TrainedModel`), safe to share between Python threads.
 #[pyclass(module = "mib._native", frozen)]
@@ -377,6 +389,72 @@ impl Model {
             })
             .py()?;
         matrix_to_numpy(py, z)
+    }
+
+    /// Posterior means and scales (`[n, z_dim]` each) of the rows of `x` under the encoder of
+    /// training view `view`.
+    fn posterior<'py>(
+        &self,
+        py: Python<'py>,
+        view: usize,
+        x: Bound<'py, PyArray2<f32>>,
+    ) -> PyResult<Pair<'py>> {
+        let xm = shared_matrix(&x, "X")?;
+        let (mean, scale) = py
+            .detach(|| {
+                self.inner
+                    .try_lock()
+                    .map_err(|_| Error::Data("the model is in use by another thread".into()))?
+                    .posterior(view, &xm)
+            })
+            .py()?;
+        Ok((matrix_to_numpy(py, mean)?, matrix_to_numpy(py, scale)?))
+    }
+
+    /// What `mib eval` runs on a run folder ([`mib::eval::evaluate_model`]), on the splits
+    /// `(train_views, y_train)` and `(test_views, y_test)` (views in training order);
+    /// `protocol_json` is [`mib::eval::EvalProtocol`] as JSON. Returns the report as JSON.
+    fn evaluate<'py>(
+        &self,
+        py: Python<'py>,
+        train_views: Vec<Bound<'py, PyArray2<f32>>>,
+        y_train: PyReadonlyArray1<'py, i64>,
+        test_views: Vec<Bound<'py, PyArray2<f32>>>,
+        y_test: PyReadonlyArray1<'py, i64>,
+        protocol_json: &str,
+    ) -> PyResult<String> {
+        let protocol = parse_protocol(protocol_json)?;
+        let split = |views: &[Bound<'py, PyArray2<f32>>],
+                     y: &PyReadonlyArray1<'py, i64>,
+                     what: &str|
+         -> PyResult<MultiViewDataset> {
+            let mats = views
+                .iter()
+                .enumerate()
+                .map(|(i, v)| shared_matrix(v, &format!("{what}_views[{i}]")))
+                .collect::<PyResult<Vec<_>>>()?;
+            MultiViewDataset::new(mats, Some(class_labels(y, &format!("y_{what}"))?), None)
+                .map_err(|e| with_context(e, &format!("{what} split")))
+        };
+        let train = split(&train_views, &y_train, "train")?;
+        let mut test = split(&test_views, &y_test, "test")?;
+        test.n_classes = test.n_classes.max(train.n_classes);
+        let mut train = train;
+        train.n_classes = test.n_classes;
+        let data = mib::data::DatasetSplits {
+            train: Arc::new(train),
+            test,
+        };
+        let (report, _) = py
+            .detach(|| {
+                let mut m = self
+                    .inner
+                    .try_lock()
+                    .map_err(|_| Error::Data("the model is in use by another thread".into()))?;
+                mib::eval::evaluate_model(&mut m, &data, &protocol)
+            })
+            .py()?;
+        to_json_str(&report)
     }
 
     /// The objective's loss parts on held-out pairs, averaged (no update): a dict with `loss`,
@@ -604,8 +682,7 @@ fn evaluate(
     z_test_view2: Option<Bound<'_, PyArray2<f32>>>,
     threads: usize,
 ) -> PyResult<String> {
-    let protocol: mib::eval::EvalProtocol = serde_json::from_str(protocol_json)
-        .map_err(|e| ConfigError::new_err(format!("protocol: {e}")))?;
+    let protocol = parse_protocol(protocol_json)?;
     let (tr, te) = (
         shared_matrix(&z_train, "z_train")?,
         shared_matrix(&z_test, "z_test")?,
@@ -646,7 +723,370 @@ fn evaluate(
             mib::pool::ComputePool::new(threads).install(|| protocol.evaluate(&inputs))?
         })
         .py()?;
-    serde_json::to_string(&report).map_err(|e| DataError::new_err(e.to_string()))
+    to_json_str(&report)
+}
+
+fn parse_protocol(json: &str) -> PyResult<mib::eval::EvalProtocol> {
+    serde_json::from_str(json).map_err(|e| ConfigError::new_err(format!("protocol: {e}")))
+}
+
+fn parse_probe(json: &str) -> PyResult<mib::eval::LinearProbeParams> {
+    let p: mib::eval::LinearProbeParams =
+        serde_json::from_str(json).map_err(|e| ConfigError::new_err(format!("probe: {e}")))?;
+    p.check().py()?;
+    Ok(p)
+}
+
+fn to_json_str(v: &impl serde::Serialize) -> PyResult<String> {
+    serde_json::to_string(v).map_err(|e| DataError::new_err(e.to_string()))
+}
+
+/// Representations and their class labels, checked against each other; `z`/`y` name them.
+fn labelled(
+    z: &Bound<'_, PyArray2<f32>>,
+    y: &PyReadonlyArray1<'_, i64>,
+    z_name: &str,
+    y_name: &str,
+) -> PyResult<(Matrix, Vec<u32>)> {
+    let m = shared_matrix(z, z_name)?;
+    let l = class_labels(y, y_name)?;
+    if m.rows != l.len() {
+        return Err(ShapeError::new_err(format!(
+            "{y_name}: {} labels for {} rows of {z_name}",
+            l.len(),
+            m.rows
+        )));
+    }
+    Ok((m, l))
+}
+
+fn n_classes_of(labels: &[&[u32]]) -> usize {
+    labels
+        .iter()
+        .flat_map(|l| l.iter())
+        .max()
+        .map_or(0, |&m| m as usize + 1)
+}
+
+/// The kNN probe ([`mib::eval::knn_accuracy`]) fitted on all of `(z_train, y_train)`; returns
+/// its report (`eval.json`'s `knn`) as JSON.
+#[pyfunction]
+#[pyo3(signature = (z_train, y_train, z_test, y_test, k=5, metric="euclidean", threads=0))]
+#[allow(clippy::too_many_arguments)]
+fn knn(
+    py: Python<'_>,
+    z_train: Bound<'_, PyArray2<f32>>,
+    y_train: PyReadonlyArray1<'_, i64>,
+    z_test: Bound<'_, PyArray2<f32>>,
+    y_test: PyReadonlyArray1<'_, i64>,
+    k: usize,
+    metric: &str,
+    threads: usize,
+) -> PyResult<String> {
+    let metric = match metric {
+        "euclidean" => mib::eval::Distance::Euclidean,
+        "cosine" => mib::eval::Distance::Cosine,
+        other => {
+            return Err(ConfigError::new_err(format!(
+                "metric: `{other}` is not a distance (euclidean, cosine)"
+            )))
+        }
+    };
+    let (tr, ytr) = labelled(&z_train, &y_train, "z_train", "y_train")?;
+    let (te, yte) = labelled(&z_test, &y_test, "z_test", "y_test")?;
+    let n_classes = n_classes_of(&[&ytr, &yte]);
+    let params = mib::eval::KnnParams { k, metric };
+    let report = py
+        .detach(|| {
+            mib::pool::ComputePool::new(threads)
+                .install(|| mib::eval::knn_accuracy(&params, &tr, &ytr, &te, &yte, n_classes))
+        })
+        .py()?
+        .py()?;
+    to_json_str(&report)
+}
+
+/// Retrieval ([`mib::eval::retrieval`]): each query ranks the gallery by Euclidean distance; an
+/// item is relevant when it has the query's label. Returns mAP@all and Precision@`k` as JSON.
+#[pyfunction]
+#[pyo3(signature = (queries, query_labels, gallery, gallery_labels, k=200, threads=0))]
+fn retrieval(
+    py: Python<'_>,
+    queries: Bound<'_, PyArray2<f32>>,
+    query_labels: PyReadonlyArray1<'_, i64>,
+    gallery: Bound<'_, PyArray2<f32>>,
+    gallery_labels: PyReadonlyArray1<'_, i64>,
+    k: usize,
+    threads: usize,
+) -> PyResult<String> {
+    let (q, ql) = labelled(&queries, &query_labels, "queries", "query_labels")?;
+    let (g, gl) = labelled(&gallery, &gallery_labels, "gallery", "gallery_labels")?;
+    let report = py
+        .detach(|| {
+            mib::pool::ComputePool::new(threads)
+                .install(|| mib::eval::retrieval(&q, &ql, &g, &gl, k))
+        })
+        .py()?
+        .py()?;
+    to_json_str(&report)
+}
+
+/// The label-limited multi-label probe ([`mib::eval::few_label_multilabel_probe`]): targets are
+/// multi-hot (`> 0.5` is positive); returns one summary per count of `labelled` as JSON.
+#[pyfunction]
+#[pyo3(signature = (z_train, t_train, z_test, t_test, labelled, repetitions, probe_json, seed=0, threads=0))]
+#[allow(clippy::too_many_arguments)]
+fn multilabel_probe(
+    py: Python<'_>,
+    z_train: Bound<'_, PyArray2<f32>>,
+    t_train: Bound<'_, PyArray2<f32>>,
+    z_test: Bound<'_, PyArray2<f32>>,
+    t_test: Bound<'_, PyArray2<f32>>,
+    labelled: Vec<usize>,
+    repetitions: usize,
+    probe_json: &str,
+    seed: u64,
+    threads: usize,
+) -> PyResult<String> {
+    let params = parse_probe(probe_json)?;
+    let (tr, ttr) = (
+        shared_matrix(&z_train, "z_train")?,
+        shared_matrix(&t_train, "t_train")?,
+    );
+    let (te, tte) = (
+        shared_matrix(&z_test, "z_test")?,
+        shared_matrix(&t_test, "t_test")?,
+    );
+    let r = py
+        .detach(|| {
+            mib::pool::ComputePool::new(threads).install(|| {
+                mib::eval::few_label_multilabel_probe(
+                    &tr,
+                    &ttr,
+                    &te,
+                    &tte,
+                    &labelled,
+                    repetitions,
+                    &params,
+                    seed,
+                )
+            })
+        })
+        .py()?
+        .py()?;
+    to_json_str(&r)
+}
+
+/// Label-wise ("macro") mean average precision of multi-label `scores` against multi-hot
+/// `targets` ([`mib::eval::mean_average_precision_multilabel`]).
+#[pyfunction]
+fn multilabel_map(
+    scores: Bound<'_, PyArray2<f32>>,
+    targets: Bound<'_, PyArray2<f32>>,
+) -> PyResult<f64> {
+    mib::eval::mean_average_precision_multilabel(
+        &shared_matrix(&scores, "scores")?,
+        &shared_matrix(&targets, "targets")?,
+    )
+    .py()
+}
+
+/// The `I(y; z) >= H(y) - CE_test` bound ([`mib::eval::label_information_lower_bound`]) and the
+/// label entropy `H(y_test)`, in nats: `(i_yz, h_y)`.
+#[pyfunction]
+#[pyo3(signature = (z_train, y_train, z_test, y_test, probe_json, threads=0))]
+fn label_information(
+    py: Python<'_>,
+    z_train: Bound<'_, PyArray2<f32>>,
+    y_train: PyReadonlyArray1<'_, i64>,
+    z_test: Bound<'_, PyArray2<f32>>,
+    y_test: PyReadonlyArray1<'_, i64>,
+    probe_json: &str,
+    threads: usize,
+) -> PyResult<(f64, f64)> {
+    let params = parse_probe(probe_json)?;
+    let (tr, ytr) = labelled(&z_train, &y_train, "z_train", "y_train")?;
+    let (te, yte) = labelled(&z_test, &y_test, "z_test", "y_test")?;
+    let n_classes = n_classes_of(&[&ytr, &yte]);
+    let i_yz = py
+        .detach(|| {
+            mib::pool::ComputePool::new(threads).install(|| {
+                mib::eval::label_information_lower_bound(&tr, &ytr, &te, &yte, n_classes, &params)
+            })
+        })
+        .py()?
+        .py()?;
+    Ok((i_yz, mib::eval::label_entropy(&yte, n_classes)))
+}
+
+/// Bounds on `I(x; z)` of a Gaussian encoder from its posterior means and scales
+/// ([`mib::eval::encoder_information_bounds_using`], one sample per item seeded by `seed`):
+/// `(lower, upper, n)` in nats.
+#[pyfunction]
+#[pyo3(signature = (mean, scale, seed=0, threads=0))]
+fn encoder_information_bounds(
+    py: Python<'_>,
+    mean: Bound<'_, PyArray2<f32>>,
+    scale: Bound<'_, PyArray2<f32>>,
+    seed: u64,
+    threads: usize,
+) -> PyResult<(f64, f64, usize)> {
+    let (m, s) = (
+        shared_matrix(&mean, "mean")?,
+        shared_matrix(&scale, "scale")?,
+    );
+    let b = py
+        .detach(|| {
+            mib::pool::ComputePool::new(threads).install(|| {
+                mib::eval::encoder_information_bounds_using(
+                    &m,
+                    &s,
+                    &mut MibRng::seed_from_u64(seed),
+                )
+            })
+        })
+        .py()?
+        .py()?;
+    Ok((b.lower, b.upper, b.n))
+}
+
+/// Augmented copies of the single-channel `h x w` images in the rows of `images`
+/// ([`mib::augment::AugmentConfig`] as JSON: the steps the training pairing applies), one draw per
+/// row; row `i` draws from a generator seeded by `(seed, i)`, so the result does not depend on
+/// `threads`.
+#[pyfunction]
+#[pyo3(signature = (images, h, w, steps_json, seed=0, threads=0))]
+fn augment<'py>(
+    py: Python<'py>,
+    images: Bound<'py, PyArray2<f32>>,
+    h: usize,
+    w: usize,
+    steps_json: &str,
+    seed: u64,
+    threads: usize,
+) -> PyResult<Bound<'py, PyArray2<f32>>> {
+    use mib::augment::Augment as _;
+    use rayon::prelude::*;
+    let cfg: mib::augment::AugmentConfig = serde_json::from_str(steps_json)
+        .map_err(|e| ConfigError::new_err(format!("augment: {e}")))?;
+    let pipeline = cfg.build().py()?;
+    let x = shared_matrix(&images, "images")?;
+    if h * w != x.cols || x.cols == 0 {
+        return Err(ShapeError::new_err(format!(
+            "images: rows of {} values are not {h} x {w} images",
+            x.cols
+        )));
+    }
+    let mut out = vec![0f32; x.rows * x.cols];
+    py.detach(|| {
+        mib::pool::ComputePool::new(threads).install(|| {
+            out.par_chunks_mut(x.cols).enumerate().for_each(|(i, dst)| {
+                let mut rng = MibRng::seed_from_u64(row_seed(seed, i as u64));
+                pipeline.apply_using(x.row(i), dst, h, w, &mut rng);
+            })
+        })
+    })
+    .py()?;
+    matrix_to_numpy(py, Matrix::new(x.rows, x.cols, out).py()?)
+}
+
+/// SplitMix64 over `(seed, row)`: independent generators per row from one seed.
+fn row_seed(seed: u64, row: u64) -> u64 {
+    let mut z = seed ^ row.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+fn image_format(format: &str) -> PyResult<mib::plot::ImageFormat> {
+    match format {
+        "png" => Ok(mib::plot::ImageFormat::Png),
+        "svg" => Ok(mib::plot::ImageFormat::Svg),
+        other => Err(ConfigError::new_err(format!(
+            "format: `{other}` is not an image format (png, svg)"
+        ))),
+    }
+}
+
+fn figure_bytes<'py>(
+    py: Python<'py>,
+    f: mib::Result<mib::plot::Figure>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    Ok(PyBytes::new(py, &f.py()?.bytes))
+}
+
+/// The accuracy-against-labels figure ([`mib::plot::accuracy_vs_labels`]): `runs` is a list of
+/// `(name, probe summaries as JSON)`.
+#[pyfunction]
+#[pyo3(signature = (runs, format="png"))]
+fn plot_accuracy_vs_labels<'py>(
+    py: Python<'py>,
+    runs: Vec<(String, String)>,
+    format: &str,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let fmt = image_format(format)?;
+    let runs = runs
+        .into_iter()
+        .map(|(name, json)| {
+            let summaries = serde_json::from_str(&json)
+                .map_err(|e| DataError::new_err(format!("results[{name:?}]: {e}")))?;
+            Ok(mib::plot::ProbeRun { name, summaries })
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    figure_bytes(py, py.detach(|| mib::plot::accuracy_vs_labels(&runs, fmt)))
+}
+
+/// The information plane ([`mib::plot::information_plane`]): points `(name, I(x;z), I(y;z))`,
+/// the ceiling `H(y)` when given.
+#[pyfunction]
+#[pyo3(signature = (points, h_y=None, format="png"))]
+fn plot_information_plane<'py>(
+    py: Python<'py>,
+    points: Vec<(String, f64, f64)>,
+    h_y: Option<f64>,
+    format: &str,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let fmt = image_format(format)?;
+    let points: Vec<mib::plot::InfoPoint> = points
+        .into_iter()
+        .map(|(name, i_xz, i_yz)| mib::plot::InfoPoint { name, i_xz, i_yz })
+        .collect();
+    figure_bytes(
+        py,
+        py.detach(|| mib::plot::information_plane(&points, h_y, fmt)),
+    )
+}
+
+/// Training curves ([`mib::plot::training_curves`]) of metrics lines (`metrics.jsonl`'s text).
+#[pyfunction]
+#[pyo3(signature = (jsonl, format="png"))]
+fn plot_training_curves<'py>(
+    py: Python<'py>,
+    jsonl: &str,
+    format: &str,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let fmt = image_format(format)?;
+    let records = mib::plot::parse_metrics_jsonl(jsonl)
+        .map_err(|(line, msg)| DataError::new_err(format!("history[{}]: {msg}", line - 1)))?;
+    figure_bytes(py, py.detach(|| mib::plot::training_curves(&records, fmt)))
+}
+
+/// The 2-D PCA scatter of `x` coloured by `labels` ([`mib::plot::pca_scatter`]).
+#[pyfunction]
+#[pyo3(signature = (x, labels, max_points=2000, format="png"))]
+fn plot_pca_scatter<'py>(
+    py: Python<'py>,
+    x: Bound<'py, PyArray2<f32>>,
+    labels: PyReadonlyArray1<'py, i64>,
+    max_points: usize,
+    format: &str,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let fmt = image_format(format)?;
+    let (m, l) = labelled(&x, &labels, "z", "y")?;
+    figure_bytes(
+        py,
+        py.detach(|| mib::plot::pca_scatter(&m, &l, max_points, fmt)),
+    )
 }
 
 /// The native part of the `mib` package.
@@ -663,12 +1103,29 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(read_metrics, m)?)?;
     m.add_function(wrap_pyfunction!(load_dataset, m)?)?;
     m.add_function(wrap_pyfunction!(evaluate, m)?)?;
+    for f in [
+        wrap_pyfunction!(knn, m)?,
+        wrap_pyfunction!(retrieval, m)?,
+        wrap_pyfunction!(multilabel_probe, m)?,
+        wrap_pyfunction!(multilabel_map, m)?,
+        wrap_pyfunction!(label_information, m)?,
+        wrap_pyfunction!(encoder_information_bounds, m)?,
+        wrap_pyfunction!(augment, m)?,
+        wrap_pyfunction!(plot_accuracy_vs_labels, m)?,
+        wrap_pyfunction!(plot_information_plane, m)?,
+        wrap_pyfunction!(plot_training_curves, m)?,
+        wrap_pyfunction!(plot_pca_scatter, m)?,
+    ] {
+        m.add_function(f)?;
+    }
     m.add("MibError", py.get_type::<MibError>())?;
     m.add("ConfigError", py.get_type::<ConfigError>())?;
     m.add("DataError", py.get_type::<DataError>())?;
     m.add("ShapeError", py.get_type::<ShapeError>())?;
     m.add("TrainingError", py.get_type::<TrainingError>())?;
     m.add("FileError", py.get_type::<FileError>())?;
+    m.add("I_YZ_PROBE_BOUND", mib::eval::I_YZ_PROBE_BOUND)?;
+    m.add("I_XZ_ENCODER_BOUNDS", mib::eval::I_XZ_ENCODER_BOUNDS)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }
