@@ -42,7 +42,12 @@ def test_forked_child_neither_hangs_nor_crashes(small):
 
 def test_ctrl_c_raises_keyboard_interrupt_and_keeps_the_model(tmp_path):
     script = textwrap.dedent("""
-        import sys, time, numpy as np, mib
+        import faulthandler, signal, sys, time, numpy as np, mib
+        # A hang shows every thread's stack in the failure instead of a bare timeout.
+        faulthandler.dump_traceback_later(25, exit=True)
+        # Python leaves SIGINT ignored when it starts with it ignored (a job started in the
+        # background by a shell without job control, as CI runners may do): Ctrl-C's handler.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         rng = np.random.default_rng(0)
         views = [rng.normal(size=(2000, 200)).astype(np.float32) for _ in range(2)]
         est = mib.MIB(encoder_hidden=(512, 512), critic_hidden=(512,), z_dim=16,
@@ -59,16 +64,21 @@ def test_ctrl_c_raises_keyboard_interrupt_and_keeps_the_model(tmp_path):
         """)
     import time
 
-    p = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert p.stdout.readline().strip() == "fitting"
         time.sleep(2.0)
         t_sig = time.time()
         p.send_signal(signal.SIGINT)
-        out, _ = p.communicate(timeout=30)
+        out, err = p.communicate(timeout=40)
     finally:
         p.kill()
-    assert p.returncode == 0, out
+    assert p.returncode == 0, out + err
     words = out.split()
     assert words[0] == "interrupted", out
     assert float(words[1]) - t_sig < 1.0, f"took {float(words[1]) - t_sig:.2f} s"
