@@ -710,19 +710,16 @@ fn evaluate(
         )));
     }
     let n_classes = ytr.iter().chain(&yte).max().map_or(0, |&m| m as usize + 1);
-    let report = py
-        .detach(|| {
-            let inputs = mib::eval::EvalInputs {
-                train: &tr,
-                y_train: &ytr,
-                test: &te,
-                y_test: &yte,
-                n_classes,
-                test_view2: v2.as_ref(),
-            };
-            mib::pool::ComputePool::new(threads).install(|| protocol.evaluate(&inputs))?
+    let report = on_pool(py, threads, || {
+        protocol.evaluate(&mib::eval::EvalInputs {
+            train: &tr,
+            y_train: &ytr,
+            test: &te,
+            y_test: &yte,
+            n_classes,
+            test_view2: v2.as_ref(),
         })
-        .py()?;
+    })?;
     to_json_str(&report)
 }
 
@@ -735,6 +732,17 @@ fn parse_probe(json: &str) -> PyResult<mib::eval::LinearProbeParams> {
         serde_json::from_str(json).map_err(|e| ConfigError::new_err(format!("probe: {e}")))?;
     p.check().py()?;
     Ok(p)
+}
+
+/// Runs `f` with the interpreter released, on a compute pool of `threads` threads (0 = all).
+fn on_pool<T: Send>(
+    py: Python<'_>,
+    threads: usize,
+    f: impl FnOnce() -> mib::Result<T> + Send,
+) -> PyResult<T> {
+    py.detach(|| mib::pool::ComputePool::new(threads).install(f))
+        .py()?
+        .py()
 }
 
 fn to_json_str(v: &impl serde::Serialize) -> PyResult<String> {
@@ -796,13 +804,9 @@ fn knn(
     let (te, yte) = labelled(&z_test, &y_test, "z_test", "y_test")?;
     let n_classes = n_classes_of(&[&ytr, &yte]);
     let params = mib::eval::KnnParams { k, metric };
-    let report = py
-        .detach(|| {
-            mib::pool::ComputePool::new(threads)
-                .install(|| mib::eval::knn_accuracy(&params, &tr, &ytr, &te, &yte, n_classes))
-        })
-        .py()?
-        .py()?;
+    let report = on_pool(py, threads, || {
+        mib::eval::knn_accuracy(&params, &tr, &ytr, &te, &yte, n_classes)
+    })?;
     to_json_str(&report)
 }
 
@@ -821,13 +825,7 @@ fn retrieval(
 ) -> PyResult<String> {
     let (q, ql) = labelled(&queries, &query_labels, "queries", "query_labels")?;
     let (g, gl) = labelled(&gallery, &gallery_labels, "gallery", "gallery_labels")?;
-    let report = py
-        .detach(|| {
-            mib::pool::ComputePool::new(threads)
-                .install(|| mib::eval::retrieval(&q, &ql, &g, &gl, k))
-        })
-        .py()?
-        .py()?;
+    let report = on_pool(py, threads, || mib::eval::retrieval(&q, &ql, &g, &gl, k))?;
     to_json_str(&report)
 }
 
@@ -857,23 +855,18 @@ fn multilabel_probe(
         shared_matrix(&z_test, "z_test")?,
         shared_matrix(&t_test, "t_test")?,
     );
-    let r = py
-        .detach(|| {
-            mib::pool::ComputePool::new(threads).install(|| {
-                mib::eval::few_label_multilabel_probe(
-                    &tr,
-                    &ttr,
-                    &te,
-                    &tte,
-                    &labelled,
-                    repetitions,
-                    &params,
-                    seed,
-                )
-            })
-        })
-        .py()?
-        .py()?;
+    let r = on_pool(py, threads, || {
+        mib::eval::few_label_multilabel_probe(
+            &tr,
+            &ttr,
+            &te,
+            &tte,
+            &labelled,
+            repetitions,
+            &params,
+            seed,
+        )
+    })?;
     to_json_str(&r)
 }
 
@@ -908,14 +901,9 @@ fn label_information(
     let (tr, ytr) = labelled(&z_train, &y_train, "z_train", "y_train")?;
     let (te, yte) = labelled(&z_test, &y_test, "z_test", "y_test")?;
     let n_classes = n_classes_of(&[&ytr, &yte]);
-    let i_yz = py
-        .detach(|| {
-            mib::pool::ComputePool::new(threads).install(|| {
-                mib::eval::label_information_lower_bound(&tr, &ytr, &te, &yte, n_classes, &params)
-            })
-        })
-        .py()?
-        .py()?;
+    let i_yz = on_pool(py, threads, || {
+        mib::eval::label_information_lower_bound(&tr, &ytr, &te, &yte, n_classes, &params)
+    })?;
     Ok((i_yz, mib::eval::label_entropy(&yte, n_classes)))
 }
 
@@ -935,18 +923,9 @@ fn encoder_information_bounds(
         shared_matrix(&mean, "mean")?,
         shared_matrix(&scale, "scale")?,
     );
-    let b = py
-        .detach(|| {
-            mib::pool::ComputePool::new(threads).install(|| {
-                mib::eval::encoder_information_bounds_using(
-                    &m,
-                    &s,
-                    &mut MibRng::seed_from_u64(seed),
-                )
-            })
-        })
-        .py()?
-        .py()?;
+    let b = on_pool(py, threads, || {
+        mib::eval::encoder_information_bounds_using(&m, &s, &mut MibRng::seed_from_u64(seed))
+    })?;
     Ok((b.lower, b.upper, b.n))
 }
 
@@ -978,24 +957,14 @@ fn augment<'py>(
         )));
     }
     let mut out = vec![0f32; x.rows * x.cols];
-    py.detach(|| {
-        mib::pool::ComputePool::new(threads).install(|| {
-            out.par_chunks_mut(x.cols).enumerate().for_each(|(i, dst)| {
-                let mut rng = MibRng::seed_from_u64(row_seed(seed, i as u64));
-                pipeline.apply_using(x.row(i), dst, h, w, &mut rng);
-            })
-        })
-    })
-    .py()?;
+    on_pool(py, threads, || {
+        out.par_chunks_mut(x.cols).enumerate().for_each(|(i, dst)| {
+            let mut rng = MibRng::seed_from_u64(mib::train::stream_seed(seed, i as u64));
+            pipeline.apply_using(x.row(i), dst, h, w, &mut rng);
+        });
+        Ok(())
+    })?;
     matrix_to_numpy(py, Matrix::new(x.rows, x.cols, out).py()?)
-}
-
-/// SplitMix64 over `(seed, row)`: independent generators per row from one seed.
-fn row_seed(seed: u64, row: u64) -> u64 {
-    let mut z = seed ^ row.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 fn image_format(format: &str) -> PyResult<mib::plot::ImageFormat> {

@@ -1,7 +1,7 @@
 //! Bad input gives one line on stderr naming the problem and a non-zero exit, never a panic.
 
 mod common;
-use common::tmpdir;
+use common::{npy_f32, tmpdir};
 
 use std::process::Command;
 
@@ -144,22 +144,6 @@ fn a_folder_holding_another_run_is_not_overwritten() {
         &["nothing"],
     );
     let _ = std::fs::remove_dir_all(&d);
-}
-
-fn npy_f32(shape: &[usize], data: &[f32]) -> Vec<u8> {
-    let shape_s = format!("({}, {})", shape[0], shape[1]);
-    let mut h = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape_s}, }}");
-    while (10 + h.len() + 1) % 64 != 0 {
-        h.push(' ');
-    }
-    h.push('\n');
-    let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend_from_slice(&(h.len() as u16).to_le_bytes());
-    out.extend_from_slice(h.as_bytes());
-    for v in data {
-        out.extend_from_slice(&v.to_le_bytes());
-    }
-    out
 }
 
 #[test]

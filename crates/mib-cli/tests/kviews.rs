@@ -2,43 +2,10 @@
 //! `mib embed` use any of them; bad view counts and indices are one clear line on stderr.
 
 mod common;
-use common::tmpdir;
+use common::{npy_f32, npy_i64, tmpdir};
 
 use std::path::Path;
 use std::process::{Command, Output};
-
-fn npy_f32(rows: usize, cols: usize, data: &[f32]) -> Vec<u8> {
-    let mut h = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
-    while (10 + h.len() + 1) % 64 != 0 {
-        h.push(' ');
-    }
-    h.push('\n');
-    let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend_from_slice(&(h.len() as u16).to_le_bytes());
-    out.extend_from_slice(h.as_bytes());
-    for v in data {
-        out.extend_from_slice(&v.to_le_bytes());
-    }
-    out
-}
-
-fn npy_i64(data: &[i64]) -> Vec<u8> {
-    let mut h = format!(
-        "{{'descr': '<i8', 'fortran_order': False, 'shape': ({},), }}",
-        data.len()
-    );
-    while (10 + h.len() + 1) % 64 != 0 {
-        h.push(' ');
-    }
-    h.push('\n');
-    let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend_from_slice(&(h.len() as u16).to_le_bytes());
-    out.extend_from_slice(h.as_bytes());
-    for v in data {
-        out.extend_from_slice(&v.to_le_bytes());
-    }
-    out
-}
 
 fn mib(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_mib"))
@@ -88,7 +55,7 @@ fn write_views(d: &Path) -> (String, String) {
             })
             .collect();
         let p = d.join(format!("v{v}.npy"));
-        std::fs::write(&p, npy_f32(n, w, &data)).unwrap();
+        std::fs::write(&p, npy_f32(&[n, w], &data)).unwrap();
         paths.push(p.display().to_string());
     }
     let labels: Vec<i64> = (0..n as i64).map(|i| i % 3).collect();
@@ -194,7 +161,7 @@ fn one_view_for_mib_is_refused_and_single_view_objectives_say_what_they_ignore()
     );
     // a mismatched row count names the file
     let short = d.join("short.npy");
-    std::fs::write(&short, npy_f32(10, 4, &[0.5; 40])).unwrap();
+    std::fs::write(&short, npy_f32(&[10, 4], &[0.5; 40])).unwrap();
     let bad = format!("{views},{}", short.display());
     one_line_error(
         &[

@@ -29,3 +29,23 @@ critic_hidden = [32]
 {rest}"#
     )
 }
+
+/// The `.npy` bytes of a row-major f32 array of `shape` (the library's own writer).
+#[allow(dead_code)]
+pub fn npy_f32(shape: &[usize], data: &[f32]) -> Vec<u8> {
+    mib::data::npy::encode_npy(&mib::data::RawArray {
+        shape: shape.to_vec(),
+        data: mib::data::Elements::F32(data.to_vec()),
+    })
+    .unwrap()
+}
+
+/// The `.npy` bytes of a 1-D i64 array (labels).
+#[allow(dead_code)]
+pub fn npy_i64(data: &[i64]) -> Vec<u8> {
+    mib::data::npy::encode_npy(&mib::data::RawArray {
+        shape: vec![data.len()],
+        data: mib::data::Elements::I64(data.to_vec()),
+    })
+    .unwrap()
+}

@@ -41,17 +41,7 @@ pub fn embed_splits_of_view(
     view: usize,
 ) -> Result<Embeddings> {
     let views = training_views(model.config(), data.train.views.len())?;
-    if view >= views.len() {
-        return Err(Error::config(
-            "view",
-            view,
-            format!(
-                "the model has {} training views (0..{})",
-                views.len(),
-                views.len() - 1
-            ),
-        ));
-    }
+    crate::models::slot_view(&views, view)?;
     let other = if view == 1 { 0 } else { 1 };
     let test_view2 =
         if views[view] != views[other] && model.config().model.objective.is_multi_view() {

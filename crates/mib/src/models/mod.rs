@@ -69,6 +69,22 @@ pub fn training_views(cfg: &TrainConfig, n_dataset_views: usize) -> Result<Vec<u
     Ok((0..n_dataset_views).collect())
 }
 
+/// The dataset view of training slot `view` among `views` ([`training_views`]); errors name the
+/// slots the model has.
+pub fn slot_view(views: &[usize], view: usize) -> Result<usize> {
+    views.get(view).copied().ok_or_else(|| {
+        Error::config(
+            "view",
+            view,
+            format!(
+                "the model has {} training views (0..{})",
+                views.len(),
+                views.len().saturating_sub(1)
+            ),
+        )
+    })
+}
+
 /// The note a single-view objective's run gives when its data has views it does not use (`None`
 /// when it uses them all): InfoMax, beta-VAE and the supervised baseline train on view 0 only.
 pub fn unused_views_note(cfg: &TrainConfig, view_names: &[String]) -> Option<String> {
@@ -658,17 +674,7 @@ impl TrainedModel {
     /// view the slot was trained on: `view` for multi-view data, view 0 otherwise).
     pub fn embed_dataset(&mut self, ds: &MultiViewDataset, view: usize) -> Result<Matrix> {
         let views = training_views(&self.config, ds.views.len())?;
-        let v = *views.get(view).ok_or_else(|| {
-            Error::config(
-                "view",
-                view,
-                format!(
-                    "the model has {} training views (0..{})",
-                    views.len(),
-                    views.len() - 1
-                ),
-            )
-        })?;
+        let v = slot_view(&views, view)?;
         let x = ds.views.get(v).ok_or_else(|| {
             Error::shape(
                 "dataset views",

@@ -26,8 +26,9 @@ use crate::pool::ComputePool;
 use crate::train::checkpoint::CheckpointMeta;
 use crate::Result;
 
-/// Seeds of the run's random streams, derived from the config's seed.
-pub(crate) fn stream_seed(seed: u64, stream: u64) -> u64 {
+/// Seeds of the run's random streams, derived from the config's seed: independent generators
+/// (one per stream, row, ...) from one user seed.
+pub fn stream_seed(seed: u64, stream: u64) -> u64 {
     // SplitMix64 finaliser over (seed, stream): independent streams from one user seed.
     let mut z = seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
