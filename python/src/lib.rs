@@ -444,6 +444,8 @@ impl Model {
         let data = mib::data::DatasetSplits {
             train: Arc::new(train),
             test,
+            train_rows: None,
+            test_rows: None,
         };
         let (report, _) = py
             .detach(|| {

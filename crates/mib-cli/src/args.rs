@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 use mib::config::TrainConfig;
-use mib::data::{ScalingChoice, ScalingConfig, ScalingKind};
+use mib::data::{MemoryMap, ScalingChoice, ScalingConfig, ScalingKind};
 
 /// Flags that choose the data, shared by `mib train` and `mib embed`.
 #[derive(Args, Debug, Default, Clone)]
@@ -28,6 +28,10 @@ pub struct DataArgs {
     /// it whenever it embeds rows (embed and eval ignore this flag).
     #[arg(long, value_delimiter = ',')]
     scaling: Option<Vec<String>>,
+    /// Memory-map .npy views and read their rows as training goes (for views larger than
+    /// memory): auto (when their f32 copy would exceed 1 GiB), always, never.
+    #[arg(long, value_parser = ["auto", "always", "never"])]
+    memory_map: Option<String>,
 }
 
 impl DataArgs {
@@ -35,6 +39,13 @@ impl DataArgs {
     pub fn apply(&self, cfg: &mut TrainConfig) -> mib::Result<()> {
         if let Some(s) = &self.scaling {
             cfg.data.scaling = parse_scaling(s)?;
+        }
+        if let Some(m) = &self.memory_map {
+            cfg.data.memory_map = match m.as_str() {
+                "always" => MemoryMap::Always,
+                "never" => MemoryMap::Never,
+                _ => MemoryMap::Auto,
+            };
         }
         if let Some(d) = &self.dataset {
             cfg.data.dataset = d.clone();

@@ -17,6 +17,49 @@ pub enum BenchCommand {
     /// The machine's f32 multiply-add ceiling (GFLOP/s) on a number of cores: what no matrix
     /// product can beat.
     Peak(PeakArgs),
+    /// Training from views larger than memory: writes a synthetic MIR-Flickr-sized dataset
+    /// (1,000,000 items, 3,857 f2 + 2,000 u1 features, 9.7 GB), trains from the memory-mapped
+    /// files and from an in-memory subset in alternating rounds, and reports the step rates, the
+    /// time to the first step and the anonymous resident memory. Removes its files at the end.
+    Scale(ScaleArgs),
+}
+
+/// Options of `mib bench scale`.
+#[derive(Args)]
+pub struct ScaleArgs {
+    /// A new folder for the files (removed at the end unless --keep).
+    #[arg(long, default_value = "mib-bench-scale")]
+    dir: std::path::PathBuf,
+    /// Items.
+    #[arg(long, default_value_t = 1_000_000)]
+    items: usize,
+    /// Width of the f2 view.
+    #[arg(long, default_value_t = 3857)]
+    image_dim: usize,
+    /// Width of the u1 view.
+    #[arg(long, default_value_t = 2000)]
+    tag_dim: usize,
+    /// Items of the in-memory subset trained from for comparison.
+    #[arg(long, default_value_t = 50_000)]
+    memory_items: usize,
+    /// Training iterations per run.
+    #[arg(long, default_value_t = 300)]
+    iterations: u64,
+    /// Rounds (one mapped and one in-memory run each).
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Compute threads (0 = all cores).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// Keep the files.
+    #[arg(long)]
+    keep: bool,
+    /// Drop the page cache before each run from the maps (needs root), so rows come from disk.
+    #[arg(long)]
+    cold: bool,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Options of `mib bench peak`.
@@ -95,6 +138,57 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
                 println!(
                     "f32 multiply-add ceiling on {} threads ({}): {:.1} GFLOP/s; an Adam update of {} parameters takes at least {:.2} ms ({:.1} GB/s)",
                     r.threads, r.isa, r.gflop_per_s, a.params, adam_ms, gb_per_s
+                );
+            }
+            Ok(())
+        }
+        BenchCommand::Scale(a) => {
+            let cfg = mib::bench::scale::ScaleBenchConfig {
+                dir: a.dir,
+                items: a.items,
+                image_dim: a.image_dim,
+                tag_dim: a.tag_dim,
+                memory_items: a.memory_items,
+                iterations: a.iterations,
+                rounds: a.rounds,
+                threads: a.threads,
+                keep: a.keep,
+                cold: a.cold,
+                ..Default::default()
+            };
+            let r = mib::bench::scale::bench_scale(&cfg, &mut |m| eprintln!("mib: {m}"))?;
+            if a.json {
+                println!("{}", serde_json::to_string(&r)?);
+            } else {
+                let mb = |x: Option<f64>| x.map_or("?".into(), |v| format!("{v:.0} MiB"));
+                println!(
+                    "{} items, views {:?} (f2, u1): {:.2} GB on disk ({:.1} GB as f32), written in {:.0} s",
+                    r.items,
+                    r.view_dims,
+                    r.file_bytes as f64 / 1e9,
+                    r.f32_bytes as f64 / 1e9,
+                    r.write_s
+                );
+                for (i, x) in r.rounds.iter().enumerate() {
+                    println!(
+                        "round {i}: mapped {:.2} steps/s, in memory ({} items) {:.2} steps/s, ratio {:.3}; first step {:.2} s; RssAnon {}",
+                        x.mapped_steps_per_s,
+                        r.memory_items,
+                        x.memory_steps_per_s,
+                        x.ratio,
+                        x.mapped_first_step_s,
+                        mb(x.mapped_rss_anon_mib)
+                    );
+                }
+                println!(
+                    "median ratio {:.3}; slowest first step {:.2} s; RssAnon before {} -> peak {} while training from the maps; model (parameters, gradients, Adam) {:.0} MiB; beyond the model {}; in-memory samples of {} items per split",
+                    r.median_ratio,
+                    r.max_first_step_s,
+                    mb(r.rss_anon_before_mib),
+                    mb(r.mapped_rss_anon_peak_mib),
+                    r.model_mib,
+                    mb(r.rss_anon_beyond_model_mib),
+                    r.sample_items
                 );
             }
             Ok(())

@@ -58,14 +58,21 @@ pub(crate) fn embed(a: EmbedArgs) -> Result<()> {
     }
     let data = mib::data::load_splits(&cfg)?;
     model.check_dataset(&data.train)?;
-    let ds = match a.split {
-        Split::Train => &data.train,
-        Split::Test => &data.test,
+    let (ds, mapped) = match a.split {
+        Split::Train => (&*data.train, &data.train_rows),
+        Split::Test => (&data.test, &data.test_rows),
     };
-    let z = model.embed_dataset(ds, a.view)?;
+    // Memory-mapped views: every item of the split, read a block at a time (`ds` is a sample).
+    let (z, labels) = match mapped {
+        Some(rows) => (
+            model.embed_rows(rows, a.view)?,
+            rows.labels().map(<[u32]>::to_vec),
+        ),
+        None => (model.embed_dataset(ds, a.view)?, ds.labels.clone()),
+    };
     write_npy_f32(&a.out, &z.data, &[z.rows, z.cols])?;
     let mut msg = format!("wrote {} ({} x {})", a.out.display(), z.rows, z.cols);
-    if let Some(l) = &ds.labels {
+    if let Some(l) = &labels {
         let lp = a.out.with_extension("labels.npy");
         write_npy_i64(&lp, l)?;
         msg.push_str(&format!(" and {}", lp.display()));

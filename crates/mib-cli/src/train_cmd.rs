@@ -144,7 +144,7 @@ pub(crate) fn run_training(
         "mib: training {} on {} ({} train / {} test items, views {:?}), {} iterations, {} threads -> {}",
         cfg.model.objective.name(),
         cfg.data.dataset,
-        data.train.len(),
+        data.train_len(),
         data.test.len(),
         data.train.view_dims(),
         cfg.train.iterations,
@@ -152,6 +152,13 @@ pub(crate) fn run_training(
         run_dir.display()
     );
     eprintln!("mib: beta schedule: {}", cfg.beta.describe());
+    if data.train_rows.is_some() {
+        eprintln!(
+            "mib: views memory-mapped: batches read from the files; scaling, probes and evaluation use {} train / {} test items spaced evenly",
+            data.train.len(),
+            data.test.len()
+        );
+    }
     if let Some(s) = mib::data::scaling::describe(cfg, &data.train) {
         eprintln!("mib: input scaling: {s}");
     }

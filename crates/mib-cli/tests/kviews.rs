@@ -204,3 +204,80 @@ fn one_view_for_mib_is_refused_and_single_view_objectives_say_what_they_ignore()
     );
     let _ = std::fs::remove_dir_all(&d);
 }
+
+#[test]
+fn memory_mapped_views_train_evaluate_and_embed_every_row() {
+    let d = tmpdir("kviews-mapped");
+    let (views, labels) = write_views(&d);
+    let run = d.join("run");
+    let run_s = run.to_str().unwrap();
+    let out = ok(&[
+        "train",
+        "-q",
+        "--config",
+        "demo",
+        "--iterations",
+        "20",
+        "--batch-size",
+        "8",
+        "--views",
+        &views,
+        "--labels",
+        &labels,
+        "--memory-map",
+        "always",
+        "--out",
+        run_s,
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("memory-mapped"), "{err}");
+    let cfg = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    assert!(cfg.contains("memory_map = \"always\""), "{cfg}");
+    let report = run.join("eval.json");
+    ok(&[
+        "eval",
+        run_s,
+        "--labels-per-class",
+        "1",
+        "--repetitions",
+        "2",
+        "--json",
+        "--out",
+        report.to_str().unwrap(),
+    ]);
+    assert!(report.exists());
+    // 60 items, 12 held out (test_fraction 0.2): embed writes every row of a split
+    for (split, rows) in [("train", "(48, "), ("test", "(12, ")] {
+        let z = d.join(format!("z-{split}.npy"));
+        ok(&[
+            "embed",
+            run_s,
+            "--split",
+            split,
+            "--out",
+            z.to_str().unwrap(),
+        ]);
+        let bytes = std::fs::read(&z).unwrap();
+        let head = String::from_utf8_lossy(&bytes[..128.min(bytes.len())]).to_string();
+        assert!(head.contains(rows), "{head}");
+    }
+    // a view with fewer rows is named, mapped or not
+    let short = d.join("short.npy");
+    std::fs::write(&short, npy_f32(&[10, 4], &[0.5; 40])).unwrap();
+    one_line_error(
+        &[
+            "train",
+            "-q",
+            "--config",
+            "demo",
+            "--memory-map",
+            "always",
+            "--views",
+            &format!("{views},{}", short.display()),
+            "--out",
+            d.join("run2").to_str().unwrap(),
+        ],
+        &["short.npy", "10 rows"],
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::data::{PairingConfig, ScalingConfig};
+use crate::data::{MemoryMap, PairingConfig, ScalingConfig};
 use crate::objectives::{AdamConfig, ModelConfig};
 use crate::train::schedule::BetaSchedule;
 use crate::{Error, Result};
@@ -41,6 +41,11 @@ pub struct DataConfig {
     /// views of augmented pairs, nothing for the named datasets (their loaders scale them).
     #[serde(default, skip_serializing_if = "ScalingConfig::is_auto")]
     pub scaling: ScalingConfig,
+    /// For `npy`: whether the view files are memory-mapped and read row by row as training goes
+    /// (`"auto"`, `"always"`, `"never"`; [`crate::data::mapped`]). `auto` maps plain `.npy` views
+    /// whose `f32` copy would exceed 1 GiB.
+    #[serde(default, skip_serializing_if = "MemoryMap::is_auto")]
+    pub memory_map: MemoryMap,
     /// How the two views of an item are formed (`aligned`, `same-class`, or `augment` for
     /// single-view data).
     pub pairing: PairingConfig,
@@ -59,6 +64,7 @@ impl Default for DataConfig {
             data_dir: None,
             test_fraction: default_test_fraction(),
             scaling: ScalingConfig::default(),
+            memory_map: MemoryMap::Auto,
             pairing: PairingConfig::Aligned,
         }
     }

@@ -32,7 +32,7 @@ fn same_batches_whatever_the_thread_count_and_start() -> anyhow::Result<()> {
     // resuming at k gives the batches from k on
     let c: Vec<_> = p2.iter_from(7).take(13).collect();
     assert_eq!(&a[7..], &c[..]);
-    assert_eq!(p1.batch(13), a[13]);
+    assert_eq!(p1.batch(13).unwrap(), a[13]);
     for (k, batch) in a.iter().enumerate() {
         assert_eq!(batch.iteration, k as u64);
         assert_eq!(
@@ -46,7 +46,7 @@ fn same_batches_whatever_the_thread_count_and_start() -> anyhow::Result<()> {
     }
     // another seed gives other batches; recycling buffers changes nothing
     let p3 = BatchProducer::new(ds, pairing, [0, 0], 8, 43, 1)?;
-    assert_ne!(p3.batch(0), a[0]);
+    assert_ne!(p3.batch(0).unwrap(), a[0]);
     let mut it = p1.iter_from(0);
     for expected in &a[..10] {
         let b = it.next().unwrap();
@@ -202,7 +202,7 @@ fn three_view_batches_align_and_draw_partners_per_view() -> anyhow::Result<()> {
     let p = BatchProducer::new(ds.clone(), PairingConfig::Aligned, [0, 1, 2], 8, 3, 1)?;
     let pair = BatchProducer::new(ds.clone(), PairingConfig::Aligned, [0, 1], 8, 3, 1)?;
     for k in 0..10 {
-        let (b, b2) = (p.batch(k), pair.batch(k));
+        let (b, b2) = (p.batch(k).unwrap(), pair.batch(k).unwrap());
         assert_eq!(b.views.len(), 3);
         assert_eq!(
             &b.views[..2],

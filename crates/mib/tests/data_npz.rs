@@ -53,6 +53,34 @@ fn half_precision_special_values() {
     assert_eq!(f16_to_f32(0x8000).to_bits(), (-0.0f32).to_bits());
     assert_eq!(f16_to_f32(0x7c00), f32::INFINITY);
     assert!(f16_to_f32(0x7e00).is_nan());
+    // Every one of the 65,536 halves against the definition: (-1)^s * 2^(e-15) * (1 + m/1024),
+    // subnormals 2^-14 * m/1024, exponent 31 infinity (m = 0) or NaN.
+    for h in 0..=u16::MAX {
+        let (s, e, m) = (h >> 15, (h >> 10) & 0x1f, h & 0x3ff);
+        let sign = if s == 1 { -1.0f64 } else { 1.0 };
+        let want = match e {
+            0 => sign * 2f64.powi(-14) * (m as f64 / 1024.0),
+            31 if m == 0 => sign * f64::INFINITY,
+            31 => f64::NAN,
+            _ => sign * 2f64.powi(e as i32 - 15) * (1.0 + m as f64 / 1024.0),
+        };
+        let got = f16_to_f32(h);
+        if want.is_nan() {
+            assert!(got.is_nan(), "{h:#06x}");
+        } else {
+            assert_eq!(got.to_bits(), (want as f32).to_bits(), "{h:#06x}");
+        }
+        // Narrowing gives every normal half back, and rounds halfway values to even.
+        if (1..31).contains(&e) {
+            assert_eq!(mib::data::npy::f32_to_f16(got), h, "{h:#06x}");
+            if e < 30 && m < 1023 {
+                let next = f16_to_f32(h + 1);
+                let mid = (got as f64 + next as f64) / 2.0;
+                let even = if m % 2 == 0 { h } else { h + 1 };
+                assert_eq!(mib::data::npy::f32_to_f16(mid as f32), even, "{h:#06x}");
+            }
+        }
+    }
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! Pairing of views and the deterministic, parallel, prefetching batch producer.
 
+use super::mapped::MappedViews;
 use super::scaling::{SlotScaling, ViewScaling};
 use super::MultiViewDataset;
 use crate::augment::{Augment, AugmentConfig, Compose};
@@ -9,7 +10,7 @@ use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::sync::mpsc::{self, Receiver, SyncSender};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 
 /// How the views of a training item are made from the dataset (two or more: one per training
@@ -65,18 +66,109 @@ enum Pairing {
     Augment { aug: Compose, shape: (usize, usize) },
 }
 
-/// Row `item` of dataset view `v` (how the producer reads the data).
-fn view_row(ds: &MultiViewDataset, v: usize, item: usize) -> &[f32] {
-    ds.views[v].row(item)
+/// The items a [`BatchProducer`] reads: views held in memory ([`MultiViewDataset`]) or rows of
+/// memory-mapped files converted as they are read ([`MappedViews`]).
+pub trait RowSource: Send + Sync + std::fmt::Debug {
+    /// Number of items.
+    fn len(&self) -> usize;
+    /// Whether there are no items.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Number of views.
+    fn n_views(&self) -> usize;
+    /// The width of view `v`.
+    fn dim(&self, v: usize) -> usize;
+    /// The name of view `v`.
+    fn view_name(&self, v: usize) -> &str;
+    /// The class of each item, when labelled.
+    fn labels(&self) -> Option<&[u32]>;
+    /// Number of classes (0 when unlabelled).
+    fn n_classes(&self) -> usize;
+    /// `(height, width)` of the image views, if any.
+    fn image_shape(&self) -> Option<(usize, usize)>;
+    /// Row `item` of view `v` as `f32`: borrowed when in memory, else converted into `buf`.
+    fn row<'a>(&'a self, v: usize, item: usize, buf: &'a mut Vec<f32>) -> Result<&'a [f32]>;
+    /// Writes row `item` of view `v` into `out` (`dim(v)` long).
+    fn row_into(&self, v: usize, item: usize, out: &mut [f32]) -> Result<()> {
+        let mut buf = Vec::new();
+        out.copy_from_slice(self.row(v, item, &mut buf)?);
+        Ok(())
+    }
+    /// Whether view `v` is an image of [`Self::image_shape`].
+    fn is_image_view(&self, v: usize) -> bool {
+        matches!(self.image_shape(), Some((h, w)) if v < self.n_views() && self.dim(v) == h * w)
+    }
 }
 
-/// The width of dataset view `v`.
-fn view_dim(ds: &MultiViewDataset, v: usize) -> usize {
-    ds.views[v].cols
+impl RowSource for MultiViewDataset {
+    fn len(&self) -> usize {
+        MultiViewDataset::len(self)
+    }
+    fn n_views(&self) -> usize {
+        self.views.len()
+    }
+    fn dim(&self, v: usize) -> usize {
+        self.views[v].cols
+    }
+    fn view_name(&self, v: usize) -> &str {
+        &self.view_names[v]
+    }
+    fn labels(&self) -> Option<&[u32]> {
+        self.labels.as_deref()
+    }
+    fn n_classes(&self) -> usize {
+        self.n_classes
+    }
+    fn image_shape(&self) -> Option<(usize, usize)> {
+        self.image_shape
+    }
+    fn row<'a>(&'a self, v: usize, item: usize, _buf: &'a mut Vec<f32>) -> Result<&'a [f32]> {
+        Ok(self.views[v].row(item))
+    }
+    fn row_into(&self, v: usize, item: usize, out: &mut [f32]) -> Result<()> {
+        out.copy_from_slice(self.views[v].row(item));
+        Ok(())
+    }
+}
+
+impl RowSource for MappedViews {
+    fn len(&self) -> usize {
+        MappedViews::len(self)
+    }
+    fn n_views(&self) -> usize {
+        self.view_names().len()
+    }
+    fn dim(&self, v: usize) -> usize {
+        self.view_dim(v)
+    }
+    fn view_name(&self, v: usize) -> &str {
+        &self.view_names()[v]
+    }
+    fn labels(&self) -> Option<&[u32]> {
+        MappedViews::labels(self)
+    }
+    fn n_classes(&self) -> usize {
+        MappedViews::n_classes(self)
+    }
+    fn image_shape(&self) -> Option<(usize, usize)> {
+        None
+    }
+    fn row<'a>(&'a self, v: usize, item: usize, buf: &'a mut Vec<f32>) -> Result<&'a [f32]> {
+        buf.resize(RowSource::dim(self, v), 0.0);
+        MappedViews::row_into(self, v, item, buf)?;
+        Ok(buf)
+    }
+    fn row_into(&self, v: usize, item: usize, out: &mut [f32]) -> Result<()> {
+        MappedViews::row_into(self, v, item, out)
+    }
 }
 
 struct Shared {
-    ds: Arc<MultiViewDataset>,
+    ds: Arc<dyn RowSource>,
+    /// The first error met reading rows (a non-finite value of a mapped view): the producer
+    /// stops there and [`BatchIter::error`] reports it.
+    error: OnceLock<Error>,
     pairing: Pairing,
     /// Input scaling of each slot (empty: none).
     scaling: SlotScaling,
@@ -102,13 +194,12 @@ pub fn make_pair_using(
     out_b: &mut [f32],
 ) -> Result<()> {
     let p = Pairing::new(ds, pairing, &views)?;
-    p.fill_slot(ds, &views, None, seed, epoch, item, 0, out_a);
-    p.fill_slot(ds, &views, None, seed, epoch, item, 1, out_b);
-    Ok(())
+    p.fill_slot(ds, &views, None, seed, epoch, item, 0, out_a)?;
+    p.fill_slot(ds, &views, None, seed, epoch, item, 1, out_b)
 }
 
 impl Pairing {
-    fn new(ds: &MultiViewDataset, cfg: &PairingConfig, views: &[usize]) -> Result<Self> {
+    fn new(ds: &dyn RowSource, cfg: &PairingConfig, views: &[usize]) -> Result<Self> {
         if views.len() < 2 {
             return Err(Error::config(
                 "pairing.views",
@@ -117,29 +208,29 @@ impl Pairing {
             ));
         }
         for &v in views {
-            if v >= ds.views.len() {
+            if v >= ds.n_views() {
                 return Err(Error::config(
                     "pairing.views",
                     v,
-                    format!("the dataset has {} views", ds.views.len()),
+                    format!("the dataset has {} views", ds.n_views()),
                 ));
             }
         }
         Ok(match cfg {
             PairingConfig::Aligned => Pairing::Aligned,
             PairingConfig::SameClass => {
-                let labels = ds.labels.as_ref().ok_or_else(|| {
+                let labels = ds.labels().ok_or_else(|| {
                     Error::config("pairing.kind", "same-class", "needs a labelled dataset")
                 })?;
                 let k = labels.iter().max().map_or(0, |&m| m as usize + 1);
-                let mut by_class = vec![Vec::new(); ds.n_classes.max(k)];
+                let mut by_class = vec![Vec::new(); ds.n_classes().max(k)];
                 for (i, &y) in labels.iter().enumerate() {
                     by_class[y as usize].push(i as u32);
                 }
                 Pairing::SameClass { by_class }
             }
             PairingConfig::Augment { augment } => {
-                let shape = ds.image_shape.ok_or_else(|| {
+                let shape = ds.image_shape().ok_or_else(|| {
                     Error::config(
                         "pairing.kind",
                         "augment",
@@ -153,7 +244,9 @@ impl Pairing {
                             v,
                             format!(
                                 "view {} is not a {}x{} image",
-                                ds.view_names[v], shape.0, shape.1
+                                ds.view_name(v),
+                                shape.0,
+                                shape.1
                             ),
                         ));
                     }
@@ -172,7 +265,7 @@ impl Pairing {
     #[allow(clippy::too_many_arguments)]
     fn fill_slot(
         &self,
-        ds: &MultiViewDataset,
+        ds: &dyn RowSource,
         views: &[usize],
         scaling: Option<&ViewScaling>,
         seed: u64,
@@ -180,48 +273,54 @@ impl Pairing {
         item: usize,
         slot: usize,
         out: &mut [f32],
-    ) {
+    ) -> Result<()> {
         let v = views[slot];
-        if let (Pairing::Augment { aug, shape }, Some(sc)) = (self, scaling) {
-            // Augmentations see scaled pixels (so that what they fill in is the scaled black).
-            SCRATCH.with(|scratch| {
-                let mut scratch = scratch.borrow_mut();
-                let row = view_row(ds, v, item);
-                scratch.resize(row.len(), 0.0);
-                sc.apply_into(row, &mut scratch);
-                let mut r =
-                    MibRng::seed_from_u64(derive_seed(seed, epoch, item as u64, slot as u64));
-                aug.apply_using(&scratch, out, shape.0, shape.1, &mut r);
-            });
-            return;
-        }
-        match self {
-            Pairing::Aligned => out.copy_from_slice(view_row(ds, v, item)),
-            Pairing::SameClass { .. } if slot == 0 => out.copy_from_slice(view_row(ds, v, item)),
-            Pairing::SameClass { by_class } => {
-                let y = ds.labels.as_ref().unwrap()[item] as usize;
-                let mut rng =
-                    MibRng::seed_from_u64(derive_seed(seed, epoch, item as u64, slot as u64));
-                let c = &by_class[y];
-                let j = c[rng.random_range(0..c.len())] as usize;
-                out.copy_from_slice(view_row(ds, v, j));
+        ROW.with(|buf| {
+            let mut buf = buf.borrow_mut();
+            if let (Pairing::Augment { aug, shape }, Some(sc)) = (self, scaling) {
+                // Augmentations see scaled pixels (so that what they fill in is the scaled black).
+                return SCRATCH.with(|scratch| {
+                    let mut scratch = scratch.borrow_mut();
+                    let row = ds.row(v, item, &mut buf)?;
+                    scratch.resize(row.len(), 0.0);
+                    sc.apply_into(row, &mut scratch);
+                    let mut r =
+                        MibRng::seed_from_u64(derive_seed(seed, epoch, item as u64, slot as u64));
+                    aug.apply_using(&scratch, out, shape.0, shape.1, &mut r);
+                    Ok(())
+                });
             }
-            Pairing::Augment { aug, shape } => {
-                let mut r =
-                    MibRng::seed_from_u64(derive_seed(seed, epoch, item as u64, slot as u64));
-                aug.apply_using(view_row(ds, v, item), out, shape.0, shape.1, &mut r);
-                return;
+            match self {
+                Pairing::Aligned => ds.row_into(v, item, out)?,
+                Pairing::SameClass { .. } if slot == 0 => ds.row_into(v, item, out)?,
+                Pairing::SameClass { by_class } => {
+                    let y = ds.labels().expect("checked by Pairing::new")[item] as usize;
+                    let mut rng =
+                        MibRng::seed_from_u64(derive_seed(seed, epoch, item as u64, slot as u64));
+                    let c = &by_class[y];
+                    let j = c[rng.random_range(0..c.len())] as usize;
+                    ds.row_into(v, j, out)?;
+                }
+                Pairing::Augment { aug, shape } => {
+                    let mut r =
+                        MibRng::seed_from_u64(derive_seed(seed, epoch, item as u64, slot as u64));
+                    aug.apply_using(ds.row(v, item, &mut buf)?, out, shape.0, shape.1, &mut r);
+                    return Ok(());
+                }
             }
-        }
-        if let Some(sc) = scaling {
-            sc.apply(out);
-        }
+            if let Some(sc) = scaling {
+                sc.apply(out);
+            }
+            Ok(())
+        })
     }
 }
 
 thread_local! {
     /// A row of scaled pixels for the augmentations (one per producer thread, reused).
     static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// A row converted from a memory-mapped view (one per producer thread, reused).
+    static ROW: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 impl Shared {
@@ -239,14 +338,14 @@ impl Shared {
         let items = &perm[p * b..(p + 1) * b];
         bufs.resize_with(self.views.len(), Vec::new);
         for (slot, buf) in bufs.iter_mut().enumerate() {
-            let d = view_dim(&self.ds, self.views[slot]);
+            let d = self.ds.dim(self.views[slot]);
             buf.resize(b * d, 0.0);
             if d == 0 {
                 continue;
             }
             let job = |(i, out): (usize, &mut [f32])| {
-                self.pairing.fill_slot(
-                    &self.ds,
+                if let Err(e) = self.pairing.fill_slot(
+                    &*self.ds,
                     &self.views,
                     self.scaling.get(slot).and_then(Option::as_ref),
                     self.seed,
@@ -254,7 +353,9 @@ impl Shared {
                     items[i] as usize,
                     slot,
                     out,
-                )
+                ) {
+                    let _ = self.error.set(e);
+                }
             };
             if par {
                 buf.par_chunks_mut(d)
@@ -265,7 +366,7 @@ impl Shared {
                 buf.chunks_mut(d).enumerate().for_each(job);
             }
         }
-        let labels = match &self.ds.labels {
+        let labels = match self.ds.labels() {
             Some(l) => items.iter().map(|&i| l[i as usize]).collect(),
             None => Vec::new(),
         };
@@ -311,7 +412,7 @@ impl BatchProducer {
     /// view 0, `[0, 1, 2]` for three views), built on `threads` threads (0 = as many as rayon's
     /// default) with a prefetch depth of 4.
     pub fn new(
-        ds: Arc<MultiViewDataset>,
+        ds: Arc<dyn RowSource>,
         pairing: PairingConfig,
         views: impl Into<Vec<usize>>,
         batch_size: usize,
@@ -329,11 +430,12 @@ impl BatchProducer {
             ));
         }
         let views = views.into();
-        let pairing = Pairing::new(&ds, &pairing, &views)?;
+        let pairing = Pairing::new(&*ds, &pairing, &views)?;
         let bpe = (ds.len() / batch_size) as u64;
         Ok(BatchProducer {
             shared: Arc::new(Shared {
                 ds,
+                error: OnceLock::new(),
                 pairing,
                 scaling: Vec::new(),
                 views,
@@ -350,7 +452,7 @@ impl BatchProducer {
     pub fn with_scaling(mut self, scaling: SlotScaling) -> Result<Self> {
         for (s, sc) in scaling.iter().enumerate() {
             if let (Some(sc), Some(&v)) = (sc, self.shared.views.get(s)) {
-                sc.check(view_dim(&self.shared.ds, v), &format!("slot {s}"))?;
+                sc.check(self.shared.ds.dim(v), &format!("slot {s}"))?;
             }
         }
         Arc::get_mut(&mut self.shared)
@@ -367,14 +469,19 @@ impl BatchProducer {
     pub fn batches_per_epoch(&self) -> u64 {
         self.shared.bpe
     }
-    /// The dataset the batches come from.
-    pub fn dataset(&self) -> &MultiViewDataset {
-        &self.shared.ds
+    /// The items the batches come from.
+    pub fn rows(&self) -> &dyn RowSource {
+        &*self.shared.ds
     }
-    /// The batch of global iteration `k`, built on the calling thread (no prefetching).
-    pub fn batch(&self, k: u64) -> Batch {
+    /// The batch of global iteration `k`, built on the calling thread (no prefetching); errors
+    /// name a non-finite value read from a memory-mapped view.
+    pub fn batch(&self, k: u64) -> Result<Batch> {
         let perm = self.shared.permutation(k / self.shared.bpe);
-        self.shared.build(k, &perm, Vec::new(), false)
+        let b = self.shared.build(k, &perm, Vec::new(), false);
+        match self.shared.error.get() {
+            Some(e) => Err(Error::Data(e.to_string())),
+            None => Ok(b),
+        }
     }
     /// An endless iterator over the batches from global iteration `start` on (so a resumed run
     /// gets exactly the batches it would have had), built and prefetched in the background.
@@ -392,6 +499,7 @@ impl BatchProducer {
             rx: Some(rx),
             recycle: recycle_tx,
             handle: Some(handle),
+            shared: Arc::clone(&self.shared),
         }
     }
 }
@@ -424,7 +532,8 @@ fn producer_loop(
             Some(p) => p.install(|| shared.build(k, &perm, bufs, true)),
             None => shared.build(k, &perm, bufs, false),
         };
-        if tx.send(batch).is_err() {
+        // A row that could not be read ends the stream: the consumer asks `BatchIter::error`.
+        if shared.error.get().is_some() || tx.send(batch).is_err() {
             return;
         }
     }
@@ -435,6 +544,7 @@ pub struct BatchIter {
     rx: Option<Receiver<Batch>>,
     recycle: mpsc::Sender<Vec<Vec<f32>>>,
     handle: Option<JoinHandle<()>>,
+    shared: Arc<Shared>,
 }
 
 impl std::fmt::Debug for BatchIter {
@@ -447,6 +557,11 @@ impl BatchIter {
     /// Hands a consumed batch's buffers back so that later batches reuse them (optional).
     pub fn recycle(&self, batch: Batch) {
         let _ = self.recycle.send(batch.views);
+    }
+    /// Why the iterator ended, when a row could not be read (a non-finite value of a
+    /// memory-mapped view, naming the file, row and column).
+    pub fn error(&self) -> Option<&Error> {
+        self.shared.error.get()
     }
 }
 

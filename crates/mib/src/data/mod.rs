@@ -27,6 +27,7 @@ pub mod array;
 mod batch;
 pub mod csv;
 pub mod idx;
+pub mod mapped;
 pub mod mfeat;
 pub mod npy;
 pub mod npz;
@@ -34,8 +35,9 @@ pub mod scaling;
 mod splits;
 
 pub use array::{Elements, RawArray};
-pub use batch::{make_pair_using, Batch, BatchIter, BatchProducer, PairingConfig};
+pub use batch::{make_pair_using, Batch, BatchIter, BatchProducer, PairingConfig, RowSource};
 pub use csv::{CsvHeader, CsvOptions, CsvTable, LabelColumn};
+pub use mapped::MemoryMap;
 pub use scaling::{ScalingChoice, ScalingConfig, ScalingKind, ViewScaling};
 pub use splits::{load_splits, split_seeded};
 use std::sync::Arc;
@@ -245,10 +247,32 @@ impl MultiViewDataset {
 /// A training set and a test set, kept apart.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DatasetSplits {
-    /// The training items (shared: the batch producer reads them without a copy).
+    /// The training items (shared: the batch producer reads them without a copy). For
+    /// memory-mapped views, an evenly spaced in-memory sample of them ([`mapped`]).
     pub train: Arc<MultiViewDataset>,
-    /// The held-out test items.
+    /// The held-out test items (for memory-mapped views, a sample of them).
     pub test: MultiViewDataset,
+    /// Every training item, memory-mapped, when the views are read from disk as training goes
+    /// ([`mapped`]): the batch producer reads these, the rest uses [`Self::train`].
+    pub train_rows: Option<Arc<mapped::MappedViews>>,
+    /// Every test item, memory-mapped, in the same case (`test` is then a sample of them).
+    pub test_rows: Option<Arc<mapped::MappedViews>>,
+}
+
+impl DatasetSplits {
+    /// Number of training items (all of them, also when `train` is a sample).
+    pub fn train_len(&self) -> usize {
+        self.train_rows
+            .as_ref()
+            .map_or(self.train.len(), |r| r.len())
+    }
+    /// The source the batch producer reads: every training item.
+    pub fn train_source(&self) -> Arc<dyn RowSource> {
+        match &self.train_rows {
+            Some(r) => r.clone(),
+            None => self.train.clone(),
+        }
+    }
 }
 
 /// Standardises view `v` of both splits with the training mean and standard deviation of each
@@ -364,6 +388,8 @@ fn load_mfeat_splits(views: Option<&[String]>) -> Result<DatasetSplits> {
     let mut splits = DatasetSplits {
         train: Arc::new(ds.subset(&perm[..1500])),
         test: ds.subset(&perm[1500..]),
+        train_rows: None,
+        test_rows: None,
     };
     for (v, n) in ds.view_names.iter().enumerate() {
         if n != "pix" {
@@ -535,6 +561,8 @@ pub fn load_idx_dir_with(dir: &Path, n_classes: Option<usize>) -> Result<Dataset
     Ok(DatasetSplits {
         train: Arc::new(train),
         test,
+        train_rows: None,
+        test_rows: None,
     })
 }
 

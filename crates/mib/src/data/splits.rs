@@ -23,6 +23,21 @@ pub fn load_splits(cfg: &TrainConfig) -> Result<DatasetSplits> {
             ));
         }
         let paths: Vec<PathBuf> = d.views.iter().map(PathBuf::from).collect();
+        if let Some((arrays, targets)) =
+            super::mapped::open_views(&paths, d.labels.as_deref(), d.memory_map)?
+        {
+            let (perm, n_test) =
+                split_permutation(arrays[0].rows(), d.test_fraction, stream_seed(cfg.seed, 4));
+            return super::mapped::mapped_splits(
+                &paths,
+                arrays,
+                targets,
+                d.labels.as_deref(),
+                &perm,
+                n_test,
+                true,
+            );
+        }
         let all = super::load_npy_views(&paths, d.labels.as_deref())?;
         return Ok(split_seeded(
             &all,
@@ -38,18 +53,26 @@ pub fn load_splits(cfg: &TrainConfig) -> Result<DatasetSplits> {
     super::load_named(&d.dataset, d.data_dir.as_deref(), views)
 }
 
-/// Splits a dataset into train and test by a seeded permutation.
-pub fn split_seeded(ds: &MultiViewDataset, test_fraction: f64, seed: u64) -> DatasetSplits {
+/// The seeded permutation of `n` rows that splits them (test rows first) and the number of test
+/// rows: `round(n * test_fraction)`, at least one and leaving at least one for training.
+fn split_permutation(n: usize, test_fraction: f64, seed: u64) -> (Vec<usize>, usize) {
     use rand::seq::SliceRandom;
-    let n = ds.len();
     let mut idx: Vec<usize> = (0..n).collect();
     idx.shuffle(&mut MibRng::seed_from_u64(seed));
     let n_test = ((n as f64) * test_fraction)
         .round()
         .clamp(1.0, (n.max(2) - 1) as f64) as usize;
-    let (test_idx, train_idx) = idx.split_at(n_test.min(n));
+    (idx, n_test.min(n))
+}
+
+/// Splits a dataset into train and test by a seeded permutation.
+pub fn split_seeded(ds: &MultiViewDataset, test_fraction: f64, seed: u64) -> DatasetSplits {
+    let (idx, n_test) = split_permutation(ds.len(), test_fraction, seed);
+    let (test_idx, train_idx) = idx.split_at(n_test);
     DatasetSplits {
         train: Arc::new(ds.subset(train_idx)),
         test: ds.subset(test_idx),
+        train_rows: None,
+        test_rows: None,
     }
 }

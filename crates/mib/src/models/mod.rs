@@ -685,6 +685,33 @@ impl TrainedModel {
         self.embed(view, x)
     }
 
+    /// The representations of every item of `rows` (memory-mapped views, read and encoded a
+    /// block of rows at a time) under training view slot `view`, as [`Self::embed_dataset`].
+    pub fn embed_rows(
+        &mut self,
+        rows: &crate::data::mapped::MappedViews,
+        view: usize,
+    ) -> Result<Matrix> {
+        let views = training_views(&self.config, rows.view_names().len())?;
+        let v = slot_view(&views, view)?;
+        const BLOCK: usize = 4096;
+        let (n, d, zd) = (rows.len(), rows.view_dim(v), self.z_dim());
+        let mut out = Matrix::zeros(n, zd);
+        let mut x = Matrix::zeros(BLOCK.min(n), d);
+        for start in (0..n).step_by(BLOCK) {
+            let m = BLOCK.min(n - start);
+            if x.rows != m {
+                x = Matrix::zeros(m, d);
+            }
+            for i in 0..m {
+                rows.row_into(v, start + i, x.row_mut(i))?;
+            }
+            let z = self.embed(view, &x)?;
+            out.data[start * zd..(start + m) * zd].copy_from_slice(&z.data);
+        }
+        Ok(out)
+    }
+
     /// Checks that `ds`'s training views have the widths this model was trained on, naming the
     /// view and both widths.
     pub fn check_dataset(&self, ds: &MultiViewDataset) -> Result<()> {

@@ -221,13 +221,19 @@ impl FitState {
 /// for the probe logged during training, labelled test items.
 #[derive(Clone, Copy)]
 pub struct LoopData<'a> {
-    /// The training items.
+    /// The training items (for memory-mapped views, a sample of them: see `train_rows`).
     pub train: &'a Arc<MultiViewDataset>,
+    /// Every training item, memory-mapped, when the batches are to be read from there
+    /// ([`crate::data::DatasetSplits::train_rows`]).
+    pub train_rows: Option<&'a Arc<crate::data::mapped::MappedViews>>,
     /// Test items for the training-time probe (`[eval]`), if any.
     pub test: Option<&'a MultiViewDataset>,
     /// The dataset views of each training slot ([`crate::models::training_views`]).
     pub views: &'a [usize],
 }
+
+/// Threads of the batch producer for memory-mapped views (page faults block one each).
+const MAPPED_PRODUCER_THREADS: usize = 4;
 
 /// Runs `state` up to `cfg.train.iterations`, checkpointing every `train.checkpoint_every`
 /// iterations and at the end (also when stopped), and returns how it ended.
@@ -243,15 +249,24 @@ pub fn run_loop(
     let total = cfg.train.iterations;
     let start = state.iteration;
     let views = data.views;
+    let source: Arc<dyn crate::data::RowSource> = match data.train_rows {
+        Some(r) => Arc::clone(r) as _,
+        None => Arc::clone(data.train) as _,
+    };
     let producer = BatchProducer::new(
-        Arc::clone(data.train),
+        source,
         cfg.data.pairing.clone(),
         views.to_vec(),
         cfg.train.batch_size,
         stream_seed(cfg.seed, 3),
         // One producer thread makes >100,000 views/s, >10x what the step consumes: the cores
-        // are left to the compute core.
-        1,
+        // are left to the compute core. Rows of memory-mapped files may wait on the disk: four
+        // threads keep four reads in flight.
+        if data.train_rows.is_some() {
+            MAPPED_PRODUCER_THREADS
+        } else {
+            1
+        },
     )?
     .with_scaling(state.scaling.clone())?;
     if let Some(note) = crate::models::unused_views_note(cfg, &data.train.view_names) {
@@ -273,9 +288,15 @@ pub fn run_loop(
             interrupted = true;
             break;
         }
-        let batch = batches
-            .next()
-            .ok_or_else(|| Error::Data("the batch producer stopped early".into()))?;
+        let batch = match batches.next() {
+            Some(b) => b,
+            None => {
+                return Err(match batches.error() {
+                    Some(e) => Error::Data(e.to_string()),
+                    None => Error::Data("the batch producer stopped early".into()),
+                })
+            }
+        };
         let it = state.iteration;
         let beta = cfg.beta.value(it) as f32;
         let labels = needs_labels.then_some(batch.labels.as_slice());

@@ -82,6 +82,7 @@ pub fn fit(
         cfg,
         fit::LoopData {
             train: &train,
+            train_rows: None,
             test,
             views: &views,
         },

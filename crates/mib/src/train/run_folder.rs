@@ -282,6 +282,7 @@ pub fn train(
         cfg,
         LoopData {
             train: &data.train,
+            train_rows: data.train_rows.as_ref(),
             test: Some(&data.test),
             views: &views,
         },

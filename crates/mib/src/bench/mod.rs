@@ -4,6 +4,8 @@
 //! 1024-1024; decoder 1024-1024 for the VAE), runs warm-up steps and then times `steps` full
 //! training steps (forward, backward, Adam) on a fixed random batch.
 
+pub mod scale;
+
 use crate::objectives::{AdamConfig, ModelConfig, ObjectiveKind, TrainStep};
 use crate::{Error, MibRng, Result};
 use rand::{Rng, SeedableRng};

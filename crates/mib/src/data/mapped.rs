@@ -1,0 +1,522 @@
+//! Views larger than memory: `.npy` files memory-mapped and read row by row.
+//!
+//! A [`MappedArray`] maps one `.npy` file (C order; `f4`, `f2`, `f8`, `u1`, `i1`, `i2`, either byte
+//! order) and converts the rows it is asked for to `f32`. Nothing is read before training: opening
+//! checks the header and the file's length only, so the first batch comes at once and the pages the
+//! batches touch stay in the page cache (file-backed memory the kernel can drop), not in the
+//! process's anonymous memory.
+//!
+//! [`MappedViews`] is one split of such a dataset: the rows of the files it holds (an index list,
+//! no copy), their labels, and the view names. The batch producer reads it through
+//! [`RowSource`](super::RowSource). Whatever needs whole matrices (the input scaling's statistics,
+//! the probes, evaluation) gets an evenly spaced in-memory sample of it ([`MappedViews::sample`]),
+//! at most [`SAMPLE_BYTES`] of `f32` values per split.
+//!
+//! Values are checked as they are read: a NaN or infinity in a row stops training with an error
+//! naming the file, the row and the column.
+
+use super::{npy, npz, DatasetSplits, MultiViewDataset};
+use crate::{Error, Matrix, Result};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Whether `npy` views are memory-mapped (config key `data.memory_map`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MemoryMap {
+    /// Map when every view is a plain `.npy` file (not gzip, not an `.npz` member, C order) and
+    /// the views would take more than [`AUTO_MAP_BYTES`] as `f32` in memory.
+    #[default]
+    Auto,
+    /// Always map (an error names the view that cannot be mapped).
+    Always,
+    /// Always read the views into memory.
+    Never,
+}
+
+impl MemoryMap {
+    /// Whether this is the default (`auto`).
+    pub fn is_auto(&self) -> bool {
+        *self == MemoryMap::Auto
+    }
+}
+
+/// `auto` maps views whose `f32` copy would take more than this (1 GiB).
+pub const AUTO_MAP_BYTES: u64 = 1 << 30;
+
+/// The in-memory sample of each split of a mapped dataset holds at most this many bytes of `f32`
+/// values (256 MiB): it feeds the input scaling's statistics, the probes and evaluation.
+pub const SAMPLE_BYTES: u64 = 256 << 20;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Dtype {
+    F32,
+    F16,
+    F64,
+    U8,
+    I8,
+    I16,
+}
+
+/// One memory-mapped `.npy` array of shape `(rows, ...)`, read as `rows x cols` (`cols`: the
+/// product of the other dimensions).
+pub struct MappedArray {
+    path: PathBuf,
+    map: memmap2::Mmap,
+    offset: usize,
+    dtype: Dtype,
+    big_endian: bool,
+    rows: usize,
+    cols: usize,
+}
+
+impl std::fmt::Debug for MappedArray {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MappedArray")
+            .field("path", &self.path)
+            .field("dtype", &self.dtype)
+            .field("rows", &self.rows)
+            .field("cols", &self.cols)
+            .finish()
+    }
+}
+
+/// Two maps are equal when they map the same file region the same way.
+impl PartialEq for MappedArray {
+    fn eq(&self, o: &Self) -> bool {
+        (
+            &self.path,
+            self.offset,
+            self.dtype,
+            self.big_endian,
+            self.rows,
+            self.cols,
+        ) == (&o.path, o.offset, o.dtype, o.big_endian, o.rows, o.cols)
+    }
+}
+
+/// Why a file cannot be mapped, when it is a readable `.npy` file otherwise.
+fn unmappable(path: &Path) -> Option<&'static str> {
+    if npz::split_member(path).is_some() {
+        Some("it is an .npz archive member")
+    } else {
+        None
+    }
+}
+
+impl MappedArray {
+    /// Maps `path` and checks its header and length (no data is read). Errors name the file.
+    pub fn open(path: &Path) -> Result<Self> {
+        if let Some(why) = unmappable(path) {
+            return Err(Error::format(
+                path,
+                format!("cannot be memory-mapped: {why}"),
+            ));
+        }
+        let file = std::fs::File::open(path).map_err(|e| Error::io("opening", path, e))?;
+        // SAFETY: the map is read-only. Another process truncating or rewriting the file while
+        // it is mapped is outside what this can guard against (as for every mapped reader).
+        let map = unsafe { memmap2::Mmap::map(&file) }
+            .map_err(|e| Error::io("memory-mapping", path, e))?;
+        if super::array::is_gzip(&map) {
+            return Err(Error::format(
+                path,
+                "cannot be memory-mapped: it is gzip-compressed (decompress it, or set data.memory_map = \"never\")",
+            ));
+        }
+        let h = npy::parse_npy_header(&map, path)?;
+        let dtype = match h.code.as_str() {
+            "f4" => Dtype::F32,
+            "f2" => Dtype::F16,
+            "f8" => Dtype::F64,
+            "u1" | "b1" => Dtype::U8,
+            "i1" => Dtype::I8,
+            "i2" => Dtype::I16,
+            other => {
+                return Err(Error::format(
+                    path,
+                    format!("cannot be memory-mapped: dtype '{other}' (mapped views: f4, f2, f8, u1, i1, i2)"),
+                ))
+            }
+        };
+        if h.fortran_order && h.shape.len() > 1 {
+            return Err(Error::format(
+                path,
+                "cannot be memory-mapped: the array is in Fortran (column-major) order; save it with np.ascontiguousarray",
+            ));
+        }
+        if h.shape.is_empty() {
+            return Err(Error::format(
+                path,
+                "a view needs a shape (items, ...), got ()",
+            ));
+        }
+        super::array::check_payload_len(
+            path,
+            map.len(),
+            &h.shape,
+            h.elem_size,
+            h.data_offset,
+            &format!("NPY data ('{}')", h.descr),
+        )?;
+        let rows = h.shape[0];
+        let cols = h.shape[1..].iter().product();
+        Ok(MappedArray {
+            path: path.to_path_buf(),
+            map,
+            offset: h.data_offset,
+            dtype,
+            big_endian: h.big_endian,
+            rows,
+            cols,
+        })
+    }
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+    /// Number of rows (items).
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+    /// Values per row.
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+    /// Bytes per stored value.
+    fn elem(&self) -> usize {
+        match self.dtype {
+            Dtype::U8 | Dtype::I8 => 1,
+            Dtype::F16 | Dtype::I16 => 2,
+            Dtype::F32 => 4,
+            Dtype::F64 => 8,
+        }
+    }
+    /// Converts row `r` to `f32` into `out` (`cols` long). On a NaN or infinity, returns its
+    /// column (the rest of `out` is then unspecified).
+    pub fn row_into(&self, r: usize, out: &mut [f32]) -> std::result::Result<(), usize> {
+        let n = self.cols * self.elem();
+        let start = self.offset + r * n;
+        let b = &self.map[start..start + n];
+        let big = self.big_endian;
+        macro_rules! conv {
+            ($t:ty, $k:expr, $f:expr) => {
+                for (o, c) in out.iter_mut().zip(b.chunks_exact($k)) {
+                    let a: [u8; $k] = c.try_into().unwrap();
+                    let v = if big {
+                        <$t>::from_be_bytes(a)
+                    } else {
+                        <$t>::from_le_bytes(a)
+                    };
+                    *o = $f(v);
+                }
+            };
+        }
+        match self.dtype {
+            Dtype::U8 => {
+                for (o, &v) in out.iter_mut().zip(b) {
+                    *o = v as f32;
+                }
+                return Ok(());
+            }
+            Dtype::I8 => {
+                for (o, &v) in out.iter_mut().zip(b) {
+                    *o = v as i8 as f32;
+                }
+                return Ok(());
+            }
+            Dtype::I16 => {
+                conv!(i16, 2, |v: i16| v as f32);
+                return Ok(());
+            }
+            Dtype::F16 => conv!(u16, 2, npy::f16_to_f32),
+            Dtype::F32 => conv!(f32, 4, |v: f32| v),
+            Dtype::F64 => conv!(f64, 8, |v: f64| v as f32),
+        }
+        // A branch-free pass (vectorised); the column is looked for only when one is bad.
+        if out.iter().fold(false, |bad, v| bad | !v.is_finite()) {
+            return Err(out.iter().position(|v| !v.is_finite()).unwrap_or(0));
+        }
+        Ok(())
+    }
+    /// Asks the kernel to start reading `rows` (advice only: failures change nothing).
+    fn will_need(&self, rows: impl Iterator<Item = usize>) {
+        let n = self.cols * self.elem();
+        for r in rows {
+            let _ = self
+                .map
+                .advise_range(memmap2::Advice::WillNeed, self.offset + r * n, n);
+        }
+    }
+    /// The error for a non-finite value at row `r`, column `c`.
+    fn nonfinite(&self, r: usize, c: usize) -> Error {
+        Error::format(
+            &self.path,
+            format!("non-finite value at row {r}, column {c}"),
+        )
+    }
+    /// Rows `rows` (file rows) as an in-memory matrix; errors name the first non-finite value.
+    pub fn gather(&self, rows: &[u32]) -> Result<Matrix> {
+        // Ask the kernel for every row at once (reads in flight together when the file is not in
+        // the page cache), then read them in order. Advice only: failures change nothing.
+        self.will_need(rows.iter().map(|&r| r as usize));
+        let mut m = Matrix::zeros(rows.len(), self.cols);
+        for (i, &r) in rows.iter().enumerate() {
+            self.row_into(r as usize, m.row_mut(i))
+                .map_err(|c| self.nonfinite(r as usize, c))?;
+        }
+        Ok(m)
+    }
+}
+
+/// One split of a memory-mapped dataset: rows of the files (an index list), with their labels.
+#[derive(Debug, PartialEq)]
+pub struct MappedViews {
+    arrays: Vec<Arc<MappedArray>>,
+    /// The multi-hot targets, when the labels file is a 2-D array.
+    targets: Option<Arc<MappedArray>>,
+    /// The file row of each item of this split.
+    rows: Vec<u32>,
+    labels: Option<Vec<u32>>,
+    n_classes: usize,
+    view_names: Vec<String>,
+}
+
+impl MappedViews {
+    /// Number of items.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+    /// Whether there are no items.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+    /// The width of each view.
+    pub fn view_dims(&self) -> Vec<usize> {
+        self.arrays.iter().map(|a| a.cols).collect()
+    }
+    /// The width of view `v`.
+    pub fn view_dim(&self, v: usize) -> usize {
+        self.arrays[v].cols
+    }
+    /// The view names (file stems).
+    pub fn view_names(&self) -> &[String] {
+        &self.view_names
+    }
+    /// The class of each item, when labelled.
+    pub fn labels(&self) -> Option<&[u32]> {
+        self.labels.as_deref()
+    }
+    /// Number of classes (0 when unlabelled).
+    pub fn n_classes(&self) -> usize {
+        self.n_classes
+    }
+    /// The file row of item `item`.
+    pub fn file_row(&self, item: usize) -> usize {
+        self.rows[item] as usize
+    }
+    /// The first `m` items (a view of the same files).
+    pub fn head(&self, m: usize) -> MappedViews {
+        let m = m.min(self.len());
+        MappedViews {
+            arrays: self.arrays.clone(),
+            targets: self.targets.clone(),
+            rows: self.rows[..m].to_vec(),
+            labels: self.labels.as_ref().map(|l| l[..m].to_vec()),
+            n_classes: self.n_classes,
+            view_names: self.view_names.clone(),
+        }
+    }
+    /// Converts view `v` of item `item` to `f32` into `out`; errors name the file, row and
+    /// column of a non-finite value.
+    pub fn row_into(&self, v: usize, item: usize, out: &mut [f32]) -> Result<()> {
+        let a = &self.arrays[v];
+        let r = self.file_row(item);
+        a.row_into(r, out).map_err(|c| a.nonfinite(r, c))
+    }
+    /// Items spaced evenly over the split (every item when it fits), at most `max_bytes` of
+    /// `f32` values, in memory with their labels and targets.
+    /// With `max_bytes = 0`, no item.
+    pub fn sample(&self, max_bytes: u64) -> Result<MultiViewDataset> {
+        let row_bytes = 4 * self.view_dims().iter().sum::<usize>().max(1) as u64;
+        let n = self.len();
+        let m = if max_bytes == 0 {
+            0
+        } else {
+            n.min((max_bytes / row_bytes).max(1) as usize)
+        };
+        let picks: Vec<usize> = (0..m)
+            .map(|i| ((i as u128 * n as u128) / m.max(1) as u128) as usize)
+            .collect();
+        let file_rows: Vec<u32> = picks.iter().map(|&i| self.rows[i]).collect();
+        let views = self
+            .arrays
+            .iter()
+            .map(|a| a.gather(&file_rows))
+            .collect::<Result<Vec<_>>>()?;
+        let labels = self
+            .labels
+            .as_ref()
+            .map(|l| picks.iter().map(|&i| l[i]).collect());
+        let ds = MultiViewDataset::new(views, labels, Some(self.n_classes))?
+            .with_view_names(self.view_names.clone())?;
+        match &self.targets {
+            Some(t) => {
+                let tm = t.gather(&file_rows)?;
+                ds.with_targets(tm)
+                    .map_err(|e| Error::format(&t.path, e.to_string()))
+            }
+            None => Ok(ds),
+        }
+    }
+}
+
+impl MappedViews {
+    /// Maps one `.npy` file per view, every row an item, with optional class labels (an integer
+    /// `.npy` of shape `(n,)`, read into memory). Nothing else is read.
+    pub fn open(paths: &[PathBuf], labels: Option<&Path>) -> Result<Self> {
+        let (arrays, targets) = open_views(paths, labels, MemoryMap::Always)?
+            .ok_or_else(|| Error::Data("give at least one view file".into()))?;
+        let n = arrays[0].rows;
+        let all: Vec<usize> = (0..n).collect();
+        let s = mapped_splits(paths, arrays, targets, labels, &all, 0, false)?;
+        Ok(Arc::try_unwrap(s.train_rows.expect("mapped")).expect("not shared"))
+    }
+}
+
+/// The mapped views and, when the labels file holds multi-hot targets, the mapped targets.
+pub type OpenedViews = (Vec<Arc<MappedArray>>, Option<Arc<MappedArray>>);
+
+/// Opens every view (and a 2-D labels file) mapped when `mode` and the files allow it; `None`
+/// when they are to be read into memory instead. Errors (with `always`) name the view that
+/// cannot be mapped and why.
+pub fn open_views(
+    paths: &[PathBuf],
+    labels: Option<&Path>,
+    mode: MemoryMap,
+) -> Result<Option<OpenedViews>> {
+    if mode == MemoryMap::Never || paths.is_empty() {
+        return Ok(None);
+    }
+    let mut arrays = Vec::with_capacity(paths.len());
+    for p in paths {
+        match MappedArray::open(p) {
+            Ok(a) => arrays.push(Arc::new(a)),
+            // `auto` falls back to reading the files (which reports their own errors).
+            Err(_) if mode == MemoryMap::Auto => return Ok(None),
+            Err(e) => return Err(e),
+        }
+    }
+    let f32_bytes: u64 = arrays
+        .iter()
+        .map(|a| (a.rows as u64) * (a.cols as u64) * 4)
+        .sum();
+    if mode == MemoryMap::Auto && f32_bytes <= AUTO_MAP_BYTES {
+        return Ok(None);
+    }
+    let n = arrays[0].rows;
+    for (p, a) in paths.iter().zip(&arrays) {
+        if a.rows != n {
+            return Err(Error::format(
+                p,
+                format!("{} rows, but {} has {n}", a.rows, paths[0].display()),
+            ));
+        }
+    }
+    if n > u32::MAX as usize {
+        return Err(Error::format(
+            &paths[0],
+            format!(
+                "{n} rows: memory-mapped views hold at most {} rows",
+                u32::MAX
+            ),
+        ));
+    }
+    let targets = match labels {
+        Some(p) if npz::split_member(p).is_none() && is_2d(p)? => {
+            Some(Arc::new(MappedArray::open(p)?))
+        }
+        _ => None,
+    };
+    Ok(Some((arrays, targets)))
+}
+
+/// Whether the `.npy` file at `p` holds a 2-D array (reads its header only).
+fn is_2d(p: &Path) -> Result<bool> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(p).map_err(|e| Error::io("opening", p, e))?;
+    let mut head = vec![0u8; 4096];
+    let mut got = 0;
+    while got < head.len() {
+        match f.read(&mut head[got..]) {
+            Ok(0) => break,
+            Ok(k) => got += k,
+            Err(e) => return Err(Error::io("reading", p, e)),
+        }
+    }
+    head.truncate(got);
+    Ok(npy::parse_npy_header(&head, p)
+        .map(|h| h.shape.len() == 2)
+        .unwrap_or(false))
+}
+
+/// The train/test splits of mapped views: `perm` (a permutation of the file rows) gives the test
+/// rows first (`n_test` of them), then the training rows, as [`super::split_seeded`] does for
+/// in-memory data. `train` and `test` of the result are in-memory samples
+/// ([`MappedViews::sample`]); [`DatasetSplits::train_rows`] and [`DatasetSplits::test_rows`] hold every row.
+pub fn mapped_splits(
+    paths: &[PathBuf],
+    arrays: Vec<Arc<MappedArray>>,
+    targets: Option<Arc<MappedArray>>,
+    labels: Option<&Path>,
+    perm: &[usize],
+    n_test: usize,
+    samples: bool,
+) -> Result<DatasetSplits> {
+    let n = arrays[0].rows;
+    let y = match (labels, &targets) {
+        (Some(p), None) => {
+            let a = npz::read_array(p)?;
+            if a.shape.len() == 2 {
+                return Err(Error::format(
+                    p,
+                    "multi-hot targets of memory-mapped views must be a plain .npy file (not an .npz member)",
+                ));
+            }
+            Some(super::labels_checked(p, a.to_labels(p)?, n)?)
+        }
+        _ => None,
+    };
+    if let Some(t) = &targets {
+        if t.rows != n {
+            return Err(Error::format(
+                &t.path,
+                format!("{} rows of targets, but the views have {n} rows", t.rows),
+            ));
+        }
+    }
+    let n_classes = y
+        .as_ref()
+        .and_then(|l| l.iter().max())
+        .map_or(0, |&m| m as usize + 1);
+    let names: Vec<String> = paths.iter().map(|p| npz::view_name(p)).collect();
+    let split = |idx: &[usize]| MappedViews {
+        arrays: arrays.clone(),
+        targets: targets.clone(),
+        rows: idx.iter().map(|&i| i as u32).collect(),
+        labels: y.as_ref().map(|l| idx.iter().map(|&i| l[i]).collect()),
+        n_classes,
+        view_names: names.clone(),
+    };
+    let (test_idx, train_idx) = perm.split_at(n_test.min(perm.len()));
+    let train_rows = Arc::new(split(train_idx));
+    let test_rows = Arc::new(split(test_idx));
+    let budget = if samples { SAMPLE_BYTES } else { 0 };
+    Ok(DatasetSplits {
+        train: Arc::new(train_rows.sample(budget)?),
+        test: test_rows.sample(budget)?,
+        train_rows: Some(train_rows),
+        test_rows: Some(test_rows),
+    })
+}
