@@ -119,3 +119,26 @@ fn errors_name_the_archive_and_the_array() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn stored_members_are_memory_mapped_and_compressed_ones_named() {
+    use mib::data::mapped::MappedViews;
+    let p = fixture("views.npz");
+    let spec = |n: &str| PathBuf::from(format!("{}:{n}", p.display()));
+    let views = [spec("a"), spec("b"), spec("c")];
+    let mapped = MappedViews::open(&views, Some(&spec("y"))).unwrap();
+    let sample = mapped.sample(1 << 20).unwrap();
+    let read = load_npy_views(&views, Some(&spec("y"))).unwrap();
+    assert_eq!(
+        sample, read,
+        "mapped members equal the members read into memory"
+    );
+    let c = fixture("views_compressed.npz");
+    let e = MappedViews::open(&[PathBuf::from(format!("{}:a", c.display()))], None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("views_compressed.npz:a") && e.contains("np.savez_compressed"),
+        "{e}"
+    );
+}

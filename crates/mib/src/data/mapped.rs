@@ -1,9 +1,9 @@
 //! Views larger than memory: `.npy` files memory-mapped and read row by row.
 //!
-//! A [`MappedArray`] maps one `.npy` file (C order; `f4`, `f2`, `f8`, `u1`, `i1`, `i2`, either byte
-//! order) and converts the rows it is asked for to `f32`. Nothing is read before training: opening
-//! checks the header and the file's length only, so the first batch comes at once and the pages the
-//! batches touch stay in the page cache (file-backed memory the kernel can drop), not in the
+//! A [`MappedArray`] maps one `.npy` file or uncompressed `.npz` member (C order; `f4`, `f2`, `f8`,
+//! `u1`, `i1`, `i2`, either byte order) and converts the rows it is asked for to `f32`. Nothing is
+//! read before training: opening checks the header and the file's length only, so the first batch
+//! comes at once and the pages the batches touch stay in the page cache (file-backed memory the kernel can drop), not in the
 //! process's anonymous memory.
 //!
 //! [`MappedViews`] is one split of such a dataset: the rows of the files it holds (an index list,
@@ -25,8 +25,8 @@ use std::sync::Arc;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MemoryMap {
-    /// Map when every view is a plain `.npy` file (not gzip, not an `.npz` member, C order) and
-    /// the views would take more than [`AUTO_MAP_BYTES`] as `f32` in memory.
+    /// Map when every view can be (a C-ordered `.npy` file or uncompressed `.npz` member, not
+    /// gzip) and the views would take more than [`AUTO_MAP_BYTES`] as `f32` in memory.
     #[default]
     Auto,
     /// Always map (an error names the view that cannot be mapped).
@@ -96,36 +96,64 @@ impl PartialEq for MappedArray {
     }
 }
 
-/// Why a file cannot be mapped, when it is a readable `.npy` file otherwise.
-fn unmappable(path: &Path) -> Option<&'static str> {
-    if npz::split_member(path).is_some() {
-        Some("it is an .npz archive member")
-    } else {
-        None
+/// A mapped `.npy` file or stored `.npz` member: the map, its header, and the byte range of the
+/// `.npy` bytes in the map.
+struct RawMap {
+    map: memmap2::Mmap,
+    header: npy::NpyHeader,
+    base: usize,
+    len: usize,
+}
+
+/// Maps `spec` (a `.npy` path, or `archive.npz:array` for a member stored uncompressed) and parses
+/// its header; errors name `spec`.
+fn map_npy(spec: &Path) -> Result<RawMap> {
+    let (file, range) = match npz::split_member(spec) {
+        Some((archive, name)) => {
+            let (off, len) = npz::stored_extent(&archive, &name)?;
+            (archive, Some((off as usize, len as usize)))
+        }
+        None => (spec.to_path_buf(), None),
+    };
+    let f = std::fs::File::open(&file).map_err(|e| Error::io("opening", &file, e))?;
+    // SAFETY: the map is read-only. Another process truncating or rewriting the file while it is
+    // mapped is outside what this can guard against (as for every mapped reader).
+    let map =
+        unsafe { memmap2::Mmap::map(&f) }.map_err(|e| Error::io("memory-mapping", &file, e))?;
+    let (base, len) = range.unwrap_or((0, map.len()));
+    if base + len > map.len() {
+        return Err(Error::format(
+            spec,
+            "the member runs past the end of the archive",
+        ));
     }
+    let bytes = &map[base..base + len];
+    if super::array::is_gzip(bytes) {
+        return Err(Error::format(
+            spec,
+            "cannot be memory-mapped: it is gzip-compressed (decompress it, or set data.memory_map = \"never\")",
+        ));
+    }
+    let header = npy::parse_npy_header(bytes, spec)?;
+    Ok(RawMap {
+        map,
+        header,
+        base,
+        len,
+    })
 }
 
 impl MappedArray {
-    /// Maps `path` and checks its header and length (no data is read). Errors name the file.
+    /// Maps `path` (a `.npy` file, or `archive.npz:array` for an array stored uncompressed, as
+    /// `np.savez` writes them) and checks its header and length (no data is read). Errors name the
+    /// file or member.
     pub fn open(path: &Path) -> Result<Self> {
-        if let Some(why) = unmappable(path) {
-            return Err(Error::format(
-                path,
-                format!("cannot be memory-mapped: {why}"),
-            ));
-        }
-        let file = std::fs::File::open(path).map_err(|e| Error::io("opening", path, e))?;
-        // SAFETY: the map is read-only. Another process truncating or rewriting the file while
-        // it is mapped is outside what this can guard against (as for every mapped reader).
-        let map = unsafe { memmap2::Mmap::map(&file) }
-            .map_err(|e| Error::io("memory-mapping", path, e))?;
-        if super::array::is_gzip(&map) {
-            return Err(Error::format(
-                path,
-                "cannot be memory-mapped: it is gzip-compressed (decompress it, or set data.memory_map = \"never\")",
-            ));
-        }
-        let h = npy::parse_npy_header(&map, path)?;
+        let RawMap {
+            map,
+            header: h,
+            base,
+            len,
+        } = map_npy(path)?;
         let dtype = match h.code.as_str() {
             "f4" => Dtype::F32,
             "f2" => Dtype::F16,
@@ -154,7 +182,7 @@ impl MappedArray {
         }
         super::array::check_payload_len(
             path,
-            map.len(),
+            len,
             &h.shape,
             h.elem_size,
             h.data_offset,
@@ -165,7 +193,7 @@ impl MappedArray {
         Ok(MappedArray {
             path: path.to_path_buf(),
             map,
-            offset: h.data_offset,
+            offset: base + h.data_offset,
             dtype,
             big_endian: h.big_endian,
             rows,
@@ -434,31 +462,12 @@ pub fn open_views(
         ));
     }
     let targets = match labels {
-        Some(p) if npz::split_member(p).is_none() && is_2d(p)? => {
+        Some(p) if map_npy(p).is_ok_and(|m| m.header.shape.len() == 2) => {
             Some(Arc::new(MappedArray::open(p)?))
         }
         _ => None,
     };
     Ok(Some((arrays, targets)))
-}
-
-/// Whether the `.npy` file at `p` holds a 2-D array (reads its header only).
-fn is_2d(p: &Path) -> Result<bool> {
-    use std::io::Read;
-    let mut f = std::fs::File::open(p).map_err(|e| Error::io("opening", p, e))?;
-    let mut head = vec![0u8; 4096];
-    let mut got = 0;
-    while got < head.len() {
-        match f.read(&mut head[got..]) {
-            Ok(0) => break,
-            Ok(k) => got += k,
-            Err(e) => return Err(Error::io("reading", p, e)),
-        }
-    }
-    head.truncate(got);
-    Ok(npy::parse_npy_header(&head, p)
-        .map(|h| h.shape.len() == 2)
-        .unwrap_or(false))
 }
 
 /// The train/test splits of mapped views: `perm` (a permutation of the file rows) gives the test
@@ -478,12 +487,6 @@ pub fn mapped_splits(
     let y = match (labels, &targets) {
         (Some(p), None) => {
             let a = npz::read_array(p)?;
-            if a.shape.len() == 2 {
-                return Err(Error::format(
-                    p,
-                    "multi-hot targets of memory-mapped views must be a plain .npy file (not an .npz member)",
-                ));
-            }
             Some(super::labels_checked(p, a.to_labels(p)?, n)?)
         }
         _ => None,

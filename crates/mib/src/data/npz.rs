@@ -149,9 +149,10 @@ pub fn array_names(path: &Path) -> Result<Vec<String>> {
         .collect())
 }
 
-/// Reads array `name` (the member `name.npy`) of the `.npz` archive at `path`; errors list the
-/// arrays the archive has when `name` is not one of them.
-pub fn read_npz_array(path: &Path, name: &str) -> Result<RawArray> {
+/// Where member `name` (or `name.npy`) of the `.npz` archive at `path` lies: the open file, the
+/// member, the byte offset of its data and the `archive.npz:name` spec that names it in errors.
+/// Errors list the arrays the archive has when `name` is not one of them.
+fn locate(path: &Path, name: &str) -> Result<(File, Member, u64, PathBuf)> {
     let mut f = File::open(path).map_err(|e| Error::io("opening", path, e))?;
     let all = members(&mut f, path)?;
     let origin = PathBuf::from(format!("{}:{name}", path.display()));
@@ -169,16 +170,8 @@ pub fn read_npz_array(path: &Path, name: &str) -> Result<RawArray> {
                         .join(", ")
                 ),
             )
-        })?;
-    if m.size > MAX_DECOMPRESSED_BYTES {
-        return Err(Error::format(
-            &origin,
-            format!(
-                "the member declares {} bytes, more than the {} a view may have",
-                m.size, MAX_DECOMPRESSED_BYTES
-            ),
-        ));
-    }
+        })?
+        .clone();
     let file_len = f
         .metadata()
         .map_err(|e| Error::io("reading", path, e))?
@@ -194,6 +187,36 @@ pub fn read_npz_array(path: &Path, name: &str) -> Result<RawArray> {
             format!(
                 "truncated archive: the member needs {} bytes from offset {start}, the file has {file_len}",
                 m.compressed
+            ),
+        ));
+    }
+    Ok((f, m, start, origin))
+}
+
+/// The byte range `(offset, len)` in the archive file of member `name` when it is stored
+/// uncompressed (`np.savez`), so that it can be memory-mapped; errors name the member when it is
+/// compressed (`np.savez_compressed`).
+pub fn stored_extent(path: &Path, name: &str) -> Result<(u64, u64)> {
+    let (_, m, start, origin) = locate(path, name)?;
+    match m.method {
+        0 if m.size == m.compressed => Ok((start, m.size)),
+        _ => Err(Error::format(
+            &origin,
+            "cannot be memory-mapped: the member is compressed (np.savez_compressed); save the archive with np.savez",
+        )),
+    }
+}
+
+/// Reads array `name` (the member `name.npy`) of the `.npz` archive at `path`; errors list the
+/// arrays the archive has when `name` is not one of them.
+pub fn read_npz_array(path: &Path, name: &str) -> Result<RawArray> {
+    let (mut f, m, start, origin) = locate(path, name)?;
+    if m.size > MAX_DECOMPRESSED_BYTES {
+        return Err(Error::format(
+            &origin,
+            format!(
+                "the member declares {} bytes, more than the {} a view may have",
+                m.size, MAX_DECOMPRESSED_BYTES
             ),
         ));
     }
