@@ -3,8 +3,8 @@
 //! A [`MappedArray`] maps one `.npy` file or uncompressed `.npz` member (C order; `f4`, `f2`, `f8`,
 //! `u1`, `i1`, `i2`, either byte order) and converts the rows it is asked for to `f32`. Nothing is
 //! read before training: opening checks the header and the file's length only, so the first batch
-//! comes at once and the pages the batches touch stay in the page cache (file-backed memory the kernel can drop), not in the
-//! process's anonymous memory.
+//! comes at once and the pages the batches touch stay in the page cache (file-backed memory the
+//! kernel can drop), not in the process's anonymous memory.
 //!
 //! [`MappedViews`] is one split of such a dataset: the rows of the files it holds (an index list,
 //! no copy), their labels, and the view names. The batch producer reads it through
