@@ -45,7 +45,8 @@ enum Command {
     Inspect(run_cmds::InspectArgs),
     /// Write a PNG grid of original | view 1 | view 2 to see the augmentations.
     Views(views::ViewsArgs),
-    /// Benchmarks: `mib bench step` (training step), `mib bench views` (augmentations).
+    /// Benchmarks: `mib bench step` (training step), `mib bench views` (augmentations), `mib bench
+    /// scale` (training from memory-mapped views larger than memory).
     Bench {
         #[command(subcommand)]
         cmd: bench::BenchCommand,
