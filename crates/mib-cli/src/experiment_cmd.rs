@@ -19,6 +19,10 @@ const EXPERIMENTS: &[(&str, &str)] = &[
         include_str!("../../../configs/experiments/paper-fashion-mnist.toml"),
     ),
     (
+        "paper-fashion-mnist-seeds",
+        include_str!("../../../configs/experiments/paper-fashion-mnist-seeds.toml"),
+    ),
+    (
         "mfeat",
         include_str!("../../../configs/experiments/mfeat.toml"),
     ),
@@ -31,7 +35,8 @@ const EXPERIMENTS: &[(&str, &str)] = &[
 /// Flags of `mib experiment`.
 #[derive(Args, Debug)]
 pub(crate) struct ExperimentArgs {
-    /// Experiment: a preset (paper-fashion-mnist, mfeat, fast-sweep) or a TOML file.
+    /// Experiment: a preset (paper-fashion-mnist, paper-fashion-mnist-seeds, mfeat, fast-sweep) or a
+    /// TOML file.
     #[arg(long, short)]
     preset: String,
     /// Iterations of every trained arm (default: the experiment's budget); the beta schedules are

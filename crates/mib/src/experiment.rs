@@ -859,8 +859,10 @@ fn write_summary(plan: &ExperimentPlan, out: &Path, results: &[ArmResult]) -> Re
     }
     md.push_str(&summary_markdown(&plan.name, &plan.protocol, results));
     md.push('\n');
+    // One note per arm (the runs of an arm's seeds share it).
+    let mut noted = std::collections::HashSet::new();
     for r in results {
-        if !r.note.is_empty() {
+        if !r.note.is_empty() && noted.insert(&r.name) {
             md.push_str(&format!("- `{}`: {}\n", r.name, r.note));
         }
     }

@@ -266,6 +266,7 @@ fn seeds_run_every_trained_arm_once_each_and_summarise_over_them() -> Result<()>
     let mut spec = ExperimentSpec::from_toml_str(SPEC, "test")?;
     spec.seeds = vec![3, 4, 5];
     spec.arms.truncate(2); // mib and raw
+    spec.arms[0].note = "the MIB arm".into();
     let plan = spec.plan(None, &lookup)?;
     let dirs: Vec<&str> = plan.arms.iter().map(|a| a.dir_name.as_str()).collect();
     assert_eq!(
@@ -305,6 +306,11 @@ fn seeds_run_every_trained_arm_once_each_and_summarise_over_them() -> Result<()>
         "{md}"
     );
     assert!(md.contains("mib (seed 4)"), "{md}");
+    assert_eq!(
+        md.matches("the MIB arm").count(),
+        1,
+        "one note per arm: {md}"
+    );
     assert!(out.join("seeds.json").exists());
     // A repeated seed is refused.
     spec.seeds = vec![1, 1];
