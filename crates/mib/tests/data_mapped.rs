@@ -255,3 +255,52 @@ fn unmappable_files_are_refused_with_always_naming_the_file() {
     assert!(e.contains("w.npy") && e.contains("19 rows"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn multi_hot_targets_of_mapped_views_reach_the_samples() {
+    let dir = tmp("targets");
+    let paths = write_views(&dir);
+    // Three topics per item: its class mod 2, mod 3 and mod 5 being zero.
+    let all = mib::data::mfeat::load_mfeat_all().unwrap();
+    let y = all.labels.as_ref().unwrap();
+    let t: Vec<f32> = y
+        .iter()
+        .flat_map(|&c| [c % 2 == 0, c % 3 == 0, c % 5 == 0].map(|b| f32::from(u8::from(b))))
+        .collect();
+    let tp = dir.join("topics.npy");
+    npy::write_npy(
+        &tp,
+        &RawArray {
+            shape: vec![y.len(), 3],
+            data: Elements::F32(t),
+        },
+    )
+    .unwrap();
+    let mut mem_cfg = config(&paths, &dir, MemoryMap::Never);
+    mem_cfg.data.labels = Some(tp.clone());
+    let mut map_cfg = mem_cfg.clone();
+    map_cfg.data.memory_map = MemoryMap::Always;
+    let (mem, map) = (
+        load_splits(&mem_cfg).unwrap(),
+        load_splits(&map_cfg).unwrap(),
+    );
+    assert!(map.train_rows.is_some());
+    let targets = map.test.targets.as_ref().expect("targets in the sample");
+    assert_eq!(targets.cols, 3);
+    assert_eq!(map.test.targets, mem.test.targets);
+    assert_eq!(map.train.targets, mem.train.targets);
+    // A target that is not 0 or 1 is named with its file, row and label.
+    let mut bad = vec![0f32; y.len() * 3];
+    bad[7 * 3 + 1] = 0.5;
+    npy::write_npy(
+        &tp,
+        &RawArray {
+            shape: vec![y.len(), 3],
+            data: Elements::F32(bad),
+        },
+    )
+    .unwrap();
+    let e = load_splits(&map_cfg).unwrap_err().to_string();
+    assert!(e.contains("topics.npy") && e.contains("0.5"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
