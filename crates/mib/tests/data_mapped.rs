@@ -18,6 +18,18 @@ fn tmp(name: &str) -> PathBuf {
     d
 }
 
+/// Writes `data` as an `.npy` array of `shape`.
+fn write(p: &Path, shape: &[usize], data: Elements) {
+    npy::write_npy(
+        p,
+        &RawArray {
+            shape: shape.to_vec(),
+            data,
+        },
+    )
+    .unwrap();
+}
+
 fn write_f16(p: &Path, rows: usize, cols: usize, v: &[f32]) {
     // numpy's header for '<f2', then the little-endian halves
     let head = RawArray {
@@ -46,32 +58,19 @@ fn write_views(dir: &Path) -> Vec<PathBuf> {
         .collect();
     // The embedded pix is scaled to [0, 1]: back to its integer levels 0..6.
     let pix_u8: Vec<u8> = pix.data.iter().map(|&v| (v * 6.0).round() as u8).collect();
-    npy::write_npy(
-        &ps[0],
-        &RawArray {
-            shape: vec![pix.rows, pix.cols],
-            data: Elements::U8(pix_u8),
-        },
-    )
-    .unwrap();
+    write(&ps[0], &[pix.rows, pix.cols], Elements::U8(pix_u8));
     write_f16(&ps[1], fou.rows, fou.cols, &fou.data);
-    npy::write_npy(
+    write(
         &ps[2],
-        &RawArray {
-            shape: vec![fac.rows, fac.cols],
-            data: Elements::F32(fac.data.to_vec()),
-        },
-    )
-    .unwrap();
+        &[fac.rows, fac.cols],
+        Elements::F32(fac.data.to_vec()),
+    );
     let y = all.labels.as_ref().unwrap();
-    npy::write_npy(
+    write(
         &dir.join("y.npy"),
-        &RawArray {
-            shape: vec![y.len()],
-            data: Elements::I64(y.iter().map(|&v| v as i64).collect()),
-        },
-    )
-    .unwrap();
+        &[y.len()],
+        Elements::I64(y.iter().map(|&v| v as i64).collect()),
+    );
     ps
 }
 
@@ -178,14 +177,7 @@ fn a_nan_in_a_mapped_row_stops_training_naming_file_row_and_column() {
     a[123 * 4 + 2] = f32::NAN;
     for (path, v) in [(&p, a), (&q, vec![1.0f32; 300 * 3])] {
         let cols = v.len() / 300;
-        npy::write_npy(
-            path,
-            &RawArray {
-                shape: vec![300, cols],
-                data: Elements::F32(v),
-            },
-        )
-        .unwrap();
+        write(path, &[300, cols], Elements::F32(v));
     }
     let mv = Arc::new(MappedViews::open(&[p.clone(), q.clone()], None).unwrap());
     let prod = BatchProducer::new(mv.clone(), PairingConfig::Aligned, [0, 1], 50, 0, 1).unwrap();
@@ -241,14 +233,7 @@ fn unmappable_files_are_refused_with_always_naming_the_file() {
     // Views of different lengths name both files.
     std::fs::write(&p, &bytes).unwrap();
     let q = dir.join("w.npy");
-    npy::write_npy(
-        &q,
-        &RawArray {
-            shape: vec![19, 3],
-            data: Elements::F32(vec![1.0; 57]),
-        },
-    )
-    .unwrap();
+    write(&q, &[19, 3], Elements::F32(vec![1.0; 57]));
     let e = MappedViews::open(&[p.clone(), q], None)
         .unwrap_err()
         .to_string();
@@ -268,14 +253,7 @@ fn multi_hot_targets_of_mapped_views_reach_the_samples() {
         .flat_map(|&c| [c % 2 == 0, c % 3 == 0, c % 5 == 0].map(|b| f32::from(u8::from(b))))
         .collect();
     let tp = dir.join("topics.npy");
-    npy::write_npy(
-        &tp,
-        &RawArray {
-            shape: vec![y.len(), 3],
-            data: Elements::F32(t),
-        },
-    )
-    .unwrap();
+    write(&tp, &[y.len(), 3], Elements::F32(t));
     let mut mem_cfg = config(&paths, &dir, MemoryMap::Never);
     mem_cfg.data.labels = Some(tp.clone());
     let mut map_cfg = mem_cfg.clone();
@@ -292,14 +270,7 @@ fn multi_hot_targets_of_mapped_views_reach_the_samples() {
     // A target that is not 0 or 1 is named with its file, row and label.
     let mut bad = vec![0f32; y.len() * 3];
     bad[7 * 3 + 1] = 0.5;
-    npy::write_npy(
-        &tp,
-        &RawArray {
-            shape: vec![y.len(), 3],
-            data: Elements::F32(bad),
-        },
-    )
-    .unwrap();
+    write(&tp, &[y.len(), 3], Elements::F32(bad));
     let e = load_splits(&map_cfg).unwrap_err().to_string();
     assert!(e.contains("topics.npy") && e.contains("0.5"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();

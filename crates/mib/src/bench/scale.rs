@@ -383,48 +383,35 @@ pub fn bench_scale(cfg: &ScaleBenchConfig, say: &mut dyn FnMut(&str)) -> Result<
         let t0 = Instant::now();
         let data = data::load_splits(&tcfg)?;
         sample_items = data.train.len();
-        let mut timer = Timer::new(t0);
-        let (_, model) = train::train(
-            &tcfg,
-            &data,
-            &runs.join(format!("mapped-{round}")),
-            &RunOptions::default(),
-            &mut timer,
-        )?;
-        model_mib = (model.step().params().len() * 4 * 4) as f64 / (1 << 20) as f64;
+        let (timer, params) = timed_train(&tcfg, &data, &runs.join(format!("mapped-{round}")), t0)?;
+        model_mib = (params * 4 * 4) as f64 / (1 << 20) as f64;
         let mapped = (
             timer.steps_per_s(),
             timer.first.unwrap_or(f64::NAN),
             timer.rss_peak,
         );
-        drop((data, model));
+        drop(data);
         say(&format!(
             "round {round}: mapped {:.1} steps/s, first step after {:.2} s",
             mapped.0, mapped.1
         ));
         // From memory: the first `memory_items` rows as f32, the same model and config.
         let rows = MappedViews::open(&paths, Some(&cfg.dir.join("topics.npy")))?;
-        let subset = memory_subset(&rows, cfg.memory_items.min(rows.len()))?;
-        let n_test = (subset.len() / 50).max(1);
-        let idx: Vec<usize> = (0..subset.len()).collect();
+        let m = cfg.memory_items.min(rows.len());
+        let n_test = (m / 50).max(1);
+        let idx: Vec<usize> = (0..m).collect();
         let mem = DatasetSplits {
-            train: Arc::new(subset.subset(&idx[n_test..])),
-            test: subset.subset(&idx[..n_test]),
+            train: Arc::new(in_memory(&rows.select(&idx[n_test..]))?),
+            test: in_memory(&rows.select(&idx[..n_test]))?,
             train_rows: None,
             test_rows: None,
         };
-        drop(subset);
         let mut mcfg = tcfg.clone();
         mcfg.data.memory_map = MemoryMap::Never;
-        let mut timer = Timer::new(Instant::now());
-        train::train(
-            &mcfg,
-            &mem,
-            &runs.join(format!("memory-{round}")),
-            &RunOptions::default(),
-            &mut timer,
-        )?;
-        let memory = timer.steps_per_s();
+        let dir = runs.join(format!("memory-{round}"));
+        let memory = timed_train(&mcfg, &mem, &dir, Instant::now())?
+            .0
+            .steps_per_s();
         say(&format!("round {round}: in memory {memory:.1} steps/s"));
         rounds.push(ScaleRound {
             mapped_steps_per_s: mapped.0,
@@ -473,9 +460,20 @@ fn drop_page_cache() -> Result<()> {
     std::fs::write(p, b"1\n").map_err(|e| Error::io("writing (needs root)", p, e))
 }
 
-/// The first `m` items of `rows` in memory (as `f32`), with their labels.
-fn memory_subset(rows: &MappedViews, m: usize) -> Result<crate::data::MultiViewDataset> {
-    let dims = rows.view_dims();
-    let bytes = 4 * m as u64 * dims.iter().sum::<usize>() as u64;
-    rows.head(m).sample(bytes)
+/// Every item of `rows` in memory (as `f32`), with its labels.
+fn in_memory(rows: &MappedViews) -> Result<crate::data::MultiViewDataset> {
+    rows.sample(u64::MAX)
+}
+
+/// Trains `cfg` on `data` into `dir`, timing its steps from `t0`; also returns the model's
+/// parameter count.
+fn timed_train(
+    cfg: &TrainConfig,
+    data: &DatasetSplits,
+    dir: &Path,
+    t0: Instant,
+) -> Result<(Timer, usize)> {
+    let mut timer = Timer::new(t0);
+    let (_, model) = train::train(cfg, data, dir, &RunOptions::default(), &mut timer)?;
+    Ok((timer, model.step().params().len()))
 }

@@ -90,15 +90,9 @@ pub trait RowSource: Send + Sync + std::fmt::Debug {
     /// Row `item` of view `v` as `f32`: borrowed when in memory, else converted into `buf`.
     fn row<'a>(&'a self, v: usize, item: usize, buf: &'a mut Vec<f32>) -> Result<&'a [f32]>;
     /// Writes row `item` of view `v` into `out` (`dim(v)` long).
-    fn row_into(&self, v: usize, item: usize, out: &mut [f32]) -> Result<()> {
-        let mut buf = Vec::new();
-        out.copy_from_slice(self.row(v, item, &mut buf)?);
-        Ok(())
-    }
+    fn row_into(&self, v: usize, item: usize, out: &mut [f32]) -> Result<()>;
     /// Whether view `v` is an image of [`Self::image_shape`].
-    fn is_image_view(&self, v: usize) -> bool {
-        matches!(self.image_shape(), Some((h, w)) if v < self.n_views() && self.dim(v) == h * w)
-    }
+    fn is_image_view(&self, v: usize) -> bool;
 }
 
 impl RowSource for MultiViewDataset {
@@ -129,6 +123,9 @@ impl RowSource for MultiViewDataset {
     fn row_into(&self, v: usize, item: usize, out: &mut [f32]) -> Result<()> {
         out.copy_from_slice(self.views[v].row(item));
         Ok(())
+    }
+    fn is_image_view(&self, v: usize) -> bool {
+        MultiViewDataset::is_image_view(self, v)
     }
 }
 
@@ -161,6 +158,9 @@ impl RowSource for MappedViews {
     }
     fn row_into(&self, v: usize, item: usize, out: &mut [f32]) -> Result<()> {
         MappedViews::row_into(self, v, item, out)
+    }
+    fn is_image_view(&self, _v: usize) -> bool {
+        false
     }
 }
 

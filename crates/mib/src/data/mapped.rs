@@ -66,6 +66,8 @@ pub struct MappedArray {
     map: memmap2::Mmap,
     offset: usize,
     dtype: Dtype,
+    /// Bytes per stored value.
+    elem: usize,
     big_endian: bool,
     rows: usize,
     cols: usize,
@@ -195,6 +197,7 @@ impl MappedArray {
             map,
             offset: base + h.data_offset,
             dtype,
+            elem: h.elem_size,
             big_endian: h.big_endian,
             rows,
             cols,
@@ -212,19 +215,10 @@ impl MappedArray {
     pub fn cols(&self) -> usize {
         self.cols
     }
-    /// Bytes per stored value.
-    fn elem(&self) -> usize {
-        match self.dtype {
-            Dtype::U8 | Dtype::I8 => 1,
-            Dtype::F16 | Dtype::I16 => 2,
-            Dtype::F32 => 4,
-            Dtype::F64 => 8,
-        }
-    }
     /// Converts row `r` to `f32` into `out` (`cols` long). On a NaN or infinity, returns its
     /// column (the rest of `out` is then unspecified).
     pub fn row_into(&self, r: usize, out: &mut [f32]) -> std::result::Result<(), usize> {
-        let n = self.cols * self.elem();
+        let n = self.cols * self.elem;
         let start = self.offset + r * n;
         let b = &self.map[start..start + n];
         let big = self.big_endian;
@@ -270,7 +264,7 @@ impl MappedArray {
     }
     /// Asks the kernel to start reading `rows` (advice only: failures change nothing).
     fn will_need(&self, rows: impl Iterator<Item = usize>) {
-        let n = self.cols * self.elem();
+        let n = self.cols * self.elem;
         for r in rows {
             let _ = self
                 .map
@@ -344,14 +338,16 @@ impl MappedViews {
     pub fn file_row(&self, item: usize) -> usize {
         self.rows[item] as usize
     }
-    /// The first `m` items (a view of the same files).
-    pub fn head(&self, m: usize) -> MappedViews {
-        let m = m.min(self.len());
+    /// The items at `idx`, in that order (a view of the same files: no row is read).
+    pub fn select(&self, idx: &[usize]) -> MappedViews {
         MappedViews {
             arrays: self.arrays.clone(),
             targets: self.targets.clone(),
-            rows: self.rows[..m].to_vec(),
-            labels: self.labels.as_ref().map(|l| l[..m].to_vec()),
+            rows: idx.iter().map(|&i| self.rows[i]).collect(),
+            labels: self
+                .labels
+                .as_ref()
+                .map(|l| idx.iter().map(|&i| l[i]).collect()),
             n_classes: self.n_classes,
             view_names: self.view_names.clone(),
         }
@@ -365,15 +361,10 @@ impl MappedViews {
     }
     /// Items spaced evenly over the split (every item when it fits), at most `max_bytes` of
     /// `f32` values, in memory with their labels and targets.
-    /// With `max_bytes = 0`, no item.
     pub fn sample(&self, max_bytes: u64) -> Result<MultiViewDataset> {
         let row_bytes = 4 * self.view_dims().iter().sum::<usize>().max(1) as u64;
         let n = self.len();
-        let m = if max_bytes == 0 {
-            0
-        } else {
-            n.min((max_bytes / row_bytes).max(1) as usize)
-        };
+        let m = n.min((max_bytes / row_bytes).max(1) as usize);
         let picks: Vec<usize> = (0..m)
             .map(|i| ((i as u128 * n as u128) / m.max(1) as u128) as usize)
             .collect();
@@ -406,10 +397,45 @@ impl MappedViews {
     pub fn open(paths: &[PathBuf], labels: Option<&Path>) -> Result<Self> {
         let (arrays, targets) = open_views(paths, labels, MemoryMap::Always)?
             .ok_or_else(|| Error::Data("give at least one view file".into()))?;
+        Self::whole(paths, arrays, targets, labels)
+    }
+
+    /// Every row of the mapped `arrays` (opened from `paths`) an item, with the labels of
+    /// `labels` (read into memory) unless `targets` holds them.
+    fn whole(
+        paths: &[PathBuf],
+        arrays: Vec<Arc<MappedArray>>,
+        targets: Option<Arc<MappedArray>>,
+        labels: Option<&Path>,
+    ) -> Result<Self> {
         let n = arrays[0].rows;
-        let all: Vec<usize> = (0..n).collect();
-        let s = mapped_splits(paths, arrays, targets, labels, &all, 0, false)?;
-        Ok(Arc::try_unwrap(s.train_rows.expect("mapped")).expect("not shared"))
+        let labels = match (labels, &targets) {
+            (Some(p), None) => {
+                let a = npz::read_array(p)?;
+                Some(super::labels_checked(p, a.to_labels(p)?, n)?)
+            }
+            _ => None,
+        };
+        if let Some(t) = &targets {
+            if t.rows != n {
+                return Err(Error::format(
+                    &t.path,
+                    format!("{} rows of targets, but the views have {n} rows", t.rows),
+                ));
+            }
+        }
+        let n_classes = labels
+            .as_ref()
+            .and_then(|l| l.iter().max())
+            .map_or(0, |&m| m as usize + 1);
+        Ok(MappedViews {
+            arrays,
+            targets,
+            rows: (0..n as u32).collect(),
+            labels,
+            n_classes,
+            view_names: paths.iter().map(|p| npz::view_name(p)).collect(),
+        })
     }
 }
 
@@ -481,44 +507,14 @@ pub fn mapped_splits(
     labels: Option<&Path>,
     perm: &[usize],
     n_test: usize,
-    samples: bool,
 ) -> Result<DatasetSplits> {
-    let n = arrays[0].rows;
-    let y = match (labels, &targets) {
-        (Some(p), None) => {
-            let a = npz::read_array(p)?;
-            Some(super::labels_checked(p, a.to_labels(p)?, n)?)
-        }
-        _ => None,
-    };
-    if let Some(t) = &targets {
-        if t.rows != n {
-            return Err(Error::format(
-                &t.path,
-                format!("{} rows of targets, but the views have {n} rows", t.rows),
-            ));
-        }
-    }
-    let n_classes = y
-        .as_ref()
-        .and_then(|l| l.iter().max())
-        .map_or(0, |&m| m as usize + 1);
-    let names: Vec<String> = paths.iter().map(|p| npz::view_name(p)).collect();
-    let split = |idx: &[usize]| MappedViews {
-        arrays: arrays.clone(),
-        targets: targets.clone(),
-        rows: idx.iter().map(|&i| i as u32).collect(),
-        labels: y.as_ref().map(|l| idx.iter().map(|&i| l[i]).collect()),
-        n_classes,
-        view_names: names.clone(),
-    };
+    let all = MappedViews::whole(paths, arrays, targets, labels)?;
     let (test_idx, train_idx) = perm.split_at(n_test.min(perm.len()));
-    let train_rows = Arc::new(split(train_idx));
-    let test_rows = Arc::new(split(test_idx));
-    let budget = if samples { SAMPLE_BYTES } else { 0 };
+    let train_rows = Arc::new(all.select(train_idx));
+    let test_rows = Arc::new(all.select(test_idx));
     Ok(DatasetSplits {
-        train: Arc::new(train_rows.sample(budget)?),
-        test: test_rows.sample(budget)?,
+        train: Arc::new(train_rows.sample(SAMPLE_BYTES)?),
+        test: test_rows.sample(SAMPLE_BYTES)?,
         train_rows: Some(train_rows),
         test_rows: Some(test_rows),
     })

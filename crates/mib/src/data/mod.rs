@@ -266,13 +266,6 @@ impl DatasetSplits {
             .as_ref()
             .map_or(self.train.len(), |r| r.len())
     }
-    /// The source the batch producer reads: every training item.
-    pub fn train_source(&self) -> Arc<dyn RowSource> {
-        match &self.train_rows {
-            Some(r) => r.clone(),
-            None => self.train.clone(),
-        }
-    }
 }
 
 /// Standardises view `v` of both splits with the training mean and standard deviation of each

@@ -35,7 +35,6 @@ pub fn load_splits(cfg: &TrainConfig) -> Result<DatasetSplits> {
                 d.labels.as_deref(),
                 &perm,
                 n_test,
-                true,
             );
         }
         let all = super::load_npy_views(&paths, d.labels.as_deref())?;
