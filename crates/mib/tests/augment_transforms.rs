@@ -2,8 +2,8 @@
 
 use approx::assert_abs_diff_eq;
 use mib::augment::{
-    affine, AffineParams, Augment, AugmentConfig, AugmentStep, CorruptionMode, GaussianNoise,
-    PixelCorruption, RandomAffine, RandomCrop,
+    affine, resized_crop, AffineParams, Augment, AugmentConfig, AugmentStep, CorruptionMode,
+    GaussianNoise, HorizontalFlip, PixelCorruption, RandomAffine, RandomCrop, RandomResizedCrop,
 };
 use mib::MibRng;
 use proptest::prelude::*;
@@ -160,6 +160,92 @@ fn random_crop_is_an_integer_shift() {
     assert!(dst.iter().all(|v| *v == 0.0 || src.contains(v)));
 }
 
+#[test]
+fn horizontal_flip_mirrors_rows_with_its_probability() {
+    let (h, w) = (3, 5);
+    let src = ramp(h, w);
+    let mirrored: Vec<f32> = (0..h)
+        .flat_map(|y| (0..w).rev().map(move |x| (y * w + x) as f32))
+        .map(|i| src[i as usize])
+        .collect();
+    let mut dst = vec![0.0; h * w];
+    HorizontalFlip { p: 1.0 }.apply_using(&src, &mut dst, h, w, &mut MibRng::seed_from_u64(0));
+    assert_eq!(dst, mirrored);
+    HorizontalFlip { p: 0.0 }.apply_using(&src, &mut dst, h, w, &mut MibRng::seed_from_u64(0));
+    assert_eq!(dst, src);
+    let mut rng = MibRng::seed_from_u64(5);
+    let flips = (0..4000)
+        .filter(|_| {
+            HorizontalFlip { p: 0.5 }.apply_using(&src, &mut dst, h, w, &mut rng);
+            dst == mirrored
+        })
+        .count();
+    assert!((1850..2150).contains(&flips), "{flips} of 4000 mirrored");
+}
+
+#[test]
+fn resized_crop_of_the_whole_image_is_the_identity_and_a_window_is_resampled() {
+    let (h, w) = (8, 6);
+    let src = ramp(h, w);
+    let mut dst = vec![0.0; h * w];
+    resized_crop(&src, &mut dst, h, w, (0, 0, w, h));
+    for (a, b) in dst.iter().zip(&src) {
+        assert_abs_diff_eq!(a, b, epsilon = 1e-6);
+    }
+    // a 3 x 4 window at (1, 2) stretched 2x: output pixels 2k and 2k+1 bracket window pixel k
+    resized_crop(&src, &mut dst, h, w, (1, 2, 3, 4));
+    let at = |x: usize, y: usize| src[(2 + y) * w + 1 + x];
+    assert_abs_diff_eq!(dst[0], at(0, 0), epsilon = 1e-6); // clamped corner
+    assert_abs_diff_eq!(dst[(h - 1) * w + w - 1], at(2, 3), epsilon = 1e-6);
+    // output (1, 1) samples window (0.25, 0.25)
+    let want = 0.75 * 0.75 * at(0, 0) + 0.25 * 0.75 * (at(1, 0) + at(0, 1)) + 0.0625 * at(1, 1);
+    assert_abs_diff_eq!(dst[w + 1], want, epsilon = 1e-6);
+}
+
+#[test]
+fn resized_crop_windows_fit_and_follow_the_scale_range() {
+    let (h, w) = (28, 28);
+    let t = RandomResizedCrop {
+        scale: [0.25, 0.5],
+        ratio: [0.75, 4.0 / 3.0],
+    };
+    let mut rng = MibRng::seed_from_u64(11);
+    for _ in 0..2000 {
+        let (l, tp, cw, ch) = t.sample_using(h, w, &mut rng);
+        assert!(l + cw <= w && tp + ch <= h && cw > 0 && ch > 0);
+        let frac = (cw * ch) as f32 / (h * w) as f32;
+        assert!(
+            (0.2..=0.56).contains(&frac),
+            "window {cw}x{ch}: {frac} of the area"
+        );
+    }
+    let bad = AugmentConfig {
+        steps: vec![AugmentStep::RandomResizedCrop {
+            scale: [0.5, 1.5],
+            ratio: [0.75, 1.33],
+        }],
+    };
+    assert!(bad
+        .validate()
+        .unwrap_err()
+        .to_string()
+        .contains("steps[0].scale"));
+    let parsed: AugmentConfig = toml::from_str(
+        "[[steps]]\nkind = \"random-resized-crop\"\n[[steps]]\nkind = \"horizontal-flip\"\n",
+    )
+    .unwrap();
+    assert_eq!(
+        parsed.steps,
+        vec![
+            AugmentStep::RandomResizedCrop {
+                scale: [0.08, 1.0],
+                ratio: [0.75, 4.0 / 3.0]
+            },
+            AugmentStep::HorizontalFlip { p: 0.5 }
+        ]
+    );
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
     /// Every transform keeps the shape and, for [0, 1] input, the range [0, 1].
@@ -171,6 +257,8 @@ proptest! {
             Box::new(PixelCorruption { keep, mode: CorruptionMode::Flip }),
             Box::new(GaussianNoise { std: 0.3, clamp: true }),
             Box::new(RandomCrop { padding: 3 }),
+            Box::new(HorizontalFlip { p: 0.5 }),
+            Box::new(RandomResizedCrop { scale: [0.08, 1.0], ratio: [0.75, 4.0 / 3.0] }),
         ];
         let mut rng = MibRng::seed_from_u64(seed);
         for s in &steps {

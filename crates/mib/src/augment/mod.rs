@@ -15,7 +15,8 @@ mod transforms;
 pub use bench::{bench_views, synthetic_images, BenchViewsReport};
 pub use grid::{render_views_grid, write_gray_png, write_views_png, GrayImage};
 pub use transforms::{
-    affine, AffineParams, CorruptionMode, GaussianNoise, PixelCorruption, RandomAffine, RandomCrop,
+    affine, resized_crop, AffineParams, CorruptionMode, GaussianNoise, HorizontalFlip,
+    PixelCorruption, RandomAffine, RandomCrop, RandomResizedCrop,
 };
 
 use crate::{Error, MibRng, Result};
@@ -72,6 +73,34 @@ pub enum AugmentStep {
         /// Zero padding on each side, in pixels.
         padding: usize,
     },
+    /// torchvision's `RandomHorizontalFlip(p)`: mirrors left to right with probability `p`
+    /// (for images whose mirror is the same kind of thing: clothes, not digits).
+    HorizontalFlip {
+        /// Probability of mirroring.
+        #[serde(default = "half")]
+        p: f32,
+    },
+    /// torchvision's `RandomResizedCrop` at the image's own size (SimCLR's main augmentation):
+    /// a window of `U(scale)` of the area, aspect ratio log-uniform in `ratio`, resized back
+    /// bilinearly.
+    RandomResizedCrop {
+        /// Range of the window's area as a fraction of the image's (torchvision: 0.08-1).
+        #[serde(default = "crop_scale")]
+        scale: [f32; 2],
+        /// Range of the window's width over height (torchvision: 3/4-4/3).
+        #[serde(default = "crop_ratio")]
+        ratio: [f32; 2],
+    },
+}
+
+fn half() -> f32 {
+    0.5
+}
+fn crop_scale() -> [f32; 2] {
+    [0.08, 1.0]
+}
+fn crop_ratio() -> [f32; 2] {
+    [3.0 / 4.0, 4.0 / 3.0]
 }
 
 fn unit_scale() -> [f32; 2] {
@@ -163,6 +192,28 @@ impl AugmentConfig {
                         return Err(Error::config(f("padding"), padding, "must be <= 1024"));
                     }
                 }
+                AugmentStep::HorizontalFlip { p } => {
+                    if !fin(p) || !(0.0..=1.0).contains(&p) {
+                        return Err(Error::config(f("p"), p, "must be a probability in [0, 1]"));
+                    }
+                }
+                AugmentStep::RandomResizedCrop { scale, ratio } => {
+                    if scale.iter().any(|&s| !fin(s) || s <= 0.0 || s > 1.0) || scale[0] > scale[1]
+                    {
+                        return Err(Error::config(
+                            f("scale"),
+                            format!("{scale:?}"),
+                            "must be 0 < min <= max <= 1 (fractions of the image's area)",
+                        ));
+                    }
+                    if ratio.iter().any(|&r| !fin(r) || r <= 0.0) || ratio[0] > ratio[1] {
+                        return Err(Error::config(
+                            f("ratio"),
+                            format!("{ratio:?}"),
+                            "must be 0 < min <= max",
+                        ));
+                    }
+                }
             }
         }
         Ok(())
@@ -193,6 +244,10 @@ impl AugmentConfig {
                         Box::new(GaussianNoise { std, clamp })
                     }
                     AugmentStep::RandomCrop { padding } => Box::new(RandomCrop { padding }),
+                    AugmentStep::HorizontalFlip { p } => Box::new(HorizontalFlip { p }),
+                    AugmentStep::RandomResizedCrop { scale, ratio } => {
+                        Box::new(RandomResizedCrop { scale, ratio })
+                    }
                 }
             })
             .collect();

@@ -227,3 +227,107 @@ impl Augment for RandomCrop {
         }
     }
 }
+
+/// torchvision's `RandomHorizontalFlip(p)`: mirrors the image left to right with probability `p`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct HorizontalFlip {
+    /// Probability of mirroring.
+    pub p: f32,
+}
+
+impl Augment for HorizontalFlip {
+    fn apply_using(&self, src: &[f32], dst: &mut [f32], _h: usize, w: usize, rng: &mut MibRng) {
+        if rng.random::<f32>() < self.p {
+            for (d, s) in dst.chunks_exact_mut(w).zip(src.chunks_exact(w)) {
+                for (o, &v) in d.iter_mut().zip(s.iter().rev()) {
+                    *o = v;
+                }
+            }
+        } else {
+            dst.copy_from_slice(src);
+        }
+    }
+}
+
+/// torchvision's `RandomResizedCrop(size=(h, w), scale, ratio)` at the image's own size: a window
+/// of `U(scale)` of the image's area and log-uniform aspect ratio (width over height) in `ratio`
+/// is cut at a uniformly random position (10 tries, then the centred largest window of an allowed
+/// ratio, as torchvision does) and resized back to `h x w` bilinearly (half-pixel centres, edges
+/// clamped: torchvision's `antialias=False`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RandomResizedCrop {
+    /// Range of the window's area as a fraction of the image's.
+    pub scale: [f32; 2],
+    /// Range of the window's aspect ratio, width over height.
+    pub ratio: [f32; 2],
+}
+
+impl RandomResizedCrop {
+    /// Draws a window `(left, top, width, height)` in pixels for an `h x w` image.
+    pub fn sample_using(
+        &self,
+        h: usize,
+        w: usize,
+        rng: &mut MibRng,
+    ) -> (usize, usize, usize, usize) {
+        let area = (h * w) as f32;
+        let (lr0, lr1) = (self.ratio[0].ln(), self.ratio[1].ln());
+        for _ in 0..10 {
+            let target = area * uniform(rng, self.scale[0], self.scale[1]);
+            let ar = uniform(rng, lr0, lr1).exp();
+            let cw = (target * ar).sqrt().round() as usize;
+            let ch = (target / ar).sqrt().round() as usize;
+            if cw > 0 && ch > 0 && cw <= w && ch <= h {
+                let left = rng.random_range(0..=w - cw);
+                let top = rng.random_range(0..=h - ch);
+                return (left, top, cw, ch);
+            }
+        }
+        // torchvision's fallback: the whole image clipped to the allowed ratios, centred.
+        let r = w as f32 / h as f32;
+        let (cw, ch) = if r < self.ratio[0] {
+            (w, ((w as f32 / self.ratio[0]).round() as usize).clamp(1, h))
+        } else if r > self.ratio[1] {
+            (((h as f32 * self.ratio[1]).round() as usize).clamp(1, w), h)
+        } else {
+            (w, h)
+        };
+        ((w - cw) / 2, (h - ch) / 2, cw, ch)
+    }
+}
+
+/// Resizes the window `(left, top, cw, ch)` of the `h x w` image `src` to `h x w` (bilinear,
+/// half-pixel centres, edges clamped).
+pub fn resized_crop(
+    src: &[f32],
+    dst: &mut [f32],
+    h: usize,
+    w: usize,
+    win: (usize, usize, usize, usize),
+) {
+    let (left, top, cw, ch) = win;
+    let (sx, sy) = (cw as f32 / w as f32, ch as f32 / h as f32);
+    for y in 0..h {
+        let fy = ((y as f32 + 0.5) * sy - 0.5).clamp(0.0, (ch - 1) as f32);
+        let y0 = fy as usize;
+        let y1 = (y0 + 1).min(ch - 1);
+        let ay = fy - y0 as f32;
+        let (r0, r1) = ((top + y0) * w + left, (top + y1) * w + left);
+        for (x, out) in dst[y * w..(y + 1) * w].iter_mut().enumerate() {
+            let fx = ((x as f32 + 0.5) * sx - 0.5).clamp(0.0, (cw - 1) as f32);
+            let x0 = fx as usize;
+            let x1 = (x0 + 1).min(cw - 1);
+            let ax = fx - x0 as f32;
+            let top_v = src[r0 + x0] + ax * (src[r0 + x1] - src[r0 + x0]);
+            let bot_v = src[r1 + x0] + ax * (src[r1 + x1] - src[r1 + x0]);
+            *out = top_v + ay * (bot_v - top_v);
+        }
+    }
+}
+
+impl Augment for RandomResizedCrop {
+    fn apply_using(&self, src: &[f32], dst: &mut [f32], h: usize, w: usize, rng: &mut MibRng) {
+        let win = self.sample_using(h, w, rng);
+        resized_crop(src, dst, h, w, win);
+    }
+}
