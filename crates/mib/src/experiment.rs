@@ -23,7 +23,9 @@
 //!
 //! With `scale_schedule = true` (the default) an arm's beta schedule is scaled to its budget as the
 //! reference's is to its 150,000 iterations: the warm phase ends at 1/3 of the budget and the ramp
-//! takes the remaining 2/3 ([`scale_to_budget`]).
+//! takes the remaining 2/3 ([`scale_to_budget`]). An arm whose `set.beta` (or the experiment's)
+//! gives `start_iteration` or `n_iterations` keeps the shape it asks for: its schedule is scaled by
+//! budget / the config's `train.iterations`, as `mib train --iterations` scales one.
 //!
 //! [`run_experiment`] trains and evaluates the arms in order, each in its own folder
 //! `OUT/<arm>-<iterations>it/` (raw arms: `OUT/<arm>/`). It never overwrites a result: a folder with
@@ -75,7 +77,8 @@ pub struct ArmSpec {
     /// Iterations of this arm; default: the experiment's `budget`.
     #[serde(default)]
     pub iterations: Option<u64>,
-    /// Scale the beta schedule to the budget (warm 1/3, ramp 2/3); default true.
+    /// Scale the beta schedule to the budget (warm 1/3, ramp 2/3, or the shares of the arm's own
+    /// `set.beta.start_iteration` / `n_iterations` when it gives them); default true.
     #[serde(default = "default_scale")]
     pub scale_schedule: bool,
     /// Instead of training: evaluate the raw input features of this view.
@@ -211,7 +214,17 @@ impl ExperimentSpec {
                 TrainConfig::from_toml_str(&text, &format!("arm `{}` ({preset})", a.name))?;
             // An override budget applies to every arm; otherwise an arm may set its own.
             let iters = budget_override.unwrap_or(a.iterations.unwrap_or(budget));
-            scale_to_budget(&mut cfg, iters, a.scale_schedule);
+            let own_shape = [&self.set, &a.set].into_iter().flatten().any(|set| {
+                set.get("beta").and_then(|b| b.as_table()).is_some_and(|b| {
+                    b.contains_key("start_iteration") || b.contains_key("n_iterations")
+                })
+            });
+            if a.scale_schedule && own_shape {
+                cfg.beta = cfg.beta.scaled(cfg.train.iterations, iters);
+                scale_to_budget(&mut cfg, iters, false);
+            } else {
+                scale_to_budget(&mut cfg, iters, a.scale_schedule);
+            }
             cfg.validate()?;
             trained.push(Some(cfg));
         }
