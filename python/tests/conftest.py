@@ -18,6 +18,7 @@ SMALL = dict(
     temperature=0.5,
     z_dim=8,
     lr=1e-3,
+    beta=1e-3,
     iterations=200,
     batch_size=64,
     log_every=20,

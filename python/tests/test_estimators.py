@@ -25,19 +25,36 @@ def fitted(mfeat, small_module):
     return mib.MIB(**small_module).fit([x1, x2])
 
 
-def test_defaults_are_the_configs():
-    """Every estimator parameter's default is the TOML config's default."""
-    est = mib.MIB()
-    cfg = est.get_config()
+def test_defaults_are_the_demo_recipe():
+    """The estimators' defaults are the `demo` preset's recipe, its beta ramp following
+    `iterations`; critic and estimator follow the objective."""
+    demo = mib.config_from_toml(_native.preset("demo"))
+    cfg = mib.MIB().get_config()
+    for section, keys in {
+        "model": ("encoder_hidden", "z_dim", "critic", "temperature", "estimator", "skl"),
+        "optim": ("lr", "beta1", "beta2", "eps"),
+        "train": ("iterations", "batch_size"),
+    }.items():
+        for k in keys:
+            assert cfg[section][k] == demo[section][k], f"{section}.{k}"
+    assert cfg["beta"] == demo["beta"]
+    assert cfg["seed"] == demo["seed"]
+    # the schedule follows the budget
+    b = mib.MIB(iterations=6000).get_config()["beta"]
+    assert (b["start_iteration"], b["n_iterations"]) == (1000, 3000)
+    assert mib.MIB(beta=0.01).get_config()["beta"] == {"kind": "constant", "value": 0.01}
+    # InfoMax compares z with x: the MLP critic and the Jensen-Shannon bound
+    m = mib.InfoMax().get_config()["model"]
+    assert (m["critic"], m["estimator"]) == ("mlp", "jsd")
+    # everything else is the config's default
     default = json.loads(_native.default_config())
-    for section in ("model", "optim", "beta", "train"):
-        for k, v in default[section].items():
-            if section == "model" and k in ("objective", "shared_encoder"):
-                continue
-            if section == "train" and k == "checkpoint_every":
-                continue
-            assert cfg[section][k] == v, f"{section}.{k}: {cfg[section][k]!r} != {v!r}"
-    assert cfg["seed"] == default["seed"]
+    for k in ("critic_hidden", "projection", "decoder_hidden", "decoder_scale"):
+        assert cfg["model"][k] == default["model"][k], k
+    # and the paper's recipe is a preset away
+    paper = mib.MIB.from_preset("mib").get_config()
+    ref = mib.config_from_toml(_native.preset("mib"))
+    assert paper["model"]["encoder_hidden"] == ref["model"]["encoder_hidden"] == [1024, 1024]
+    assert paper["model"]["critic"] == "mlp" and paper["optim"]["lr"] == ref["optim"]["lr"]
 
 
 def test_fit_transform_shapes_and_history(fitted, mfeat):
