@@ -29,7 +29,8 @@ Data
 
 Arms (``--arms``; each is one recipe of one tool, see ``ARMS``): the defaults of each tool for the
 same 5,000 iterations and batch 64, torch-mist's architecture given to mib, and the recipes of a
-small search (``--search`` runs the search trials instead). Timing: ``fit`` only, after a warm-up
+small search (``--search`` runs all the search trials, ``search_arms``; ``--arms`` may name them
+too, e.g. to repeat the best with ``--first-round 1``). Timing: ``fit`` only, after a warm-up
 that imports and initialises each library (torch's first optimizer builds torch._dynamo, seconds);
 steps/s = iterations run / fit time; peak memory is the subprocess's maximum RSS (``wait4``).
 """
@@ -298,6 +299,9 @@ def main() -> None:
     ap.add_argument("--arms", default="tm-default,mib-default,mib-tm-arch")
     ap.add_argument("--search", action="store_true", help="run the search trials instead")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument(
+        "--first-round", type=int, default=0, help="number (and seed) of the first round"
+    )
     ap.add_argument("--iterations", type=int, default=5000)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--fm-train", type=int, default=None, help="first N Fashion-MNIST images")
@@ -329,11 +333,12 @@ def main() -> None:
             arms = search_arms(kind)
         else:
             # NAME-fresh: mib's arm NAME on fresh augmentations at every step (Fashion-MNIST)
+            known = {**ARMS, **search_arms(kind)}
             arms = {
-                a: {**ARMS[a.removesuffix("-fresh")], "fresh": a.endswith("-fresh")}
+                a: {**known[a.removesuffix("-fresh")], "fresh": a.endswith("-fresh")}
                 for a in args.arms.split(",")
             }
-        for r in range(args.rounds):
+        for r in range(args.first_round, args.first_round + args.rounds):
             # alternate the order of the tools from round to round
             names = list(arms) if r % 2 == 0 else list(reversed(arms))
             for name in names:

@@ -30,13 +30,30 @@ const EXPERIMENTS: &[(&str, &str)] = &[
         "fast-sweep",
         include_str!("../../../configs/experiments/fast-sweep.toml"),
     ),
+    (
+        "fast-sweep-2",
+        include_str!("../../../configs/experiments/fast-sweep-2.toml"),
+    ),
+    (
+        "fast-seeds",
+        include_str!("../../../configs/experiments/fast-seeds.toml"),
+    ),
+    (
+        "paper-fashion-mnist-fast",
+        include_str!("../../../configs/experiments/paper-fashion-mnist-fast.toml"),
+    ),
+    (
+        "best-search",
+        include_str!("../../../configs/experiments/best-search.toml"),
+    ),
 ];
 
 /// Flags of `mib experiment`.
 #[derive(Args, Debug)]
 pub(crate) struct ExperimentArgs {
-    /// Experiment: a preset (paper-fashion-mnist, paper-fashion-mnist-seeds, mfeat, fast-sweep) or a
-    /// TOML file.
+    /// Experiment: a preset (paper-fashion-mnist, paper-fashion-mnist-seeds,
+    /// paper-fashion-mnist-fast, mfeat, fast-sweep, fast-sweep-2, fast-seeds, best-search) or a TOML
+    /// file.
     #[arg(long, short)]
     preset: String,
     /// Iterations of every trained arm (default: the experiment's budget); the beta schedules are
@@ -69,7 +86,7 @@ pub(crate) struct ExperimentArgs {
 
 fn load_spec(spec: &str) -> Result<ExperimentSpec> {
     let path = Path::new(spec);
-    if path.exists() {
+    if path.is_file() {
         let text = std::fs::read_to_string(path).map_err(|e| mib::Error::io("reading", path, e))?;
         return Ok(ExperimentSpec::from_toml_str(
             &text,

@@ -51,7 +51,7 @@ pub(crate) struct TrainArgs {
 
 pub(crate) fn load_config(spec: &str) -> Result<TrainConfig> {
     let path = Path::new(spec);
-    if path.exists() {
+    if path.is_file() {
         return Ok(TrainConfig::from_file(path)?);
     }
     match presets::preset(spec) {

@@ -53,3 +53,51 @@ fn iterations_scale_the_preset_schedule() {
     assert_eq!(ramp(&beta), (500, 1500));
     let _ = std::fs::remove_dir_all(&d);
 }
+
+#[test]
+fn a_folder_named_like_a_preset_does_not_hide_the_preset() {
+    // a run folder called `demo` in the working directory: `--config demo` is still the preset,
+    // and `mib experiment --preset mfeat` the shipped experiment, not "reading demo: is a directory"
+    let d = tmpdir("preset-shadow");
+    std::fs::create_dir_all(d.join("demo")).unwrap();
+    std::fs::create_dir_all(d.join("mfeat")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_mib"))
+        .current_dir(&d)
+        .args([
+            "train",
+            "--config",
+            "demo",
+            "--iterations",
+            "20",
+            "--threads",
+            "1",
+        ])
+        .args(["--quiet", "--out", "run"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_mib"))
+        .current_dir(&d)
+        .args([
+            "experiment",
+            "--preset",
+            "mfeat",
+            "--only",
+            "nothing",
+            "--out",
+            "exp",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    // the shipped experiment was read: its arms were looked up
+    assert!(
+        err.contains("--only nothing: no arm of that name in `mfeat`"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}
