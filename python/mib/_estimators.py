@@ -291,7 +291,7 @@ class _MultiViewEstimator:
     @classmethod
     def from_preset(cls, name: str, **overrides: Any) -> "_MultiViewEstimator":
         """An estimator with the parameters of a shipped preset (``configs/NAME.toml``: mib,
-        mv-infomax, infomax, vae, fast, demo, ...); keyword arguments override them."""
+        mv-infomax, infomax, vae, fast, best, demo, ...); keyword arguments override them."""
         return cls.from_config(config_from_toml(_native.preset(name)), **overrides)
 
     def get_config(self) -> dict[str, Any]:

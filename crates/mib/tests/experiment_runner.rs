@@ -270,18 +270,18 @@ fn shipped_experiments_resolve() -> Result<()> {
             }
         }
     }
-    // The fast preset is trial 12 of the sweep (same model, optimiser, beta and data).
+    // The fast preset is fast-seeds' `fast-t05` arm (fast-sweep trial 12 at temperature 0.5).
     let fast = mib::config::TrainConfig::from_toml_str(&lookup("fast")?, "fast")?;
-    let sweep = ExperimentSpec::from_toml_str(
-        &std::fs::read_to_string(root.join("experiments/fast-sweep.toml"))?,
-        "fast-sweep",
+    let seeds = ExperimentSpec::from_toml_str(
+        &std::fs::read_to_string(root.join("experiments/fast-seeds.toml"))?,
+        "fast-seeds",
     )?
     .plan(None, &lookup)?;
-    let trial = sweep
+    let trial = seeds
         .arms
         .iter()
-        .find(|a| a.name == "nce-ramp1")
-        .expect("trial 12");
+        .find(|a| a.name.starts_with("fast-t05"))
+        .expect("fast-t05");
     let ArmKind::Train(t) = &trial.kind else {
         panic!("trained")
     };
@@ -291,6 +291,23 @@ fn shipped_experiments_resolve() -> Result<()> {
     assert_eq!(t.data, fast.data);
     assert_eq!(t.train.iterations, fast.train.iterations);
     assert_eq!(t.train.batch_size, fast.train.batch_size);
+    // The best preset is best-search's run (the same recipe for 15,000 iterations).
+    let best = mib::config::TrainConfig::from_toml_str(&lookup("best")?, "best")?;
+    let search = ExperimentSpec::from_toml_str(
+        &std::fs::read_to_string(root.join("experiments/best-search.toml"))?,
+        "best-search",
+    )?
+    .plan(None, &lookup)?;
+    let ArmKind::Train(t) = &search.arms[0].kind else {
+        panic!("trained")
+    };
+    assert_eq!(t.model, best.model);
+    assert_eq!(t.optim, best.optim);
+    assert_eq!(t.beta, best.beta);
+    assert_eq!(t.data, best.data);
+    assert_eq!(t.seed, best.seed);
+    assert_eq!(t.train.iterations, best.train.iterations);
+    assert_eq!(t.train.batch_size, best.train.batch_size);
     Ok(())
 }
 
