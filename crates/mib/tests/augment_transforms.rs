@@ -2,8 +2,9 @@
 
 use approx::assert_abs_diff_eq;
 use mib::augment::{
-    affine, resized_crop, AffineParams, Augment, AugmentConfig, AugmentStep, CorruptionMode,
-    GaussianNoise, HorizontalFlip, PixelCorruption, RandomAffine, RandomCrop, RandomResizedCrop,
+    affine, displace, resized_crop, AffineParams, Augment, AugmentConfig, AugmentStep,
+    CorruptionMode, ElasticDistortion, GaussianNoise, HorizontalFlip, PixelCorruption,
+    RandomAffine, RandomCrop, RandomResizedCrop,
 };
 use mib::MibRng;
 use proptest::prelude::*;
@@ -246,6 +247,125 @@ fn resized_crop_windows_fit_and_follow_the_scale_range() {
     );
 }
 
+#[test]
+fn displace_by_zero_is_the_identity_and_by_one_pixel_a_shift() {
+    let (h, w) = (5, 7);
+    let src = ramp(h, w);
+    let mut dst = vec![f32::NAN; h * w];
+    let zero = vec![0.0; h * w];
+    displace(&src, &mut dst, h, w, &zero, &zero);
+    assert_eq!(dst, src);
+    // dx = +1: output (x, y) reads input (x + 1, y); the last column reads outside, so 0
+    let one = vec![1.0; h * w];
+    displace(&src, &mut dst, h, w, &one, &zero);
+    for y in 0..h {
+        for x in 0..w {
+            let want = if x + 1 < w { src[y * w + x + 1] } else { 0.0 };
+            assert_abs_diff_eq!(dst[y * w + x], want, epsilon = 1e-6);
+        }
+    }
+    // dy = -0.5: halfway between the row above and this one; the first row blends with zeros
+    let half = vec![-0.5; h * w];
+    displace(&src, &mut dst, h, w, &zero, &half);
+    assert_abs_diff_eq!(dst[3], 0.5 * src[3], epsilon = 1e-6);
+    assert_abs_diff_eq!(
+        dst[2 * w + 3],
+        0.5 * (src[w + 3] + src[2 * w + 3]),
+        epsilon = 1e-6
+    );
+}
+
+#[test]
+fn elastic_distortion_fields_are_bounded_smooth_and_seeded() {
+    let (h, w) = (28, 28);
+    let e = ElasticDistortion {
+        alpha: 34.0,
+        sigma: 4.0,
+    };
+    let k = e.kernel();
+    assert_eq!(k.len(), 2 * 12 + 1);
+    assert_abs_diff_eq!(k.iter().sum::<f32>(), 1.0, epsilon = 1e-5);
+    assert!((0..k.len()).all(|i| (k[i] - k[k.len() - 1 - i]).abs() < 1e-7));
+    assert!(k[12] > k[11] && k[11] > k[0]);
+    let roughness = |sigma: f32, seed: u64| {
+        let e = ElasticDistortion { alpha: 1.0, sigma };
+        let (mut dx, mut dy, mut tmp) = (
+            vec![0.0; h * w],
+            vec![0.0; h * w],
+            vec![0.0; h * w + w + 25],
+        );
+        e.sample_into(
+            h,
+            w,
+            &mut MibRng::seed_from_u64(seed),
+            &mut dx,
+            &mut dy,
+            &mut tmp,
+            &e.kernel(),
+        );
+        assert!(dx.iter().chain(&dy).all(|v| v.abs() <= 1.0 + 1e-6));
+        let size: f32 = dx.iter().map(|v| v.abs()).sum::<f32>() / (h * w) as f32;
+        let step: f32 = (0..h * w - 1)
+            .filter(|i| (i + 1) % w != 0)
+            .map(|i| (dx[i + 1] - dx[i]).abs())
+            .sum::<f32>()
+            / (h * (w - 1)) as f32;
+        (size, step / size)
+    };
+    // unsmoothed: U(-1, 1) has mean |v| = 0.5 and neighbours are independent (ratio ~ 4/3)
+    let (size0, rough0) = roughness(0.0, 3);
+    assert!(
+        (0.45..0.55).contains(&size0) && rough0 > 1.0,
+        "{size0} {rough0}"
+    );
+    // smoothed with sigma 4: neighbours move together
+    let (size4, rough4) = roughness(4.0, 3);
+    assert!(size4 > 0.0 && rough4 < 0.35, "{size4} {rough4}");
+    // alpha 0 moves nothing; equal seeds give equal views, different seeds differ
+    let src = ramp(h, w);
+    let mut a = vec![0.0; h * w];
+    let mut b = vec![0.0; h * w];
+    ElasticDistortion {
+        alpha: 0.0,
+        sigma: 4.0,
+    }
+    .apply_using(&src, &mut a, h, w, &mut MibRng::seed_from_u64(1));
+    assert_eq!(a, src);
+    e.apply_using(&src, &mut a, h, w, &mut MibRng::seed_from_u64(9));
+    e.apply_using(&src, &mut b, h, w, &mut MibRng::seed_from_u64(9));
+    assert_eq!(a, b);
+    assert_ne!(a, src);
+    e.apply_using(&src, &mut b, h, w, &mut MibRng::seed_from_u64(10));
+    assert_ne!(a, b);
+}
+
+#[test]
+fn elastic_distortion_parses_and_rejects_bad_values() {
+    let parsed: AugmentConfig =
+        toml::from_str("[[steps]]\nkind = \"elastic-distortion\"\nalpha = 34.0\nsigma = 4.0\n")
+            .unwrap();
+    assert_eq!(
+        parsed.steps,
+        vec![AugmentStep::ElasticDistortion {
+            alpha: 34.0,
+            sigma: 4.0
+        }]
+    );
+    assert!(parsed.build().is_ok());
+    for (alpha, sigma, field) in [
+        (f32::NAN, 4.0, "alpha"),
+        (-1.0, 4.0, "alpha"),
+        (34.0, -2.0, "sigma"),
+        (34.0, f32::INFINITY, "sigma"),
+    ] {
+        let bad = AugmentConfig {
+            steps: vec![AugmentStep::ElasticDistortion { alpha, sigma }],
+        };
+        let msg = bad.validate().unwrap_err().to_string();
+        assert!(msg.contains(&format!("steps[0].{field}")), "{msg}");
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
     /// Every transform keeps the shape and, for [0, 1] input, the range [0, 1].
@@ -259,6 +379,8 @@ proptest! {
             Box::new(RandomCrop { padding: 3 }),
             Box::new(HorizontalFlip { p: 0.5 }),
             Box::new(RandomResizedCrop { scale: [0.08, 1.0], ratio: [0.75, 4.0 / 3.0] }),
+            Box::new(ElasticDistortion { alpha: 34.0, sigma: 4.0 }),
+            Box::new(ElasticDistortion { alpha: 3.0, sigma: 0.0 }),
         ];
         let mut rng = MibRng::seed_from_u64(seed);
         for s in &steps {

@@ -15,8 +15,8 @@ mod transforms;
 pub use bench::{bench_views, synthetic_images, BenchViewsReport};
 pub use grid::{render_views_grid, write_gray_png, write_views_png, GrayImage};
 pub use transforms::{
-    affine, resized_crop, AffineParams, CorruptionMode, GaussianNoise, HorizontalFlip,
-    PixelCorruption, RandomAffine, RandomCrop, RandomResizedCrop,
+    affine, displace, resized_crop, AffineParams, CorruptionMode, ElasticDistortion, GaussianNoise,
+    HorizontalFlip, PixelCorruption, RandomAffine, RandomCrop, RandomResizedCrop,
 };
 
 use crate::{Error, MibRng, Result};
@@ -90,6 +90,16 @@ pub enum AugmentStep {
         /// Range of the window's width over height (torchvision: 3/4-4/3).
         #[serde(default = "crop_ratio")]
         ratio: [f32; 2],
+    },
+    /// Elastic distortion (Simard et al. 2003): a random displacement field, `U(-1, 1)` per pixel
+    /// and axis, smoothed by a Gaussian of `sigma` pixels and scaled by `alpha` pixels; bilinear
+    /// sampling, zero fill. Simard et al.: `alpha = 34`, `sigma = 4` on MNIST. torchvision's
+    /// `ElasticTransform(alpha, sigma)` is this with half the `alpha`.
+    ElasticDistortion {
+        /// Scale of the smoothed displacement field, in pixels.
+        alpha: f32,
+        /// Standard deviation of the smoothing Gaussian, in pixels.
+        sigma: f32,
     },
 }
 
@@ -197,6 +207,22 @@ impl AugmentConfig {
                         return Err(Error::config(f("p"), p, "must be a probability in [0, 1]"));
                     }
                 }
+                AugmentStep::ElasticDistortion { alpha, sigma } => {
+                    if !fin(alpha) || !(0.0..=1000.0).contains(&alpha) {
+                        return Err(Error::config(
+                            f("alpha"),
+                            alpha,
+                            "must be in [0, 1000] pixels",
+                        ));
+                    }
+                    if !fin(sigma) || !(0.0..=100.0).contains(&sigma) {
+                        return Err(Error::config(
+                            f("sigma"),
+                            sigma,
+                            "must be in [0, 100] pixels",
+                        ));
+                    }
+                }
                 AugmentStep::RandomResizedCrop { scale, ratio } => {
                     if scale.iter().any(|&s| !fin(s) || s <= 0.0 || s > 1.0) || scale[0] > scale[1]
                     {
@@ -247,6 +273,9 @@ impl AugmentConfig {
                     AugmentStep::HorizontalFlip { p } => Box::new(HorizontalFlip { p }),
                     AugmentStep::RandomResizedCrop { scale, ratio } => {
                         Box::new(RandomResizedCrop { scale, ratio })
+                    }
+                    AugmentStep::ElasticDistortion { alpha, sigma } => {
+                        Box::new(ElasticDistortion { alpha, sigma })
                     }
                 }
             })

@@ -331,3 +331,164 @@ impl Augment for RandomResizedCrop {
         resized_crop(src, dst, h, w, win);
     }
 }
+
+/// Elastic distortion (Simard, Steinkraus and Platt 2003, the augmentation of the MNIST
+/// literature): every pixel gets a displacement drawn from `U(-1, 1)` in x and in y, both fields
+/// are smoothed by a Gaussian of standard deviation `sigma` pixels (reflected at the borders, as
+/// torchvision's `gaussian_blur`) and scaled by `alpha` pixels, and the output pixel `(x, y)`
+/// samples the input at `(x + dx, y + dy)` bilinearly, reading 0 outside the image. Simard et al.
+/// used `alpha = 34`, `sigma = 4` on MNIST. torchvision's `ElasticTransform(alpha, sigma)` moves
+/// pixels by half as much: its `alpha` is twice ours.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ElasticDistortion {
+    /// Scale of the smoothed displacement field, in pixels.
+    pub alpha: f32,
+    /// Standard deviation of the Gaussian smoothing, in pixels.
+    pub sigma: f32,
+}
+
+/// Reflects an index into `0..n` as torchvision's `reflect` padding does (the edge is not repeated).
+fn reflect(i: isize, n: usize) -> usize {
+    let n = n as isize;
+    if n == 1 {
+        return 0;
+    }
+    let period = 2 * (n - 1);
+    let m = i.rem_euclid(period);
+    (if m < n { m } else { period - m }) as usize
+}
+
+/// Smooths the `h x w` field `f` in place with the normalised kernel `k` (odd length), separably,
+/// using `tmp` (at least `h * w + w + k.len()` elements).
+fn blur_separable(f: &mut [f32], tmp: &mut [f32], h: usize, w: usize, k: &[f32]) {
+    let r = k.len() / 2;
+    let (rows, pad) = tmp.split_at_mut(h * w);
+    let pad = &mut pad[..w + 2 * r];
+    // rows: each row reflected into `pad`, then a contiguous dot product per output pixel
+    for y in 0..h {
+        let row = &f[y * w..(y + 1) * w];
+        for (i, p) in pad.iter_mut().enumerate() {
+            *p = row[reflect(i as isize - r as isize, w)];
+        }
+        for (x, out) in rows[y * w..(y + 1) * w].iter_mut().enumerate() {
+            *out = k.iter().zip(&pad[x..x + k.len()]).map(|(a, b)| a * b).sum();
+        }
+    }
+    // columns: each output row is a weighted sum of (reflected) input rows
+    for y in 0..h {
+        let out = &mut f[y * w..(y + 1) * w];
+        out.fill(0.0);
+        for (j, &kv) in k.iter().enumerate() {
+            let src = reflect(y as isize + j as isize - r as isize, h);
+            for (o, &v) in out.iter_mut().zip(&rows[src * w..(src + 1) * w]) {
+                *o += kv * v;
+            }
+        }
+    }
+}
+
+/// Samples the `h x w` image `src` at the real position `(sx, sy)` bilinearly, 0 outside.
+fn bilinear_zero(src: &[f32], h: usize, w: usize, sx: f32, sy: f32) -> f32 {
+    if !(sx > -1.0 && sy > -1.0 && sx < w as f32 && sy < h as f32) {
+        return 0.0;
+    }
+    let (x0, y0) = (sx.floor() as isize, sy.floor() as isize);
+    let (ax, ay) = (sx - x0 as f32, sy - y0 as f32);
+    let (wi, hi) = (w as isize, h as isize);
+    let g = |xx: isize, yy: isize| -> f32 {
+        if xx >= 0 && yy >= 0 && xx < wi && yy < hi {
+            src[yy as usize * w + xx as usize]
+        } else {
+            0.0
+        }
+    };
+    let top = g(x0, y0) + ax * (g(x0 + 1, y0) - g(x0, y0));
+    let bot = g(x0, y0 + 1) + ax * (g(x0 + 1, y0 + 1) - g(x0, y0 + 1));
+    top + ay * (bot - top)
+}
+
+impl ElasticDistortion {
+    fn kernel_len(&self) -> usize {
+        2 * (3.0 * self.sigma).ceil().max(0.0) as usize + 1
+    }
+
+    /// The normalised Gaussian kernel of the smoothing: radius `ceil(3 sigma)`, at least 1 tap.
+    pub fn kernel(&self) -> Vec<f32> {
+        let r = (3.0 * self.sigma).ceil().max(0.0) as usize;
+        if self.sigma <= 0.0 {
+            return vec![1.0];
+        }
+        let mut k: Vec<f32> = (0..=2 * r)
+            .map(|i| {
+                let d = i as f32 - r as f32;
+                (-0.5 * d * d / (self.sigma * self.sigma)).exp()
+            })
+            .collect();
+        let s: f32 = k.iter().sum();
+        k.iter_mut().for_each(|v| *v /= s);
+        k
+    }
+
+    /// Draws the displacement fields `(dx, dy)` (pixels) of one transform for an `h x w` image
+    /// into `dx`, `dy` (`h * w` elements each), using `tmp` as scratch (at least
+    /// `h * w + w + kernel.len()` elements); `kernel` is [`ElasticDistortion::kernel`].
+    pub fn sample_into(
+        &self,
+        h: usize,
+        w: usize,
+        rng: &mut MibRng,
+        dx: &mut [f32],
+        dy: &mut [f32],
+        tmp: &mut [f32],
+        kernel: &[f32],
+    ) {
+        for v in dx.iter_mut() {
+            *v = rng.random::<f32>() * 2.0 - 1.0;
+        }
+        for v in dy.iter_mut() {
+            *v = rng.random::<f32>() * 2.0 - 1.0;
+        }
+        blur_separable(dx, tmp, h, w, kernel);
+        blur_separable(dy, tmp, h, w, kernel);
+        for v in dx.iter_mut().chain(dy.iter_mut()) {
+            *v *= self.alpha;
+        }
+    }
+}
+
+/// Applies the displacement fields `dx`, `dy` (pixels) to the `h x w` image `src`: output pixel
+/// `(x, y)` samples `src` at `(x + dx, y + dy)` bilinearly, 0 outside.
+pub fn displace(src: &[f32], dst: &mut [f32], h: usize, w: usize, dx: &[f32], dy: &[f32]) {
+    for y in 0..h {
+        for x in 0..w {
+            let i = y * w + x;
+            dst[i] = bilinear_zero(src, h, w, x as f32 + dx[i], y as f32 + dy[i]);
+        }
+    }
+}
+
+impl Augment for ElasticDistortion {
+    fn apply_using(&self, src: &[f32], dst: &mut [f32], h: usize, w: usize, rng: &mut MibRng) {
+        // Per-thread scratch (fields, blur buffer, kernel), so that augmenting allocates nothing
+        // after the first image of a size.
+        thread_local! {
+            static SCRATCH: std::cell::RefCell<(Vec<f32>, Vec<f32>, f32)> =
+                const { std::cell::RefCell::new((Vec::new(), Vec::new(), f32::NAN)) };
+        }
+        SCRATCH.with(|cell| {
+            let mut guard = cell.borrow_mut();
+            let (fields, kernel, kernel_sigma) = &mut *guard;
+            let n = h * w;
+            fields.resize(3 * n + w + self.kernel_len(), 0.0);
+            // the kernel of the last sigma seen on this thread (NaN never equals: built first time)
+            if *kernel_sigma != self.sigma {
+                *kernel = self.kernel();
+                *kernel_sigma = self.sigma;
+            }
+            let (dx, rest) = fields.split_at_mut(n);
+            let (dy, tmp) = rest.split_at_mut(n);
+            self.sample_into(h, w, rng, dx, dy, tmp, kernel);
+            displace(src, dst, h, w, dx, dy);
+        });
+    }
+}
