@@ -27,6 +27,10 @@ const EXPERIMENTS: &[(&str, &str)] = &[
         include_str!("../../../configs/experiments/mfeat.toml"),
     ),
     (
+        "mfeat-fast",
+        include_str!("../../../configs/experiments/mfeat-fast.toml"),
+    ),
+    (
         "fast-sweep",
         include_str!("../../../configs/experiments/fast-sweep.toml"),
     ),
@@ -35,12 +39,20 @@ const EXPERIMENTS: &[(&str, &str)] = &[
         include_str!("../../../configs/experiments/fast-sweep-2.toml"),
     ),
     (
+        "fast-sweep-3",
+        include_str!("../../../configs/experiments/fast-sweep-3.toml"),
+    ),
+    (
         "fast-seeds",
         include_str!("../../../configs/experiments/fast-seeds.toml"),
     ),
     (
         "paper-fashion-mnist-fast",
         include_str!("../../../configs/experiments/paper-fashion-mnist-fast.toml"),
+    ),
+    (
+        "paper-fashion-mnist-30k",
+        include_str!("../../../configs/experiments/paper-fashion-mnist-30k.toml"),
     ),
     (
         "best-search",
@@ -52,8 +64,8 @@ const EXPERIMENTS: &[(&str, &str)] = &[
 #[derive(Args, Debug)]
 pub(crate) struct ExperimentArgs {
     /// Experiment: a preset (paper-fashion-mnist, paper-fashion-mnist-seeds,
-    /// paper-fashion-mnist-fast, mfeat, fast-sweep, fast-sweep-2, fast-seeds, best-search) or a TOML
-    /// file.
+    /// paper-fashion-mnist-fast, paper-fashion-mnist-30k, mfeat, mfeat-fast, fast-sweep, fast-sweep-2,
+    /// fast-sweep-3, fast-seeds, best-search) or a TOML file.
     #[arg(long, short)]
     preset: String,
     /// Iterations of every trained arm (default: the experiment's budget); the beta schedules are
