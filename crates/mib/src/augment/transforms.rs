@@ -408,30 +408,42 @@ fn bilinear_zero(src: &[f32], h: usize, w: usize, sx: f32, sy: f32) -> f32 {
 }
 
 impl ElasticDistortion {
-    fn kernel_len(&self) -> usize {
+    /// Taps of the smoothing kernel: `2 ceil(3 sigma) + 1`.
+    pub fn kernel_len(&self) -> usize {
         2 * (3.0 * self.sigma).ceil().max(0.0) as usize + 1
     }
 
-    /// The normalised Gaussian kernel of the smoothing: radius `ceil(3 sigma)`, at least 1 tap.
-    pub fn kernel(&self) -> Vec<f32> {
-        let r = (3.0 * self.sigma).ceil().max(0.0) as usize;
+    /// Writes the normalised Gaussian kernel of the smoothing (radius `ceil(3 sigma)`; one tap of
+    /// 1 when `sigma` is 0) into `k`, which has [`ElasticDistortion::kernel_len`] elements.
+    fn kernel_into(&self, k: &mut [f32]) {
         if self.sigma <= 0.0 {
-            return vec![1.0];
+            k.fill(1.0);
+            return;
         }
-        let mut k: Vec<f32> = (0..=2 * r)
-            .map(|i| {
-                let d = i as f32 - r as f32;
-                (-0.5 * d * d / (self.sigma * self.sigma)).exp()
-            })
-            .collect();
+        let r = (k.len() / 2) as f32;
+        for (i, v) in k.iter_mut().enumerate() {
+            let d = i as f32 - r;
+            *v = (-0.5 * d * d / (self.sigma * self.sigma)).exp();
+        }
         let s: f32 = k.iter().sum();
         k.iter_mut().for_each(|v| *v /= s);
+    }
+
+    /// The normalised Gaussian kernel of the smoothing.
+    pub fn kernel(&self) -> Vec<f32> {
+        let mut k = vec![0.0; self.kernel_len()];
+        self.kernel_into(&mut k);
         k
     }
 
+    /// Length of the `scratch` that [`ElasticDistortion::sample_into`] needs for an `h x w` image.
+    pub fn scratch_len(&self, h: usize, w: usize) -> usize {
+        h * w + w + 3 * self.kernel_len()
+    }
+
     /// Draws the displacement fields `(dx, dy)` (pixels) of one transform for an `h x w` image
-    /// into `dx`, `dy` (`h * w` elements each), using `tmp` as scratch (at least
-    /// `h * w + w + kernel.len()` elements); `kernel` is [`ElasticDistortion::kernel`].
+    /// into `dx`, `dy` (`h * w` elements each), using `scratch`
+    /// ([`ElasticDistortion::scratch_len`] elements) for the kernel and the blur.
     pub fn sample_into(
         &self,
         h: usize,
@@ -439,9 +451,10 @@ impl ElasticDistortion {
         rng: &mut MibRng,
         dx: &mut [f32],
         dy: &mut [f32],
-        tmp: &mut [f32],
-        kernel: &[f32],
+        scratch: &mut [f32],
     ) {
+        let (kernel, tmp) = scratch.split_at_mut(self.kernel_len());
+        self.kernel_into(kernel);
         for v in dx.iter_mut() {
             *v = rng.random::<f32>() * 2.0 - 1.0;
         }
@@ -469,25 +482,18 @@ pub fn displace(src: &[f32], dst: &mut [f32], h: usize, w: usize, dx: &[f32], dy
 
 impl Augment for ElasticDistortion {
     fn apply_using(&self, src: &[f32], dst: &mut [f32], h: usize, w: usize, rng: &mut MibRng) {
-        // Per-thread scratch (fields, blur buffer, kernel), so that augmenting allocates nothing
+        // Per-thread scratch (fields, kernel, blur buffer), so that augmenting allocates nothing
         // after the first image of a size.
         thread_local! {
-            static SCRATCH: std::cell::RefCell<(Vec<f32>, Vec<f32>, f32)> =
-                const { std::cell::RefCell::new((Vec::new(), Vec::new(), f32::NAN)) };
+            static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
         }
         SCRATCH.with(|cell| {
-            let mut guard = cell.borrow_mut();
-            let (fields, kernel, kernel_sigma) = &mut *guard;
+            let mut fields = cell.borrow_mut();
             let n = h * w;
-            fields.resize(3 * n + w + self.kernel_len(), 0.0);
-            // the kernel of the last sigma seen on this thread (NaN never equals: built first time)
-            if *kernel_sigma != self.sigma {
-                *kernel = self.kernel();
-                *kernel_sigma = self.sigma;
-            }
+            fields.resize(2 * n + self.scratch_len(h, w), 0.0);
             let (dx, rest) = fields.split_at_mut(n);
-            let (dy, tmp) = rest.split_at_mut(n);
-            self.sample_into(h, w, rng, dx, dy, tmp, kernel);
+            let (dy, scratch) = rest.split_at_mut(n);
+            self.sample_into(h, w, rng, dx, dy, scratch);
             displace(src, dst, h, w, dx, dy);
         });
     }
