@@ -14,8 +14,8 @@ use base64::Engine as _;
 use clap::Args;
 use mib::eval::{label_entropy, Embeddings, EvalReport};
 use mib::plot::{
-    accuracy_vs_labels, information_plane, pca_scatter, read_metrics_jsonl, training_curves,
-    Figure, ImageFormat, InfoPoint, ProbeRun,
+    accuracy_vs_labels, information_plane, pca_scatter, probe_vs_iteration, read_metrics_jsonl,
+    training_curves, Figure, ImageFormat, InfoPoint, ProbeCurve, ProbeRun,
 };
 
 /// Flags of `mib report`.
@@ -162,6 +162,7 @@ pub fn build_report(dirs: &[PathBuf], max_points: usize) -> String {
     let mut body = String::new();
     let mut probe_runs = Vec::new();
     let mut info_points = Vec::new();
+    let mut report_curves = Vec::new();
     let mut h_y = None;
     for dir in dirs {
         let name = run_name(dir);
@@ -214,10 +215,13 @@ pub fn build_report(dirs: &[PathBuf], max_points: usize) -> String {
         // metrics.jsonl
         body.push_str("<h3>Training curves</h3>\n");
         match read_metrics_jsonl(dir.join("metrics.jsonl")) {
-            Ok(rec) if !rec.is_empty() => match training_curves(&rec, ImageFormat::Svg) {
-                Ok(f) => body.push_str(&figure_html(&f, "training curves")),
-                Err(e) => body.push_str(&note(&format!("training curves: {e}"))),
-            },
+            Ok(rec) if !rec.is_empty() => {
+                report_curves.extend(ProbeCurve::from_metrics(name.clone(), &rec));
+                match training_curves(&rec, ImageFormat::Svg) {
+                    Ok(f) => body.push_str(&figure_html(&f, "training curves")),
+                    Err(e) => body.push_str(&note(&format!("training curves: {e}"))),
+                }
+            }
             Ok(_) => body.push_str(&note("metrics.jsonl is empty")),
             Err(e) => body.push_str(&note(&format!("metrics.jsonl missing or unreadable: {e}"))),
         }
@@ -251,6 +255,12 @@ pub fn build_report(dirs: &[PathBuf], max_points: usize) -> String {
         match accuracy_vs_labels(&probe_runs, ImageFormat::Svg) {
             Ok(f) => summary.push_str(&figure_html(&f, "accuracy against labels per class")),
             Err(e) => summary.push_str(&note(&format!("accuracy figure: {e}"))),
+        }
+    }
+    if !report_curves.is_empty() {
+        match probe_vs_iteration(&report_curves, ImageFormat::Svg) {
+            Ok(f) => summary.push_str(&figure_html(&f, "training-time probe against iteration")),
+            Err(e) => summary.push_str(&note(&format!("probe figure: {e}"))),
         }
     }
     if info_points.is_empty() {
@@ -302,7 +312,7 @@ pub struct PlotArgs {
 }
 
 /// `mib plot`: writes the figures of `mib report` as files: `accuracy_vs_labels`,
-/// `information_plane` (across runs), `<run>_training_curves`, `<run>_pca` (per run), each as
+/// `information_plane` and `probe_vs_iteration` (across runs), `<run>_training_curves`, `<run>_pca` (per run), each as
 /// `.png` and/or `.svg`. Missing inputs are reported on stderr and skipped.
 pub fn run_plot(args: &PlotArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.out_dir)
@@ -330,6 +340,7 @@ pub fn run_plot(args: &PlotArgs) -> anyhow::Result<()> {
         }
     };
     let mut probe_runs = Vec::new();
+    let mut probe_curves = Vec::new();
     let mut info_points = Vec::new();
     let mut h_y = None;
     for dir in &args.dirs {
@@ -360,9 +371,12 @@ pub fn run_plot(args: &PlotArgs) -> anyhow::Result<()> {
             Err(e) => eprintln!("{}: eval.json: {e}", dir.display()),
         }
         match read_metrics_jsonl(dir.join("metrics.jsonl")) {
-            Ok(rec) => save(&format!("{name}_training_curves"), &|f| {
-                training_curves(&rec, f)
-            }),
+            Ok(rec) => {
+                probe_curves.extend(ProbeCurve::from_metrics(name.clone(), &rec));
+                save(&format!("{name}_training_curves"), &|f| {
+                    training_curves(&rec, f)
+                })
+            }
             Err(e) => eprintln!("{}: {e}", dir.display()),
         }
         let emb = dir.join("embeddings.safetensors");
@@ -382,6 +396,13 @@ pub fn run_plot(args: &PlotArgs) -> anyhow::Result<()> {
                 dir.display()
             );
         }
+    }
+    if probe_curves.is_empty() {
+        eprintln!("no training-time probe in any metrics.jsonl: no probe_vs_iteration figure");
+    } else {
+        save("probe_vs_iteration", &|f| {
+            probe_vs_iteration(&probe_curves, f)
+        });
     }
     if probe_runs.is_empty() {
         eprintln!("no linear-probe results: no accuracy figure");

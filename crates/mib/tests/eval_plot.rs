@@ -6,7 +6,7 @@
 use mib::eval::ProbeSummary;
 use mib::plot::{
     accuracy_vs_labels, information_plane, parse_metrics_jsonl, pca_2d, pca_scatter,
-    training_curves, Figure, ImageFormat, InfoPoint, ProbeRun,
+    probe_vs_iteration, training_curves, Figure, ImageFormat, InfoPoint, ProbeCurve, ProbeRun,
 };
 use mib::{Matrix, MibRng};
 use rand::SeedableRng;
@@ -110,6 +110,29 @@ fn training_curves_figure() {
     );
     let (p, s) = both(|f| training_curves(&rec, f));
     check_and_maybe_save("training_curves", p, s);
+    // the probe records (every 10th) become one curve of the probe-vs-iteration figure
+    let curve = ProbeCurve::from_metrics("mib", &rec).unwrap();
+    assert_eq!(curve.points.len(), 5);
+    assert_eq!(curve.points[1], (2000.0, 0.5 + 0.45 * 10.0 / 49.0));
+    let flat = ProbeCurve {
+        name: "flat".into(),
+        points: vec![(0.0, 0.6), (9800.0, 0.6)],
+    };
+    let (p, s) = both(|f| probe_vs_iteration(&[curve.clone(), flat.clone()], f));
+    check_and_maybe_save("probe_vs_iteration", p.clone(), s);
+    let svg = String::from_utf8(
+        probe_vs_iteration(&[curve, flat], ImageFormat::Svg)
+            .unwrap()
+            .bytes,
+    )
+    .unwrap();
+    assert!(svg.contains("mib") && svg.contains("flat") && svg.contains("iteration"));
+    let no_probe = parse_metrics_jsonl("{\"iteration\": 1, \"loss\": 2}\n").unwrap();
+    assert!(ProbeCurve::from_metrics("x", &no_probe).is_none());
+    assert!(probe_vs_iteration(&[], ImageFormat::Png)
+        .unwrap_err()
+        .to_string()
+        .contains("probe_accuracy"));
     assert_eq!(
         parse_metrics_jsonl("{\"a\": 1}\nnot json\n").unwrap_err().0,
         2

@@ -260,8 +260,10 @@ fn shipped_experiments_resolve() -> Result<()> {
         // one planned arm per arm, and per seed for trained arms of multi-seed experiments
         assert!(plan.arms.len() >= spec.arms.len(), "{name}");
         for arm in &plan.arms {
-            // best-search logs the probe during training on purpose (its accuracy curve)
-            if let (ArmKind::Train(c), false) = (&arm.kind, name == "best-search") {
+            // best-search and paper-fashion-mnist-30k log the probe during training on purpose
+            // (their accuracy curves)
+            let curves = ["best-search", "paper-fashion-mnist-30k"].contains(&name);
+            if let (ArmKind::Train(c), false) = (&arm.kind, curves) {
                 assert_eq!(
                     c.eval.every, 0,
                     "{name}/{}: no probe during training",

@@ -249,6 +249,94 @@ pub fn accuracy_vs_labels(runs: &[ProbeRun], format: ImageFormat) -> Result<Figu
     })
 }
 
+/// A named run's training-time probe: `(iteration, accuracy in [0, 1])` pairs, one line of
+/// [`probe_vs_iteration`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProbeCurve {
+    /// Legend label.
+    pub name: String,
+    /// `(iteration, accuracy)` in logging order.
+    pub points: Vec<(f64, f64)>,
+}
+
+impl ProbeCurve {
+    /// The `probe_accuracy` records of a run's `metrics.jsonl` (the training-time probe); `None`
+    /// when the run logged none.
+    pub fn from_metrics(name: impl Into<String>, records: &[MetricsRecord]) -> Option<Self> {
+        let points: Vec<(f64, f64)> = records
+            .iter()
+            .filter_map(|r| Some((*r.get("iteration")?, *r.get("probe_accuracy")?)))
+            .filter(|(x, y)| x.is_finite() && y.is_finite())
+            .collect();
+        (!points.is_empty()).then(|| ProbeCurve {
+            name: name.into(),
+            points,
+        })
+    }
+}
+
+/// The training-time probe's test accuracy (%) against the iteration: one line with markers per
+/// run, to compare how fast objectives learn and where they stop improving.
+pub fn probe_vs_iteration(runs: &[ProbeCurve], format: ImageFormat) -> Result<Figure> {
+    let all: Vec<(f64, f64)> = runs.iter().flat_map(|r| r.points.iter().copied()).collect();
+    if all.is_empty() {
+        return Err(Error::Data(
+            "probe figure: no training-time probe results (`probe_accuracy` in metrics.jsonl)"
+                .into(),
+        ));
+    }
+    let fold = |f: fn(f64, f64) -> f64, init: f64, get: fn(&(f64, f64)) -> f64| {
+        all.iter().map(get).fold(init, f)
+    };
+    let xmax = fold(f64::max, f64::NEG_INFINITY, |p| p.0).max(1.0);
+    let (ylo, yhi) = padded(
+        fold(f64::min, f64::INFINITY, |p| 100.0 * p.1),
+        fold(f64::max, f64::NEG_INFINITY, |p| 100.0 * p.1),
+        0.08,
+    );
+    let (ylo, yhi) = (ylo.max(0.0), yhi.min(100.0));
+    render!(format, 720, 480, |root| {
+        let mut chart = ChartBuilder::on(root)
+            .caption("Training-time probe: test accuracy", ("sans-serif", 22))
+            .margin(12)
+            .x_label_area_size(42)
+            .y_label_area_size(52)
+            .build_cartesian_2d(0.0..xmax * 1.02, ylo..yhi)
+            .map_err(plot_err)?;
+        chart
+            .configure_mesh()
+            .x_desc("iteration")
+            .y_desc("accuracy (%)")
+            .x_label_formatter(&|x| short(*x))
+            .label_style(("sans-serif", 13))
+            .draw()
+            .map_err(plot_err)?;
+        for (i, run) in runs.iter().enumerate() {
+            let c = color(i);
+            let pts: Vec<(f64, f64)> = run.points.iter().map(|&(x, y)| (x, 100.0 * y)).collect();
+            chart
+                .draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))
+                .map_err(plot_err)?
+                .label(run.name.clone())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2))
+                });
+            chart
+                .draw_series(pts.iter().map(|&p| Circle::new(p, 3, c.filled())))
+                .map_err(plot_err)?;
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK.mix(0.4))
+            .label_font(("sans-serif", 14))
+            .draw()
+            .map_err(plot_err)?;
+        Ok(())
+    })
+}
+
 /// A labelled point of the information plane (nats).
 #[derive(Debug, Clone, PartialEq)]
 pub struct InfoPoint {
