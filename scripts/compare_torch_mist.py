@@ -324,6 +324,13 @@ def main() -> None:
     if args.worker:
         worker(json.loads(args.worker), args.data, args.iterations, args.threads, args.seed)
         return
+    for kind in args.datasets.split(","):
+        if kind not in ("mfeat", "fashion-mnist"):
+            ap.error(f"--datasets: unknown dataset {kind!r}; known: mfeat, fashion-mnist")
+        known = {**ARMS, **search_arms(kind)}
+        for a in [] if args.search else args.arms.split(","):
+            if a.removesuffix("-fresh") not in known:
+                ap.error(f"--arms: unknown arm {a!r}; known: {', '.join(sorted(known))}")
     args.out.mkdir(parents=True, exist_ok=True)
     log = args.out / "results.jsonl"
     print(f"load before: {uptime()}")
