@@ -25,7 +25,9 @@
 //! reference's is to its 150,000 iterations: the warm phase ends at 1/3 of the budget and the ramp
 //! takes the remaining 2/3 ([`scale_to_budget`]). An arm whose `set.beta` (or the experiment's)
 //! gives `start_iteration` or `n_iterations` keeps the shape it asks for: its schedule is scaled by
-//! budget / the config's `train.iterations`, as `mib train --iterations` scales one.
+//! budget / the config's `train.iterations`, as `mib train --iterations` scales one. The checkpoint
+//! and probe intervals are set to a fifth of the budget unless the arm's `set` (or the experiment's)
+//! gives `train.checkpoint_every` or `eval.every` itself.
 //!
 //! [`run_experiment`] trains and evaluates the arms in order, each in its own folder
 //! `OUT/<arm>-<iterations>it/` (raw arms: `OUT/<arm>/`). It never overwrites a result: a folder with
@@ -219,11 +221,26 @@ impl ExperimentSpec {
                     b.contains_key("start_iteration") || b.contains_key("n_iterations")
                 })
             });
+            // Intervals the arm (or the experiment) sets itself are kept, like its schedule's shape.
+            let own = |section: &str, key: &str| {
+                [&self.set, &a.set].into_iter().flatten().any(|set| {
+                    set.get(section)
+                        .and_then(|t| t.as_table())
+                        .is_some_and(|t| t.contains_key(key))
+                })
+            };
+            let (probe_every, checkpoint_every) = (cfg.eval.every, cfg.train.checkpoint_every);
             if a.scale_schedule && own_shape {
                 cfg.beta = cfg.beta.scaled(cfg.train.iterations, iters);
                 scale_to_budget(&mut cfg, iters, false);
             } else {
                 scale_to_budget(&mut cfg, iters, a.scale_schedule);
+            }
+            if own("eval", "every") {
+                cfg.eval.every = probe_every;
+            }
+            if own("train", "checkpoint_every") {
+                cfg.train.checkpoint_every = checkpoint_every;
             }
             cfg.validate()?;
             trained.push(Some(cfg));

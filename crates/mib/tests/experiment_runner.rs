@@ -132,6 +132,46 @@ fn an_arm_that_shapes_its_schedule_keeps_the_shape() -> Result<()> {
 }
 
 #[test]
+fn an_arm_that_sets_its_intervals_keeps_them() -> Result<()> {
+    // Without its own values an arm probes and checkpoints every fifth of the budget; with them, it
+    // keeps what it asks for (the 30k experiment asked for 3,000 and was given 6,000).
+    let spec = ExperimentSpec::from_toml_str(SPEC, "test")?;
+    let plan = spec.plan(Some(300), &lookup)?;
+    let ArmKind::Train(mib) = &plan.arms[0].kind else {
+        panic!("mib is trained")
+    };
+    assert_eq!(mib.train.checkpoint_every, 60);
+    let spec = SPEC.replace(
+        "[[arm]]\nname = \"raw\"",
+        "[arm.set.eval]\nevery = 20\nlabels_per_class = 1\nrepetitions = 1\n\
+         [arm.set.train]\ncheckpoint_every = 150\n[[arm]]\nname = \"raw\"",
+    );
+    let spec = ExperimentSpec::from_toml_str(&spec, "test")?;
+    let plan = spec.plan(Some(300), &lookup)?;
+    let ArmKind::Train(mib) = &plan.arms[0].kind else {
+        panic!("mib is trained")
+    };
+    assert_eq!((mib.eval.every, mib.train.checkpoint_every), (20, 150));
+    assert_eq!(mib.train.iterations, 300);
+    // The other trained arm sets neither and keeps the budget's fifth.
+    let ArmKind::Train(mv) = &plan.arms[2].kind else {
+        panic!("mv-infomax is trained")
+    };
+    assert_eq!(mv.train.checkpoint_every, 60);
+    // An interval the scaled log interval does not divide is an error naming the field.
+    let bad = SPEC.replace(
+        "[[arm]]\nname = \"raw\"",
+        "[arm.set.eval]\nevery = 15\n[[arm]]\nname = \"raw\"",
+    );
+    let err = ExperimentSpec::from_toml_str(&bad, "bad")?
+        .plan(Some(300), &lookup)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("eval.every"), "{err}");
+    Ok(())
+}
+
+#[test]
 fn scale_to_budget_keeps_intervals_valid() -> Result<()> {
     let mut cfg = mib::config::TrainConfig::from_toml_str(PRESET, "preset")?;
     for budget in [1, 7, 30, 3000, 150_000] {
