@@ -43,6 +43,10 @@ const EXPERIMENTS: &[(&str, &str)] = &[
         include_str!("../../../configs/experiments/fast-sweep-3.toml"),
     ),
     (
+        "fast-sweep-4",
+        include_str!("../../../configs/experiments/fast-sweep-4.toml"),
+    ),
+    (
         "fast-seeds",
         include_str!("../../../configs/experiments/fast-seeds.toml"),
     ),
@@ -65,7 +69,7 @@ const EXPERIMENTS: &[(&str, &str)] = &[
 pub(crate) struct ExperimentArgs {
     /// Experiment: a preset (paper-fashion-mnist, paper-fashion-mnist-seeds,
     /// paper-fashion-mnist-fast, paper-fashion-mnist-30k, mfeat, mfeat-fast, fast-sweep, fast-sweep-2,
-    /// fast-sweep-3, fast-seeds, best-search) or a TOML file.
+    /// fast-sweep-3, fast-sweep-4, fast-seeds, best-search) or a TOML file.
     #[arg(long, short)]
     preset: String,
     /// Iterations of every trained arm (default: the experiment's budget); the beta schedules are
@@ -207,9 +211,15 @@ pub(crate) fn experiment(a: ExperimentArgs) -> Result<()> {
 fn describe_arm(arm: &PlannedArm) -> String {
     match &arm.kind {
         mib::experiment::ArmKind::Train(c) => format!(
-            "{:<14} {:?} critic {:?} estimator {:?}, batch {}, lr {:e}, {} its, beta {}",
+            "{:<14} {:?} encoder {:?}{} critic {:?} estimator {:?}, batch {}, lr {:e}, {} its, beta {}",
             arm.name,
             c.model.objective,
+            c.model.encoder_hidden,
+            if c.model.encoder_norm.is_none() {
+                ""
+            } else {
+                " layer-norm"
+            },
             c.model.critic,
             c.model.estimator,
             c.train.batch_size,

@@ -40,7 +40,7 @@ pub fn views(a: ViewsArgs) -> anyhow::Result<()> {
         Some(j) => serde_json::from_str(j).context("parsing --augment")?,
         None => AugmentConfig::reference(),
     };
-    let pairing = PairingConfig::Augment { augment };
+    let pairing = PairingConfig::augment(augment);
     write_views_png(&a.out, &splits.train, &pairing, [0, 0], a.n, a.seed, a.zoom)?;
     println!(
         "wrote {} (original | view 1 | view 2 for {} training items of {})",

@@ -281,3 +281,63 @@ fn memory_mapped_views_train_evaluate_and_embed_every_row() {
     );
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// `pairing = { kind = "augment", n_views = 3 }` trains MIB on three augmentations of each image
+/// (three view slots through the shared encoder); the model evaluates like a two-view one; a view
+/// count outside 2..=16 is one line naming the field.
+#[test]
+fn three_augmented_views_of_one_image_train_and_evaluate() {
+    let d = tmpdir("kviews-augment");
+    let write = |name: &str, n_views: usize| {
+        let p = d.join(name);
+        std::fs::write(
+            &p,
+            format!(
+                "[data]\ndataset = \"mfeat\"\nviews = [\"pix\"]\n\
+                 [data.pairing]\nkind = \"augment\"\nn_views = {n_views}\n\
+                 [[data.pairing.augment.steps]]\nkind = \"pixel-corruption\"\nkeep = 0.8\nmode = \"drop\"\n\
+                 [model]\nencoder_hidden = [32]\nz_dim = 4\ncritic = \"separable\"\nestimator = \"infonce\"\n\
+                 [train]\niterations = 20\nbatch_size = 16\nlog_every = 10\ncheckpoint_every = 20\n"
+            ),
+        )
+        .unwrap();
+        p.display().to_string()
+    };
+    let cfg = write("three.toml", 3);
+    let run = d.join("run");
+    let run_s = run.to_str().unwrap();
+    ok(&["train", "-q", "--config", &cfg, "--out", run_s]);
+    let saved = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    assert!(saved.contains("n_views = 3"), "{saved}");
+    let enc = std::fs::read_to_string(run.join("encoder.toml")).unwrap();
+    assert_eq!(
+        enc.matches("784").count() + enc.matches("240").count(),
+        3,
+        "{enc}"
+    );
+    let out = ok(&[
+        "eval",
+        run_s,
+        "--labels-per-class",
+        "1",
+        "--repetitions",
+        "1",
+        "--json",
+    ]);
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(j["linear_probe"][0]["mean"].as_f64().unwrap() > 0.0, "{j}");
+    for bad in [1, 17] {
+        let cfg = write(&format!("bad{bad}.toml"), bad);
+        one_line_error(
+            &[
+                "train",
+                "--config",
+                &cfg,
+                "--out",
+                d.join("bad").to_str().unwrap(),
+            ],
+            &["data.pairing.n_views", &bad.to_string()],
+        );
+    }
+    let _ = std::fs::remove_dir_all(&d);
+}

@@ -224,8 +224,15 @@ impl TrainConfig {
                 "must lie strictly between 0 and 1",
             ));
         }
-        if let PairingConfig::Augment { augment } = &d.pairing {
+        if let PairingConfig::Augment { augment, n_views } = &d.pairing {
             augment.validate()?;
+            if !(2..=crate::data::MAX_AUGMENTED_VIEWS).contains(n_views) {
+                return Err(Error::config(
+                    "data.pairing.n_views",
+                    n_views,
+                    format!("must be between 2 and {}", crate::data::MAX_AUGMENTED_VIEWS),
+                ));
+            }
         }
         self.model.validate()?;
         self.optim.validate()?;

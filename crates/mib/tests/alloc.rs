@@ -156,6 +156,15 @@ fn steady_state_step_allocates_only_inside_gemm() {
     }
     // the reference architecture (784-1024-1024-2x64, critic 1024-1024)
     check("reference MIB", &counts(&ModelConfig::default(), 784, 1));
+    // a layer-normalised encoder with the separable InfoNCE critic (the `fast` family)
+    let cfg = ModelConfig {
+        encoder_hidden: vec![256, 256],
+        encoder_norm: mib::objectives::EncoderNorm::Layer,
+        critic: mib::estimators::CriticKind::Separable,
+        estimator: mib::estimators::EstimatorKind::InfoNce,
+        ..ModelConfig::default()
+    };
+    check("MIB, layer norm", &counts(&cfg, 196, 1));
 }
 
 /// With two threads nothing outside `gemm` allocates either (which pool thread runs which half of

@@ -6,9 +6,7 @@ use mib::data::{load_named, PairingConfig};
 #[test]
 fn grid_layout_and_png_round_trip() -> anyhow::Result<()> {
     let s = load_named("mfeat", None, Some(&["pix".to_string()]))?;
-    let pairing = PairingConfig::Augment {
-        augment: AugmentConfig::reference(),
-    };
+    let pairing = PairingConfig::augment(AugmentConfig::reference());
     let img = render_views_grid(&s.train, &pairing, [0, 0], 5, 3, 2)?;
     // 3 tiles of 15*2 plus 4 gaps of 2; 5 tiles of 16*2 plus 6 gaps.
     assert_eq!((img.width, img.height), (3 * 30 + 8, 5 * 32 + 12));

@@ -20,9 +20,7 @@ fn image_ds(n: usize) -> Arc<MultiViewDataset> {
 #[test]
 fn same_batches_whatever_the_thread_count_and_start() -> anyhow::Result<()> {
     let ds = image_ds(50);
-    let pairing = PairingConfig::Augment {
-        augment: AugmentConfig::reference(),
-    };
+    let pairing = PairingConfig::augment(AugmentConfig::reference());
     let p1 = BatchProducer::new(ds.clone(), pairing.clone(), [0, 0], 8, 42, 1)?;
     let p2 = BatchProducer::new(ds.clone(), pairing.clone(), [0, 0], 8, 42, 2)?.with_prefetch(1);
     assert_eq!(p1.batches_per_epoch(), 6);
@@ -152,9 +150,7 @@ fn producer_rejects_bad_setups() {
     assert!(BatchProducer::new(ds.clone(), PairingConfig::Aligned, [0, 0], 11, 0, 1).is_err());
     assert!(BatchProducer::new(ds, PairingConfig::Aligned, [0, 0], 0, 0, 1).is_err());
     let ds = Arc::new(MultiViewDataset::new(vec![Matrix::zeros(4, 3)], None, None).unwrap());
-    let aug = PairingConfig::Augment {
-        augment: AugmentConfig::reference(),
-    };
+    let aug = PairingConfig::augment(AugmentConfig::reference());
     assert!(
         BatchProducer::new(ds, aug, [0, 0], 2, 0, 1).is_err(),
         "augment needs images"
@@ -165,11 +161,20 @@ fn producer_rejects_bad_setups() {
 fn pairing_config_serde() {
     let p: PairingConfig = serde_json::from_str(r#"{"kind":"same-class"}"#).unwrap();
     assert_eq!(p, PairingConfig::SameClass);
-    let a = PairingConfig::Augment {
-        augment: AugmentConfig::reference(),
-    };
+    let a = PairingConfig::augment(AugmentConfig::reference());
     let s = serde_json::to_string(&a).unwrap();
     assert_eq!(serde_json::from_str::<PairingConfig>(&s).unwrap(), a);
+    assert!(
+        !s.contains("n_views"),
+        "the default of two views is not written: {s}"
+    );
+    let four = PairingConfig::Augment {
+        augment: AugmentConfig::reference(),
+        n_views: 4,
+    };
+    let s = serde_json::to_string(&four).unwrap();
+    assert!(s.contains(r#""n_views":4"#), "{s}");
+    assert_eq!(serde_json::from_str::<PairingConfig>(&s).unwrap(), four);
     // (serde ignores unknown fields of unit variants of internally tagged enums, so only the
     // augment variant rejects them.)
     assert!(serde_json::from_str::<PairingConfig>(

@@ -76,9 +76,7 @@ pub fn bench_views(
     let single = 2.0 * images as f64 / t.elapsed().as_secs_f64();
     std::hint::black_box(sink);
     let ds = MultiViewDataset::new(vec![m], None, None)?.with_image_shape((h, w))?;
-    let pairing = PairingConfig::Augment {
-        augment: AugmentConfig::reference(),
-    };
+    let pairing = PairingConfig::augment(AugmentConfig::reference());
     let prod = BatchProducer::new(Arc::new(ds), pairing, [0, 0], batch_size, seed, threads)?;
     let bpe = prod.batches_per_epoch();
     let t = Instant::now();

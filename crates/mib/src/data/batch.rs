@@ -24,12 +24,38 @@ pub enum PairingConfig {
     /// the same class as `i` (possibly `i` itself; one independent draw per view), re-drawn every
     /// epoch: the paper's Sketchy protocol. Needs labels.
     SameClass,
-    /// Single-view data: two independent augmentations of the same row (views `a` and `b` are
-    /// usually the same image view). Needs an image view.
+    /// Single-view data: independent augmentations of the same row (views `a` and `b` are usually
+    /// the same image view). Needs an image view.
     Augment {
-        /// The augmentation applied, independently, to make each of the two views.
+        /// The augmentation applied, independently, to make each view.
         augment: AugmentConfig,
+        /// How many augmented views of each item the multi-view objectives train on (default 2;
+        /// with `K > 2`, MIB averages its loss over the `K (K - 1) / 2` pairs). The single-view
+        /// objectives read one.
+        #[serde(default = "two_views", skip_serializing_if = "is_two_views")]
+        n_views: usize,
     },
+}
+
+/// The most augmented views [`PairingConfig::Augment`] takes.
+pub const MAX_AUGMENTED_VIEWS: usize = 16;
+
+fn two_views() -> usize {
+    2
+}
+
+fn is_two_views(n: &usize) -> bool {
+    *n == 2
+}
+
+impl PairingConfig {
+    /// Two augmentations of one image view by `augment`.
+    pub fn augment(augment: AugmentConfig) -> Self {
+        PairingConfig::Augment {
+            augment,
+            n_views: 2,
+        }
+    }
 }
 
 /// A batch of training items, one buffer per training view slot.
@@ -229,7 +255,7 @@ impl Pairing {
                 }
                 Pairing::SameClass { by_class }
             }
-            PairingConfig::Augment { augment } => {
+            PairingConfig::Augment { augment, .. } => {
                 let shape = ds.image_shape().ok_or_else(|| {
                     Error::config(
                         "pairing.kind",

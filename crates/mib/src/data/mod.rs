@@ -35,7 +35,9 @@ pub mod scaling;
 mod splits;
 
 pub use array::{Elements, RawArray};
-pub use batch::{make_pair_using, Batch, BatchIter, BatchProducer, PairingConfig, RowSource};
+pub use batch::{
+    make_pair_using, Batch, BatchIter, BatchProducer, PairingConfig, RowSource, MAX_AUGMENTED_VIEWS,
+};
 pub use csv::{CsvHeader, CsvOptions, CsvTable, LabelColumn};
 pub use mapped::MemoryMap;
 pub use scaling::{ScalingChoice, ScalingConfig, ScalingKind, ViewScaling};

@@ -48,14 +48,15 @@ pub struct EncoderInfo {
 }
 
 /// The dataset views a config trains on, one per training view slot: every view of the dataset
-/// (`0..K`, `K >= 2`) for the multi-view objectives on aligned or same-class items, `[0, 0]` for two
-/// augmentations of one view and for the single-view objectives (which read view 0 only: the
-/// others are not used, see [`unused_views_note`]).
+/// (`0..K`, `K >= 2`) for the multi-view objectives on aligned or same-class items, `[0; n_views]`
+/// for augmentations of one view (`[0, 0]` by default), and `[0, 0]` for the single-view objectives
+/// (which read view 0 only: the others are not used, see [`unused_views_note`]).
 pub fn training_views(cfg: &TrainConfig, n_dataset_views: usize) -> Result<Vec<usize>> {
-    if !cfg.model.objective.is_multi_view()
-        || matches!(cfg.data.pairing, PairingConfig::Augment { .. })
-    {
+    if !cfg.model.objective.is_multi_view() {
         return Ok(vec![0, 0]);
+    }
+    if let PairingConfig::Augment { n_views, .. } = cfg.data.pairing {
+        return Ok(vec![0; n_views.max(2)]);
     }
     if n_dataset_views < 2 {
         return Err(Error::config(
@@ -447,12 +448,13 @@ impl TrainedModel {
                     let mut dims = vec![self.info.in_dims[e]];
                     dims.extend_from_slice(&m.encoder_hidden);
                     dims.push(2 * m.z_dim);
-                    Mlp::new(
+                    Mlp::with_norm(
                         &mut scratch,
                         &crate::objectives::encoder_name(e),
                         &dims,
                         INFERENCE_ROWS,
                         false,
+                        m.encoder_norm == crate::objectives::EncoderNorm::Layer,
                     )
                 })
                 .collect();
@@ -798,7 +800,7 @@ fn dims_from_shapes(
         dims
     } else {
         let listed = match tcfg.data.pairing {
-            PairingConfig::Augment { .. } => 2,
+            PairingConfig::Augment { n_views, .. } => n_views,
             _ => tcfg.data.views.len(),
         };
         vec![d0; n_views.unwrap_or(listed).max(2)]

@@ -20,11 +20,25 @@ struct Dense {
     out_dim: usize,
 }
 
+/// The layer normalisation (Ba et al. 2016) after a hidden dense layer: each row is normalised to
+/// mean 0 and variance 1 over its features, then scaled and shifted per feature.
+#[derive(Clone, Copy, Debug)]
+struct LayerNorm {
+    gain: usize,
+    shift: usize,
+}
+
+/// The variance floor of [`LayerNorm`] (PyTorch's default `eps`).
+const NORM_EPS: f32 = 1e-5;
+
 /// A multi-layer perceptron `Linear -> ReLU -> ... -> Linear` (no activation after the last layer),
-/// like the reference's `nn.Sequential(nn.Linear, nn.ReLU, ..., nn.Linear)`.
+/// like the reference's `nn.Sequential(nn.Linear, nn.ReLU, ..., nn.Linear)`; with layer norms,
+/// `Linear -> LayerNorm -> ReLU -> ... -> Linear`.
 ///
 /// Parameters live in a [`ParamStore`] under `<prefix>.layers.<i>.weight` (`[in_dim, out_dim]`) and
-/// `<prefix>.layers.<i>.bias` (`[out_dim]`), `i` counting the dense layers from 0.
+/// `<prefix>.layers.<i>.bias` (`[out_dim]`), `i` counting the dense layers from 0; the layer norms
+/// after them (all dense layers but the last) under `<prefix>.norms.<i>.weight` and `.bias`
+/// (`[out_dim]`), registered after every dense layer.
 ///
 /// Usage: write the input rows into [`Mlp::input_mut`], call [`Mlp::forward`], read
 /// [`Mlp::output`]; write the loss gradient w.r.t. the output into [`Mlp::output_grad_mut`], call
@@ -43,6 +57,13 @@ pub struct Mlp {
     grads_t: Vec<Vec<f32>>,
     max_rows: usize,
     input_grad: bool,
+    /// norms[l]: the layer norm after dense layer l (hidden layers only, when enabled).
+    norms: Vec<Option<LayerNorm>>,
+    /// xhat[l]: the normalised pre-activation of dense layer l-1 (`[rows, dims[l]]`, before the
+    /// gain and shift), kept for the backward pass; empty where there is no norm.
+    xhat: Vec<Vec<f32>>,
+    /// rstd[l]: `1 / sqrt(var + eps)` of each row of that pre-activation.
+    rstd: Vec<Vec<f32>>,
 }
 
 impl Mlp {
@@ -56,6 +77,18 @@ impl Mlp {
         max_rows: usize,
         input_grad: bool,
     ) -> Self {
+        Self::with_norm(store, prefix, dims, max_rows, input_grad, false)
+    }
+
+    /// [`Mlp::new`], with a layer norm after every hidden dense layer when `layer_norm`.
+    pub fn with_norm(
+        store: &mut ParamStore,
+        prefix: &str,
+        dims: &[usize],
+        max_rows: usize,
+        input_grad: bool,
+        layer_norm: bool,
+    ) -> Self {
         assert!(dims.len() >= 2, "an MLP needs at least one layer");
         let layers = dims
             .windows(2)
@@ -65,6 +98,28 @@ impl Mlp {
                 b: store.register(format!("{prefix}.layers.{i}.bias"), &[w[1]]),
                 in_dim: w[0],
                 out_dim: w[1],
+            })
+            .collect::<Vec<Dense>>();
+        let n_layers = layers.len();
+        let norms: Vec<Option<LayerNorm>> = (0..n_layers)
+            .map(|i| {
+                (layer_norm && i + 1 < n_layers).then(|| LayerNorm {
+                    gain: store.register(format!("{prefix}.norms.{i}.weight"), &[dims[i + 1]]),
+                    shift: store.register(format!("{prefix}.norms.{i}.bias"), &[dims[i + 1]]),
+                })
+            })
+            .collect();
+        // indexed like acts: the norm after dense layer l-1 normalises acts[l]
+        let xhat = (0..dims.len())
+            .map(|l| match l.checked_sub(1).and_then(|i| norms[i]) {
+                Some(_) => vec![0.0; dims[l] * max_rows],
+                None => Vec::new(),
+            })
+            .collect();
+        let rstd = (0..dims.len())
+            .map(|l| match l.checked_sub(1).and_then(|i| norms[i]) {
+                Some(_) => vec![0.0; max_rows],
+                None => Vec::new(),
             })
             .collect();
         let acts = dims.iter().map(|&d| vec![0.0; d * max_rows]).collect();
@@ -88,6 +143,9 @@ impl Mlp {
             grads_t,
             max_rows,
             input_grad,
+            norms,
+            xhat,
+            rstd,
         }
     }
 
@@ -104,6 +162,18 @@ impl Mlp {
                 *v = (rng.random::<f32>() * 2.0 - 1.0) * bound;
             }
         }
+        // layer norms start as the identity (gain 1, shift 0), drawing no random numbers
+        for (n, l) in self.norms.iter().zip(&self.layers) {
+            if let Some(n) = n {
+                values[n.gain..n.gain + l.out_dim].fill(1.0);
+                values[n.shift..n.shift + l.out_dim].fill(0.0);
+            }
+        }
+    }
+
+    /// Whether a layer norm follows each hidden dense layer.
+    pub fn has_norm(&self) -> bool {
+        self.norms.iter().any(Option::is_some)
     }
 
     /// Layer widths, input first.
@@ -182,7 +252,21 @@ impl Mlp {
             let w = &params[layer.w..layer.w + layer.in_dim * layer.out_dim];
             let b = &params[layer.b..layer.b + layer.out_dim];
             let relu = l + 1 < n_layers;
-            matmul_bias_act(y, x, w, b, rows, layer.in_dim, layer.out_dim, relu);
+            match self.norms[l] {
+                None => matmul_bias_act(y, x, w, b, rows, layer.in_dim, layer.out_dim, relu),
+                Some(n) => {
+                    matmul_bias_act(y, x, w, b, rows, layer.in_dim, layer.out_dim, false);
+                    let d = layer.out_dim;
+                    layer_norm_relu_forward(
+                        y,
+                        &mut self.xhat[l + 1][..rows * d],
+                        &mut self.rstd[l + 1][..rows],
+                        &params[n.gain..n.gain + d],
+                        &params[n.shift..n.shift + d],
+                        d,
+                    );
+                }
+            }
         }
     }
 
@@ -264,10 +348,90 @@ impl Mlp {
                 let dx = &mut self.grads[l][..rows * gi];
                 if l > 0 {
                     mask_transpose(dx_t, x, rows, gi, dx);
+                    if let Some(n) = self.norms[l - 1] {
+                        // dx is the gradient w.r.t. the norm's output; through the norm to dense
+                        // layer l-1's pre-activation, in both layouts
+                        let (gg, gs) = grads.split_at_mut(n.shift);
+                        layer_norm_backward(
+                            dx,
+                            &self.xhat[l][..rows * gi],
+                            &self.rstd[l][..rows],
+                            &params[n.gain..n.gain + gi],
+                            &mut gg[n.gain..n.gain + gi],
+                            &mut gs[..gi],
+                            gi,
+                        );
+                        transpose(dx, rows, gi, dx_t);
+                    }
                 } else {
                     transpose(dx_t, gi, rows, dx);
                 }
             }
+        }
+    }
+}
+
+/// Layer norm, gain, shift and ReLU in place on the rows of `y` (`[rows, d]`), keeping the
+/// normalised values in `xhat` and each row's `1 / sqrt(var + eps)` in `rstd`.
+fn layer_norm_relu_forward(
+    y: &mut [f32],
+    xhat: &mut [f32],
+    rstd: &mut [f32],
+    gain: &[f32],
+    shift: &[f32],
+    d: usize,
+) {
+    for ((row, xh), r) in y
+        .chunks_exact_mut(d)
+        .zip(xhat.chunks_exact_mut(d))
+        .zip(rstd.iter_mut())
+    {
+        let mean = row.iter().sum::<f32>() / d as f32;
+        let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / d as f32;
+        let inv = 1.0 / (var + NORM_EPS).sqrt();
+        *r = inv;
+        for (((v, h), g), s) in row.iter_mut().zip(xh.iter_mut()).zip(gain).zip(shift) {
+            let n = (*v - mean) * inv;
+            *h = n;
+            *v = (g * n + s).max(0.0);
+        }
+    }
+}
+
+/// The backward pass of [`layer_norm_relu_forward`] after the ReLU mask: `dy` (`[rows, d]`, the
+/// gradient w.r.t. the norm's output) is replaced by the gradient w.r.t. its input; the gain and
+/// shift gradients are overwritten.
+fn layer_norm_backward(
+    dy: &mut [f32],
+    xhat: &[f32],
+    rstd: &[f32],
+    gain: &[f32],
+    dgain: &mut [f32],
+    dshift: &mut [f32],
+    d: usize,
+) {
+    dgain.fill(0.0);
+    dshift.fill(0.0);
+    let inv_d = 1.0 / d as f32;
+    for ((row, xh), &r) in dy.chunks_exact_mut(d).zip(xhat.chunks_exact(d)).zip(rstd) {
+        let (mut sum, mut dot) = (0.0f32, 0.0f32);
+        for (((g, &h), dg), ds) in row
+            .iter()
+            .zip(xh)
+            .zip(dgain.iter_mut())
+            .zip(dshift.iter_mut())
+        {
+            *dg += g * h;
+            *ds += g;
+        }
+        for ((g, &h), &w) in row.iter_mut().zip(xh).zip(gain) {
+            *g *= w;
+            sum += *g;
+            dot += *g * h;
+        }
+        let (mean, mean_dot) = (sum * inv_d, dot * inv_d);
+        for (g, &h) in row.iter_mut().zip(xh) {
+            *g = r * (*g - mean - h * mean_dot);
         }
     }
 }

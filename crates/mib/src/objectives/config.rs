@@ -61,6 +61,25 @@ pub enum SklKind {
     ClosedForm,
 }
 
+/// The normalisation after each hidden layer of the encoder.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EncoderNorm {
+    /// None, as in the reference (default).
+    #[default]
+    None,
+    /// Layer normalisation (per item, over the layer's features, with a learned gain and shift)
+    /// between each hidden dense layer and its ReLU. It is the same in training and inference.
+    Layer,
+}
+
+impl EncoderNorm {
+    /// Whether this is [`EncoderNorm::None`].
+    pub fn is_none(&self) -> bool {
+        *self == EncoderNorm::None
+    }
+}
+
 /// The architecture and objective of a model. `Default` is the reference architecture
 /// (Federici et al. 2020, MNIST experiments).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -70,6 +89,9 @@ pub struct ModelConfig {
     pub objective: ObjectiveKind,
     /// Hidden widths of the encoder MLP (default `[1024, 1024]`).
     pub encoder_hidden: Vec<usize>,
+    /// Normalisation after each hidden layer of the encoder(s) (default `none`; `layer`).
+    #[serde(skip_serializing_if = "EncoderNorm::is_none")]
+    pub encoder_norm: EncoderNorm,
     /// Representation width (default 64); the encoder's last layer has `2 * z_dim` outputs.
     pub z_dim: usize,
     /// One encoder for all views (default `true`); `false` gives each view its own encoder
@@ -104,6 +126,7 @@ impl Default for ModelConfig {
         ModelConfig {
             objective: ObjectiveKind::Mib,
             encoder_hidden: vec![1024, 1024],
+            encoder_norm: EncoderNorm::None,
             z_dim: 64,
             shared_encoder: true,
             critic: CriticKind::Mlp,

@@ -14,5 +14,5 @@
 mod config;
 mod step;
 
-pub use config::{AdamConfig, ModelConfig, ObjectiveKind, SklKind};
+pub use config::{AdamConfig, EncoderNorm, ModelConfig, ObjectiveKind, SklKind};
 pub use step::{encoder_name, NamedTensor, StepStats, TrainStep};

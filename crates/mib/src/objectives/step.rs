@@ -2,7 +2,7 @@
 // Index loops over several parallel buffers read more clearly than zipped iterators here.
 #![allow(clippy::needless_range_loop)]
 
-use super::config::{AdamConfig, ModelConfig, ObjectiveKind, SklKind};
+use super::config::{AdamConfig, EncoderNorm, ModelConfig, ObjectiveKind, SklKind};
 use crate::distributions::{
     gaussian_head_backward, gaussian_head_forward, rate_monte_carlo, skl_closed_form,
     skl_monte_carlo, GaussianBatch, GaussianGrads,
@@ -180,12 +180,13 @@ impl TrainStep {
             let mut dims = vec![in_dims[e]];
             dims.extend_from_slice(&cfg.encoder_hidden);
             dims.push(2 * zd);
-            encoders.push(Mlp::new(
+            encoders.push(Mlp::with_norm(
                 &mut store,
                 &encoder_name(e),
                 &dims,
                 enc_rows,
                 false,
+                cfg.encoder_norm == EncoderNorm::Layer,
             ));
         }
         let enc_range = 0..store.len();
