@@ -48,6 +48,7 @@ def config_to_toml(config: dict[str, Any]) -> str:
 _PATHS: dict[str, tuple[str, ...]] = {
     "seed": ("seed",),
     "encoder_hidden": ("model", "encoder_hidden"),
+    "encoder_norm": ("model", "encoder_norm"),
     "z_dim": ("model", "z_dim"),
     "shared_encoder": ("model", "shared_encoder"),
     "critic": ("model", "critic"),
@@ -152,6 +153,7 @@ class _MultiViewEstimator:
         *,
         z_dim: int = 32,
         encoder_hidden: Sequence[int] = (256, 256),
+        encoder_norm: str = "none",
         shared_encoder: bool | None = None,
         critic: str | None = None,
         critic_hidden: Sequence[int] = (1024, 1024),
@@ -174,6 +176,7 @@ class _MultiViewEstimator:
         log_every: int = 10,
         max_nonfinite: int = 20,
         augment: str | Sequence[dict[str, Any]] | None = None,
+        augment_views: int = 2,
         image_shape: tuple[int, int] | None = None,
         scaling: str | Sequence[str] = "auto",
         seed: int = 42,
@@ -182,6 +185,7 @@ class _MultiViewEstimator:
     ) -> None:
         self.z_dim = z_dim
         self.encoder_hidden = encoder_hidden
+        self.encoder_norm = encoder_norm
         self.shared_encoder = shared_encoder
         self.critic = critic
         self.critic_hidden = critic_hidden
@@ -204,6 +208,7 @@ class _MultiViewEstimator:
         self.log_every = log_every
         self.max_nonfinite = max_nonfinite
         self.augment = augment
+        self.augment_views = augment_views
         self.image_shape = image_shape
         self.scaling = scaling
         self.seed = seed
@@ -252,6 +257,13 @@ class _MultiViewEstimator:
         missing keys take their defaults). The config's objective must be this class's. Keyword
         arguments override parameters; ``iterations=`` scales a ramped beta schedule to the new
         budget (as ``mib train --iterations`` does) unless ``beta=`` is given too."""
+        # The estimator's parameters do not include the data source: a run folder saved without
+        # one (``dataset = "npy"`` with no files) still gives its estimator.
+        config = dict(config)
+        if isinstance(config.get("data"), dict):
+            data = json.loads(_native.default_config())["data"]
+            data.update({k: v for k, v in config["data"].items() if k in ("pairing", "scaling")})
+            config["data"] = data
         full = json.loads(_native.resolve_config(json.dumps(config)))
         objective = full["model"]["objective"]
         if cls is not _MultiViewEstimator and objective != cls._objective:
@@ -271,11 +283,13 @@ class _MultiViewEstimator:
                 v = None if v == 0 else v
             elif name == "scaling":
                 v = "auto" if v is None else (v if isinstance(v, str) else tuple(v))
+            elif name == "encoder_norm":
+                v = "none" if v is None else v  # the default, which config.toml leaves out
             params[name] = v
         pairing = full["data"]["pairing"]
-        params["augment"] = (
-            pairing["augment"]["steps"] if pairing.get("kind") == "augment" else None
-        )
+        augmented = pairing.get("kind") == "augment"
+        params["augment"] = pairing["augment"]["steps"] if augmented else None
+        params["augment_views"] = int(pairing.get("n_views", 2)) if augmented else 2
         if (
             "iterations" in overrides
             and "beta" not in overrides
@@ -332,12 +346,22 @@ class _MultiViewEstimator:
                 continue
             _set(cfg, path, v)
         cfg["model"]["objective"] = self._objective
+        views = self.augment_views
+        if isinstance(views, bool) or not isinstance(views, (int, np.integer)):
+            raise ConfigError(f"augment_views={views!r}: expected an integer (2 to 16)")
         if self.augment is not None:
             cfg["data"]["pairing"] = {
                 "kind": "augment",
                 "augment": {"steps": _augment_steps(self.augment)},
             }
+            if views != 2:
+                cfg["data"]["pairing"]["n_views"] = int(views)
         else:
+            if views != 2:
+                raise ConfigError(
+                    f"augment_views={views!r}: applies to augmented views of one array; "
+                    f"set augment= too (e.g. augment='mnist')"
+                )
             cfg["data"]["pairing"] = {"kind": "aligned"}
         # checkpoints are not written by in-memory training; keep the key valid for any log_every
         cfg["train"]["checkpoint_every"] = cfg["train"]["log_every"]
@@ -546,7 +570,8 @@ class _MultiViewEstimator:
         model = self._check_fitted()
         arrays, _ = self._prepare_views(views, fitting=False)
         if len(arrays) == 1 and self._objective in ("mib", "mv-infomax"):
-            arrays = arrays * 2  # augmented pairs are scored on the item against itself
+            # augmented views are scored on the item against itself
+            arrays = arrays * max(2, len(model.in_dims))
         parts = model.evaluate_pairs(arrays, seed=int(self.seed))
         if self._objective == "vae":
             return -float(parts["loss"])
@@ -672,6 +697,9 @@ class MIB(_MultiViewEstimator):
     ``x-1024-1024-2x64``, MLP critic, Jensen-Shannon bound, Adam 1e-4, 150,000 iterations) is
     ``MIB.from_preset("mib")``; any preset with ``from_preset(name, iterations=...)``.
     ``shared_encoder=None`` shares the encoder when all views have the same width.
+    ``encoder_norm="layer"`` puts a layer norm between each hidden layer of the encoder and its
+    ReLU. ``augment_views=K`` trains on K augmentations of each item instead of 2 (MIB averages
+    its loss over their pairs).
     ``scaling`` maps each view's columns before its encoder: ``"standardize"`` (training mean
     and standard deviation per column), ``"minmax"`` (the whole view to [0, 1]), ``"none"``, or
     one of these per view; ``"auto"`` (the default) standardises, and takes image views of

@@ -175,6 +175,43 @@ def test_augmented_single_view(mfeat, small):
     assert est.n_iter_ == 10
 
 
+def test_layer_norm_and_more_augmented_views(mfeat, small, tmp_path):
+    """``encoder_norm`` and ``augment_views`` reach the config, train, save and load back; a
+    view count without ``augment`` or outside 2..16 is a ConfigError naming it."""
+    (x1, _), _ = mfeat["train"]
+    images = x1.reshape(-1, 16, 15)
+    est = mib.MIB(
+        **{**small, "iterations": 20}, augment="mnist", augment_views=3, encoder_norm="layer"
+    )
+    cfg = est.get_config()
+    assert cfg["data"]["pairing"]["n_views"] == 3 and cfg["model"]["encoder_norm"] == "layer"
+    est.fit(images)
+    assert len(est.model_.in_dims) == 3
+    z = est.transform_view(images[:9])
+    assert z.shape == (9, 8) and np.isfinite(z).all()
+    assert np.isfinite(est.score(images[:64]))
+    est.save(tmp_path / "run")
+    back = mib.load_run(tmp_path / "run")
+    assert (back.augment_views, back.encoder_norm) == (3, "layer")
+    np.testing.assert_array_equal(back.transform_view(images[:9]), z)
+    # saved without a data section (dataset "npy", no files), an aligned fit loads back too
+    aligned = mib.MIB(**{**small, "iterations": 5}).fit([x1, x1])
+    aligned.save(tmp_path / "aligned")
+    np.testing.assert_array_equal(
+        mib.load_run(tmp_path / "aligned").transform_view(x1[:4]), aligned.transform_view(x1[:4])
+    )
+    # the defaults stay out of the config, as config.toml leaves them out
+    plain = mib.MIB(**small, augment="mnist").get_config()
+    assert "n_views" not in plain["data"]["pairing"]
+    assert mib.MIB.from_preset("fast").encoder_norm == "none"
+    with pytest.raises(mib.ConfigError, match="augment_views"):
+        mib.MIB(**small, augment_views=3).get_config()
+    with pytest.raises(mib.ConfigError, match="n_views"):
+        mib.MIB(**{**small, "iterations": 5}, augment="mnist", augment_views=17).fit(images)
+    with pytest.raises(mib.ConfigError, match="encoder_norm"):
+        mib.MIB(**{**small, "iterations": 5}, encoder_norm="batch").fit([x1, x1])
+
+
 def test_gil_is_released_during_fit(mfeat, small):
     (x1, x2), _ = mfeat["train"]
     ticks = []
