@@ -9,7 +9,28 @@ use std::sync::{Arc, Mutex};
 
 use crate::{Error, Result};
 
-/// A lazily built, fork-aware rayon pool of a fixed number of threads.
+/// Sets the calling thread to flush subnormal floats to zero (x86 MXCSR: flush-to-zero for
+/// results, denormals-are-zero for inputs), as `torch.set_flush_denormal(True)` does.
+///
+/// Long runs drift into subnormals: the gradients and Adam moments of dead ReLU units decay
+/// towards 0 through the subnormal range, where x86 arithmetic is 10-100x slower. The reference
+/// recipe's MV-InfoMax fell from 40 to 13 iterations/s by iteration 70,000, 77 % of it in the
+/// `gemm` microkernel. Only values below 1.2e-38 change, to 0. The compute threads are the only
+/// threads that do the arithmetic, so results do not depend on the caller's thread.
+pub fn flush_subnormals() {
+    #[cfg(target_arch = "x86_64")]
+    #[allow(deprecated)] // the replacement is inline assembly, which says the same less clearly
+    // SAFETY: sets two MXCSR mode bits of this thread; no memory is touched.
+    unsafe {
+        use std::arch::x86_64::{_mm_getcsr, _mm_setcsr};
+        const FTZ: u32 = 1 << 15;
+        const DAZ: u32 = 1 << 6;
+        _mm_setcsr(_mm_getcsr() | FTZ | DAZ);
+    }
+}
+
+/// A lazily built, fork-aware rayon pool of a fixed number of threads; its threads flush
+/// subnormal floats to zero ([`flush_subnormals`]).
 pub struct ComputePool {
     threads: usize,
     inner: Mutex<Option<(u32, Arc<rayon::ThreadPool>)>>,
@@ -71,6 +92,7 @@ impl ComputePool {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(self.threads)
             .thread_name(|i| format!("mib-compute-{i}"))
+            .start_handler(|_| flush_subnormals())
             .build()
             .map_err(|e| Error::Data(format!("starting {} compute threads: {e}", self.threads)))?;
         let pool = Arc::new(pool);
@@ -81,5 +103,29 @@ impl ComputePool {
     /// Runs `f` on the pool (from the calling thread; it returns when `f` has).
     pub fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> Result<R> {
         Ok(self.pool()?.install(f))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// On the compute threads a product below the normal range is 0, and a subnormal input reads
+    /// as 0; elsewhere IEEE arithmetic is left as it is.
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn compute_threads_flush_subnormals() {
+        let (a, b) = (
+            std::hint::black_box(1e-30f32),
+            std::hint::black_box(1e-10f32),
+        );
+        let sub = std::hint::black_box(1e-40f32);
+        assert!(sub.is_subnormal());
+        let pool = ComputePool::new(2);
+        let (prod, plus) = pool.install(|| (a * b, sub + 0.0)).unwrap();
+        assert_eq!((prod, plus), (0.0, 0.0));
+        std::thread::spawn(move || assert!((a * b).is_subnormal()))
+            .join()
+            .unwrap();
     }
 }
