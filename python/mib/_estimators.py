@@ -336,6 +336,8 @@ class _MultiViewEstimator:
                 v = _scaling(v)
                 if v == "auto":
                     continue  # the config's default, which config.toml leaves out
+            elif name == "encoder_norm" and v == "none":
+                continue  # the default, which config.toml leaves out
             elif name == "shared_encoder" and v is None:
                 continue  # decided in fit, from the view widths
             elif name == "batch_size" and v is None:
