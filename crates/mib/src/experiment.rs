@@ -216,12 +216,8 @@ impl ExperimentSpec {
                 TrainConfig::from_toml_str(&text, &format!("arm `{}` ({preset})", a.name))?;
             // An override budget applies to every arm; otherwise an arm may set its own.
             let iters = budget_override.unwrap_or(a.iterations.unwrap_or(budget));
-            let own_shape = [&self.set, &a.set].into_iter().flatten().any(|set| {
-                set.get("beta").and_then(|b| b.as_table()).is_some_and(|b| {
-                    b.contains_key("start_iteration") || b.contains_key("n_iterations")
-                })
-            });
-            // Intervals the arm (or the experiment) sets itself are kept, like its schedule's shape.
+            // What the arm (or the experiment) sets itself is kept: its schedule's shape, its
+            // probe and checkpoint intervals.
             let own = |section: &str, key: &str| {
                 [&self.set, &a.set].into_iter().flatten().any(|set| {
                     set.get(section)
@@ -229,6 +225,7 @@ impl ExperimentSpec {
                         .is_some_and(|t| t.contains_key(key))
                 })
             };
+            let own_shape = own("beta", "start_iteration") || own("beta", "n_iterations");
             let (probe_every, checkpoint_every) = (cfg.eval.every, cfg.train.checkpoint_every);
             if a.scale_schedule && own_shape {
                 cfg.beta = cfg.beta.scaled(cfg.train.iterations, iters);

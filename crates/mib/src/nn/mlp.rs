@@ -110,18 +110,12 @@ impl Mlp {
             })
             .collect();
         // indexed like acts: the norm after dense layer l-1 normalises acts[l]
-        let xhat = (0..dims.len())
+        let (xhat, rstd) = (0..dims.len())
             .map(|l| match l.checked_sub(1).and_then(|i| norms[i]) {
-                Some(_) => vec![0.0; dims[l] * max_rows],
-                None => Vec::new(),
+                Some(_) => (vec![0.0; dims[l] * max_rows], vec![0.0; max_rows]),
+                None => (Vec::new(), Vec::new()),
             })
-            .collect();
-        let rstd = (0..dims.len())
-            .map(|l| match l.checked_sub(1).and_then(|i| norms[i]) {
-                Some(_) => vec![0.0; max_rows],
-                None => Vec::new(),
-            })
-            .collect();
+            .unzip();
         let acts = dims.iter().map(|&d| vec![0.0; d * max_rows]).collect();
         let grads = dims
             .iter()
