@@ -8,7 +8,7 @@
 //! classes live in the pure-Python layer (`python/mib/`).
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::time::{Duration, Instant};
 
 use mib::config::TrainConfig;
@@ -189,17 +189,30 @@ impl TrainObserver for PyObserver {
 /// Two arrays (posterior means and scales).
 type Pair<'py> = (Bound<'py, PyArray2<f32>>, Bound<'py, PyArray2<f32>>);
 
-/// A trained `mib` model (the library's `TrainedModel`), safe to share between Python threads.
+/// A trained `mib` model (the library's `TrainedModel`), safe to share between Python threads:
+/// its calls take turns (the model keeps per-call buffers), each waiting for the one before it
+/// with the interpreter released.
 #[pyclass(module = "mib._native", frozen)]
 struct Model {
     inner: Mutex<TrainedModel>,
 }
 
 impl Model {
-    fn lock(&self) -> PyResult<MutexGuard<'_, TrainedModel>> {
-        self.inner
-            .try_lock()
-            .map_err(|_| PyRuntimeError::new_err("the model is in use by another thread"))
+    /// The model, for a caller attached to the interpreter: while another thread uses it, waits
+    /// with the interpreter released (the user may hold it for its own call-backs).
+    fn lock<'a>(&'a self, py: Python<'_>) -> MutexGuard<'a, TrainedModel> {
+        loop {
+            match self.inner.try_lock() {
+                Ok(m) => return m,
+                Err(TryLockError::Poisoned(p)) => return p.into_inner(),
+                Err(TryLockError::WouldBlock) => py.detach(|| drop(self.wait())),
+            }
+        }
+    }
+    /// The model, for a caller detached from the interpreter: waits its turn. A panic in an
+    /// earlier call does not lock it for good (calls leave no partial state in the weights).
+    fn wait(&self) -> MutexGuard<'_, TrainedModel> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
     fn wrap(m: TrainedModel) -> Self {
         Model {
@@ -326,7 +339,7 @@ impl Model {
 
     /// The parameters, config and encoder info as bytes (safetensors; no optimizer state).
     fn to_bytes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
-        let b = self.lock()?.to_bytes().py()?;
+        let b = self.lock(py).to_bytes().py()?;
         Ok(PyBytes::new(py, &b))
     }
 
@@ -355,7 +368,7 @@ impl Model {
                     .map_err(|e| DataError::new_err(format!("history[{i}]: {e}")))
             })
             .collect::<PyResult<Vec<_>>>()?;
-        let mut m = self.lock()?;
+        let mut m = self.lock(py);
         if let Some(d) = data {
             m.set_data_config(d);
         }
@@ -377,10 +390,7 @@ impl Model {
         let xm = shared_matrix(&x, "X")?;
         let z = py
             .detach(|| {
-                let mut m = self
-                    .inner
-                    .try_lock()
-                    .map_err(|_| Error::Data("the model is in use by another thread".into()))?;
+                let mut m = self.wait();
                 if sample {
                     m.embed_sample_using(view, &xm, &mut MibRng::seed_from_u64(seed))
                 } else {
@@ -449,10 +459,7 @@ impl Model {
         };
         let (report, _) = py
             .detach(|| {
-                let mut m = self
-                    .inner
-                    .try_lock()
-                    .map_err(|_| Error::Data("the model is in use by another thread".into()))?;
+                let mut m = self.wait();
                 mib::eval::evaluate_model(&mut m, &data, &protocol)
             })
             .py()?;
@@ -477,10 +484,7 @@ impl Model {
         let y = labels.as_ref().map(|l| class_labels(l, "y")).transpose()?;
         let st = py
             .detach(|| {
-                let mut m = self
-                    .inner
-                    .try_lock()
-                    .map_err(|_| Error::Data("the model is in use by another thread".into()))?;
+                let mut m = self.wait();
                 let refs: Vec<&Matrix> = mats.iter().collect();
                 m.evaluate_pairs(&refs, y.as_deref(), seed)
             })
@@ -497,15 +501,15 @@ impl Model {
     }
 
     /// Computes on `threads` threads from now on (0 = all cores); results do not depend on it.
-    fn set_threads(&self, threads: usize) -> PyResult<()> {
-        self.lock()?.set_threads(threads);
+    fn set_threads(&self, py: Python<'_>, threads: usize) -> PyResult<()> {
+        self.lock(py).set_threads(threads);
         Ok(())
     }
 
     /// The resolved config, as JSON.
     #[getter]
-    fn config_json(&self) -> PyResult<String> {
-        to_json(self.lock()?.config())
+    fn config_json(&self, py: Python<'_>) -> PyResult<String> {
+        to_json(self.lock(py).config())
     }
 
     /// Pickling: rebuilt from [`Model::to_bytes`].
@@ -518,34 +522,161 @@ impl Model {
     }
     /// Width of each training view's input.
     #[getter]
-    fn in_dims(&self) -> PyResult<Vec<usize>> {
-        Ok(self.lock()?.info().in_dims.clone())
+    fn in_dims(&self, py: Python<'_>) -> PyResult<Vec<usize>> {
+        Ok(self.lock(py).info().in_dims.clone())
     }
     /// Names of the training views.
     #[getter]
-    fn view_names(&self) -> PyResult<Vec<String>> {
-        Ok(self.lock()?.info().view_names.clone())
+    fn view_names(&self, py: Python<'_>) -> PyResult<Vec<String>> {
+        Ok(self.lock(py).info().view_names.clone())
     }
     /// Representation width.
     #[getter]
-    fn z_dim(&self) -> PyResult<usize> {
-        Ok(self.lock()?.z_dim())
+    fn z_dim(&self, py: Python<'_>) -> PyResult<usize> {
+        Ok(self.lock(py).z_dim())
     }
     /// Iterations trained.
     #[getter]
-    fn iteration(&self) -> PyResult<u64> {
-        Ok(self.lock()?.iteration())
+    fn iteration(&self, py: Python<'_>) -> PyResult<u64> {
+        Ok(self.lock(py).iteration())
     }
     /// Classes of the training labels (0 if unlabelled).
     #[getter]
-    fn n_classes(&self) -> PyResult<usize> {
-        Ok(self.lock()?.info().n_classes)
+    fn n_classes(&self, py: Python<'_>) -> PyResult<usize> {
+        Ok(self.lock(py).info().n_classes)
     }
     /// Threads of its compute pool.
     #[getter]
-    fn threads(&self) -> PyResult<usize> {
-        Ok(self.lock()?.pool().threads())
+    fn threads(&self, py: Python<'_>) -> PyResult<usize> {
+        Ok(self.lock(py).pool().threads())
     }
+}
+
+/// The names of each named choice of a config, read from the library's own types (the Python
+/// layer checks estimator parameters against them, so the two accept the same names):
+/// `encoder_norm`, `critic`, `estimator`, `skl`, `objective`, `scaling` (the per-view kinds;
+/// `"auto"` is the only other choice) and `beta`: for each schedule kind, its keys as
+/// `{key: [type ("int" or "float"), required]}`; and `max_augment_views`.
+#[pyfunction]
+fn config_choices(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    use mib::data::ScalingKind;
+    use mib::estimators::{CriticKind, EstimatorKind};
+    use mib::objectives::{EncoderNorm, ObjectiveKind, SklKind};
+    use mib::train::schedule::BetaSchedule;
+    use serde_json::Value;
+    fn names<T: serde::Serialize>(all: &[T]) -> PyResult<Vec<String>> {
+        all.iter()
+            .map(|v| match serde_json::to_value(v) {
+                Ok(Value::String(s)) => Ok(s),
+                other => Err(ConfigError::new_err(format!("not a name: {other:?}"))),
+            })
+            .collect()
+    }
+    // Every list names every variant: these matches stop compiling when one is added.
+    let _ = |k: EncoderNorm| match k {
+        EncoderNorm::None | EncoderNorm::Layer => (),
+    };
+    let _ = |k: CriticKind| match k {
+        CriticKind::Mlp | CriticKind::Separable => (),
+    };
+    let _ = |k: EstimatorKind| match k {
+        EstimatorKind::Jsd | EstimatorKind::Nwj | EstimatorKind::InfoNce => (),
+    };
+    let _ = |k: SklKind| match k {
+        SklKind::MonteCarlo | SklKind::ClosedForm => (),
+    };
+    let _ = |k: ScalingKind| match k {
+        ScalingKind::None | ScalingKind::Standardize | ScalingKind::Minmax => (),
+    };
+    let _ = |k: &BetaSchedule| match k {
+        BetaSchedule::Constant { .. }
+        | BetaSchedule::Linear { .. }
+        | BetaSchedule::Exponential { .. } => (),
+    };
+    let d = PyDict::new(py);
+    d.set_item(
+        "encoder_norm",
+        names(&[EncoderNorm::None, EncoderNorm::Layer])?,
+    )?;
+    d.set_item("critic", names(&[CriticKind::Mlp, CriticKind::Separable])?)?;
+    d.set_item(
+        "estimator",
+        names(&[
+            EstimatorKind::Jsd,
+            EstimatorKind::Nwj,
+            EstimatorKind::InfoNce,
+        ])?,
+    )?;
+    d.set_item("skl", names(&[SklKind::MonteCarlo, SklKind::ClosedForm])?)?;
+    d.set_item(
+        "objective",
+        names(&[
+            ObjectiveKind::Mib,
+            ObjectiveKind::MvInfomax,
+            ObjectiveKind::Infomax,
+            ObjectiveKind::Vae,
+            ObjectiveKind::Supervised,
+        ])?,
+    )?;
+    d.set_item(
+        "scaling",
+        names(&[
+            ScalingKind::None,
+            ScalingKind::Standardize,
+            ScalingKind::Minmax,
+        ])?,
+    )?;
+    // The schedule kinds and their keys, as serde writes them; a key is optional when the
+    // schedule reads without it.
+    let beta = PyDict::new(py);
+    for b in [
+        BetaSchedule::Constant { value: 0.0 },
+        BetaSchedule::Linear {
+            start: 0.0,
+            end: 0.0,
+            start_iteration: 0,
+            n_iterations: 1,
+        },
+        BetaSchedule::Exponential {
+            start: 1.0,
+            end: 1.0,
+            start_iteration: 0,
+            n_iterations: 1,
+            base: 10.0,
+        },
+    ] {
+        let Ok(Value::Object(obj)) = serde_json::to_value(&b) else {
+            return Err(ConfigError::new_err("beta: a schedule is not a table"));
+        };
+        let kind = obj.get("kind").and_then(Value::as_str).unwrap_or_default();
+        let keys = PyDict::new(py);
+        for (k, v) in obj.iter().filter(|(k, _)| k.as_str() != "kind") {
+            let mut without = obj.clone();
+            without.remove(k);
+            let required = serde_json::from_value::<BetaSchedule>(Value::Object(without)).is_err();
+            let ty = if v.is_u64() || v.is_i64() {
+                "int"
+            } else {
+                "float"
+            };
+            keys.set_item(k, (ty, required))?;
+        }
+        beta.set_item(kind, keys)?;
+    }
+    d.set_item("beta", beta)?;
+    d.set_item("max_augment_views", mib::data::MAX_AUGMENTED_VIEWS)?;
+    Ok(d)
+}
+
+/// Checks augmentation steps (`{"steps": [...]}` as JSON, the config's `data.pairing.augment`);
+/// the error names the step and key, with no position in the text.
+#[pyfunction]
+fn check_augment(steps_json: &str) -> PyResult<()> {
+    let v: serde_json::Value = serde_json::from_str(steps_json)
+        .map_err(|e| ConfigError::new_err(format!("not JSON: {e}")))?;
+    let cfg: mib::augment::AugmentConfig =
+        serde_json::from_value(v).map_err(|e| ConfigError::new_err(e.to_string()))?;
+    cfg.validate().map_err(config_err)
 }
 
 /// The default config as JSON (what the estimators' defaults mirror).
@@ -1066,6 +1197,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add_class::<Model>()?;
     m.add_function(wrap_pyfunction!(default_config, m)?)?;
+    m.add_function(wrap_pyfunction!(config_choices, m)?)?;
+    m.add_function(wrap_pyfunction!(check_augment, m)?)?;
     m.add_function(wrap_pyfunction!(resolve_config, m)?)?;
     m.add_function(wrap_pyfunction!(config_from_toml, m)?)?;
     m.add_function(wrap_pyfunction!(config_to_toml, m)?)?;
