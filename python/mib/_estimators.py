@@ -11,7 +11,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from . import _native
+from . import _native, _params
 from ._native import ConfigError, DataError, ShapeError
 
 __all__ = [
@@ -311,10 +311,12 @@ class _MultiViewEstimator:
     def get_config(self) -> dict[str, Any]:
         """The complete config these parameters describe (the dict form of ``config.toml``;
         :func:`config_to_toml` writes it). Data source and evaluation keys keep their defaults:
-        they are not estimator parameters."""
+        they are not estimator parameters. Raises ``ConfigError`` naming the first parameter
+        whose value is not accepted."""
+        self._check_params()
         cfg = json.loads(_native.default_config())
         for name, path in _PATHS.items():
-            v = getattr(self, name)
+            v = _plain(getattr(self, name))
             if name in _LISTS:
                 v = [int(x) for x in v]
             elif name == "beta":
@@ -354,7 +356,7 @@ class _MultiViewEstimator:
         if self.augment is not None:
             cfg["data"]["pairing"] = {
                 "kind": "augment",
-                "augment": {"steps": _augment_steps(self.augment)},
+                "augment": {"steps": _augment_steps(_plain(self.augment))},
             }
             if views != 2:
                 cfg["data"]["pairing"]["n_views"] = int(views)
@@ -370,6 +372,11 @@ class _MultiViewEstimator:
         return cfg
 
     # ---- fitting ---------------------------------------------------------------------------
+
+    def _check_params(self) -> None:
+        """Checks every constructor parameter (type, range, names); ``ConfigError`` names the
+        parameter, its value and what is accepted (as scikit-learn does, at ``fit``)."""
+        _params.validate(self.get_params(), self._objective)
 
     def _prepare_views(
         self, views: Any, *, fitting: bool
@@ -433,7 +440,14 @@ class _MultiViewEstimator:
         -------
         self
         """
+        self._check_params()
         arrays, image_shape = self._prepare_views(views, fitting=True)
+        n_items = arrays[0].shape[0]
+        if self.batch_size is not None and int(self.batch_size) > n_items:
+            raise ConfigError(
+                f"batch_size={_params.show(self.batch_size)}: larger than the {n_items} items "
+                f"given (use batch_size=None for every item, or at most {n_items})"
+            )
         cfg = self.get_config()
         multi = self._objective in ("mib", "mv-infomax")
         if self.augment is not None:
@@ -479,13 +493,15 @@ class _MultiViewEstimator:
         finally:
             if bar is not None:
                 bar.close()
-        self.model_ = model
+        # The new model is set up before it is published, and published by one assignment (the
+        # last): a thread that transforms meanwhile uses the old model or the new one, whole.
+        model.set_threads(_threads(self.n_jobs))
         self.history_ = history
         self.n_iter_ = int(summary["iterations"])
         self.n_features_in_ = [a.shape[1] for a in arrays]
         self.image_shape_ = image_shape
         self.train_wall_s_ = float(summary["wall_s"])
-        model.set_threads(_threads(self.n_jobs))
+        self.model_ = model
         if error is not None:
             raise error
         return self
@@ -644,6 +660,20 @@ def _scaled(beta: dict[str, Any], old: int, new: int) -> dict[str, Any]:
         out["start_iteration"] = int(round(out["start_iteration"] * f))
         out["n_iterations"] = max(1, int(round(out["n_iterations"] * f)))
     return out
+
+
+def _plain(v: Any) -> Any:
+    """NumPy scalars (also inside lists, tuples and dicts) as the Python numbers they hold, so
+    that a config of checked parameters is JSON."""
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return type(v)(_plain(x) for x in v)
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    return v
 
 
 def _same(a: Any, b: Any) -> bool:

@@ -410,14 +410,7 @@ impl Model {
         x: Bound<'py, PyArray2<f32>>,
     ) -> PyResult<Pair<'py>> {
         let xm = shared_matrix(&x, "X")?;
-        let (mean, scale) = py
-            .detach(|| {
-                self.inner
-                    .try_lock()
-                    .map_err(|_| Error::Data("the model is in use by another thread".into()))?
-                    .posterior(view, &xm)
-            })
-            .py()?;
+        let (mean, scale) = py.detach(|| self.wait().posterior(view, &xm)).py()?;
         Ok((matrix_to_numpy(py, mean)?, matrix_to_numpy(py, scale)?))
     }
 
