@@ -1,8 +1,15 @@
 //! A training config TOML: parse and validate; a config that validates must also serialise to
 //! TOML that parses and validates again (it is saved as the run's config.toml and read on resume).
+//! Then the memory its training step would take: the plan must not overflow or panic for any
+//! setting, a plan over a small budget is refused naming a setting, and a step the plan admits
+//! builds (so no setting can abort the process on its way to training).
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use mib::config::TrainConfig;
+use mib::memory::Available;
+use mib::objectives::TrainStep;
+use mib::MibRng;
+use rand::SeedableRng;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
@@ -19,4 +26,19 @@ fuzz_target!(|data: &[u8]| {
         .unwrap_or_else(|e| panic!("saved config does not parse: {e}\n{saved}"));
     back.validate()
         .unwrap_or_else(|e| panic!("saved config does not validate: {e}\n{saved}"));
+
+    let dims = [24usize, 16, 24];
+    let plan = TrainStep::memory_plan(&cfg.model, &dims, 3, cfg.train.batch_size);
+    let budget = Available {
+        bytes: 64 << 20,
+        source: "fuzz budget",
+    };
+    match plan.check_against("the training step", Some(budget)) {
+        Err(e) => assert!(e.to_string().contains("would need"), "{e}"),
+        Ok(()) => {
+            let mut rng = MibRng::seed_from_u64(0);
+            // may be refused for other reasons (views the objective cannot take), never abort
+            let _ = TrainStep::new(&cfg.model, &cfg.optim, &dims, 3, cfg.train.batch_size, &mut rng);
+        }
+    }
 });

@@ -6,6 +6,7 @@ import inspect
 import json
 import math
 import os
+import re
 import sys
 from typing import Any, Callable, Sequence
 
@@ -75,6 +76,19 @@ _PATHS: dict[str, tuple[str, ...]] = {
     "scaling": ("data", "scaling"),
 }
 _LISTS = {"encoder_hidden", "critic_hidden", "projection", "decoder_hidden"}
+
+
+def _in_python_terms(e: ConfigError) -> ConfigError:
+    """The library's ``invalid config value `model.z_dim` = 9: ...`` as the Python parameter
+    that set it (``z_dim=9: ...``); other messages are kept."""
+    m = re.match(r"invalid config value `([^`]+)` = (.*?): (.*)$", str(e), re.S)
+    if m is None:
+        return e
+    key, value, why = m.groups()
+    for name, path in _PATHS.items():
+        if ".".join(path) == key:
+            return ConfigError(f"{name}={value}: {why}")
+    return e
 
 
 def _get(d: dict[str, Any], path: tuple[str, ...]) -> Any:
@@ -490,6 +504,8 @@ class _MultiViewEstimator:
                 image_shape=image_shape,
                 callback=callback,
             )
+        except ConfigError as e:
+            raise _in_python_terms(e) from None
         finally:
             if bar is not None:
                 bar.close()

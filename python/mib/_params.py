@@ -157,8 +157,8 @@ def verbose(v: Any) -> str | None:
 
 def n_jobs(v: Any) -> str | None:
     # None, 0 or -1: all cores; -2: all but one (scikit-learn's convention); n > 0: n threads
-    ok = v is None or (is_int(v) and -U64 < int(v) < USIZE)
-    return None if ok else "None, -1 (all cores) or a positive integer"
+    ok = v is None or (is_int(v) and -1024 <= int(v) <= 1024)
+    return None if ok else "None, -1 (all cores) or a positive integer up to 1024"
 
 
 def seed(v: Any) -> str | None:

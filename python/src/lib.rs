@@ -784,11 +784,15 @@ fn class_labels(y: &PyReadonlyArray1<'_, i64>, name: &str) -> PyResult<Vec<u32>>
     s.iter()
         .enumerate()
         .map(|(i, &v)| {
-            u32::try_from(v).map_err(|_| {
-                DataError::new_err(format!(
-                    "{name}: label {v} at row {i} is not a class index (0, 1, ...)"
-                ))
-            })
+            u32::try_from(v)
+                .ok()
+                .filter(|&c| c < mib::data::MAX_CLASSES)
+                .ok_or_else(|| {
+                    DataError::new_err(format!(
+                        "{name}: label {v} at row {i} is not a class index (0, 1, ..., {})",
+                        mib::data::MAX_CLASSES - 1
+                    ))
+                })
         })
         .collect()
 }

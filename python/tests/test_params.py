@@ -152,6 +152,7 @@ BAD = [
     ("n_jobs", 1.0),
     ("n_jobs", True),
     ("n_jobs", 2**64),
+    ("n_jobs", 100_000),
     ("verbose", -1),
     ("verbose", "yes"),
     ("verbose", 0.5),

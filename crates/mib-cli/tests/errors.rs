@@ -18,6 +18,11 @@ fn fails_with(args: &[&str], needles: &[&str]) {
         "mib {args:?} should fail; stderr: {err}"
     );
     assert_ne!(out.status.code(), Some(101), "mib {args:?} panicked: {err}");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "mib {args:?} did not exit with 1: {err}"
+    );
     assert!(!err.contains("panicked"), "mib {args:?} panicked: {err}");
     let lines: Vec<_> = err.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(
@@ -77,6 +82,59 @@ fn config_errors_name_the_key() {
         &["train", "--config", "/nonexistent/x.toml"],
         &["/nonexistent/x.toml"],
     );
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// Settings that ask for more memory than the machine has: refused up front with exit 1 (not
+/// killed by an abort, exit 134), naming the setting, the bytes needed and the bytes available.
+#[test]
+fn settings_beyond_the_machine_are_refused_before_training() {
+    let d = tmpdir("memory");
+    let out = d.join("out");
+    let out = out.to_str().unwrap();
+    // the case: a batch of 100,000 on the demo's 1,500 training items
+    fails_with(
+        &[
+            "train",
+            "--config",
+            "demo",
+            "--batch-size",
+            "100000",
+            "--out",
+            out,
+        ],
+        &["train.batch_size", "100000", "1500 training items"],
+    );
+    for (name, text, needles) in [
+        (
+            "wide.toml",
+            "[model]\nencoder_hidden = [100000000000]\n",
+            &["model.encoder_hidden", "would need", "available"][..],
+        ),
+        (
+            "z.toml",
+            "[model]\nz_dim = 1000000000000\n",
+            &["model.z_dim", "would need", "available"][..],
+        ),
+        (
+            "pairs.toml",
+            "[model]\ncritic = \"mlp\"\nestimator = \"infonce\"\n[train]\nbatch_size = 1400\n",
+            &[
+                "train.batch_size",
+                "batch x batch",
+                "would need",
+                "available",
+            ][..],
+        ),
+        (
+            "critic.toml",
+            "[model]\ncritic = \"mlp\"\ncritic_hidden = [100000000000, 8]\n",
+            &["model.critic_hidden", "would need"][..],
+        ),
+    ] {
+        let c = config(&d, name, text);
+        fails_with(&["train", "--config", &c, "--out", out], needles);
+    }
     let _ = std::fs::remove_dir_all(&d);
 }
 

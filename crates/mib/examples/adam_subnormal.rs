@@ -23,7 +23,8 @@ fn main() {
 
 fn time(frac: f64) -> String {
     let n = 3_200_000;
-    let mut a = Adam::new(n, 0.9, 0.999, 1e-8, vec![(0..n, 1e-4)]);
+    let mut a = Adam::new(n, 0.9, 0.999, 1e-8, vec![(0..n, 1e-4)])
+        .expect("an Adam state of this size fits in memory");
     {
         let (m, v, _) = a.state_mut();
         for i in 0..n {

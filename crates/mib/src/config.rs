@@ -51,6 +51,10 @@ pub struct DataConfig {
     pub pairing: PairingConfig,
 }
 
+/// The most compute threads a config may ask for: each is an OS thread with its own stack, and a
+/// pool of 100,000 on a 2-core machine stalled it for most of an hour before this limit.
+pub const MAX_THREADS: usize = 1024;
+
 fn default_test_fraction() -> f64 {
     0.2
 }
@@ -266,6 +270,13 @@ impl TrainConfig {
                 "train.keep_checkpoints",
                 0,
                 "must be at least 1",
+            ));
+        }
+        if t.threads > MAX_THREADS {
+            return Err(Error::config(
+                "train.threads",
+                t.threads,
+                format!("at most {MAX_THREADS} (0 = every available core)"),
             ));
         }
         if t.max_nonfinite == 0 {

@@ -35,6 +35,7 @@ pub mod estimators;
 pub mod eval;
 pub mod experiment;
 pub mod matrix;
+pub mod memory;
 pub mod models;
 pub mod nn;
 pub mod objectives;

@@ -58,7 +58,8 @@ pub fn resolve_threads(threads: usize) -> usize {
     if threads == 0 {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     } else {
-        threads
+        // configs are refused above the limit; callers that pass a count directly are held to it
+        threads.min(crate::config::MAX_THREADS)
     }
 }
 

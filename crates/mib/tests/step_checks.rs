@@ -43,7 +43,7 @@ fn check_mlp_backward(layer_norm: bool) {
     let mut store = ParamStore::new();
     let dims = [5, 7, 6, 3];
     let rows = 4;
-    let mut mlp = Mlp::with_norm(&mut store, "net", &dims, rows, true, layer_norm);
+    let mut mlp = Mlp::with_norm(&mut store, "net", &dims, rows, true, layer_norm).unwrap();
     mlp.init_using(&mut store, &mut rng);
     assert_eq!(mlp.has_norm(), layer_norm);
     if layer_norm {
@@ -539,7 +539,8 @@ fn separable_estimators_match_naive_loops() {
             d,
             d,
             n,
-        );
+        )
+        .unwrap();
         let v = c.forward(store.values(), &a, &b, n);
         assert!(
             (v.surrogate as f64 - want_s).abs() < 1e-5 * (1.0 + want_s.abs()),

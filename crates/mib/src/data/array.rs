@@ -143,6 +143,15 @@ impl RawArray {
                         path,
                         format!("label {v} at row {i} is not a non-negative integer"),
                     ))
+                } else if v >= super::MAX_CLASSES as f64 {
+                    Err(Error::format(
+                        path,
+                        format!(
+                            "label {v} at row {i} is too large: labels are class indices \
+                             0..K-1, with K at most {}",
+                            super::MAX_CLASSES
+                        ),
+                    ))
                 } else {
                     Ok(v as u32)
                 }

@@ -173,7 +173,10 @@ impl MappedArray {
         if h.fortran_order && h.shape.len() > 1 {
             return Err(Error::format(
                 path,
-                "cannot be memory-mapped: the array is in Fortran (column-major) order; save it with np.ascontiguousarray",
+                "cannot be memory-mapped: the array is in Fortran (column-major) order, so a row is \
+                 scattered over the file; rewrite it in C order (Python: a = np.load(path, \
+                 mmap_mode='r'); np.save(new_path, np.ascontiguousarray(a))), or read it into \
+                 memory with --memory-map never (data.memory_map = \"never\")",
             ));
         }
         if h.shape.is_empty() {

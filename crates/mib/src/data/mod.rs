@@ -110,6 +110,11 @@ impl MultiViewDataset {
                 }
                 let max = l.iter().max().map_or(0, |&m| m as usize + 1);
                 let k = n_classes.unwrap_or(max);
+                if k > MAX_CLASSES as usize {
+                    return Err(Error::Data(format!(
+                        "{k} classes: labels are class indices 0..K-1, with K at most {MAX_CLASSES}"
+                    )));
+                }
                 if let Some(i) = l.iter().position(|&y| y as usize >= k) {
                     return Err(Error::Data(format!(
                         "label {} at row {i} is out of range (n_classes = {k})",
@@ -451,6 +456,10 @@ fn find_idx_dir(name: &str, data_dir: Option<&Path>) -> Result<PathBuf> {
 pub fn load_idx_pair(images: &Path, labels: &Path) -> Result<MultiViewDataset> {
     load_idx_pair_with(images, labels, None)
 }
+
+/// The most classes a labelled dataset may have (labels `0..MAX_CLASSES`): the evaluation keeps
+/// per-class tables, so a stray label of 4e9 must be refused, not allocated for.
+pub const MAX_CLASSES: u32 = 1 << 20;
 
 /// The number of classes of MNIST and Fashion-MNIST (labels 0 to 9).
 pub const MNIST_CLASSES: usize = 10;

@@ -261,11 +261,9 @@ pub fn f32_to_f16(x: f32) -> u16 {
     sign | h.min(0x7bff) as u16
 }
 
-/// Reorders the elements of a Fortran-ordered (column-major) array to row-major.
-fn fortran_to_c(a: RawArray) -> RawArray {
-    let shape = a.shape.clone();
+/// For each row-major (C) position of an array of `shape`, its column-major (Fortran) position.
+fn fortran_positions(shape: &[usize]) -> Vec<usize> {
     let n: usize = shape.iter().product();
-    // index map: for each C position, its Fortran position.
     let nd = shape.len();
     let mut idx = vec![0usize; nd];
     let mut map = Vec::with_capacity(n);
@@ -285,6 +283,13 @@ fn fortran_to_c(a: RawArray) -> RawArray {
             idx[k] = 0;
         }
     }
+    map
+}
+
+/// Reorders the elements of a Fortran-ordered (column-major) array to row-major.
+fn fortran_to_c(a: RawArray) -> RawArray {
+    let shape = a.shape.clone();
+    let map = fortran_positions(&shape);
     macro_rules! perm {
         ($v:expr, $var:ident) => {
             Elements::$var(map.iter().map(|&i| $v[i]).collect())
@@ -302,20 +307,36 @@ fn fortran_to_c(a: RawArray) -> RawArray {
     RawArray { shape, data }
 }
 
+/// How [`encode_npy_as`] lays out the elements: byte order and C or Fortran order (NumPy writes
+/// both: `np.save(p, a.T)` is Fortran-ordered, `a.astype('>f4')` big-endian).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NpyLayout {
+    /// Column-major element order (`'fortran_order': True`).
+    pub fortran_order: bool,
+    /// Big-endian elements (`'>f4'`).
+    pub big_endian: bool,
+}
+
 /// Encodes an array as `.npy` (version 1.0, little-endian, C order).
 pub fn encode_npy(a: &RawArray) -> Result<Vec<u8>> {
+    encode_npy_as(a, NpyLayout::default())
+}
+
+/// Encodes a row-major array as `.npy` (version 1.0) in `layout`.
+pub fn encode_npy_as(a: &RawArray, layout: NpyLayout) -> Result<Vec<u8>> {
     let n: usize = a.shape.iter().product();
     if n != a.data.len() {
         return Err(Error::shape("NPY array", n, a.data.len()));
     }
+    let e = if layout.big_endian { '>' } else { '<' };
     let descr = match &a.data {
-        Elements::U8(_) => "|u1",
-        Elements::I8(_) => "|i1",
-        Elements::I16(_) => "<i2",
-        Elements::I32(_) => "<i4",
-        Elements::I64(_) => "<i8",
-        Elements::F32(_) => "<f4",
-        Elements::F64(_) => "<f8",
+        Elements::U8(_) => "|u1".to_string(),
+        Elements::I8(_) => "|i1".to_string(),
+        Elements::I16(_) => format!("{e}i2"),
+        Elements::I32(_) => format!("{e}i4"),
+        Elements::I64(_) => format!("{e}i8"),
+        Elements::F32(_) => format!("{e}f4"),
+        Elements::F64(_) => format!("{e}f8"),
     };
     let shape = match a.shape.len() {
         1 => format!("({},)", a.shape[0]),
@@ -328,7 +349,10 @@ pub fn encode_npy(a: &RawArray) -> Result<Vec<u8>> {
                 .join(", ")
         ),
     };
-    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
+    let fortran = layout.fortran_order && a.shape.len() > 1;
+    let order_word = if fortran { "True" } else { "False" };
+    let mut header =
+        format!("{{'descr': '{descr}', 'fortran_order': {order_word}, 'shape': {shape}, }}");
     while (10 + header.len() + 1) % 64 != 0 {
         header.push(' ');
     }
@@ -337,14 +361,35 @@ pub fn encode_npy(a: &RawArray) -> Result<Vec<u8>> {
     out.extend_from_slice(&[1, 0]);
     out.extend_from_slice(&(header.len() as u16).to_le_bytes());
     out.extend_from_slice(header.as_bytes());
+    // the row-major index of each element in file order
+    let order: Vec<usize> = if fortran {
+        let mut inv = vec![0usize; n];
+        for (c, f) in fortran_positions(&a.shape).into_iter().enumerate() {
+            inv[f] = c;
+        }
+        inv
+    } else {
+        (0..n).collect()
+    };
+    macro_rules! put {
+        ($v:expr) => {
+            for &i in &order {
+                if layout.big_endian {
+                    out.extend($v[i].to_be_bytes())
+                } else {
+                    out.extend($v[i].to_le_bytes())
+                }
+            }
+        };
+    }
     match &a.data {
-        Elements::U8(v) => out.extend_from_slice(v),
-        Elements::I8(v) => out.extend(v.iter().map(|&x| x as u8)),
-        Elements::I16(v) => v.iter().for_each(|x| out.extend(x.to_le_bytes())),
-        Elements::I32(v) => v.iter().for_each(|x| out.extend(x.to_le_bytes())),
-        Elements::I64(v) => v.iter().for_each(|x| out.extend(x.to_le_bytes())),
-        Elements::F32(v) => v.iter().for_each(|x| out.extend(x.to_le_bytes())),
-        Elements::F64(v) => v.iter().for_each(|x| out.extend(x.to_le_bytes())),
+        Elements::U8(v) => put!(v),
+        Elements::I8(v) => put!(v),
+        Elements::I16(v) => put!(v),
+        Elements::I32(v) => put!(v),
+        Elements::I64(v) => put!(v),
+        Elements::F32(v) => put!(v),
+        Elements::F64(v) => put!(v),
     }
     Ok(out)
 }

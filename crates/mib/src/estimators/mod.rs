@@ -15,6 +15,7 @@
 use crate::nn::matmul::{matmul, matmul_nt, matmul_tn};
 use crate::nn::ops::{log_sum_exp, sigmoid, softplus};
 use crate::nn::{Mlp, ParamStore};
+use crate::Result;
 use serde::{Deserialize, Serialize};
 
 /// Which mutual-information estimator to train with.
@@ -184,7 +185,7 @@ impl MiCritic {
         a_dim: usize,
         b_dim: usize,
         max_batch: usize,
-    ) -> Self {
+    ) -> Result<Self> {
         let pairs = match (kind, estimator) {
             (CriticKind::Mlp, EstimatorKind::InfoNce) | (CriticKind::Separable, _) => {
                 max_batch * max_batch
@@ -197,6 +198,7 @@ impl MiCritic {
             dims.push(1);
             Mlp::new(store, prefix, &dims, pairs, true)
         });
+        let mlp = mlp.transpose()?;
         let use_proj = kind == CriticKind::Separable && !projection.is_empty();
         let proj = use_proj.then(|| {
             let mut dims = vec![a_dim];
@@ -209,6 +211,7 @@ impl MiCritic {
                 true,
             )
         });
+        let proj = proj.transpose()?;
         let factored =
             kind == CriticKind::Mlp && estimator != EstimatorKind::InfoNce && !hidden.is_empty();
         let fsize = if factored { max_batch * hidden[0] } else { 0 };
@@ -218,7 +221,8 @@ impl MiCritic {
         } else {
             0
         };
-        MiCritic {
+        let zeros = crate::memory::try_zeros;
+        Ok(MiCritic {
             kind,
             estimator,
             mlp,
@@ -226,24 +230,65 @@ impl MiCritic {
             a_dim,
             b_dim,
             max_batch,
-            scores: vec![0.0; pairs],
-            dscores: vec![0.0; pairs],
-            col: vec![0.0; max_batch],
-            na: vec![0.0; sep],
-            nb: vec![0.0; sep],
-            norms: vec![0.0; 2 * max_batch],
-            dna: vec![0.0; sep],
-            dnb: vec![0.0; sep],
+            scores: zeros(pairs, "critic scores")?,
+            dscores: zeros(pairs, "critic dscores")?,
+            col: zeros(max_batch, "critic col")?,
+            na: zeros(sep, "critic na")?,
+            nb: zeros(sep, "critic nb")?,
+            norms: zeros(2 * max_batch, "critic norms")?,
+            dna: zeros(sep, "critic dna")?,
+            dnb: zeros(sep, "critic dnb")?,
             proj,
             sep_dim,
-            dh: vec![0.0; 2 * sep],
+            dh: zeros(2 * sep, "critic dh")?,
             factored,
-            fa: vec![0.0; fsize],
-            fb: vec![0.0; fsize],
-            dfa: vec![0.0; fsize],
-            dfb: vec![0.0; fsize],
+            fa: zeros(fsize, "critic fa")?,
+            fb: zeros(fsize, "critic fb")?,
+            dfa: zeros(fsize, "critic dfa")?,
+            dfb: zeros(fsize, "critic dfb")?,
             last_batch: 0,
+        })
+    }
+
+    /// The parameters and the buffer values (`f32` each) of `MiCritic::new` with these arguments,
+    /// for [`crate::memory::MemoryPlan`]s: `(params, buffers)`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn memory_floats(
+        kind: CriticKind,
+        estimator: EstimatorKind,
+        hidden: &[usize],
+        projection: &[usize],
+        a_dim: usize,
+        b_dim: usize,
+        max_batch: usize,
+    ) -> (u128, u128) {
+        let b = max_batch as u128;
+        let pairs = match (kind, estimator) {
+            (CriticKind::Mlp, EstimatorKind::InfoNce) | (CriticKind::Separable, _) => b * b,
+            (CriticKind::Mlp, _) => 2 * b,
+        };
+        let (mut params, mut buffers) = (0u128, 2 * pairs + b + 2 * b);
+        if kind == CriticKind::Mlp {
+            let mut dims = vec![a_dim + b_dim];
+            dims.extend_from_slice(hidden);
+            dims.push(1);
+            params += Mlp::param_count(&dims, false);
+            buffers += Mlp::buffer_floats(&dims, pairs, true, false);
+            if estimator != EstimatorKind::InfoNce && !hidden.is_empty() {
+                buffers += 4 * b * hidden[0] as u128;
+            }
+        } else {
+            let mut sep_dim = a_dim as u128;
+            if !projection.is_empty() {
+                let mut dims = vec![a_dim];
+                dims.extend_from_slice(projection);
+                params += Mlp::param_count(&dims, false);
+                buffers += Mlp::buffer_floats(&dims, 2 * b, true, false);
+                sep_dim = *projection.last().unwrap_or(&a_dim) as u128;
+            }
+            buffers += 6 * b * sep_dim;
         }
+        (params, buffers)
     }
 
     /// The critic MLP, if any.
@@ -701,7 +746,8 @@ mod tests {
                 ad,
                 bd,
                 n,
-            );
+            )
+            .unwrap();
             assert!(c.factored);
             let mut rng = crate::MibRng::seed_from_u64(3);
             c.init_using(&mut store, &mut rng);

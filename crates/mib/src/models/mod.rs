@@ -457,7 +457,8 @@ impl TrainedModel {
                         m.encoder_norm == crate::objectives::EncoderNorm::Layer,
                     )
                 })
-                .collect();
+                .collect::<Result<Vec<Mlp>>>()
+                .ok()?; // out of memory: the step's own encoders serve, in smaller chunks
             let main = self.step.params().entries();
             let same = scratch
                 .entries()

@@ -72,16 +72,16 @@ impl Adam {
         beta2: f32,
         eps: f32,
         groups: Vec<(Range<usize>, f32)>,
-    ) -> Self {
-        Adam {
-            m: vec![0.0; n],
-            v: vec![0.0; n],
+    ) -> crate::Result<Self> {
+        Ok(Adam {
+            m: crate::memory::try_zeros(n, "Adam's first moments")?,
+            v: crate::memory::try_zeros(n, "Adam's second moments")?,
             t: 0,
             beta1,
             beta2,
             eps,
             groups,
-        }
+        })
     }
     /// The number of steps taken.
     pub fn step_count(&self) -> u64 {
@@ -147,7 +147,7 @@ mod tests {
     #[cfg(target_arch = "x86_64")]
     fn subnormal_moments_are_flushed_without_changing_the_update() {
         let n = 3 * CHUNK + 5;
-        let mut a = Adam::new(n, 0.9, 0.999, 1e-8, vec![(0..n, 1e-3)]);
+        let mut a = Adam::new(n, 0.9, 0.999, 1e-8, vec![(0..n, 1e-3)]).unwrap();
         let (m, v, _) = a.state_mut();
         for i in 0..n {
             (m[i], v[i]) = if i % 3 == 0 {

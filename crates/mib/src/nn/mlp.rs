@@ -8,7 +8,8 @@ use super::matmul::{
 /// Layers with at least this many multiply-adds run their two gradient products side by side.
 const PAIR_MIN_MACS: usize = 1 << 19;
 use super::params::ParamStore;
-use crate::MibRng;
+use crate::memory::try_zeros;
+use crate::{MibRng, Result};
 use rand::Rng;
 
 /// One dense layer `y = x W + b` inside a [`ParamStore`].
@@ -76,7 +77,7 @@ impl Mlp {
         dims: &[usize],
         max_rows: usize,
         input_grad: bool,
-    ) -> Self {
+    ) -> Result<Self> {
         Self::with_norm(store, prefix, dims, max_rows, input_grad, false)
     }
 
@@ -88,48 +89,60 @@ impl Mlp {
         max_rows: usize,
         input_grad: bool,
         layer_norm: bool,
-    ) -> Self {
+    ) -> Result<Self> {
         assert!(dims.len() >= 2, "an MLP needs at least one layer");
-        let layers = dims
-            .windows(2)
-            .enumerate()
-            .map(|(i, w)| Dense {
-                w: store.register(format!("{prefix}.layers.{i}.weight"), &[w[0], w[1]]),
-                b: store.register(format!("{prefix}.layers.{i}.bias"), &[w[1]]),
+        let mut layers = Vec::with_capacity(dims.len() - 1);
+        for (i, w) in dims.windows(2).enumerate() {
+            layers.push(Dense {
+                w: store.register(format!("{prefix}.layers.{i}.weight"), &[w[0], w[1]])?,
+                b: store.register(format!("{prefix}.layers.{i}.bias"), &[w[1]])?,
                 in_dim: w[0],
                 out_dim: w[1],
-            })
-            .collect::<Vec<Dense>>();
+            });
+        }
         let n_layers = layers.len();
-        let norms: Vec<Option<LayerNorm>> = (0..n_layers)
-            .map(|i| {
-                (layer_norm && i + 1 < n_layers).then(|| LayerNorm {
-                    gain: store.register(format!("{prefix}.norms.{i}.weight"), &[dims[i + 1]]),
-                    shift: store.register(format!("{prefix}.norms.{i}.bias"), &[dims[i + 1]]),
+        let mut norms: Vec<Option<LayerNorm>> = Vec::with_capacity(n_layers);
+        for i in 0..n_layers {
+            norms.push(if layer_norm && i + 1 < n_layers {
+                Some(LayerNorm {
+                    gain: store.register(format!("{prefix}.norms.{i}.weight"), &[dims[i + 1]])?,
+                    shift: store.register(format!("{prefix}.norms.{i}.bias"), &[dims[i + 1]])?,
                 })
-            })
-            .collect();
+            } else {
+                None
+            });
+        }
+        let rows_of = |d: usize, what: &str| {
+            let n = d.checked_mul(max_rows).ok_or_else(|| {
+                crate::Error::shape(
+                    format!("{prefix} {what}"),
+                    "a buffer that fits in memory",
+                    format!("{max_rows} rows x {d}"),
+                )
+            })?;
+            try_zeros(n, &format!("{prefix} {what}"))
+        };
         // indexed like acts: the norm after dense layer l-1 normalises acts[l]
-        let (xhat, rstd) = (0..dims.len())
-            .map(|l| match l.checked_sub(1).and_then(|i| norms[i]) {
-                Some(_) => (vec![0.0; dims[l] * max_rows], vec![0.0; max_rows]),
-                None => (Vec::new(), Vec::new()),
-            })
-            .unzip();
-        let acts = dims.iter().map(|&d| vec![0.0; d * max_rows]).collect();
-        let grads = dims
-            .iter()
-            .enumerate()
-            .map(|(l, &d)| {
-                if l > 0 || input_grad {
-                    vec![0.0; d * max_rows]
-                } else {
-                    Vec::new()
-                }
-            })
-            .collect::<Vec<Vec<f32>>>();
-        let grads_t = grads.clone();
-        Mlp {
+        let (mut xhat, mut rstd) = (Vec::new(), Vec::new());
+        let (mut acts, mut grads, mut grads_t) = (Vec::new(), Vec::new(), Vec::new());
+        for (l, &d) in dims.iter().enumerate() {
+            if l.checked_sub(1).and_then(|i| norms[i]).is_some() {
+                xhat.push(rows_of(d, "normalised activations")?);
+                rstd.push(rows_of(1, "normalisation scales")?);
+            } else {
+                xhat.push(Vec::new());
+                rstd.push(Vec::new());
+            }
+            acts.push(rows_of(d, "activations")?);
+            if l > 0 || input_grad {
+                grads.push(rows_of(d, "activation gradients")?);
+                grads_t.push(rows_of(d, "activation gradients")?);
+            } else {
+                grads.push(Vec::new());
+                grads_t.push(Vec::new());
+            }
+        }
+        Ok(Mlp {
             dims: dims.to_vec(),
             layers,
             acts,
@@ -140,7 +153,46 @@ impl Mlp {
             norms,
             xhat,
             rstd,
+        })
+    }
+
+    /// The parameters (weights, biases, layer-norm gains and shifts) of an MLP of widths `dims`.
+    pub fn param_count(dims: &[usize], layer_norm: bool) -> u128 {
+        let n = dims.len();
+        let dense: u128 = dims
+            .windows(2)
+            .map(|w| w[0] as u128 * w[1] as u128 + w[1] as u128)
+            .sum();
+        let norms: u128 = if layer_norm && n > 2 {
+            dims[1..n - 1].iter().map(|&d| 2 * d as u128).sum()
+        } else {
+            0
+        };
+        dense + norms
+    }
+
+    /// The `f32` values held in the buffers (activations, their gradients, normalisation state;
+    /// not the parameters) of `Mlp::with_norm(.., dims, max_rows, input_grad, layer_norm)`.
+    pub fn buffer_floats(
+        dims: &[usize],
+        max_rows: u128,
+        input_grad: bool,
+        layer_norm: bool,
+    ) -> u128 {
+        let n = dims.len();
+        let rows = max_rows;
+        let mut floats = 0u128;
+        for (l, &d) in dims.iter().enumerate() {
+            let d = d as u128;
+            floats += d * rows; // activations
+            if l > 0 || input_grad {
+                floats += 2 * d * rows; // gradients and their transpose
+            }
+            if layer_norm && l >= 1 && l + 1 < n {
+                floats += d * rows + rows;
+            }
         }
+        floats
     }
 
     /// Initialises weights and biases like PyTorch's `nn.Linear`: `U(-1/sqrt(in), 1/sqrt(in))`

@@ -44,18 +44,34 @@ impl ParamStore {
     pub fn new() -> Self {
         Self::default()
     }
-    /// Adds a zero tensor named `name` with `shape` and returns its offset.
-    pub fn register(&mut self, name: impl Into<String>, shape: &[usize]) -> usize {
+    /// Adds a zero tensor named `name` with `shape` and returns its offset; an error (not an
+    /// abort) when its memory cannot be had.
+    pub fn register(&mut self, name: impl Into<String>, shape: &[usize]) -> crate::Result<usize> {
+        let name = name.into();
         let offset = self.values.len();
-        let n: usize = shape.iter().product();
+        let n = shape
+            .iter()
+            .try_fold(1usize, |a, &d| a.checked_mul(d))
+            .filter(|&n| offset.checked_add(n).is_some())
+            .ok_or_else(|| {
+                crate::Error::shape(&name, "a tensor that fits in memory", format!("{shape:?}"))
+            })?;
+        let oom = |_| {
+            crate::Error::Data(format!(
+                "could not allocate {} for parameter {name}: out of memory",
+                crate::memory::format_bytes(n as u128 * 4)
+            ))
+        };
+        self.values.try_reserve_exact(n).map_err(oom)?;
+        self.grads.try_reserve_exact(n).map_err(oom)?;
         self.values.resize(offset + n, 0.0);
         self.grads.resize(offset + n, 0.0);
         self.entries.push(ParamEntry {
-            name: name.into(),
+            name,
             shape: shape.to_vec(),
             offset,
         });
-        offset
+        Ok(offset)
     }
     /// The total number of values.
     pub fn len(&self) -> usize {

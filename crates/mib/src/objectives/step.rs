@@ -7,7 +7,8 @@ use crate::distributions::{
     gaussian_head_backward, gaussian_head_forward, rate_monte_carlo, skl_closed_form,
     skl_monte_carlo, GaussianBatch, GaussianGrads,
 };
-use crate::estimators::MiCritic;
+use crate::estimators::{CriticKind, MiCritic};
+use crate::memory::{try_zeros, MemoryPlan};
 use crate::nn::ops::{all_finite, log_sum_exp, HALF_LN_2PI};
 use crate::nn::{Adam, Mlp, ParamStore};
 use crate::{Error, MibRng, Result};
@@ -163,6 +164,7 @@ impl TrainStep {
                 "supervised needs at least 2 classes",
             ));
         }
+        Self::memory_plan(cfg, in_dims, n_classes, max_batch).check("the training step")?;
         let zd = cfg.z_dim;
         let mut store = ParamStore::new();
         let n_enc = if nv >= 2 && !cfg.shared_encoder {
@@ -187,7 +189,7 @@ impl TrainStep {
                 enc_rows,
                 false,
                 cfg.encoder_norm == EncoderNorm::Layer,
-            ));
+            )?);
         }
         let enc_range = 0..store.len();
         let critic = match cfg.objective {
@@ -208,7 +210,7 @@ impl TrainStep {
                     zd,
                     b_dim,
                     max_batch,
-                ))
+                )?)
             }
             _ => None,
         };
@@ -219,9 +221,11 @@ impl TrainStep {
             dims.push(in_dims[0]);
             Mlp::new(&mut store, "decoder", &dims, max_batch, true)
         });
+        let decoder = decoder.transpose()?;
         let decoder_range = critic_range.end..store.len();
         let classifier = (cfg.objective == ObjectiveKind::Supervised)
-            .then(|| Mlp::new(&mut store, "classifier", &[zd, n_classes], max_batch, true));
+            .then(|| Mlp::new(&mut store, "classifier", &[zd, n_classes], max_batch, true))
+            .transpose()?;
         let classifier_range = decoder_range.end..store.len();
         for e in &encoders {
             e.init_using(&mut store, rng);
@@ -241,8 +245,13 @@ impl TrainStep {
         .into_iter()
         .filter(|(r, _)| !r.is_empty())
         .collect();
-        let opt = Adam::new(store.len(), adam.beta1, adam.beta2, adam.eps, groups);
-        let zbuf = || vec![0.0f32; nv * max_batch * zd];
+        let opt = Adam::new(store.len(), adam.beta1, adam.beta2, adam.eps, groups)?;
+        let zbuf = || {
+            try_zeros(
+                nv * max_batch * zd,
+                "the latent samples and their gradients",
+            )
+        };
         let pairs: Vec<(usize, usize)> = if multi {
             (0..nv)
                 .flat_map(|i| (i + 1..nv).map(move |j| (i, j)))
@@ -251,7 +260,12 @@ impl TrainStep {
             Vec::new()
         };
         let many = pairs.len() > 1;
-        let pair_buf = || vec![0.0f32; if many { max_batch * zd } else { 0 }];
+        let pair_buf = || {
+            try_zeros(
+                if many { max_batch * zd } else { 0 },
+                "a view pair's gradients",
+            )
+        };
         Ok(TrainStep {
             cfg: cfg.clone(),
             in_dims: in_dims.to_vec(),
@@ -265,17 +279,165 @@ impl TrainStep {
             classifier,
             n_views: nv,
             pairs,
-            critic_grad_sum: vec![0.0; if many { critic_range.len() } else { 0 }],
+            critic_grad_sum: try_zeros(
+                if many { critic_range.len() } else { 0 },
+                "the critic's summed gradients",
+            )?,
             critic_range,
-            pair_dz: [pair_buf(), pair_buf()],
-            eps: zbuf(),
-            mu: zbuf(),
-            s: zbuf(),
-            z: zbuf(),
-            dmu: zbuf(),
-            ds: zbuf(),
-            dz: zbuf(),
+            pair_dz: [pair_buf()?, pair_buf()?],
+            eps: zbuf()?,
+            mu: zbuf()?,
+            s: zbuf()?,
+            z: zbuf()?,
+            dmu: zbuf()?,
+            ds: zbuf()?,
+            dz: zbuf()?,
         })
+    }
+
+    /// What [`TrainStep::new`] with these arguments allocates, part by part, each part naming the
+    /// setting that drives it (checked against the memory available before anything is taken).
+    pub fn memory_plan(
+        cfg: &ModelConfig,
+        in_dims: &[usize],
+        n_classes: usize,
+        max_batch: usize,
+    ) -> MemoryPlan {
+        let multi = cfg.objective.is_multi_view();
+        let nv = if multi { in_dims.len().max(1) } else { 1 };
+        let (b, zd) = (max_batch as u128, cfg.z_dim as u128);
+        let n_enc = if nv >= 2 && !cfg.shared_encoder {
+            nv
+        } else {
+            1
+        };
+        let enc_rows = if n_enc == 1 { nv as u128 * b } else { b };
+        let widest = |w: &[usize]| w.iter().copied().max().unwrap_or(0);
+        // The setting to blame for `rows x widths` buffers: whichever is further above its usual
+        // size (batch 128, width 1024).
+        let blame = |rows: u128, widths: &[usize], key: &str| -> (String, String) {
+            if widest(widths) as f64 / 1024.0 > rows as f64 / 128.0 {
+                (key.to_string(), format!("{widths:?}"))
+            } else {
+                ("train.batch_size".to_string(), max_batch.to_string())
+            }
+        };
+        let mut plan = MemoryPlan::new();
+        let mut params = 0u128;
+        for e in 0..n_enc {
+            let mut dims = vec![in_dims.get(e).copied().unwrap_or(0)];
+            dims.extend_from_slice(&cfg.encoder_hidden);
+            dims.push(cfg.z_dim.saturating_mul(2));
+            let layer_norm = cfg.encoder_norm == EncoderNorm::Layer;
+            params += Mlp::param_count(&dims, layer_norm);
+            let (key, value) = if cfg.z_dim > widest(&cfg.encoder_hidden) {
+                ("model.z_dim".to_string(), cfg.z_dim.to_string())
+            } else {
+                blame(enc_rows, &cfg.encoder_hidden, "model.encoder_hidden")
+            };
+            plan.add_f32(
+                format!("{} activations", encoder_name(e)),
+                key,
+                value,
+                Mlp::buffer_floats(&dims, enc_rows, false, layer_norm),
+            );
+        }
+        let mut critic_params = 0u128;
+        if matches!(
+            cfg.objective,
+            ObjectiveKind::Mib | ObjectiveKind::MvInfomax | ObjectiveKind::Infomax
+        ) {
+            let b_dim = if cfg.objective == ObjectiveKind::Infomax {
+                in_dims.first().copied().unwrap_or(0)
+            } else {
+                cfg.z_dim
+            };
+            let (p, buf) = MiCritic::memory_floats(
+                cfg.critic,
+                cfg.estimator,
+                &cfg.critic_hidden,
+                &cfg.projection,
+                cfg.z_dim,
+                b_dim,
+                max_batch,
+            );
+            critic_params = p;
+            let all_pairs = cfg.critic == CriticKind::Separable
+                || cfg.estimator == crate::estimators::EstimatorKind::InfoNce;
+            let (widths, widths_key) = if cfg.critic == CriticKind::Separable {
+                (&cfg.projection, "model.projection")
+            } else {
+                (&cfg.critic_hidden, "model.critic_hidden")
+            };
+            let (key, value) = if all_pairs {
+                // batch x batch pairs: the batch is what grows it fastest
+                blame(b * b / 128, widths, widths_key)
+            } else {
+                blame(b, widths, widths_key)
+            };
+            let what = if all_pairs {
+                "critic scores and activations (batch x batch pairs)"
+            } else {
+                "critic activations"
+            };
+            plan.add_f32(what, key, value, buf);
+        }
+        params += critic_params;
+        if cfg.objective == ObjectiveKind::Vae {
+            let mut dims = vec![cfg.z_dim];
+            dims.extend_from_slice(&cfg.decoder_hidden);
+            dims.push(in_dims.first().copied().unwrap_or(0));
+            params += Mlp::param_count(&dims, false);
+            let (key, value) = blame(b, &cfg.decoder_hidden, "model.decoder_hidden");
+            plan.add_f32(
+                "decoder activations",
+                key,
+                value,
+                Mlp::buffer_floats(&dims, b, true, false),
+            );
+        }
+        if cfg.objective == ObjectiveKind::Supervised {
+            let dims = [cfg.z_dim, n_classes];
+            params += Mlp::param_count(&dims, false);
+            plan.add_f32(
+                "classifier activations",
+                "train.batch_size",
+                max_batch,
+                Mlp::buffer_floats(&dims, b, true, false),
+            );
+        }
+        // values, gradients and Adam's two moments
+        let sizes = [
+            ("model.encoder_hidden", widest(&cfg.encoder_hidden)),
+            ("model.critic_hidden", widest(&cfg.critic_hidden)),
+            ("model.projection", widest(&cfg.projection)),
+            ("model.decoder_hidden", widest(&cfg.decoder_hidden)),
+            ("model.z_dim", cfg.z_dim),
+        ];
+        let (key, _) = sizes.iter().max_by_key(|(_, w)| *w).expect("five sizes");
+        let value = match *key {
+            "model.encoder_hidden" => format!("{:?}", cfg.encoder_hidden),
+            "model.critic_hidden" => format!("{:?}", cfg.critic_hidden),
+            "model.projection" => format!("{:?}", cfg.projection),
+            "model.decoder_hidden" => format!("{:?}", cfg.decoder_hidden),
+            _ => cfg.z_dim.to_string(),
+        };
+        let many = nv * nv.saturating_sub(1) / 2 > 1;
+        let summed = if many { critic_params } else { 0 };
+        plan.add_f32(
+            "parameters, gradients and Adam state",
+            *key,
+            value,
+            params.saturating_mul(4).saturating_add(summed),
+        );
+        let z_bufs = 7 * nv as u128 * b * zd + if many { 2 * b * zd } else { 0 };
+        let (key, value) = if zd as f64 / 64.0 > b as f64 / 128.0 {
+            ("model.z_dim".to_string(), cfg.z_dim.to_string())
+        } else {
+            ("train.batch_size".to_string(), max_batch.to_string())
+        };
+        plan.add_f32("latent samples and their gradients", key, value, z_bufs);
+        plan
     }
 
     /// Views a step encodes: `K >= 2` for MIB and MV-InfoMax (every view it was built for), 1 for

@@ -145,6 +145,7 @@ impl FitState {
         let views = crate::models::training_views(cfg, train.views.len())?;
         let dims = train.view_dims();
         let slot_dims: Vec<usize> = views.iter().map(|&v| dims[v]).collect();
+        Self::memory_plan(cfg, &slot_dims, train).check("training")?;
         let image = matches!(cfg.data.pairing, crate::data::PairingConfig::Augment { .. });
         let scaling = views
             .iter()
@@ -170,6 +171,37 @@ impl FitState {
             scaling,
         };
         Ok((state, views))
+    }
+
+    /// What training `cfg` on `train` (views of widths `slot_dims`) allocates besides the data:
+    /// the training step ([`TrainStep::memory_plan`]), the batches in flight, and the scaled
+    /// copies and codes of the training-time probe.
+    pub fn memory_plan(
+        cfg: &TrainConfig,
+        slot_dims: &[usize],
+        train: &MultiViewDataset,
+    ) -> crate::memory::MemoryPlan {
+        let b = cfg.train.batch_size;
+        let mut plan = TrainStep::memory_plan(&cfg.model, slot_dims, train.n_classes, b);
+        let row: u128 = slot_dims.iter().map(|&d| d as u128).sum();
+        // the producer's queue (4), the batch it builds and the one the step reads, plus a spare
+        plan.add_f32(
+            "batches in flight",
+            "train.batch_size",
+            b,
+            7 * b as u128 * row,
+        );
+        if cfg.eval.every > 0 {
+            let items = train.len() as u128 + cfg.eval.max_test_items as u128;
+            let width = slot_dims.first().copied().unwrap_or(0) as u128 + cfg.model.z_dim as u128;
+            plan.add_f32(
+                "the training-time probe's inputs and codes",
+                "eval.max_test_items",
+                cfg.eval.max_test_items,
+                2 * items * width,
+            );
+        }
+        plan
     }
 
     /// Continues from checkpoint `ck`: its parameters, Adam state, iteration, counters and RNG.
@@ -215,6 +247,20 @@ impl FitState {
             scaling: self.scaling.clone(),
         }
     }
+}
+
+/// Refuses a `train.batch_size` larger than the `n_items` training items, naming both, before
+/// anything is built for it (the CLI and Python agree: an error, not a silent clamp).
+pub fn check_batch_size(cfg: &TrainConfig, n_items: usize) -> Result<()> {
+    let b = cfg.train.batch_size;
+    if b > n_items {
+        return Err(Error::config(
+            "train.batch_size",
+            b,
+            format!("larger than the {n_items} training items; use at most {n_items}"),
+        ));
+    }
+    Ok(())
 }
 
 /// The data a loop reads: the training items (shared with the batch producer, not copied) and,

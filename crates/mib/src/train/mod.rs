@@ -75,6 +75,7 @@ pub fn fit(
     observer: &mut dyn TrainObserver,
 ) -> Result<Fitted> {
     cfg.validate()?;
+    fit::check_batch_size(cfg, train.len())?;
     let (mut state, views) = FitState::new(cfg, &train, false)?;
     let pool = ComputePool::new(cfg.train.threads);
     let mut sink = MemorySink::default();

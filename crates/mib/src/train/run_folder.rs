@@ -241,6 +241,7 @@ pub fn train(
     observer: &mut dyn TrainObserver,
 ) -> Result<(TrainSummary, TrainedModel)> {
     cfg.validate()?;
+    super::fit::check_batch_size(cfg, data.train_len())?;
     let run = RunFolder::new(run_dir);
     run.check(opts.resume)?;
     fs::create_dir_all(run_dir).map_err(|e| Error::io("creating run folder", run_dir, e))?;
