@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Soak test of crash safety (not in CI): kills `mib train`, `mib train --resume` and
-# `mib experiment` with SIGKILL at random moments, N times in all (default 50). The config
-# checkpoints every 5 iterations and logs every 5, so many kills land inside checkpoint, metrics
-# and final-model writes. After each kill the folder must resume (the next run may itself be
-# killed); each round ends with an uninterrupted resume, whose metrics.jsonl losses must equal
-# those of an uninterrupted reference run of the same config.
+# `mib experiment` with SIGKILL at random moments, N times in all (default 50); one kill of
+# `mib train` in three is a SIGTERM instead (a checkpoint at the stop iteration, most often between
+# two log lines). The config checkpoints every 5 iterations and logs every 5, so many kills land
+# inside checkpoint, metrics and final-model writes. After each kill the folder must resume (the
+# next run may itself be killed); each round ends with an uninterrupted resume, whose
+# metrics.jsonl lines (all fields but the timing ones, wall_s and it_per_s) and final model
+# (tensors, and metadata but wall_s) must equal those of an uninterrupted reference run.
 #
 #   scripts/soak.sh [N]        (MIB=path/to/mib to use another binary; SOAK_DIR to keep files)
 #
@@ -70,17 +72,37 @@ kind = "constant"
 value = 0.0
 TOML
 
-# losses A B: 0 when the (iteration, loss, mi_estimate, skl) of every metrics line agree.
-same_losses() {
+# same_metrics A B: 0 when every metrics line agrees in every field but the timing ones.
+same_metrics() {
     python3 - "$1" "$2" <<'PY'
 import json, sys
+TIMING = ("wall_s", "it_per_s")
 def rows(p):
-    return [(r["iteration"], r.get("loss"), r.get("mi_estimate"), r.get("skl"))
+    return [{k: v for k, v in r.items() if k not in TIMING}
             for r in map(json.loads, open(p).read().splitlines())]
 a, b = rows(sys.argv[1]), rows(sys.argv[2])
 if a != b:
     print("  mismatch: %d vs %d lines; first difference: %s"
           % (len(a), len(b), next(((x, y) for x, y in zip(a, b) if x != y), "length")))
+    sys.exit(1)
+PY
+}
+
+# same_model A B: 0 when two model.safetensors hold the same tensor bytes and the same metadata
+# but the wall time.
+same_model() {
+    python3 - "$1" "$2" <<'PY'
+import json, struct, sys
+def parts(p):
+    b = open(p, "rb").read()
+    n = struct.unpack("<Q", b[:8])[0]
+    h = json.loads(b[8:8 + n])
+    md = h.pop("__metadata__", {})
+    meta = json.loads(md.pop("mib.checkpoint", "{}"))
+    meta.pop("wall_s", None)
+    return h, md, meta, b[8 + n:]
+if parts(sys.argv[1]) != parts(sys.argv[2]):
+    print("  model mismatch: %s vs %s" % (sys.argv[1], sys.argv[2]))
     sys.exit(1)
 PY
 }
@@ -101,19 +123,23 @@ T_EXP=$(python3 -c "import time; print(time.time() - $start)")
 echo "reference: train ${T_TRAIN}s, experiment ${T_EXP}s"
 
 kills=0 before_config=0 in_writes=0 resumes_ok=0 resume_fail=0 mismatches=0 rounds=0 finished_early=0
+sigterms=0
 declare -A by_kind=([train]=0 [resume]=0 [experiment]=0)
 rand_delay() { python3 -c "import random; print(random.uniform(0.05, 0.5 * $1))"; }
 
-# run_killed KIND T CMD...: runs CMD, kills it with SIGKILL after a random delay in (0.05, T/2) s.
-# Returns 0 when it was killed, 1 when it finished first (status in $status).
+# run_killed KIND T CMD...: runs CMD, kills it with SIGKILL (for mib train, one time in three
+# SIGTERM) after a random delay in (0.05, T/2) s. Returns 0 when it was killed, 1 when it finished
+# first (status in $status).
 run_killed() {
-    local kind=$1 t=$2
+    local kind=$1 t=$2 sig=KILL
     shift 2
+    if [ "$kind" != experiment ] && [ $((RANDOM % 3)) -eq 0 ]; then sig=TERM; fi
     "$@" >/dev/null 2>"$DIR/last.err" &
     local pid=$!
     sleep "$(rand_delay "$t")"
-    if kill -KILL "$pid" 2>/dev/null; then
+    if kill -"$sig" "$pid" 2>/dev/null; then
         wait "$pid" 2>/dev/null || true
+        [ "$sig" = TERM ] && sigterms=$((sigterms + 1))
         kills=$((kills + 1))
         by_kind[$kind]=$((by_kind[$kind] + 1))
         return 0
@@ -144,7 +170,8 @@ while [ "$kills" -lt "$N" ]; do
             resumes_ok=$((resumes_ok + 1))
             for a in "$DIR"/ref-exp/*/; do
                 name=$(basename "$a")
-                same_losses "$a/metrics.jsonl" "$out/$name/metrics.jsonl" || { mismatches=$((mismatches + 1)); echo "  round $rounds arm $name: losses differ"; }
+                same_metrics "$a/metrics.jsonl" "$out/$name/metrics.jsonl" || { mismatches=$((mismatches + 1)); echo "  round $rounds arm $name: metrics differ"; }
+                same_model "$a/model.safetensors" "$out/$name/model.safetensors" || { mismatches=$((mismatches + 1)); echo "  round $rounds arm $name: models differ"; }
             done
         else
             resume_fail=$((resume_fail + 1)); echo "  round $rounds: final experiment run failed: $(tail -1 "$DIR/last.err")"
@@ -177,17 +204,21 @@ while [ "$kills" -lt "$N" ]; do
     fi
     if "${final[@]}" >/dev/null 2>"$DIR/last.err"; then
         resumes_ok=$((resumes_ok + 1))
-        same_losses "$DIR/ref-train/metrics.jsonl" "$run/metrics.jsonl" || { mismatches=$((mismatches + 1)); echo "  round $rounds: losses differ"; }
-        [ -f "$run/model.safetensors" ] || { mismatches=$((mismatches + 1)); echo "  round $rounds: no final model"; }
+        same_metrics "$DIR/ref-train/metrics.jsonl" "$run/metrics.jsonl" || { mismatches=$((mismatches + 1)); echo "  round $rounds: metrics differ"; }
+        if [ -f "$run/model.safetensors" ]; then
+            same_model "$DIR/ref-train/model.safetensors" "$run/model.safetensors" || { mismatches=$((mismatches + 1)); echo "  round $rounds: models differ"; }
+        else
+            mismatches=$((mismatches + 1)); echo "  round $rounds: no final model"
+        fi
     else
         resume_fail=$((resume_fail + 1)); echo "  round $rounds: final resume failed: $(tail -1 "$DIR/last.err")"
     fi
 done
 
 echo
-echo "kills: $kills (mib train: ${by_kind[train]}, mib train --resume: ${by_kind[resume]}, mib experiment: ${by_kind[experiment]})"
+echo "kills: $kills (mib train: ${by_kind[train]}, mib train --resume: ${by_kind[resume]}, mib experiment: ${by_kind[experiment]}; SIGTERM: $sigterms)"
 echo "kills that landed in a write (temp file or torn metrics line left): $in_writes"
 echo "kills of mib train before it had written its config (nothing to resume; started afresh): $before_config"
 echo "rounds: $rounds; finished before the kill: $finished_early"
-echo "final resumes ok: $resumes_ok; runs that failed on their own: $resume_fail; loss mismatches: $mismatches"
+echo "final resumes ok: $resumes_ok; runs that failed on their own: $resume_fail; metrics or model mismatches: $mismatches"
 [ "$resume_fail" -eq 0 ] && [ "$mismatches" -eq 0 ]

@@ -172,6 +172,8 @@ impl TrainedModel {
             wall_s: 0.0,
             rng: MibRng::seed_from_u64(stream_seed(cfg.seed, 2)),
             scaling: Vec::new(),
+            interval: Default::default(),
+            nonfinite_streak: 0,
         };
         Ok(Self::from_step(
             cfg, step, n_classes, view_names, meta, threads,
@@ -305,8 +307,11 @@ impl TrainedModel {
             "mib.encoder".into(),
             toml::to_string(&self.info).map_err(|e| Error::Data(e.to_string()))?,
         );
+        // Training state a model's bytes do not carry (as they carry no Adam moments).
         let meta = CheckpointMeta {
             adam_step: 0,
+            interval: Default::default(),
+            nonfinite_streak: 0,
             ..self.meta.clone()
         };
         md.insert("mib.checkpoint".into(), serde_json::to_string(&meta)?);

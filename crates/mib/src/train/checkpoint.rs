@@ -11,6 +11,7 @@ use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde::{Deserialize, Serialize};
 
 use crate::objectives::TrainStep;
+use crate::train::fit::IntervalSums;
 use crate::{Error, MibRng, Result};
 
 /// What a checkpoint records besides the tensors (stored in the safetensors metadata).
@@ -29,6 +30,17 @@ pub struct CheckpointMeta {
     /// The input scaling of each training view slot (empty: none; older checkpoints have none).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scaling: crate::data::scaling::SlotScaling,
+    /// The sums of the logging interval it was written in, when that is not a log line's
+    /// iteration (a stop between two lines); empty otherwise and in older checkpoints.
+    #[serde(default, skip_serializing_if = "IntervalSums::is_empty")]
+    pub interval: IntervalSums,
+    /// Non-finite steps in a row up to it (0 in older checkpoints).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub nonfinite_streak: u64,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }
 
 /// Name of the checkpoint file for `iteration` inside `checkpoints/`.

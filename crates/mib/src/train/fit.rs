@@ -3,9 +3,10 @@
 //! cancellation. Where the metrics and checkpoints go is the [`RunSink`]'s business: a run folder
 //! ([`super::run_folder`]) or memory ([`super::fit`]).
 //!
-//! The batch at iteration `k` depends only on `(seed, k)` and the noise RNG's state is part of
-//! the [`FitState`], so a loop restarted from a checkpoint's state continues with exactly the
-//! losses of an uninterrupted run (on CPU).
+//! The batch at iteration `k` depends only on `(seed, k)`, and the noise RNG's state and the
+//! sums of the logging interval in progress ([`IntervalSums`]) are part of the [`FitState`], so a
+//! loop restarted from a checkpoint's state, taken at any iteration, continues with exactly the
+//! losses and metrics lines of an uninterrupted run (on CPU; timing fields aside).
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -130,6 +131,10 @@ pub struct FitState {
     pub wall_before: f64,
     /// The input scaling of each training view slot, fitted on the training items.
     pub scaling: SlotScaling,
+    /// The sums of the logging interval in progress (what the next metrics line averages).
+    pub interval: IntervalSums,
+    /// Non-finite steps in a row, up to the last step (`train.max_nonfinite` stops the run).
+    pub nonfinite_streak: u64,
 }
 
 impl FitState {
@@ -169,6 +174,8 @@ impl FitState {
             nonfinite_total: 0,
             wall_before: 0.0,
             scaling,
+            interval: IntervalSums::default(),
+            nonfinite_streak: 0,
         };
         Ok((state, views))
     }
@@ -204,7 +211,8 @@ impl FitState {
         plan
     }
 
-    /// Continues from checkpoint `ck`: its parameters, Adam state, iteration, counters and RNG.
+    /// Continues from checkpoint `ck`: its parameters, Adam state, iteration, counters, RNG and
+    /// the sums of the logging interval it was written in (empty for checkpoints older than them).
     pub fn restore(&mut self, ck: &crate::train::checkpoint::LoadedCheckpoint) -> Result<()> {
         ck.restore(&mut self.model)?;
         self.iteration = ck.meta.iteration;
@@ -213,6 +221,8 @@ impl FitState {
         self.rng = ck.meta.rng.clone();
         // The scaling the parameters were trained behind (none for checkpoints older than it).
         self.scaling = ck.meta.scaling.clone();
+        self.interval = ck.meta.interval.clone();
+        self.nonfinite_streak = ck.meta.nonfinite_streak;
         Ok(())
     }
 
@@ -245,6 +255,8 @@ impl FitState {
             wall_s,
             rng: self.rng.clone(),
             scaling: self.scaling.clone(),
+            interval: self.interval.clone(),
+            nonfinite_streak: self.nonfinite_streak,
         }
     }
 }
@@ -320,8 +332,6 @@ pub fn run_loop(
     }
     observer.on_start(start, total);
     let needs_labels = cfg.model.objective == ObjectiveKind::Supervised;
-    let mut acc = Accum::default();
-    let mut consecutive_bad = 0u64;
     let mut last: Option<MetricsRecord> = None;
     let t0 = Instant::now();
     let wall = |t0: &Instant, before: f64| before + t0.elapsed().as_secs_f64();
@@ -363,9 +373,10 @@ pub fn run_loop(
         state.iteration += 1;
         let it = state.iteration;
         if stats.nonfinite {
-            consecutive_bad += 1;
+            state.nonfinite_streak += 1;
             state.nonfinite_total += 1;
-            acc.nonfinite += 1;
+            state.interval.nonfinite += 1;
+            let consecutive_bad = state.nonfinite_streak;
             if consecutive_bad >= cfg.train.max_nonfinite {
                 // The parameters are those of the last good update (bad steps skip the update).
                 let kept =
@@ -381,13 +392,15 @@ pub fn run_loop(
                 )));
             }
         } else {
-            consecutive_bad = 0;
-            acc.add(&stats);
+            state.nonfinite_streak = 0;
+            state.interval.add(&stats);
         }
         if it % cfg.train.log_every == 0 || it == total {
             let dt = t_interval.elapsed().as_secs_f64();
-            let n_in_interval = (it - 1) % cfg.train.log_every + 1;
-            let mut rec = acc.record(
+            // The rate counts this session's iterations only (a resumed run's first interval
+            // began before the stop).
+            let n_in_interval = ((it - 1) % cfg.train.log_every + 1).min(it - start);
+            let mut rec = state.interval.record(
                 cfg.model.objective,
                 it,
                 cfg.beta.value(it - 1),
@@ -405,7 +418,7 @@ pub fn run_loop(
             sink.metrics(&rec)?;
             observer.on_log(&rec);
             last = Some(rec);
-            acc = Accum::default();
+            state.interval = IntervalSums::default();
             t_interval = Instant::now();
         }
         if it % cfg.train.checkpoint_every == 0 && it < total {
@@ -489,21 +502,57 @@ fn probe_during_training(
     Ok(s.first().map(|s| s.mean))
 }
 
-/// Sums of step statistics over a logging interval.
-#[derive(Default)]
-struct Accum {
-    n: u64,
-    nonfinite: u64,
-    loss: f64,
-    mi_estimate: f64,
-    mi_surrogate: f64,
-    skl: f64,
-    rate: f64,
-    distortion: f64,
-    cross_entropy: f64,
+/// Sums of step statistics over the logging interval in progress: the next metrics line is
+/// their means. Part of the [`FitState`] and of its checkpoints, so that a run stopped between
+/// two log lines and resumed writes the line an uninterrupted run writes. In checkpoints the sums
+/// are stored as their `f64` bit patterns: exact, and non-finite values survive JSON.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct IntervalSums {
+    /// Steps summed (those with a finite loss and gradients).
+    pub n: u64,
+    /// Steps skipped for a non-finite loss or gradient.
+    pub nonfinite: u64,
+    /// Sum of the training losses.
+    #[serde(with = "f64_bits")]
+    pub loss: f64,
+    /// Sum of the logged MI estimates.
+    #[serde(with = "f64_bits")]
+    pub mi_estimate: f64,
+    /// Sum of the MI surrogates.
+    #[serde(with = "f64_bits")]
+    pub mi_surrogate: f64,
+    /// Sum of the symmetrised KLs.
+    #[serde(with = "f64_bits")]
+    pub skl: f64,
+    /// Sum of the beta-VAE rates.
+    #[serde(with = "f64_bits")]
+    pub rate: f64,
+    /// Sum of the beta-VAE distortions.
+    #[serde(with = "f64_bits")]
+    pub distortion: f64,
+    /// Sum of the supervised cross-entropies.
+    #[serde(with = "f64_bits")]
+    pub cross_entropy: f64,
 }
 
-impl Accum {
+/// `f64` as its bit pattern (a `u64`), for values that must round-trip exactly through JSON.
+mod f64_bits {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &f64, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_u64(v.to_bits())
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
+        u64::deserialize(d).map(f64::from_bits)
+    }
+}
+
+impl IntervalSums {
+    /// Whether no step has been counted yet (the interval has just begun).
+    pub fn is_empty(&self) -> bool {
+        self.n == 0 && self.nonfinite == 0
+    }
+
     fn add(&mut self, s: &StepStats) {
         self.n += 1;
         self.loss += s.loss as f64;

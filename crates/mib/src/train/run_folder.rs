@@ -9,8 +9,9 @@
 //! RUN/encoder.toml          what the encoder needs to be rebuilt (model config, view widths)
 //! ```
 //!
-//! Resuming reads the newest checkpoint that reads cleanly and continues from it, with the losses
-//! of an uninterrupted run (see [`super::fit`]).
+//! Resuming reads the newest checkpoint that reads cleanly, drops the metrics lines logged after
+//! it, and continues from it: `metrics.jsonl` and the final model are those of an uninterrupted
+//! run, timing fields aside (see [`super::fit`]).
 
 use std::collections::HashMap;
 use std::fs;
