@@ -123,22 +123,21 @@ fn conv2d_cases_match_pytorch() {
             .unwrap()
             .copy_from_slice(f.get(&key("b")));
         let mut y = vec![0.0; rows * shape.out_len()];
-        let mut cols = vec![0.0; rows * shape.cols_len()];
-        let mut partials = vec![0.0; conv.partials_len(rows)];
+        let mut work = vec![0.0; conv.workspace_len(rows)];
         let mut dx = vec![0.0; rows * shape.in_len()];
         let x = f.get(&key("x"));
-        conv.forward(store.values(), x, &mut y, &mut cols, rows, false);
+        conv.forward(store.values(), x, &mut y, &mut work, rows, false);
         close(&key("y"), &y, f.get(&key("y")), 1e-5);
         let mut dy = f.get(&key("dy")).to_vec();
         let (params, grads) = store.split();
         conv.backward(
             params,
             grads,
+            x,
             &mut dy,
             &y,
-            &mut cols,
             Some(&mut dx),
-            &mut partials,
+            &mut work,
             rows,
             false,
         );

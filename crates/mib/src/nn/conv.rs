@@ -6,15 +6,16 @@
 //! so a batch is `[rows, C * H * W]` row-major, exactly PyTorch's `[N, C, H, W]` tensor.
 //!
 //! # Algorithm
-//! Each item is processed on its own (the items run in parallel on the rayon pool, each product
-//! single-threaded inside `gemm`): its input is unfolded into patch columns
-//! (`cols = im2col(x)`, `[C kh kw, Ho Wo]`), then `y = W cols + b` (`W`: `[O, C kh kw]`, PyTorch's
-//! weight layout) gives the output `[O, Ho Wo]` directly in NCHW order. The columns are kept for the
-//! backward pass, which computes `dW += dy cols^T`, `db += sum(dy)` and, when the input gradient is
-//! wanted, `dcols = W^T dy` (written over the columns) folded back with `col2im`. The weight and
-//! bias gradients are summed per chunk of items into partial sums, then the partial sums in a fixed
-//! order: the chunks depend only on the number of rows, so results are bit-identical whatever the
-//! number of threads.
+//! Each item is processed on its own, the items in a fixed number of chunks that run in parallel
+//! on the rayon pool (each product single-threaded inside `gemm`): its input is unfolded into patch
+//! columns (`cols = im2col(x)`, `[C kh kw, Ho Wo]`, a per-chunk scratch that stays in cache), then
+//! `y = W cols + b` (`W`: `[O, C kh kw]`, PyTorch's weight layout) gives the output `[O, Ho Wo]`
+//! directly in NCHW order. The backward pass unfolds the columns again (cheaper than keeping every
+//! item's columns, which made the passes memory-bound) and computes `dW += dy cols^T`,
+//! `db += sum(dy)` and, when the input gradient is wanted, `dcols = W^T dy` (written over the
+//! columns) folded back with `col2im`. The weight and bias gradients are summed per chunk into
+//! partial sums, then the partial sums in a fixed order: the chunks depend only on the number of
+//! rows, so results are bit-identical whatever the number of threads.
 //!
 //! # Shapes
 //! Output size per spatial dimension: `floor((h + 2 padding - kernel) / stride) + 1`.
@@ -27,6 +28,13 @@ use rayon::prelude::*;
 
 /// The most chunks of items whose weight gradients are summed separately in a backward pass.
 const GRAD_CHUNKS: usize = 16;
+
+/// Items per chunk and the number of chunks for a pass over `rows` rows (a function of `rows`
+/// alone, so that partial sums are added in the same order whatever the number of threads).
+fn chunking(rows: usize) -> (usize, usize) {
+    let per = rows.div_ceil(rows.clamp(1, GRAD_CHUNKS));
+    (per, rows.div_ceil(per))
+}
 
 /// The hyperparameters of one convolution layer in a [`ConvStackConfig`]: a square kernel, the same
 /// stride and zero padding along both spatial dimensions (PyTorch's `nn.Conv2d(c_in, out_channels,
@@ -292,9 +300,8 @@ impl Conv2dShape {
 /// (`[O, C, kh, kw]`, PyTorch's layout) and bias (`[O]`) live in a [`ParamStore`].
 ///
 /// The layer owns no buffers: its passes read and write slices the caller allocated once (see
-/// [`ConvStack`], which holds them for a chain of layers). Per item it needs the patch columns
-/// ([`Conv2dShape::cols_len`] values, written by the forward pass and used by the backward pass),
-/// and the backward pass needs [`Conv2d::partials_len`] values of scratch for partial gradient sums.
+/// [`ConvStack`], which holds them for a chain of layers), plus [`Conv2d::workspace_len`] values
+/// of scratch (one item's patch columns and a partial weight gradient per chunk of items).
 #[derive(Clone, Copy, Debug)]
 pub struct Conv2d {
     shape: Conv2dShape,
@@ -351,72 +358,83 @@ impl Conv2d {
         }
     }
 
-    /// Scratch values [`Conv2d::backward`] needs for `rows` rows.
-    pub fn partials_len(&self, rows: usize) -> usize {
-        rows.min(GRAD_CHUNKS) * (self.shape.weight_len() + self.shape.out_channels)
+    /// Scratch values [`Conv2d::forward`] and [`Conv2d::backward`] need for `rows` rows: per chunk
+    /// of items, one item's patch columns and a partial weight and bias gradient.
+    pub fn workspace_len(&self, rows: usize) -> usize {
+        let s = &self.shape;
+        rows.min(GRAD_CHUNKS) * (s.cols_len() + s.weight_len() + s.out_channels)
     }
 
-    /// Forward pass over `rows` items: `y = conv2d(x, W, b)`, then ReLU when `relu`; writes each
-    /// item's patch columns into `cols` for the backward pass.
+    /// Forward pass over `rows` items: `y = conv2d(x, W, b)`, then ReLU when `relu`.
     ///
     /// # Shapes
-    /// `x`: `[rows, in_len]`, `y`: `[rows, out_len]`, `cols`: `[rows, cols_len]` (see
-    /// [`Conv2dShape`]).
+    /// `x`: `[rows, in_len]`, `y`: `[rows, out_len]` (see [`Conv2dShape`]); `work`: at least
+    /// [`Conv2d::workspace_len`]`(rows)` values.
     pub fn forward(
         &self,
         params: &[f32],
         x: &[f32],
         y: &mut [f32],
-        cols: &mut [f32],
+        work: &mut [f32],
         rows: usize,
         relu: bool,
     ) {
+        if rows == 0 {
+            return;
+        }
         let s = &self.shape;
         let (il, ol, cl) = (s.in_len(), s.out_len(), s.cols_len());
         let (o, pl, hw) = (s.out_channels, s.patch_len(), s.out_h() * s.out_w());
         let w = &params[self.w..self.w + s.weight_len()];
         let b = &params[self.b..self.b + o];
+        let (per, n_chunks) = chunking(rows);
+        let work_len = self.workspace_len(rows) / rows.min(GRAD_CHUNKS);
         y[..rows * ol]
-            .par_chunks_mut(ol)
-            .zip(cols[..rows * cl].par_chunks_mut(cl))
-            .zip(x[..rows * il].par_chunks(il))
-            .for_each(|((y, cols), x)| {
-                s.im2col(x, cols);
-                matmul_one(y, w, cols, o, pl, hw, false);
-                for (row, &b) in y.chunks_exact_mut(hw).zip(b) {
-                    if relu {
-                        for v in row {
-                            *v = (*v + b).max(0.0);
-                        }
-                    } else {
-                        for v in row {
-                            *v += b;
+            .par_chunks_mut(per * ol)
+            .zip(x[..rows * il].par_chunks(per * il))
+            .zip(work[..n_chunks * work_len].par_chunks_mut(work_len))
+            .for_each(|((y, x), work)| {
+                let cols = &mut work[..cl];
+                for (y, x) in y.chunks_exact_mut(ol).zip(x.chunks_exact(il)) {
+                    s.im2col(x, cols);
+                    matmul_one(y, w, cols, o, pl, hw, false);
+                    for (row, &b) in y.chunks_exact_mut(hw).zip(b) {
+                        if relu {
+                            for v in row {
+                                *v = (*v + b).max(0.0);
+                            }
+                        } else {
+                            for v in row {
+                                *v += b;
+                            }
                         }
                     }
                 }
             });
     }
 
-    /// Backward pass for the last [`Conv2d::forward`] over the same `rows`: overwrites this
-    /// layer's weight and bias gradients in `grads` and, when `dx` is given, the input gradient.
+    /// Backward pass for the last [`Conv2d::forward`] over the same `x` and `rows`: overwrites
+    /// this layer's weight and bias gradients in `grads` and, when `dx` is given, the input
+    /// gradient.
     ///
     /// `dy` holds the gradient w.r.t. the output `y` (after the ReLU when `relu`); it is masked in
-    /// place by the ReLU (becoming the gradient w.r.t. the pre-activation). `cols` must hold the
-    /// forward pass's columns; it is overwritten (by the column gradients) when `dx` is given.
+    /// place by the ReLU (becoming the gradient w.r.t. the pre-activation). The patch columns are
+    /// unfolded again from `x`, item by item, into a scratch that stays in cache (cheaper than
+    /// keeping every item's columns from the forward pass, which is memory-bound).
     ///
     /// # Shapes
-    /// `dy`, `y`: `[rows, out_len]`; `cols`: `[rows, cols_len]`; `dx`: `[rows, in_len]`;
-    /// `partials`: at least [`Conv2d::partials_len`]`(rows)` values.
+    /// `x`, `dx`: `[rows, in_len]`; `dy`, `y`: `[rows, out_len]`; `work`: at least
+    /// [`Conv2d::workspace_len`]`(rows)` values.
     #[allow(clippy::too_many_arguments)]
     pub fn backward(
         &self,
         params: &[f32],
         grads: &mut [f32],
+        x: &[f32],
         dy: &mut [f32],
         y: &[f32],
-        cols: &mut [f32],
         dx: Option<&mut [f32]>,
-        partials: &mut [f32],
+        work: &mut [f32],
         rows: usize,
         relu: bool,
     ) {
@@ -434,66 +452,65 @@ impl Conv2d {
             s.weight_len(),
         );
         let w = &params[self.w..self.w + wl];
-        let per = rows.div_ceil(rows.min(GRAD_CHUNKS));
-        let n_chunks = rows.div_ceil(per);
+        let (per, n_chunks) = chunking(rows);
         let part_len = wl + o;
-        let partials = &mut partials[..n_chunks * part_len];
+        let work_len = cl + part_len;
+        let work = &mut work[..n_chunks * work_len];
         // one chunk of items: its partial weight and bias gradients, and its input gradients
-        let chunk = |dy: &mut [f32],
-                     y: &[f32],
-                     cols: &mut [f32],
-                     part: &mut [f32],
-                     dx: Option<&mut [f32]>| {
-            let (pw, pb) = part.split_at_mut(wl);
-            pb.fill(0.0);
-            let mut dx = dx.map(|d| d.chunks_exact_mut(il));
-            for (i, ((dy, y), cols)) in dy
-                .chunks_exact_mut(ol)
-                .zip(y.chunks_exact(ol))
-                .zip(cols.chunks_exact_mut(cl))
-                .enumerate()
-            {
-                if relu {
-                    for (d, &v) in dy.iter_mut().zip(y) {
-                        if v <= 0.0 {
-                            *d = 0.0;
+        let chunk =
+            |x: &[f32], dy: &mut [f32], y: &[f32], work: &mut [f32], dx: Option<&mut [f32]>| {
+                let (cols, part) = work.split_at_mut(cl);
+                let (pw, pb) = part.split_at_mut(wl);
+                pb.fill(0.0);
+                let mut dx = dx.map(|d| d.chunks_exact_mut(il));
+                for (i, ((dy, y), x)) in dy
+                    .chunks_exact_mut(ol)
+                    .zip(y.chunks_exact(ol))
+                    .zip(x.chunks_exact(il))
+                    .enumerate()
+                {
+                    if relu {
+                        for (d, &v) in dy.iter_mut().zip(y) {
+                            if v <= 0.0 {
+                                *d = 0.0;
+                            }
                         }
                     }
+                    for (gb, row) in pb.iter_mut().zip(dy.chunks_exact(hw)) {
+                        *gb += row.iter().sum::<f32>();
+                    }
+                    s.im2col(x, cols);
+                    // dW (+)= dy [O, HW] cols^T [HW, C kh kw]
+                    matmul_nt_one(pw, dy, cols, o, hw, pl, i > 0);
+                    if let Some(dx) = dx.as_mut().and_then(|d| d.next()) {
+                        // dcols [C kh kw, HW] = W^T [C kh kw, O] dy [O, HW], over the columns
+                        matmul_tn_one(cols, w, dy, pl, o, hw, false);
+                        s.col2im(cols, dx);
+                    }
                 }
-                for (gb, row) in pb.iter_mut().zip(dy.chunks_exact(hw)) {
-                    *gb += row.iter().sum::<f32>();
-                }
-                // dW (+)= dy [O, HW] cols^T [HW, C kh kw]
-                matmul_nt_one(pw, dy, cols, o, hw, pl, i > 0);
-                if let Some(dx) = dx.as_mut().and_then(|d| d.next()) {
-                    // dcols [C kh kw, HW] = W^T [C kh kw, O] dy [O, HW], over the columns
-                    matmul_tn_one(cols, w, dy, pl, o, hw, false);
-                    s.col2im(cols, dx);
-                }
-            }
-        };
-        let it = dy[..rows * ol]
-            .par_chunks_mut(per * ol)
+            };
+        let it = x[..rows * il]
+            .par_chunks(per * il)
+            .zip(dy[..rows * ol].par_chunks_mut(per * ol))
             .zip(y[..rows * ol].par_chunks(per * ol))
-            .zip(cols[..rows * cl].par_chunks_mut(per * cl))
-            .zip(partials.par_chunks_mut(part_len));
+            .zip(work.par_chunks_mut(work_len));
         match dx {
             Some(dx) => it
                 .zip(dx[..rows * il].par_chunks_mut(per * il))
-                .for_each(|((((dy, y), c), p), dx)| chunk(dy, y, c, p, Some(dx))),
-            None => it.for_each(|(((dy, y), c), p)| chunk(dy, y, c, p, None)),
+                .for_each(|((((x, dy), y), wk), dx)| chunk(x, dy, y, wk, Some(dx))),
+            None => it.for_each(|(((x, dy), y), wk)| chunk(x, dy, y, wk, None)),
         }
         // the sums of the partial gradients, chunk by chunk in order; weight and bias are adjacent
-        let partials = &*partials;
+        let work = &*work;
         let (gw, gb) = grads.split_at_mut(self.b);
         let gw = &mut gw[self.w..self.w + wl];
         let gb = &mut gb[..o];
         const SPAN: usize = 4096;
         let sum = |off: usize, g: &mut [f32]| {
             let n = g.len();
-            g.copy_from_slice(&partials[off..off + n]);
-            for p in partials.chunks_exact(part_len).skip(1) {
-                for (g, &v) in g.iter_mut().zip(&p[off..off + n]) {
+            g.copy_from_slice(&work[cl + off..cl + off + n]);
+            for p in work.chunks_exact(work_len).skip(1) {
+                for (g, &v) in g.iter_mut().zip(&p[cl + off..cl + off + n]) {
                     *g += v;
                 }
             }
@@ -517,9 +534,10 @@ impl Conv2d {
 /// gradient w.r.t. the output into [`ConvStack::output_grad_mut`], call [`ConvStack::backward`],
 /// which overwrites the parameter gradients and (if enabled) fills [`ConvStack::input_grad`].
 ///
-/// Memory: besides activations and gradients, the patch columns of every layer are kept for the
-/// backward pass (`rows * C kh kw * Ho Wo` values per layer; 45 MB for a 1-32-64-128 stack on
-/// 28x28 images at 128 rows).
+/// Memory: activations and their gradients for `max_rows` rows, and one shared scratch of
+/// [`Conv2d::workspace_len`] values (the patch columns are unfolded per item into a scratch that
+/// stays in cache, in the forward pass and again in the backward pass, instead of being kept for
+/// every item).
 #[derive(Clone, Debug)]
 pub struct ConvStack {
     layers: Vec<Conv2d>,
@@ -527,10 +545,8 @@ pub struct ConvStack {
     acts: Vec<Vec<f32>>,
     /// grads[l]: gradient w.r.t. acts[l]; grads[0] is empty unless the input gradient is wanted.
     grads: Vec<Vec<f32>>,
-    /// cols[l]: the patch columns of layer l, per row.
-    cols: Vec<Vec<f32>>,
-    /// Scratch for the partial weight gradients (shared by the layers).
-    partials: Vec<f32>,
+    /// Scratch for the patch columns and partial gradients (shared by the layers).
+    work: Vec<f32>,
     max_rows: usize,
     input_grad: bool,
 }
@@ -566,24 +582,17 @@ impl ConvStack {
                 }
             })
             .collect();
-        let cols = shapes
+        let work_len = layers
             .iter()
-            .map(|s| vec![0.0; s.cols_len() * max_rows])
-            .collect();
-        let partials = vec![
-            0.0;
-            layers
-                .iter()
-                .map(|l| l.partials_len(max_rows))
-                .max()
-                .unwrap_or(0)
-        ];
+            .map(|l| l.workspace_len(max_rows))
+            .max()
+            .unwrap_or(0);
+        let work = vec![0.0; work_len];
         Ok(ConvStack {
             layers,
             acts,
             grads,
-            cols,
-            partials,
+            work,
             max_rows,
             input_grad,
         })
@@ -660,7 +669,7 @@ impl ConvStack {
         assert!(rows <= self.max_rows);
         for (l, layer) in self.layers.iter().enumerate() {
             let (lo, hi) = self.acts.split_at_mut(l + 1);
-            layer.forward(params, &lo[l], &mut hi[0], &mut self.cols[l], rows, true);
+            layer.forward(params, &lo[l], &mut hi[0], &mut self.work, rows, true);
         }
     }
 
@@ -675,11 +684,11 @@ impl ConvStack {
             layer.backward(
                 params,
                 grads,
+                &self.acts[l],
                 &mut hi[0],
                 &self.acts[l + 1],
-                &mut self.cols[l],
                 dx,
-                &mut self.partials,
+                &mut self.work,
                 rows,
                 true,
             );
@@ -761,8 +770,8 @@ mod tests {
                 .map(|_| rng.random::<f32>() - 0.5)
                 .collect();
             let mut y = vec![0.0; rows * s.out_len()];
-            let mut cols = vec![0.0; rows * s.cols_len()];
-            conv.forward(store.values(), &x, &mut y, &mut cols, rows, false);
+            let mut work = vec![0.0; conv.workspace_len(rows)];
+            conv.forward(store.values(), &x, &mut y, &mut work, rows, false);
             let (w, b) = (store.get("c.weight").unwrap(), store.get("c.bias").unwrap());
             for n in 0..rows {
                 let want = naive(&s, &x[n * s.in_len()..(n + 1) * s.in_len()], w, b);
