@@ -4,7 +4,9 @@
 //! `gemm` calls as the passes make (per chunk of 8 items, into a cache-resident scratch), timed on
 //! their own over the whole batch.
 //!
-//!   cargo run --release -p mib --example bench_conv [-- threads]
+//! With `norm` as the second argument, each convolution is followed by its norm (`GroupNorm(1, C)`).
+//!
+//!   cargo run --release -p mib --example bench_conv [-- threads [norm]]
 use mib::nn::matmul::{matmul_nt_one, matmul_one, matmul_tn_one};
 use mib::nn::{ConvLayerConfig, ConvStack, ConvStackConfig, ParamStore};
 use mib::pool::ComputePool;
@@ -35,11 +37,12 @@ fn main() {
         .nth(1)
         .map(|a| a.parse().expect("threads: a number"))
         .unwrap_or(2);
+    let norm = std::env::args().nth(2).is_some_and(|a| a == "norm");
     let pool = ComputePool::new(threads);
-    pool.install(|| run(threads)).unwrap();
+    pool.install(|| run(threads, norm)).unwrap();
 }
 
-fn run(threads: usize) {
+fn run(threads: usize, norm: bool) {
     let cfg = ConvStackConfig {
         in_channels: 1,
         height: 28,
@@ -49,6 +52,7 @@ fn run(threads: usize) {
             ConvLayerConfig::new(64, 3, 2, 1),
             ConvLayerConfig::new(128, 3, 2, 1),
         ],
+        norm,
     };
     let mut rng = MibRng::seed_from_u64(0);
     let mut store = ParamStore::new();
@@ -62,7 +66,7 @@ fn run(threads: usize) {
     let gflop = 2.0 * stack.macs_per_row() as f64 * ROWS as f64 / 1e9;
     println!(
         "conv stack 1-32-64-128, 3x3, strides 1/2/2, 28x28 -> {:?}, {ROWS} rows, {threads} threads, \
-         {} parameters, {gflop:.2} GFLOP per forward",
+         norm {norm}, {} parameters, {gflop:.2} GFLOP per forward",
         stack.out_shape(),
         store.len()
     );

@@ -198,8 +198,8 @@ fn k_view_step_allocates_only_inside_gemm() {
 }
 
 /// Per forward + backward of a conv stack (1 -> 8 -> 16 channels, 3x3, strides 1 and 2, on 14x14
-/// images, 32 rows), after warm-up: as [`counts`].
-fn conv_counts(threads: usize) -> (Vec<(usize, usize)>, usize) {
+/// images, 32 rows; with norms when `norm`), after warm-up: as [`counts`].
+fn conv_counts(threads: usize, norm: bool) -> (Vec<(usize, usize)>, usize) {
     use mib::nn::{ConvLayerConfig, ConvStack, ConvStackConfig, ParamStore};
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let pool = rayon::ThreadPoolBuilder::new()
@@ -218,6 +218,7 @@ fn conv_counts(threads: usize) -> (Vec<(usize, usize)>, usize) {
                 ConvLayerConfig::new(8, 3, 1, 1),
                 ConvLayerConfig::new(16, 3, 2, 1),
             ],
+            norm,
         };
         let mut store = ParamStore::new();
         let mut stack =
@@ -251,9 +252,10 @@ fn conv_counts(threads: usize) -> (Vec<(usize, usize)>, usize) {
 }
 
 /// A conv stack's forward and backward passes allocate nothing outside `gemm`, on one thread and
-/// on two.
+/// on two, with and without norms.
 #[test]
 fn conv_stack_allocates_only_inside_gemm() {
-    check("conv stack, 1 thread", &conv_counts(1));
-    check("conv stack, 2 threads", &conv_counts(2));
+    check("conv stack, 1 thread", &conv_counts(1, false));
+    check("conv stack, 2 threads", &conv_counts(2, false));
+    check("conv stack with norms, 2 threads", &conv_counts(2, true));
 }

@@ -172,6 +172,7 @@ fn encoder(f: &Fixture) -> (ParamStore, ConvStack, Mlp) {
             ConvLayerConfig::new(8, 3, 2, 1),
             ConvLayerConfig::new(8, 3, 2, 1),
         ],
+        norm: false,
     };
     let mut store = ParamStore::new();
     let stack = ConvStack::new(&mut store, "enc", "model.encoder", &cfg, 2 * B, false).unwrap();

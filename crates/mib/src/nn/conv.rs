@@ -75,6 +75,10 @@ pub struct ConvStackConfig {
     pub width: usize,
     /// The convolution layers, input first.
     pub layers: Vec<ConvLayerConfig>,
+    /// Whether each convolution is followed by a layer norm over its whole output `[C, H, W]` with
+    /// a per-channel gain and shift (PyTorch's `nn.GroupNorm(1, C)`), before the ReLU. It computes
+    /// the same in training and inference (statistics per item, not per batch).
+    pub norm: bool,
 }
 
 impl ConvStackConfig {
@@ -541,6 +545,15 @@ impl Conv2d {
 #[derive(Clone, Debug)]
 pub struct ConvStack {
     layers: Vec<Conv2d>,
+    /// norms[l]: the norm after layer l, when enabled.
+    norms: Vec<Option<ChannelNorm>>,
+    /// xhat[l]: the normalised output of layer l before gain, shift and ReLU (`[rows, out_len]`),
+    /// kept for the backward pass; empty without norms.
+    xhat: Vec<Vec<f32>>,
+    /// rstd[l]: `1 / sqrt(var + eps)` of each row of layer l's output; empty without norms.
+    rstd: Vec<Vec<f32>>,
+    /// Partial gain and shift gradients per chunk of rows.
+    norm_work: Vec<f32>,
     /// acts[0] is the input; acts[l] (l >= 1) the output of layer l-1 (after its ReLU).
     acts: Vec<Vec<f32>>,
     /// grads[l]: gradient w.r.t. acts[l]; grads[0] is empty unless the input gradient is wanted.
@@ -569,6 +582,25 @@ impl ConvStack {
             .enumerate()
             .map(|(i, &s)| Conv2d::new(store, &format!("{prefix}.convs.{i}"), s))
             .collect();
+        let norms: Vec<Option<ChannelNorm>> = shapes
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                cfg.norm.then(|| ChannelNorm {
+                    gain: store.register(format!("{prefix}.norms.{i}.weight"), &[s.out_channels]),
+                    shift: store.register(format!("{prefix}.norms.{i}.bias"), &[s.out_channels]),
+                })
+            })
+            .collect();
+        let (xhat, rstd) = shapes
+            .iter()
+            .map(|s| match cfg.norm {
+                true => (vec![0.0; s.out_len() * max_rows], vec![0.0; max_rows]),
+                false => (Vec::new(), Vec::new()),
+            })
+            .unzip();
+        let max_o = shapes.iter().map(|s| s.out_channels).max().unwrap_or(0);
+        let norm_work = vec![0.0; if cfg.norm { GRAD_CHUNKS * 2 * max_o } else { 0 }];
         let mut acts = vec![vec![0.0; shapes[0].in_len() * max_rows]];
         acts.extend(shapes.iter().map(|s| vec![0.0; s.out_len() * max_rows]));
         let grads = acts
@@ -590,6 +622,10 @@ impl ConvStack {
         let work = vec![0.0; work_len];
         Ok(ConvStack {
             layers,
+            norms,
+            xhat,
+            rstd,
+            norm_work,
             acts,
             grads,
             work,
@@ -604,6 +640,19 @@ impl ConvStack {
         for l in &self.layers {
             l.init_using(values, rng);
         }
+        // norms start as the identity (gain 1, shift 0), drawing no random numbers
+        for (n, l) in self.norms.iter().zip(&self.layers) {
+            if let Some(n) = n {
+                let o = l.shape.out_channels;
+                values[n.gain..n.gain + o].fill(1.0);
+                values[n.shift..n.shift + o].fill(0.0);
+            }
+        }
+    }
+
+    /// Whether a norm follows each convolution.
+    pub fn has_norm(&self) -> bool {
+        self.norms.iter().any(Option::is_some)
     }
 
     /// The layers, input first.
@@ -669,7 +718,25 @@ impl ConvStack {
         assert!(rows <= self.max_rows);
         for (l, layer) in self.layers.iter().enumerate() {
             let (lo, hi) = self.acts.split_at_mut(l + 1);
-            layer.forward(params, &lo[l], &mut hi[0], &mut self.work, rows, true);
+            let norm = self.norms[l];
+            layer.forward(
+                params,
+                &lo[l],
+                &mut hi[0],
+                &mut self.work,
+                rows,
+                norm.is_none(),
+            );
+            if let Some(n) = norm {
+                let s = layer.shape;
+                n.forward(
+                    params,
+                    &mut hi[0][..rows * s.out_len()],
+                    &mut self.xhat[l][..rows * s.out_len()],
+                    &mut self.rstd[l][..rows],
+                    s.out_channels,
+                );
+            }
         }
     }
 
@@ -681,6 +748,20 @@ impl ConvStack {
         for (l, layer) in self.layers.iter().enumerate().rev() {
             let (lo, hi) = self.grads.split_at_mut(l + 1);
             let dx = (l > 0 || self.input_grad).then(|| &mut lo[l][..]);
+            let norm = self.norms[l];
+            if let Some(n) = norm {
+                let s = layer.shape;
+                n.backward(
+                    params,
+                    grads,
+                    &mut hi[0][..rows * s.out_len()],
+                    &self.acts[l + 1][..rows * s.out_len()],
+                    &self.xhat[l][..rows * s.out_len()],
+                    &self.rstd[l][..rows],
+                    &mut self.norm_work,
+                    s.out_channels,
+                );
+            }
             layer.backward(
                 params,
                 grads,
@@ -690,8 +771,134 @@ impl ConvStack {
                 dx,
                 &mut self.work,
                 rows,
-                true,
+                norm.is_none(),
             );
+        }
+    }
+}
+
+/// The variance floor of [`ChannelNorm`] (PyTorch's default `eps`).
+const NORM_EPS: f32 = 1e-5;
+
+/// A layer norm over each item's whole `[C, H, W]` with a per-channel gain and shift, followed by a
+/// ReLU (PyTorch's `nn.GroupNorm(1, C)` then `nn.ReLU`).
+#[derive(Clone, Copy, Debug)]
+struct ChannelNorm {
+    gain: usize,
+    shift: usize,
+}
+
+impl ChannelNorm {
+    /// Normalises each row of `y` (`[rows, C * HW]`) in place, then gain, shift and ReLU; keeps the
+    /// normalised values in `xhat` and each row's `1 / sqrt(var + eps)` in `rstd`.
+    fn forward(&self, params: &[f32], y: &mut [f32], xhat: &mut [f32], rstd: &mut [f32], c: usize) {
+        let rows = rstd.len();
+        if rows == 0 {
+            return;
+        }
+        let d = y.len() / rows;
+        let hw = d / c;
+        let gain = &params[self.gain..self.gain + c];
+        let shift = &params[self.shift..self.shift + c];
+        y.par_chunks_mut(d)
+            .zip(xhat.par_chunks_mut(d))
+            .zip(rstd.par_iter_mut())
+            .for_each(|((row, xh), r)| {
+                let mean = row.iter().sum::<f32>() / d as f32;
+                let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / d as f32;
+                let inv = 1.0 / (var + NORM_EPS).sqrt();
+                *r = inv;
+                for (((ch, xh), &g), &s) in row
+                    .chunks_exact_mut(hw)
+                    .zip(xh.chunks_exact_mut(hw))
+                    .zip(gain)
+                    .zip(shift)
+                {
+                    for (v, h) in ch.iter_mut().zip(xh) {
+                        let n = (*v - mean) * inv;
+                        *h = n;
+                        *v = (g * n + s).max(0.0);
+                    }
+                }
+            });
+    }
+
+    /// The backward pass of [`ChannelNorm::forward`]: `dy` (`[rows, C * HW]`, the gradient w.r.t.
+    /// the ReLU's output `y`) is replaced by the gradient w.r.t. the norm's input; the gain and
+    /// shift gradients in `grads` are overwritten (summed per chunk of rows in `work`, then in
+    /// order).
+    #[allow(clippy::too_many_arguments)]
+    fn backward(
+        &self,
+        params: &[f32],
+        grads: &mut [f32],
+        dy: &mut [f32],
+        y: &[f32],
+        xhat: &[f32],
+        rstd: &[f32],
+        work: &mut [f32],
+        c: usize,
+    ) {
+        let rows = rstd.len();
+        grads[self.gain..self.gain + c].fill(0.0);
+        grads[self.shift..self.shift + c].fill(0.0);
+        if rows == 0 {
+            return;
+        }
+        let d = dy.len() / rows;
+        let hw = d / c;
+        let gain = &params[self.gain..self.gain + c];
+        let (per, n_chunks) = chunking(rows);
+        let work = &mut work[..n_chunks * 2 * c];
+        dy.par_chunks_mut(per * d)
+            .zip(y.par_chunks(per * d))
+            .zip(xhat.par_chunks(per * d))
+            .zip(rstd.par_chunks(per))
+            .zip(work.par_chunks_mut(2 * c))
+            .for_each(|((((dy, y), xh), rs), part)| {
+                let (dg, ds) = part.split_at_mut(c);
+                dg.fill(0.0);
+                ds.fill(0.0);
+                for (((row, y), xh), &r) in dy
+                    .chunks_exact_mut(d)
+                    .zip(y.chunks_exact(d))
+                    .zip(xh.chunks_exact(d))
+                    .zip(rs)
+                {
+                    let (mut sum, mut dot) = (0.0f32, 0.0f32);
+                    for (ch, ((((g, y), xh), dg), ds)) in row
+                        .chunks_exact_mut(hw)
+                        .zip(y.chunks_exact(hw))
+                        .zip(xh.chunks_exact(hw))
+                        .zip(dg.iter_mut())
+                        .zip(ds.iter_mut())
+                        .enumerate()
+                    {
+                        for ((g, &y), &h) in g.iter_mut().zip(y).zip(xh) {
+                            if y <= 0.0 {
+                                *g = 0.0;
+                            }
+                            *dg += *g * h;
+                            *ds += *g;
+                            *g *= gain[ch];
+                            sum += *g;
+                            dot += *g * h;
+                        }
+                    }
+                    let (mean, mean_dot) = (sum / d as f32, dot / d as f32);
+                    for (g, &h) in row.iter_mut().zip(xh) {
+                        *g = r * (*g - mean - h * mean_dot);
+                    }
+                }
+            });
+        let work = &*work;
+        for p in work.chunks_exact(2 * c) {
+            for (g, &v) in grads[self.gain..self.gain + c].iter_mut().zip(&p[..c]) {
+                *g += v;
+            }
+            for (g, &v) in grads[self.shift..self.shift + c].iter_mut().zip(&p[c..]) {
+                *g += v;
+            }
         }
     }
 }
@@ -812,6 +1019,7 @@ mod tests {
             height: 8,
             width: 8,
             layers,
+            norm: false,
         };
         let field = |c: ConvStackConfig| match c.check("model.encoder") {
             Err(Error::Config { field, .. }) => field,
@@ -861,7 +1069,7 @@ mod tests {
         (a - b) / (2.0 * h as f64)
     }
 
-    fn small_stack(store: &mut ParamStore, max_rows: usize) -> ConvStack {
+    fn small_stack(store: &mut ParamStore, max_rows: usize, norm: bool) -> ConvStack {
         let cfg = ConvStackConfig {
             in_channels: 2,
             height: 7,
@@ -871,6 +1079,7 @@ mod tests {
                 ConvLayerConfig::new(4, 3, 2, 1),
                 ConvLayerConfig::new(2, 2, 1, 0),
             ],
+            norm,
         };
         ConvStack::new(store, "conv", "model.encoder", &cfg, max_rows, true).unwrap()
     }
@@ -879,12 +1088,36 @@ mod tests {
     /// differences (with a smaller step where the first one crosses a ReLU kink).
     #[test]
     fn stack_backward_matches_finite_differences() {
+        check_stack_backward(false);
+    }
+
+    /// As [`stack_backward_matches_finite_differences`], with a norm after each convolution.
+    #[test]
+    fn normed_stack_backward_matches_finite_differences() {
+        check_stack_backward(true);
+    }
+
+    fn check_stack_backward(norm: bool) {
         let mut rng = MibRng::seed_from_u64(1);
         let mut store = ParamStore::new();
         let rows = 3;
         // built for more rows than used, so that passes over fewer rows are exercised
-        let mut stack = small_stack(&mut store, rows + 2);
+        let mut stack = small_stack(&mut store, rows + 2, norm);
         stack.init_using(&mut store, &mut rng);
+        assert_eq!(stack.has_norm(), norm);
+        // gains and shifts away from the identity, so that their gradients are checked too
+        let ranges: Vec<_> = store
+            .entries()
+            .iter()
+            .filter(|e| e.name.contains("norms"))
+            .map(|e| e.range())
+            .collect();
+        assert_eq!(ranges.len(), if norm { 6 } else { 0 });
+        for r in ranges {
+            for v in &mut store.values_mut()[r] {
+                *v += 0.5 * rng.random::<f32>() - 0.25;
+            }
+        }
         assert_eq!(stack.out_shape(), (2, 3, 2));
         let x = randn(&mut rng, rows * stack.in_dim());
         let r = randn(&mut rng, rows * stack.out_dim());
@@ -931,6 +1164,12 @@ mod tests {
     /// Forward and backward give bit-identical results on 1, 2 and 3 threads.
     #[test]
     fn results_do_not_depend_on_the_thread_count() {
+        for norm in [false, true] {
+            check_thread_count(norm);
+        }
+    }
+
+    fn check_thread_count(norm: bool) {
         let run = |threads: usize| {
             let pool = rayon::ThreadPoolBuilder::new()
                 .num_threads(threads)
@@ -940,7 +1179,7 @@ mod tests {
                 let mut rng = MibRng::seed_from_u64(2);
                 let mut store = ParamStore::new();
                 let rows = 37;
-                let mut stack = small_stack(&mut store, rows);
+                let mut stack = small_stack(&mut store, rows, norm);
                 stack.init_using(&mut store, &mut rng);
                 let x = randn(&mut rng, rows * stack.in_dim());
                 stack.input_mut(rows).copy_from_slice(&x);
