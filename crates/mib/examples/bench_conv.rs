@@ -105,10 +105,13 @@ fn run(threads: usize, norm: bool) {
         let dyl: Vec<f32> = (0..ROWS * ol).map(|_| rng.random::<f32>() - 0.5).collect();
         let mut dx = vec![0.0f32; ROWS * il];
         let mut partial = vec![0.0f32; chunks * wl];
+        let pad = s.padded_len();
+        let mut padded = vec![0.0f32; chunks * pad];
         let a = ms(|| {
             cols.par_chunks_mut(cl)
+                .zip(padded.par_chunks_mut(pad))
                 .zip(xin.par_chunks(PER * il))
-                .for_each(|(c, x)| x.chunks_exact(il).for_each(|x| s.im2col(x, c)))
+                .for_each(|((c, xp), x)| x.chunks_exact(il).for_each(|x| s.im2col(x, xp, c)))
         });
         let b = ms(|| {
             y.par_chunks_mut(PER * ol)
@@ -139,8 +142,11 @@ fn run(threads: usize, norm: bool) {
         });
         let e = ms(|| {
             dx.par_chunks_mut(PER * il)
+                .zip(padded.par_chunks_mut(pad))
                 .zip(cols.par_chunks(cl))
-                .for_each(|(dx, c)| dx.chunks_exact_mut(il).for_each(|dx| s.col2im(c, dx)))
+                .for_each(|((dx, xp), c)| {
+                    dx.chunks_exact_mut(il).for_each(|dx| s.col2im(c, xp, dx))
+                })
         });
         let first = l == 0;
         println!(

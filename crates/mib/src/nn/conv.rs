@@ -210,49 +210,46 @@ impl Conv2dShape {
         self.weight_len() * self.out_h() * self.out_w()
     }
 
-    /// For kernel offset `j` along a dimension of input size `n_in` and output size `n_out`: the
-    /// output positions `lo..hi` whose input position `o * stride + j - padding` is inside the input.
-    fn valid(&self, j: usize, n_in: usize, n_out: usize) -> (usize, usize) {
-        let (s, p) = (self.stride, self.padding);
-        let lo = if j >= p { 0 } else { (p - j).div_ceil(s) };
-        let hi = if n_in + p > j {
-            ((n_in - 1 + p - j) / s + 1).min(n_out)
-        } else {
-            0
-        };
-        (lo.min(hi), hi)
+    /// Values of one item's zero-padded input, `C (in_h + 2 padding) (in_w + 2 padding)`: the
+    /// scratch of [`Conv2dShape::im2col`] and [`Conv2dShape::col2im`].
+    pub fn padded_len(&self) -> usize {
+        let p = self.padding;
+        self.in_channels * (self.in_h + 2 * p) * (self.in_w + 2 * p)
     }
 
     /// Unfolds one item `x` (`[C, in_h, in_w]`) into patch columns `cols` (`[C kh kw, out_h out_w]`,
     /// row `(c, i, j)`, column `(oy, ox)` holding `x[c, oy s + i - p, ox s + j - p]`, 0 in the padding).
-    pub fn im2col(&self, x: &[f32], cols: &mut [f32]) {
-        let (h, w, oh, ow) = (self.in_h, self.in_w, self.out_h(), self.out_w());
-        let (s, p) = (self.stride, self.padding);
-        let hw_out = oh * ow;
-        let mut rows = cols[..self.cols_len()].chunks_exact_mut(hw_out);
-        for xc in x[..self.in_len()].chunks_exact(h * w) {
+    /// With padding, `x` is first copied into `padded` ([`Conv2dShape::padded_len`] values), so
+    /// that the copies need no bounds logic.
+    pub fn im2col(&self, x: &[f32], padded: &mut [f32], cols: &mut [f32]) {
+        let (h, w, p) = (self.in_h, self.in_w, self.padding);
+        let (hp, wp) = (h + 2 * p, w + 2 * p);
+        let src: &[f32] = if p == 0 {
+            &x[..self.in_len()]
+        } else {
+            let xp = &mut padded[..self.padded_len()];
+            xp.fill(0.0);
+            for (xc, pc) in x.chunks_exact(h * w).zip(xp.chunks_exact_mut(hp * wp)) {
+                for (r, xr) in xc.chunks_exact(w).enumerate() {
+                    pc[(r + p) * wp + p..][..w].copy_from_slice(xr);
+                }
+            }
+            xp
+        };
+        let (oh, ow, s) = (self.out_h(), self.out_w(), self.stride);
+        let span = (ow - 1) * s + 1;
+        let mut rows = cols[..self.cols_len()].chunks_exact_mut(oh * ow);
+        for pc in src.chunks_exact(hp * wp) {
             for i in 0..self.kernel_h {
-                let (ylo, yhi) = self.valid(i, h, oh);
                 for j in 0..self.kernel_w {
                     let row = rows.next().expect("cols holds C kh kw rows");
-                    let (lo, hi) = self.valid(j, w, ow);
-                    row[..ylo * ow].fill(0.0);
-                    row[yhi * ow..].fill(0.0);
-                    for oy in ylo..yhi {
-                        let out = &mut row[oy * ow..(oy + 1) * ow];
-                        let xr = &xc[(oy * s + i - p) * w..][..w];
-                        out[..lo].fill(0.0);
-                        out[hi..].fill(0.0);
-                        if lo < hi {
-                            let start = lo * s + j - p;
-                            if s == 1 {
-                                out[lo..hi].copy_from_slice(&xr[start..start + hi - lo]);
-                            } else {
-                                for (v, &x) in
-                                    out[lo..hi].iter_mut().zip(xr[start..].iter().step_by(s))
-                                {
-                                    *v = x;
-                                }
+                    for (oy, out) in row.chunks_exact_mut(ow).enumerate() {
+                        let src = &pc[(oy * s + i) * wp + j..][..span];
+                        if s == 1 {
+                            out.copy_from_slice(src);
+                        } else {
+                            for (ox, o) in out.iter_mut().enumerate() {
+                                *o = src[ox * s];
                             }
                         }
                     }
@@ -263,37 +260,46 @@ impl Conv2dShape {
 
     /// The adjoint of [`Conv2dShape::im2col`]: overwrites `dx` (`[C, in_h, in_w]`) with the sums of
     /// the patch-column gradients `dcols` (`[C kh kw, out_h out_w]`) over every place each input
-    /// value was copied to.
-    pub fn col2im(&self, dcols: &[f32], dx: &mut [f32]) {
-        let (h, w, oh, ow) = (self.in_h, self.in_w, self.out_h(), self.out_w());
-        let (s, p) = (self.stride, self.padding);
-        let hw_out = oh * ow;
-        let dx = &mut dx[..self.in_len()];
-        dx.fill(0.0);
-        let mut rows = dcols[..self.cols_len()].chunks_exact(hw_out);
-        for xc in dx.chunks_exact_mut(h * w) {
+    /// value was copied to. With padding, the sums are made in `padded`
+    /// ([`Conv2dShape::padded_len`] values) and the inside copied to `dx`.
+    pub fn col2im(&self, dcols: &[f32], padded: &mut [f32], dx: &mut [f32]) {
+        let (h, w, p) = (self.in_h, self.in_w, self.padding);
+        let (hp, wp) = (h + 2 * p, w + 2 * p);
+        let (oh, ow, s) = (self.out_h(), self.out_w(), self.stride);
+        let span = (ow - 1) * s + 1;
+        let dst: &mut [f32] = if p == 0 {
+            &mut dx[..self.in_len()]
+        } else {
+            &mut padded[..self.padded_len()]
+        };
+        dst.fill(0.0);
+        let mut rows = dcols[..self.cols_len()].chunks_exact(oh * ow);
+        for pc in dst.chunks_exact_mut(hp * wp) {
             for i in 0..self.kernel_h {
-                let (ylo, yhi) = self.valid(i, h, oh);
                 for j in 0..self.kernel_w {
                     let row = rows.next().expect("dcols holds C kh kw rows");
-                    let (lo, hi) = self.valid(j, w, ow);
-                    if lo >= hi {
-                        continue;
-                    }
-                    for oy in ylo..yhi {
-                        let g = &row[oy * ow + lo..oy * ow + hi];
-                        let xr = &mut xc[(oy * s + i - p) * w..][..w];
-                        let start = lo * s + j - p;
+                    for (oy, g) in row.chunks_exact(ow).enumerate() {
+                        let d = &mut pc[(oy * s + i) * wp + j..][..span];
                         if s == 1 {
-                            for (d, &g) in xr[start..start + hi - lo].iter_mut().zip(g) {
+                            for (d, &g) in d.iter_mut().zip(g) {
                                 *d += g;
                             }
                         } else {
-                            for (d, &g) in xr[start..].iter_mut().step_by(s).zip(g) {
-                                *d += g;
+                            for (ox, &g) in g.iter().enumerate() {
+                                d[ox * s] += g;
                             }
                         }
                     }
+                }
+            }
+        }
+        if p > 0 {
+            for (xc, pc) in dx[..self.in_len()]
+                .chunks_exact_mut(h * w)
+                .zip(padded.chunks_exact(hp * wp))
+            {
+                for (r, xr) in xc.chunks_exact_mut(w).enumerate() {
+                    xr.copy_from_slice(&pc[(r + p) * wp + p..][..w]);
                 }
             }
         }
@@ -363,10 +369,10 @@ impl Conv2d {
     }
 
     /// Scratch values [`Conv2d::forward`] and [`Conv2d::backward`] need for `rows` rows: per chunk
-    /// of items, one item's patch columns and a partial weight and bias gradient.
+    /// of items, one item's patch columns and padded input, and a partial weight and bias gradient.
     pub fn workspace_len(&self, rows: usize) -> usize {
         let s = &self.shape;
-        rows.min(GRAD_CHUNKS) * (s.cols_len() + s.weight_len() + s.out_channels)
+        rows.min(GRAD_CHUNKS) * (s.cols_len() + s.padded_len() + s.weight_len() + s.out_channels)
     }
 
     /// Forward pass over `rows` items: `y = conv2d(x, W, b)`, then ReLU when `relu`.
@@ -398,9 +404,10 @@ impl Conv2d {
             .zip(x[..rows * il].par_chunks(per * il))
             .zip(work[..n_chunks * work_len].par_chunks_mut(work_len))
             .for_each(|((y, x), work)| {
-                let cols = &mut work[..cl];
+                let (cols, rest) = work.split_at_mut(cl);
+                let padded = &mut rest[..s.padded_len()];
                 for (y, x) in y.chunks_exact_mut(ol).zip(x.chunks_exact(il)) {
-                    s.im2col(x, cols);
+                    s.im2col(x, padded, cols);
                     matmul_one(y, w, cols, o, pl, hw, false);
                     for (row, &b) in y.chunks_exact_mut(hw).zip(b) {
                         if relu {
@@ -458,12 +465,14 @@ impl Conv2d {
         let w = &params[self.w..self.w + wl];
         let (per, n_chunks) = chunking(rows);
         let part_len = wl + o;
-        let work_len = cl + part_len;
+        let xl = s.padded_len();
+        let work_len = cl + xl + part_len;
         let work = &mut work[..n_chunks * work_len];
         // one chunk of items: its partial weight and bias gradients, and its input gradients
         let chunk =
             |x: &[f32], dy: &mut [f32], y: &[f32], work: &mut [f32], dx: Option<&mut [f32]>| {
-                let (cols, part) = work.split_at_mut(cl);
+                let (cols, rest) = work.split_at_mut(cl);
+                let (padded, part) = rest.split_at_mut(xl);
                 let (pw, pb) = part.split_at_mut(wl);
                 pb.fill(0.0);
                 let mut dx = dx.map(|d| d.chunks_exact_mut(il));
@@ -483,13 +492,13 @@ impl Conv2d {
                     for (gb, row) in pb.iter_mut().zip(dy.chunks_exact(hw)) {
                         *gb += row.iter().sum::<f32>();
                     }
-                    s.im2col(x, cols);
+                    s.im2col(x, padded, cols);
                     // dW (+)= dy [O, HW] cols^T [HW, C kh kw]
                     matmul_nt_one(pw, dy, cols, o, hw, pl, i > 0);
                     if let Some(dx) = dx.as_mut().and_then(|d| d.next()) {
                         // dcols [C kh kw, HW] = W^T [C kh kw, O] dy [O, HW], over the columns
                         matmul_tn_one(cols, w, dy, pl, o, hw, false);
-                        s.col2im(cols, dx);
+                        s.col2im(cols, padded, dx);
                     }
                 }
             };
@@ -512,9 +521,10 @@ impl Conv2d {
         const SPAN: usize = 4096;
         let sum = |off: usize, g: &mut [f32]| {
             let n = g.len();
-            g.copy_from_slice(&work[cl + off..cl + off + n]);
+            let off = cl + xl + off;
+            g.copy_from_slice(&work[off..off + n]);
             for p in work.chunks_exact(work_len).skip(1) {
-                for (g, &v) in g.iter_mut().zip(&p[cl + off..cl + off + n]) {
+                for (g, &v) in g.iter_mut().zip(&p[off..off + n]) {
                     *g += v;
                 }
             }
@@ -999,9 +1009,10 @@ mod tests {
                 .map(|_| rng.random::<f32>() - 0.5)
                 .collect();
             let mut cols = vec![f32::NAN; s.cols_len()];
-            s.im2col(&x, &mut cols);
+            let mut padded = vec![f32::NAN; s.padded_len()];
+            s.im2col(&x, &mut padded, &mut cols);
             let mut dx = vec![f32::NAN; s.in_len()];
-            s.col2im(&c, &mut dx);
+            s.col2im(&c, &mut padded, &mut dx);
             let a: f64 = cols
                 .iter()
                 .zip(&c)
