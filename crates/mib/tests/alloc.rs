@@ -196,3 +196,66 @@ fn k_view_step_allocates_only_inside_gemm() {
         );
     }
 }
+
+/// Per forward + backward of a conv stack (1 -> 8 -> 16 channels, 3x3, strides 1 and 2, on 14x14
+/// images, 32 rows; with norms when `norm`), after warm-up: as [`counts`].
+fn conv_counts(threads: usize, norm: bool) -> (Vec<(usize, usize)>, usize) {
+    use mib::nn::{ConvLayerConfig, ConvStack, ConvStackConfig, ParamStore};
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .start_handler(|_| MEASURED.with(|m| m.set(true)))
+        .build()
+        .unwrap();
+    pool.install(|| {
+        let mut rng = MibRng::seed_from_u64(0);
+        let rows = 32;
+        let cfg = ConvStackConfig {
+            in_channels: 1,
+            height: 14,
+            width: 14,
+            layers: vec![
+                ConvLayerConfig::new(8, 3, 1, 1),
+                ConvLayerConfig::new(16, 3, 2, 1),
+            ],
+            norm,
+        };
+        let mut store = ParamStore::new();
+        let mut stack =
+            ConvStack::new(&mut store, "conv", "model.encoder", &cfg, rows, true).unwrap();
+        stack.init_using(&mut store, &mut rng);
+        let x: Vec<f32> = (0..rows * stack.in_dim()).map(|_| rng.random()).collect();
+        let dy: Vec<f32> = (0..rows * stack.out_dim())
+            .map(|_| rng.random::<f32>() - 0.5)
+            .collect();
+        let mut out = vec![];
+        let mut warmup_max = 0;
+        for i in 0..WARMUP + MEASURED_STEPS {
+            IN_GEMM.store(0, Ordering::SeqCst);
+            OTHER.store(0, Ordering::SeqCst);
+            ON.store(true, Ordering::SeqCst);
+            stack.input_mut(rows).copy_from_slice(&x);
+            stack.forward(store.values(), rows);
+            stack.output_grad_mut(rows).copy_from_slice(&dy);
+            let (p, g) = store.split();
+            stack.backward(p, g, rows);
+            ON.store(false, Ordering::SeqCst);
+            let c = (IN_GEMM.load(Ordering::SeqCst), OTHER.load(Ordering::SeqCst));
+            if i >= WARMUP {
+                out.push(c);
+            } else {
+                warmup_max = warmup_max.max(c.0);
+            }
+        }
+        (out, warmup_max)
+    })
+}
+
+/// A conv stack's forward and backward passes allocate nothing outside `gemm`, on one thread and
+/// on two, with and without norms.
+#[test]
+fn conv_stack_allocates_only_inside_gemm() {
+    check("conv stack, 1 thread", &conv_counts(1, false));
+    check("conv stack, 2 threads", &conv_counts(2, false));
+    check("conv stack with norms, 2 threads", &conv_counts(2, true));
+}

@@ -333,6 +333,37 @@ pub fn matmul_cc_nt(
     cc_nt(out, a, b, m, k, n, accumulate, true)
 }
 
+/// [`matmul`] as one single-threaded product (for running beside other products, e.g. one per
+/// item of a batch).
+pub fn matmul_one(
+    out: &mut [f32],
+    a: &[f32],
+    b: &[f32],
+    m: usize,
+    k: usize,
+    n: usize,
+    accumulate: bool,
+) {
+    assert!(a.len() >= m * k && b.len() >= k * n && out.len() >= m * n);
+    // SAFETY: lengths checked above; `out` is a distinct &mut borrow.
+    unsafe { gemm_one(m, n, k, rw(out, n, 1), accumulate, ro(a, k, 1), ro(b, n, 1)) }
+}
+
+/// [`matmul_nt`] as one single-threaded product (for running beside other products).
+pub fn matmul_nt_one(
+    out: &mut [f32],
+    a: &[f32],
+    b: &[f32],
+    m: usize,
+    k: usize,
+    n: usize,
+    accumulate: bool,
+) {
+    assert!(a.len() >= m * k && b.len() >= k * n && out.len() >= m * n);
+    // SAFETY: lengths checked above.
+    unsafe { gemm_one(m, n, k, rw(out, n, 1), accumulate, ro(a, k, 1), ro(b, 1, k)) }
+}
+
 /// [`matmul_tn`] as one single-threaded product (for running beside another product).
 pub fn matmul_tn_one(
     out: &mut [f32],
@@ -477,6 +508,10 @@ mod tests {
             close(&o);
             let bt = transpose(&b, k, n);
             matmul_nt(&mut o, &a, &bt, m, k, n, false);
+            close(&o);
+            matmul_nt_one(&mut o, &a, &bt, m, k, n, false);
+            close(&o);
+            matmul_one(&mut o, &a, &b, m, k, n, false);
             close(&o);
             let mut oc = vec![0.0; m * n];
             matmul_nt_colmajor(&mut oc, &a, &bt, m, k, n, false);

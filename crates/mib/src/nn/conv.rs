@@ -1,0 +1,1210 @@
+//! 2-D convolutions in PyTorch's NCHW layout, with explicit forward and backward passes by im2col and
+//! `gemm`, into buffers allocated once for a maximum number of rows; and [`ConvStack`], a chain of
+//! them with ReLUs that serves as the body of a convolutional encoder.
+//!
+//! A row is one item: an image `[C, H, W]` flattened in that order (as `torch.flatten(x, 1)` does),
+//! so a batch is `[rows, C * H * W]` row-major, exactly PyTorch's `[N, C, H, W]` tensor.
+//!
+//! # Algorithm
+//! Each item is processed on its own, the items in a fixed number of chunks that run in parallel
+//! on the rayon pool (each product single-threaded inside `gemm`): its input is unfolded into patch
+//! columns (`cols = im2col(x)`, `[C kh kw, Ho Wo]`, a per-chunk scratch that stays in cache), then
+//! `y = W cols + b` (`W`: `[O, C kh kw]`, PyTorch's weight layout) gives the output `[O, Ho Wo]`
+//! directly in NCHW order. The backward pass unfolds the columns again (cheaper than keeping every
+//! item's columns, which made the passes memory-bound) and computes `dW += dy cols^T`,
+//! `db += sum(dy)` and, when the input gradient is wanted, `dcols = W^T dy` (written over the
+//! columns) folded back with `col2im`. The weight and bias gradients are summed per chunk into
+//! partial sums, then the partial sums in a fixed order: the chunks depend only on the number of
+//! rows, so results are bit-identical whatever the number of threads.
+//!
+//! # Shapes
+//! Output size per spatial dimension: `floor((h + 2 padding - kernel) / stride) + 1`.
+
+use super::matmul::{matmul_nt_one, matmul_one, matmul_tn_one};
+use super::params::ParamStore;
+use crate::{Error, MibRng, Result};
+use rand::Rng;
+use rayon::prelude::*;
+
+/// The most chunks of items whose weight gradients are summed separately in a backward pass.
+const GRAD_CHUNKS: usize = 16;
+
+/// Items per chunk and the number of chunks for a pass over `rows` rows (a function of `rows`
+/// alone, so that partial sums are added in the same order whatever the number of threads).
+fn chunking(rows: usize) -> (usize, usize) {
+    let per = rows.div_ceil(rows.clamp(1, GRAD_CHUNKS));
+    (per, rows.div_ceil(per))
+}
+
+/// The hyperparameters of one convolution layer in a [`ConvStackConfig`]: a square kernel, the same
+/// stride and zero padding along both spatial dimensions (PyTorch's `nn.Conv2d(c_in, out_channels,
+/// kernel, stride, padding)`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvLayerConfig {
+    /// Output channels.
+    pub out_channels: usize,
+    /// Kernel height and width.
+    pub kernel: usize,
+    /// Stride along height and width.
+    pub stride: usize,
+    /// Zero padding on each side of height and width.
+    pub padding: usize,
+}
+
+impl ConvLayerConfig {
+    /// A layer with `out_channels` channels, a `kernel x kernel` kernel, `stride` and `padding`.
+    pub fn new(out_channels: usize, kernel: usize, stride: usize, padding: usize) -> Self {
+        ConvLayerConfig {
+            out_channels,
+            kernel,
+            stride,
+            padding,
+        }
+    }
+}
+
+/// A convolutional encoder body: the input image shape and a chain of convolution layers, each
+/// followed by a ReLU, the last output flattened (`C, H, W` order).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConvStackConfig {
+    /// Input channels (1 for grey images).
+    pub in_channels: usize,
+    /// Input height.
+    pub height: usize,
+    /// Input width.
+    pub width: usize,
+    /// The convolution layers, input first.
+    pub layers: Vec<ConvLayerConfig>,
+    /// Whether each convolution is followed by a layer norm over its whole output `[C, H, W]` with
+    /// a per-channel gain and shift (PyTorch's `nn.GroupNorm(1, C)`), before the ReLU. It computes
+    /// the same in training and inference (statistics per item, not per batch).
+    pub norm: bool,
+}
+
+impl ConvStackConfig {
+    /// Checks the chain against the input shape and returns the shape of every layer. Errors are
+    /// [`Error::Config`] naming `<key>.input_shape`, `<key>.layers`, `<key>.channels`,
+    /// `<key>.kernel`, `<key>.stride` (the message says which layer), where `key` is the config
+    /// path of this stack (e.g. `model.encoder`).
+    pub fn check(&self, key: &str) -> Result<Vec<Conv2dShape>> {
+        let (c, h, w) = (self.in_channels, self.height, self.width);
+        if c == 0 || h == 0 || w == 0 {
+            return Err(Error::config(
+                format!("{key}.input_shape"),
+                format!("[{c}, {h}, {w}]"),
+                "the input needs at least one channel, row and column",
+            ));
+        }
+        if self.layers.is_empty() {
+            return Err(Error::config(
+                format!("{key}.layers"),
+                "[]",
+                "a convolutional stack needs at least one layer",
+            ));
+        }
+        let (mut c, mut h, mut w) = (c, h, w);
+        let mut shapes = Vec::with_capacity(self.layers.len());
+        for (i, l) in self.layers.iter().enumerate() {
+            if l.out_channels == 0 {
+                return Err(Error::config(
+                    format!("{key}.channels"),
+                    l.out_channels,
+                    format!("layer {i}: a convolution needs at least one output channel"),
+                ));
+            }
+            if l.stride == 0 {
+                return Err(Error::config(
+                    format!("{key}.stride"),
+                    l.stride,
+                    format!("layer {i}: the stride must be at least 1"),
+                ));
+            }
+            let (ph, pw) = (h + 2 * l.padding, w + 2 * l.padding);
+            if l.kernel == 0 || l.kernel > ph || l.kernel > pw {
+                let shrunk = if i > 0 {
+                    " (the strides of the layers before it reduced the image to that)"
+                } else {
+                    ""
+                };
+                return Err(Error::config(
+                    format!("{key}.kernel"),
+                    l.kernel,
+                    format!(
+                        "layer {i}: the kernel must be at least 1 and fit the padded input \
+                         {ph}x{pw} ({h}x{w} plus padding {} on each side){shrunk}",
+                        l.padding
+                    ),
+                ));
+            }
+            let s = Conv2dShape {
+                in_channels: c,
+                out_channels: l.out_channels,
+                kernel_h: l.kernel,
+                kernel_w: l.kernel,
+                stride: l.stride,
+                padding: l.padding,
+                in_h: h,
+                in_w: w,
+            };
+            (c, h, w) = (s.out_channels, s.out_h(), s.out_w());
+            shapes.push(s);
+        }
+        Ok(shapes)
+    }
+}
+
+/// The shape of one 2-D convolution over NCHW items: `[in_channels, in_h, in_w]` ->
+/// `[out_channels, out_h, out_w]`, a `kernel_h x kernel_w` kernel, one stride and one zero padding
+/// for both spatial dimensions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conv2dShape {
+    /// Input channels `C`.
+    pub in_channels: usize,
+    /// Output channels `O`.
+    pub out_channels: usize,
+    /// Kernel height.
+    pub kernel_h: usize,
+    /// Kernel width.
+    pub kernel_w: usize,
+    /// Stride (both dimensions).
+    pub stride: usize,
+    /// Zero padding on each side (both dimensions).
+    pub padding: usize,
+    /// Input height.
+    pub in_h: usize,
+    /// Input width.
+    pub in_w: usize,
+}
+
+impl Conv2dShape {
+    /// Output height, `floor((in_h + 2 padding - kernel_h) / stride) + 1`.
+    pub fn out_h(&self) -> usize {
+        (self.in_h + 2 * self.padding - self.kernel_h) / self.stride + 1
+    }
+    /// Output width, `floor((in_w + 2 padding - kernel_w) / stride) + 1`.
+    pub fn out_w(&self) -> usize {
+        (self.in_w + 2 * self.padding - self.kernel_w) / self.stride + 1
+    }
+    /// Values per input item, `C * in_h * in_w`.
+    pub fn in_len(&self) -> usize {
+        self.in_channels * self.in_h * self.in_w
+    }
+    /// Values per output item, `O * out_h * out_w`.
+    pub fn out_len(&self) -> usize {
+        self.out_channels * self.out_h() * self.out_w()
+    }
+    /// Values per patch, `C * kernel_h * kernel_w` (the inner dimension of the products).
+    pub fn patch_len(&self) -> usize {
+        self.in_channels * self.kernel_h * self.kernel_w
+    }
+    /// Values of the unfolded patch columns of one item, `patch_len * out_h * out_w`.
+    pub fn cols_len(&self) -> usize {
+        self.patch_len() * self.out_h() * self.out_w()
+    }
+    /// Values of the weight, `O * C * kernel_h * kernel_w`.
+    pub fn weight_len(&self) -> usize {
+        self.out_channels * self.patch_len()
+    }
+    /// Multiply-adds of the forward pass per item.
+    pub fn macs_per_item(&self) -> usize {
+        self.weight_len() * self.out_h() * self.out_w()
+    }
+
+    /// Values of one item's zero-padded input, `C (in_h + 2 padding) (in_w + 2 padding)`: the
+    /// scratch of [`Conv2dShape::im2col`] and [`Conv2dShape::col2im`].
+    pub fn padded_len(&self) -> usize {
+        let p = self.padding;
+        self.in_channels * (self.in_h + 2 * p) * (self.in_w + 2 * p)
+    }
+
+    /// Unfolds one item `x` (`[C, in_h, in_w]`) into patch columns `cols` (`[C kh kw, out_h out_w]`,
+    /// row `(c, i, j)`, column `(oy, ox)` holding `x[c, oy s + i - p, ox s + j - p]`, 0 in the padding).
+    /// With padding, `x` is first copied into `padded` ([`Conv2dShape::padded_len`] values), so
+    /// that the copies need no bounds logic.
+    pub fn im2col(&self, x: &[f32], padded: &mut [f32], cols: &mut [f32]) {
+        let (h, w, p) = (self.in_h, self.in_w, self.padding);
+        let (hp, wp) = (h + 2 * p, w + 2 * p);
+        let src: &[f32] = if p == 0 {
+            &x[..self.in_len()]
+        } else {
+            let xp = &mut padded[..self.padded_len()];
+            xp.fill(0.0);
+            for (xc, pc) in x.chunks_exact(h * w).zip(xp.chunks_exact_mut(hp * wp)) {
+                for (r, xr) in xc.chunks_exact(w).enumerate() {
+                    pc[(r + p) * wp + p..][..w].copy_from_slice(xr);
+                }
+            }
+            xp
+        };
+        let (oh, ow, s) = (self.out_h(), self.out_w(), self.stride);
+        let span = (ow - 1) * s + 1;
+        let mut rows = cols[..self.cols_len()].chunks_exact_mut(oh * ow);
+        for pc in src.chunks_exact(hp * wp) {
+            for i in 0..self.kernel_h {
+                for j in 0..self.kernel_w {
+                    let row = rows.next().expect("cols holds C kh kw rows");
+                    for (oy, out) in row.chunks_exact_mut(ow).enumerate() {
+                        let src = &pc[(oy * s + i) * wp + j..][..span];
+                        if s == 1 {
+                            out.copy_from_slice(src);
+                        } else {
+                            for (ox, o) in out.iter_mut().enumerate() {
+                                *o = src[ox * s];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The adjoint of [`Conv2dShape::im2col`]: overwrites `dx` (`[C, in_h, in_w]`) with the sums of
+    /// the patch-column gradients `dcols` (`[C kh kw, out_h out_w]`) over every place each input
+    /// value was copied to. With padding, the sums are made in `padded`
+    /// ([`Conv2dShape::padded_len`] values) and the inside copied to `dx`.
+    pub fn col2im(&self, dcols: &[f32], padded: &mut [f32], dx: &mut [f32]) {
+        let (h, w, p) = (self.in_h, self.in_w, self.padding);
+        let (hp, wp) = (h + 2 * p, w + 2 * p);
+        let (oh, ow, s) = (self.out_h(), self.out_w(), self.stride);
+        let span = (ow - 1) * s + 1;
+        let dst: &mut [f32] = if p == 0 {
+            &mut dx[..self.in_len()]
+        } else {
+            &mut padded[..self.padded_len()]
+        };
+        dst.fill(0.0);
+        let mut rows = dcols[..self.cols_len()].chunks_exact(oh * ow);
+        for pc in dst.chunks_exact_mut(hp * wp) {
+            for i in 0..self.kernel_h {
+                for j in 0..self.kernel_w {
+                    let row = rows.next().expect("dcols holds C kh kw rows");
+                    for (oy, g) in row.chunks_exact(ow).enumerate() {
+                        let d = &mut pc[(oy * s + i) * wp + j..][..span];
+                        if s == 1 {
+                            for (d, &g) in d.iter_mut().zip(g) {
+                                *d += g;
+                            }
+                        } else {
+                            for (ox, &g) in g.iter().enumerate() {
+                                d[ox * s] += g;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if p > 0 {
+            for (xc, pc) in dx[..self.in_len()]
+                .chunks_exact_mut(h * w)
+                .zip(padded.chunks_exact(hp * wp))
+            {
+                for (r, xr) in xc.chunks_exact_mut(w).enumerate() {
+                    xr.copy_from_slice(&pc[(r + p) * wp + p..][..w]);
+                }
+            }
+        }
+    }
+}
+
+/// One convolution layer `y = conv2d(x, W, b)` (PyTorch's `nn.Conv2d`) whose weight
+/// (`[O, C, kh, kw]`, PyTorch's layout) and bias (`[O]`) live in a [`ParamStore`].
+///
+/// The layer owns no buffers: its passes read and write slices the caller allocated once (see
+/// [`ConvStack`], which holds them for a chain of layers), plus [`Conv2d::workspace_len`] values
+/// of scratch (one item's patch columns and a partial weight gradient per chunk of items).
+#[derive(Clone, Copy, Debug)]
+pub struct Conv2d {
+    shape: Conv2dShape,
+    w: usize,
+    b: usize,
+}
+
+impl Conv2d {
+    /// Registers the weight `<prefix>.weight` (`[O, C, kh, kw]`) and bias `<prefix>.bias` (`[O]`) of
+    /// a convolution of shape `shape` in `store`.
+    ///
+    /// # Panics
+    /// When the shape is degenerate (a zero size or stride, a kernel larger than the padded
+    /// input); [`ConvStackConfig::check`] reports these as errors.
+    pub fn new(store: &mut ParamStore, prefix: &str, shape: Conv2dShape) -> Self {
+        let s = shape;
+        assert!(
+            s.in_channels > 0 && s.out_channels > 0 && s.stride > 0 && s.kernel_h > 0,
+            "degenerate convolution {s:?}"
+        );
+        assert!(
+            s.kernel_w > 0
+                && s.kernel_h <= s.in_h + 2 * s.padding
+                && s.kernel_w <= s.in_w + 2 * s.padding,
+            "kernel larger than the padded input: {s:?}"
+        );
+        let w = store.register(
+            format!("{prefix}.weight"),
+            &[s.out_channels, s.in_channels, s.kernel_h, s.kernel_w],
+        );
+        let b = store.register(format!("{prefix}.bias"), &[s.out_channels]);
+        Conv2d { shape, w, b }
+    }
+
+    /// The layer's shape.
+    pub fn shape(&self) -> &Conv2dShape {
+        &self.shape
+    }
+
+    /// Store offsets `(weight, bias)`.
+    pub fn offsets(&self) -> (usize, usize) {
+        (self.w, self.b)
+    }
+
+    /// Initialises the weight and bias like PyTorch's `nn.Conv2d`: `U(-1/sqrt(fan_in),
+    /// 1/sqrt(fan_in))` with `fan_in = C kh kw` (kaiming-uniform with `a = sqrt(5)`), weight first.
+    pub fn init_using(&self, values: &mut [f32], rng: &mut MibRng) {
+        let bound = 1.0 / (self.shape.patch_len() as f32).sqrt();
+        let (wl, o) = (self.shape.weight_len(), self.shape.out_channels);
+        for r in [self.w..self.w + wl, self.b..self.b + o] {
+            for v in &mut values[r] {
+                *v = (rng.random::<f32>() * 2.0 - 1.0) * bound;
+            }
+        }
+    }
+
+    /// Scratch values [`Conv2d::forward`] and [`Conv2d::backward`] need for `rows` rows: per chunk
+    /// of items, one item's patch columns and padded input, and a partial weight and bias gradient.
+    pub fn workspace_len(&self, rows: usize) -> usize {
+        let s = &self.shape;
+        rows.min(GRAD_CHUNKS) * (s.cols_len() + s.padded_len() + s.weight_len() + s.out_channels)
+    }
+
+    /// Forward pass over `rows` items: `y = conv2d(x, W, b)`, then ReLU when `relu`.
+    ///
+    /// # Shapes
+    /// `x`: `[rows, in_len]`, `y`: `[rows, out_len]` (see [`Conv2dShape`]); `work`: at least
+    /// [`Conv2d::workspace_len`]`(rows)` values.
+    pub fn forward(
+        &self,
+        params: &[f32],
+        x: &[f32],
+        y: &mut [f32],
+        work: &mut [f32],
+        rows: usize,
+        relu: bool,
+    ) {
+        if rows == 0 {
+            return;
+        }
+        let s = &self.shape;
+        let (il, ol, cl) = (s.in_len(), s.out_len(), s.cols_len());
+        let (o, pl, hw) = (s.out_channels, s.patch_len(), s.out_h() * s.out_w());
+        let w = &params[self.w..self.w + s.weight_len()];
+        let b = &params[self.b..self.b + o];
+        let (per, n_chunks) = chunking(rows);
+        let work_len = self.workspace_len(rows) / rows.min(GRAD_CHUNKS);
+        y[..rows * ol]
+            .par_chunks_mut(per * ol)
+            .zip(x[..rows * il].par_chunks(per * il))
+            .zip(work[..n_chunks * work_len].par_chunks_mut(work_len))
+            .for_each(|((y, x), work)| {
+                let (cols, rest) = work.split_at_mut(cl);
+                let padded = &mut rest[..s.padded_len()];
+                for (y, x) in y.chunks_exact_mut(ol).zip(x.chunks_exact(il)) {
+                    s.im2col(x, padded, cols);
+                    matmul_one(y, w, cols, o, pl, hw, false);
+                    for (row, &b) in y.chunks_exact_mut(hw).zip(b) {
+                        if relu {
+                            for v in row {
+                                *v = (*v + b).max(0.0);
+                            }
+                        } else {
+                            for v in row {
+                                *v += b;
+                            }
+                        }
+                    }
+                }
+            });
+    }
+
+    /// Backward pass for the last [`Conv2d::forward`] over the same `x` and `rows`: overwrites
+    /// this layer's weight and bias gradients in `grads` and, when `dx` is given, the input
+    /// gradient.
+    ///
+    /// `dy` holds the gradient w.r.t. the output `y` (after the ReLU when `relu`); it is masked in
+    /// place by the ReLU (becoming the gradient w.r.t. the pre-activation). The patch columns are
+    /// unfolded again from `x`, item by item, into a scratch that stays in cache (cheaper than
+    /// keeping every item's columns from the forward pass, which is memory-bound).
+    ///
+    /// # Shapes
+    /// `x`, `dx`: `[rows, in_len]`; `dy`, `y`: `[rows, out_len]`; `work`: at least
+    /// [`Conv2d::workspace_len`]`(rows)` values.
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward(
+        &self,
+        params: &[f32],
+        grads: &mut [f32],
+        x: &[f32],
+        dy: &mut [f32],
+        y: &[f32],
+        dx: Option<&mut [f32]>,
+        work: &mut [f32],
+        rows: usize,
+        relu: bool,
+    ) {
+        if rows == 0 {
+            grads[self.w..self.w + self.shape.weight_len()].fill(0.0);
+            grads[self.b..self.b + self.shape.out_channels].fill(0.0);
+            return;
+        }
+        let s = &self.shape;
+        let (il, ol, cl) = (s.in_len(), s.out_len(), s.cols_len());
+        let (o, pl, hw, wl) = (
+            s.out_channels,
+            s.patch_len(),
+            s.out_h() * s.out_w(),
+            s.weight_len(),
+        );
+        let w = &params[self.w..self.w + wl];
+        let (per, n_chunks) = chunking(rows);
+        let part_len = wl + o;
+        let xl = s.padded_len();
+        let work_len = cl + xl + part_len;
+        let work = &mut work[..n_chunks * work_len];
+        // one chunk of items: its partial weight and bias gradients, and its input gradients
+        let chunk =
+            |x: &[f32], dy: &mut [f32], y: &[f32], work: &mut [f32], dx: Option<&mut [f32]>| {
+                let (cols, rest) = work.split_at_mut(cl);
+                let (padded, part) = rest.split_at_mut(xl);
+                let (pw, pb) = part.split_at_mut(wl);
+                pb.fill(0.0);
+                let mut dx = dx.map(|d| d.chunks_exact_mut(il));
+                for (i, ((dy, y), x)) in dy
+                    .chunks_exact_mut(ol)
+                    .zip(y.chunks_exact(ol))
+                    .zip(x.chunks_exact(il))
+                    .enumerate()
+                {
+                    if relu {
+                        for (d, &v) in dy.iter_mut().zip(y) {
+                            if v <= 0.0 {
+                                *d = 0.0;
+                            }
+                        }
+                    }
+                    for (gb, row) in pb.iter_mut().zip(dy.chunks_exact(hw)) {
+                        *gb += row.iter().sum::<f32>();
+                    }
+                    s.im2col(x, padded, cols);
+                    // dW (+)= dy [O, HW] cols^T [HW, C kh kw]
+                    matmul_nt_one(pw, dy, cols, o, hw, pl, i > 0);
+                    if let Some(dx) = dx.as_mut().and_then(|d| d.next()) {
+                        // dcols [C kh kw, HW] = W^T [C kh kw, O] dy [O, HW], over the columns
+                        matmul_tn_one(cols, w, dy, pl, o, hw, false);
+                        s.col2im(cols, padded, dx);
+                    }
+                }
+            };
+        let it = x[..rows * il]
+            .par_chunks(per * il)
+            .zip(dy[..rows * ol].par_chunks_mut(per * ol))
+            .zip(y[..rows * ol].par_chunks(per * ol))
+            .zip(work.par_chunks_mut(work_len));
+        match dx {
+            Some(dx) => it
+                .zip(dx[..rows * il].par_chunks_mut(per * il))
+                .for_each(|((((x, dy), y), wk), dx)| chunk(x, dy, y, wk, Some(dx))),
+            None => it.for_each(|(((x, dy), y), wk)| chunk(x, dy, y, wk, None)),
+        }
+        // the sums of the partial gradients, chunk by chunk in order; weight and bias are adjacent
+        let work = &*work;
+        let (gw, gb) = grads.split_at_mut(self.b);
+        let gw = &mut gw[self.w..self.w + wl];
+        let gb = &mut gb[..o];
+        const SPAN: usize = 4096;
+        let sum = |off: usize, g: &mut [f32]| {
+            let n = g.len();
+            let off = cl + xl + off;
+            g.copy_from_slice(&work[off..off + n]);
+            for p in work.chunks_exact(work_len).skip(1) {
+                for (g, &v) in g.iter_mut().zip(&p[off..off + n]) {
+                    *g += v;
+                }
+            }
+        };
+        gw.par_chunks_mut(SPAN)
+            .enumerate()
+            .for_each(|(i, g)| sum(i * SPAN, g));
+        sum(wl, gb);
+    }
+}
+
+/// A chain of [`Conv2d`] layers, each followed by a ReLU, the last output flattened to
+/// `[rows, C * H * W]` (PyTorch's `nn.Sequential(Conv2d, ReLU, ..., Conv2d, ReLU, Flatten)`): the body
+/// of a convolutional encoder, whose output feeds a dense head (an [`super::Mlp`]).
+///
+/// Parameters live in a [`ParamStore`] under `<prefix>.convs.<i>.weight` (`[O, C, kh, kw]`,
+/// PyTorch's layout, unlike the `[in, out]` of dense weights) and `<prefix>.convs.<i>.bias` (`[O]`).
+///
+/// Usage mirrors [`super::Mlp`]: write the input rows (NCHW images, flattened) into
+/// [`ConvStack::input_mut`], call [`ConvStack::forward`], read [`ConvStack::output`]; write the loss
+/// gradient w.r.t. the output into [`ConvStack::output_grad_mut`], call [`ConvStack::backward`],
+/// which overwrites the parameter gradients and (if enabled) fills [`ConvStack::input_grad`].
+///
+/// Memory: activations and their gradients for `max_rows` rows, and one shared scratch of
+/// [`Conv2d::workspace_len`] values (the patch columns are unfolded per item into a scratch that
+/// stays in cache, in the forward pass and again in the backward pass, instead of being kept for
+/// every item).
+#[derive(Clone, Debug)]
+pub struct ConvStack {
+    layers: Vec<Conv2d>,
+    /// norms[l]: the norm after layer l, when enabled.
+    norms: Vec<Option<ChannelNorm>>,
+    /// xhat[l]: the normalised output of layer l before gain, shift and ReLU (`[rows, out_len]`),
+    /// kept for the backward pass; empty without norms.
+    xhat: Vec<Vec<f32>>,
+    /// rstd[l]: `1 / sqrt(var + eps)` of each row of layer l's output; empty without norms.
+    rstd: Vec<Vec<f32>>,
+    /// Partial gain and shift gradients per chunk of rows.
+    norm_work: Vec<f32>,
+    /// acts[0] is the input; acts[l] (l >= 1) the output of layer l-1 (after its ReLU).
+    acts: Vec<Vec<f32>>,
+    /// grads[l]: gradient w.r.t. acts[l]; grads[0] is empty unless the input gradient is wanted.
+    grads: Vec<Vec<f32>>,
+    /// Scratch for the patch columns and partial gradients (shared by the layers).
+    work: Vec<f32>,
+    max_rows: usize,
+    input_grad: bool,
+}
+
+impl ConvStack {
+    /// Checks `cfg` ([`ConvStackConfig::check`], errors naming `<key>.<field>`), registers the
+    /// layers' parameters in `store` under `prefix` and allocates buffers for up to `max_rows` rows.
+    /// `input_grad`: whether [`ConvStack::backward`] also computes the gradient w.r.t. the input.
+    pub fn new(
+        store: &mut ParamStore,
+        prefix: &str,
+        key: &str,
+        cfg: &ConvStackConfig,
+        max_rows: usize,
+        input_grad: bool,
+    ) -> Result<Self> {
+        let shapes = cfg.check(key)?;
+        let layers: Vec<Conv2d> = shapes
+            .iter()
+            .enumerate()
+            .map(|(i, &s)| Conv2d::new(store, &format!("{prefix}.convs.{i}"), s))
+            .collect();
+        let norms: Vec<Option<ChannelNorm>> = shapes
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                cfg.norm.then(|| ChannelNorm {
+                    gain: store.register(format!("{prefix}.norms.{i}.weight"), &[s.out_channels]),
+                    shift: store.register(format!("{prefix}.norms.{i}.bias"), &[s.out_channels]),
+                })
+            })
+            .collect();
+        let (xhat, rstd) = shapes
+            .iter()
+            .map(|s| match cfg.norm {
+                true => (vec![0.0; s.out_len() * max_rows], vec![0.0; max_rows]),
+                false => (Vec::new(), Vec::new()),
+            })
+            .unzip();
+        let max_o = shapes.iter().map(|s| s.out_channels).max().unwrap_or(0);
+        let norm_work = vec![0.0; if cfg.norm { GRAD_CHUNKS * 2 * max_o } else { 0 }];
+        let mut acts = vec![vec![0.0; shapes[0].in_len() * max_rows]];
+        acts.extend(shapes.iter().map(|s| vec![0.0; s.out_len() * max_rows]));
+        let grads = acts
+            .iter()
+            .enumerate()
+            .map(|(l, a)| {
+                if l > 0 || input_grad {
+                    a.clone()
+                } else {
+                    Vec::new()
+                }
+            })
+            .collect();
+        let work_len = layers
+            .iter()
+            .map(|l| l.workspace_len(max_rows))
+            .max()
+            .unwrap_or(0);
+        let work = vec![0.0; work_len];
+        Ok(ConvStack {
+            layers,
+            norms,
+            xhat,
+            rstd,
+            norm_work,
+            acts,
+            grads,
+            work,
+            max_rows,
+            input_grad,
+        })
+    }
+
+    /// Initialises every layer like PyTorch's `nn.Conv2d` ([`Conv2d::init_using`]), layer by layer.
+    pub fn init_using(&self, store: &mut ParamStore, rng: &mut MibRng) {
+        let values = store.values_mut();
+        for l in &self.layers {
+            l.init_using(values, rng);
+        }
+        // norms start as the identity (gain 1, shift 0), drawing no random numbers
+        for (n, l) in self.norms.iter().zip(&self.layers) {
+            if let Some(n) = n {
+                let o = l.shape.out_channels;
+                values[n.gain..n.gain + o].fill(1.0);
+                values[n.shift..n.shift + o].fill(0.0);
+            }
+        }
+    }
+
+    /// Whether a norm follows each convolution.
+    pub fn has_norm(&self) -> bool {
+        self.norms.iter().any(Option::is_some)
+    }
+
+    /// The layers, input first.
+    pub fn layers(&self) -> &[Conv2d] {
+        &self.layers
+    }
+    /// Values per input row, `C * H * W` of the input image.
+    pub fn in_dim(&self) -> usize {
+        self.layers[0].shape.in_len()
+    }
+    /// Values per output row, `C * H * W` of the last layer's output.
+    pub fn out_dim(&self) -> usize {
+        self.layers.last().expect("non-empty").shape.out_len()
+    }
+    /// The output image shape `(C, H, W)`.
+    pub fn out_shape(&self) -> (usize, usize, usize) {
+        let s = self.layers.last().expect("non-empty").shape;
+        (s.out_channels, s.out_h(), s.out_w())
+    }
+    /// The most rows a pass can take.
+    pub fn max_rows(&self) -> usize {
+        self.max_rows
+    }
+    /// Multiply-adds of one forward pass per row.
+    pub fn macs_per_row(&self) -> usize {
+        self.layers.iter().map(|l| l.shape.macs_per_item()).sum()
+    }
+
+    /// The input buffer for `rows` rows, `[rows, in_dim]`.
+    pub fn input_mut(&mut self, rows: usize) -> &mut [f32] {
+        let d = self.in_dim();
+        &mut self.acts[0][..rows * d]
+    }
+    /// The input of the last forward pass, `[rows, in_dim]`.
+    pub fn input(&self, rows: usize) -> &[f32] {
+        &self.acts[0][..rows * self.in_dim()]
+    }
+    /// The output of the last forward pass (after the last ReLU), `[rows, out_dim]`.
+    pub fn output(&self, rows: usize) -> &[f32] {
+        &self.acts[self.layers.len()][..rows * self.out_dim()]
+    }
+    /// The buffer for the gradient w.r.t. the output, `[rows, out_dim]` (consumed by
+    /// [`ConvStack::backward`]).
+    pub fn output_grad_mut(&mut self, rows: usize) -> &mut [f32] {
+        let d = self.out_dim();
+        let l = self.layers.len();
+        &mut self.grads[l][..rows * d]
+    }
+    /// The gradient w.r.t. the input from the last backward pass, `[rows, in_dim]`.
+    ///
+    /// # Panics
+    /// When the stack was built without `input_grad`.
+    pub fn input_grad(&self, rows: usize) -> &[f32] {
+        assert!(self.input_grad, "conv stack built without input gradient");
+        &self.grads[0][..rows * self.in_dim()]
+    }
+
+    /// Forward pass over the first `rows` rows of the input buffer.
+    ///
+    /// # Shapes
+    /// input `[rows, in_dim]` -> output `[rows, out_dim]`.
+    pub fn forward(&mut self, params: &[f32], rows: usize) {
+        assert!(rows <= self.max_rows);
+        for (l, layer) in self.layers.iter().enumerate() {
+            let (lo, hi) = self.acts.split_at_mut(l + 1);
+            let norm = self.norms[l];
+            layer.forward(
+                params,
+                &lo[l],
+                &mut hi[0],
+                &mut self.work,
+                rows,
+                norm.is_none(),
+            );
+            if let Some(n) = norm {
+                let s = layer.shape;
+                n.forward(
+                    params,
+                    &mut hi[0][..rows * s.out_len()],
+                    &mut self.xhat[l][..rows * s.out_len()],
+                    &mut self.rstd[l][..rows],
+                    s.out_channels,
+                );
+            }
+        }
+    }
+
+    /// Backward pass for the last forward pass (same `rows`): reads (and overwrites) the output
+    /// gradient buffer, overwrites this stack's parameter gradients in `grads` and, when enabled,
+    /// the input gradient.
+    pub fn backward(&mut self, params: &[f32], grads: &mut [f32], rows: usize) {
+        assert!(rows <= self.max_rows);
+        for (l, layer) in self.layers.iter().enumerate().rev() {
+            let (lo, hi) = self.grads.split_at_mut(l + 1);
+            let dx = (l > 0 || self.input_grad).then(|| &mut lo[l][..]);
+            let norm = self.norms[l];
+            if let Some(n) = norm {
+                let s = layer.shape;
+                n.backward(
+                    params,
+                    grads,
+                    &mut hi[0][..rows * s.out_len()],
+                    &self.acts[l + 1][..rows * s.out_len()],
+                    &self.xhat[l][..rows * s.out_len()],
+                    &self.rstd[l][..rows],
+                    &mut self.norm_work,
+                    s.out_channels,
+                );
+            }
+            layer.backward(
+                params,
+                grads,
+                &self.acts[l],
+                &mut hi[0],
+                &self.acts[l + 1],
+                dx,
+                &mut self.work,
+                rows,
+                norm.is_none(),
+            );
+        }
+    }
+}
+
+/// The variance floor of [`ChannelNorm`] (PyTorch's default `eps`).
+const NORM_EPS: f32 = 1e-5;
+
+/// A layer norm over each item's whole `[C, H, W]` with a per-channel gain and shift, followed by a
+/// ReLU (PyTorch's `nn.GroupNorm(1, C)` then `nn.ReLU`).
+#[derive(Clone, Copy, Debug)]
+struct ChannelNorm {
+    gain: usize,
+    shift: usize,
+}
+
+impl ChannelNorm {
+    /// Normalises each row of `y` (`[rows, C * HW]`) in place, then gain, shift and ReLU; keeps the
+    /// normalised values in `xhat` and each row's `1 / sqrt(var + eps)` in `rstd`.
+    fn forward(&self, params: &[f32], y: &mut [f32], xhat: &mut [f32], rstd: &mut [f32], c: usize) {
+        let rows = rstd.len();
+        if rows == 0 {
+            return;
+        }
+        let d = y.len() / rows;
+        let hw = d / c;
+        let gain = &params[self.gain..self.gain + c];
+        let shift = &params[self.shift..self.shift + c];
+        y.par_chunks_mut(d)
+            .zip(xhat.par_chunks_mut(d))
+            .zip(rstd.par_iter_mut())
+            .for_each(|((row, xh), r)| {
+                let mean = row.iter().sum::<f32>() / d as f32;
+                let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / d as f32;
+                let inv = 1.0 / (var + NORM_EPS).sqrt();
+                *r = inv;
+                for (((ch, xh), &g), &s) in row
+                    .chunks_exact_mut(hw)
+                    .zip(xh.chunks_exact_mut(hw))
+                    .zip(gain)
+                    .zip(shift)
+                {
+                    for (v, h) in ch.iter_mut().zip(xh) {
+                        let n = (*v - mean) * inv;
+                        *h = n;
+                        *v = (g * n + s).max(0.0);
+                    }
+                }
+            });
+    }
+
+    /// The backward pass of [`ChannelNorm::forward`]: `dy` (`[rows, C * HW]`, the gradient w.r.t.
+    /// the ReLU's output `y`) is replaced by the gradient w.r.t. the norm's input; the gain and
+    /// shift gradients in `grads` are overwritten (summed per chunk of rows in `work`, then in
+    /// order).
+    #[allow(clippy::too_many_arguments)]
+    fn backward(
+        &self,
+        params: &[f32],
+        grads: &mut [f32],
+        dy: &mut [f32],
+        y: &[f32],
+        xhat: &[f32],
+        rstd: &[f32],
+        work: &mut [f32],
+        c: usize,
+    ) {
+        let rows = rstd.len();
+        grads[self.gain..self.gain + c].fill(0.0);
+        grads[self.shift..self.shift + c].fill(0.0);
+        if rows == 0 {
+            return;
+        }
+        let d = dy.len() / rows;
+        let hw = d / c;
+        let gain = &params[self.gain..self.gain + c];
+        let (per, n_chunks) = chunking(rows);
+        let work = &mut work[..n_chunks * 2 * c];
+        dy.par_chunks_mut(per * d)
+            .zip(y.par_chunks(per * d))
+            .zip(xhat.par_chunks(per * d))
+            .zip(rstd.par_chunks(per))
+            .zip(work.par_chunks_mut(2 * c))
+            .for_each(|((((dy, y), xh), rs), part)| {
+                let (dg, ds) = part.split_at_mut(c);
+                dg.fill(0.0);
+                ds.fill(0.0);
+                for (((row, y), xh), &r) in dy
+                    .chunks_exact_mut(d)
+                    .zip(y.chunks_exact(d))
+                    .zip(xh.chunks_exact(d))
+                    .zip(rs)
+                {
+                    let (mut sum, mut dot) = (0.0f32, 0.0f32);
+                    for (ch, ((((g, y), xh), dg), ds)) in row
+                        .chunks_exact_mut(hw)
+                        .zip(y.chunks_exact(hw))
+                        .zip(xh.chunks_exact(hw))
+                        .zip(dg.iter_mut())
+                        .zip(ds.iter_mut())
+                        .enumerate()
+                    {
+                        for ((g, &y), &h) in g.iter_mut().zip(y).zip(xh) {
+                            if y <= 0.0 {
+                                *g = 0.0;
+                            }
+                            *dg += *g * h;
+                            *ds += *g;
+                            *g *= gain[ch];
+                            sum += *g;
+                            dot += *g * h;
+                        }
+                    }
+                    let (mean, mean_dot) = (sum / d as f32, dot / d as f32);
+                    for (g, &h) in row.iter_mut().zip(xh) {
+                        *g = r * (*g - mean - h * mean_dot);
+                    }
+                }
+            });
+        let work = &*work;
+        for p in work.chunks_exact(2 * c) {
+            for (g, &v) in grads[self.gain..self.gain + c].iter_mut().zip(&p[..c]) {
+                *g += v;
+            }
+            for (g, &v) in grads[self.shift..self.shift + c].iter_mut().zip(&p[c..]) {
+                *g += v;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    /// Direct convolution of one item, in f64.
+    fn naive(s: &Conv2dShape, x: &[f32], w: &[f32], b: &[f32]) -> Vec<f64> {
+        let (oh, ow) = (s.out_h(), s.out_w());
+        let mut y = vec![0.0f64; s.out_len()];
+        for o in 0..s.out_channels {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let mut acc = b[o] as f64;
+                    for c in 0..s.in_channels {
+                        for i in 0..s.kernel_h {
+                            for j in 0..s.kernel_w {
+                                let iy = (oy * s.stride + i) as isize - s.padding as isize;
+                                let ix = (ox * s.stride + j) as isize - s.padding as isize;
+                                if iy < 0
+                                    || ix < 0
+                                    || iy >= s.in_h as isize
+                                    || ix >= s.in_w as isize
+                                {
+                                    continue;
+                                }
+                                let xv = x[(c * s.in_h + iy as usize) * s.in_w + ix as usize];
+                                let wv =
+                                    w[((o * s.in_channels + c) * s.kernel_h + i) * s.kernel_w + j];
+                                acc += xv as f64 * wv as f64;
+                            }
+                        }
+                    }
+                    y[(o * oh + oy) * ow + ox] = acc;
+                }
+            }
+        }
+        y
+    }
+
+    fn shapes() -> Vec<Conv2dShape> {
+        let mk = |c, o, kh, kw, stride, padding, in_h, in_w| Conv2dShape {
+            in_channels: c,
+            out_channels: o,
+            kernel_h: kh,
+            kernel_w: kw,
+            stride,
+            padding,
+            in_h,
+            in_w,
+        };
+        vec![
+            mk(3, 4, 3, 3, 1, 1, 7, 6),
+            mk(2, 5, 3, 3, 2, 1, 8, 7),
+            mk(2, 3, 5, 5, 1, 2, 9, 9),
+            mk(2, 4, 3, 3, 2, 0, 9, 8),
+            mk(6, 3, 1, 1, 1, 0, 5, 5),
+            mk(3, 4, 4, 4, 2, 1, 8, 8),
+            mk(2, 3, 2, 3, 3, 2, 5, 7),
+            mk(1, 2, 3, 3, 2, 3, 2, 2),
+        ]
+    }
+
+    #[test]
+    fn forward_matches_direct_convolution() {
+        let mut rng = MibRng::seed_from_u64(3);
+        for s in shapes() {
+            let mut store = ParamStore::new();
+            let conv = Conv2d::new(&mut store, "c", s);
+            conv.init_using(store.values_mut(), &mut rng);
+            let rows = 3;
+            let x: Vec<f32> = (0..rows * s.in_len())
+                .map(|_| rng.random::<f32>() - 0.5)
+                .collect();
+            let mut y = vec![0.0; rows * s.out_len()];
+            let mut work = vec![0.0; conv.workspace_len(rows)];
+            conv.forward(store.values(), &x, &mut y, &mut work, rows, false);
+            let (w, b) = (store.get("c.weight").unwrap(), store.get("c.bias").unwrap());
+            for n in 0..rows {
+                let want = naive(&s, &x[n * s.in_len()..(n + 1) * s.in_len()], w, b);
+                for (g, w) in y[n * s.out_len()..].iter().zip(&want) {
+                    assert!((*g as f64 - w).abs() < 1e-5, "{s:?}: {g} vs {w}");
+                }
+            }
+        }
+    }
+
+    /// `<im2col(x), c> == <x, col2im(c)>` for random `x`, `c`: col2im is im2col's adjoint.
+    #[test]
+    fn col2im_is_the_adjoint_of_im2col() {
+        let mut rng = MibRng::seed_from_u64(4);
+        for s in shapes() {
+            let x: Vec<f32> = (0..s.in_len()).map(|_| rng.random::<f32>() - 0.5).collect();
+            let c: Vec<f32> = (0..s.cols_len())
+                .map(|_| rng.random::<f32>() - 0.5)
+                .collect();
+            let mut cols = vec![f32::NAN; s.cols_len()];
+            let mut padded = vec![f32::NAN; s.padded_len()];
+            s.im2col(&x, &mut padded, &mut cols);
+            let mut dx = vec![f32::NAN; s.in_len()];
+            s.col2im(&c, &mut padded, &mut dx);
+            let a: f64 = cols
+                .iter()
+                .zip(&c)
+                .map(|(a, b)| *a as f64 * *b as f64)
+                .sum();
+            let b: f64 = x.iter().zip(&dx).map(|(a, b)| *a as f64 * *b as f64).sum();
+            assert!((a - b).abs() < 1e-4 * (1.0 + a.abs()), "{s:?}: {a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn config_errors_name_the_key() {
+        let cfg = |layers: Vec<ConvLayerConfig>| ConvStackConfig {
+            in_channels: 1,
+            height: 8,
+            width: 8,
+            layers,
+            norm: false,
+        };
+        let field = |c: ConvStackConfig| match c.check("model.encoder") {
+            Err(Error::Config { field, .. }) => field,
+            other => panic!("expected a config error, got {other:?}"),
+        };
+        let l = ConvLayerConfig::new;
+        assert_eq!(field(cfg(vec![l(4, 11, 1, 1)])), "model.encoder.kernel");
+        assert_eq!(field(cfg(vec![l(4, 0, 1, 1)])), "model.encoder.kernel");
+        assert_eq!(field(cfg(vec![l(4, 3, 0, 1)])), "model.encoder.stride");
+        assert_eq!(field(cfg(vec![l(0, 3, 1, 1)])), "model.encoder.channels");
+        assert_eq!(field(cfg(vec![])), "model.encoder.layers");
+        let mut c = cfg(vec![l(4, 3, 1, 1)]);
+        c.in_channels = 0;
+        assert_eq!(field(c), "model.encoder.input_shape");
+        // 8 -> 4 -> 2 -> 1 -> a 3x3 kernel without padding no longer fits
+        let chain = vec![l(4, 3, 2, 1), l(4, 3, 2, 1), l(4, 3, 2, 1), l(4, 3, 1, 0)];
+        let err = cfg(chain).check("model.encoder").unwrap_err().to_string();
+        assert!(
+            err.contains("model.encoder.kernel") && err.contains("layer 3"),
+            "{err}"
+        );
+        let ok = cfg(vec![l(4, 3, 1, 1), l(8, 3, 2, 1), l(8, 3, 2, 1)]);
+        let shapes = ok.check("model.encoder").unwrap();
+        assert_eq!(
+            shapes
+                .iter()
+                .map(|s| (s.out_h(), s.out_w()))
+                .collect::<Vec<_>>(),
+            vec![(8, 8), (4, 4), (2, 2)]
+        );
+    }
+
+    fn randn(rng: &mut MibRng, n: usize) -> Vec<f32> {
+        (0..n)
+            .map(|_| rng.sample::<f32, _>(rand_distr::StandardNormal))
+            .collect()
+    }
+
+    /// Central difference of `f` at `x[i]` with step `h`, evaluated in f64 around f32 values.
+    fn fd(x: &mut [f32], i: usize, h: f32, mut f: impl FnMut(&[f32]) -> f64) -> f64 {
+        let x0 = x[i];
+        x[i] = x0 + h;
+        let a = f(x);
+        x[i] = x0 - h;
+        let b = f(x);
+        x[i] = x0;
+        (a - b) / (2.0 * h as f64)
+    }
+
+    fn small_stack(store: &mut ParamStore, max_rows: usize, norm: bool) -> ConvStack {
+        let cfg = ConvStackConfig {
+            in_channels: 2,
+            height: 7,
+            width: 6,
+            layers: vec![
+                ConvLayerConfig::new(3, 3, 1, 1),
+                ConvLayerConfig::new(4, 3, 2, 1),
+                ConvLayerConfig::new(2, 2, 1, 0),
+            ],
+            norm,
+        };
+        ConvStack::new(store, "conv", "model.encoder", &cfg, max_rows, true).unwrap()
+    }
+
+    /// The gradients of `sum(output * r)` w.r.t. every parameter and input value match central
+    /// differences (with a smaller step where the first one crosses a ReLU kink).
+    #[test]
+    fn stack_backward_matches_finite_differences() {
+        check_stack_backward(false);
+    }
+
+    /// As [`stack_backward_matches_finite_differences`], with a norm after each convolution.
+    #[test]
+    fn normed_stack_backward_matches_finite_differences() {
+        check_stack_backward(true);
+    }
+
+    fn check_stack_backward(norm: bool) {
+        let mut rng = MibRng::seed_from_u64(1);
+        let mut store = ParamStore::new();
+        let rows = 3;
+        // built for more rows than used, so that passes over fewer rows are exercised
+        let mut stack = small_stack(&mut store, rows + 2, norm);
+        stack.init_using(&mut store, &mut rng);
+        assert_eq!(stack.has_norm(), norm);
+        // gains and shifts away from the identity, so that their gradients are checked too
+        let ranges: Vec<_> = store
+            .entries()
+            .iter()
+            .filter(|e| e.name.contains("norms"))
+            .map(|e| e.range())
+            .collect();
+        assert_eq!(ranges.len(), if norm { 6 } else { 0 });
+        for r in ranges {
+            for v in &mut store.values_mut()[r] {
+                *v += 0.5 * rng.random::<f32>() - 0.25;
+            }
+        }
+        assert_eq!(stack.out_shape(), (2, 3, 2));
+        let x = randn(&mut rng, rows * stack.in_dim());
+        let r = randn(&mut rng, rows * stack.out_dim());
+        let loss = |st: &mut ConvStack, p: &[f32], x: &[f32]| -> f64 {
+            st.input_mut(rows).copy_from_slice(x);
+            st.forward(p, rows);
+            st.output(rows)
+                .iter()
+                .zip(&r)
+                .map(|(a, b)| (a * b) as f64)
+                .sum()
+        };
+        loss(&mut stack, store.values(), &x);
+        stack.output_grad_mut(rows).copy_from_slice(&r);
+        let (p, g) = store.split();
+        stack.backward(p, g, rows);
+        let grads = store.grads().to_vec();
+        let dx = stack.input_grad(rows).to_vec();
+        assert!(grads.iter().filter(|g| **g != 0.0).count() > grads.len() / 2);
+        let gmax = grads.iter().chain(&dx).fold(0.0f32, |m, v| m.max(v.abs())) as f64;
+        let mut params = store.values().to_vec();
+        let check = |what: &str, i: usize, num: &mut dyn FnMut(f32) -> f64, want: f32| {
+            let mut n = num(1e-3);
+            if (n - want as f64).abs() >= 2e-3 * gmax {
+                n = num(1e-4);
+            }
+            assert!(
+                (n - want as f64).abs() < 2e-3 * gmax,
+                "{what} {i}: fd {n} vs {want}"
+            );
+        };
+        for (i, &want) in grads.iter().enumerate() {
+            let mut num = |h: f32| fd(&mut params, i, h, |p| loss(&mut stack, p, &x));
+            check("param", i, &mut num, want);
+        }
+        let mut xs = x.clone();
+        for (i, &want) in dx.iter().enumerate() {
+            let p = store.values();
+            let mut num = |h: f32| fd(&mut xs, i, h, |x| loss(&mut stack, p, x));
+            check("input", i, &mut num, want);
+        }
+    }
+
+    /// Forward and backward give bit-identical results on 1, 2 and 3 threads.
+    #[test]
+    fn results_do_not_depend_on_the_thread_count() {
+        for norm in [false, true] {
+            check_thread_count(norm);
+        }
+    }
+
+    fn check_thread_count(norm: bool) {
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let mut rng = MibRng::seed_from_u64(2);
+                let mut store = ParamStore::new();
+                let rows = 37;
+                let mut stack = small_stack(&mut store, rows, norm);
+                stack.init_using(&mut store, &mut rng);
+                let x = randn(&mut rng, rows * stack.in_dim());
+                stack.input_mut(rows).copy_from_slice(&x);
+                stack.forward(store.values(), rows);
+                let out = stack.output(rows).to_vec();
+                let r = randn(&mut rng, rows * stack.out_dim());
+                stack.output_grad_mut(rows).copy_from_slice(&r);
+                let (p, g) = store.split();
+                stack.backward(p, g, rows);
+                (out, store.grads().to_vec(), stack.input_grad(rows).to_vec())
+            })
+        };
+        let one = run(1);
+        assert_eq!(one, run(2));
+        assert_eq!(one, run(3));
+    }
+}
