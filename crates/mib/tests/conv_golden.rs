@@ -113,7 +113,7 @@ fn conv2d_cases_match_pytorch() {
             [u("O"), u("C"), u("kernel"), u("kernel")]
         );
         let mut store = ParamStore::new();
-        let conv = Conv2d::new(&mut store, "c", shape);
+        let conv = Conv2d::new(&mut store, "c", shape).unwrap();
         store
             .get_mut("c.weight")
             .unwrap()
@@ -178,7 +178,7 @@ fn encoder(f: &Fixture) -> (ParamStore, ConvStack, Mlp) {
     let stack = ConvStack::new(&mut store, "enc", "model.encoder", &cfg, 2 * B, false).unwrap();
     assert_eq!(stack.out_shape(), (8, 3, 3));
     assert_eq!(stack.out_dim(), 72);
-    let head = Mlp::new(&mut store, "head", &[72, 2 * Z], 2 * B, true);
+    let head = Mlp::new(&mut store, "head", &[72, 2 * Z], 2 * B, true).unwrap();
     for (i, torch) in [0, 2, 4].iter().enumerate() {
         for p in ["weight", "bias"] {
             store

@@ -323,10 +323,12 @@ impl Conv2d {
     /// Registers the weight `<prefix>.weight` (`[O, C, kh, kw]`) and bias `<prefix>.bias` (`[O]`) of
     /// a convolution of shape `shape` in `store`.
     ///
+    /// Errors when its parameters cannot be allocated.
+    ///
     /// # Panics
     /// When the shape is degenerate (a zero size or stride, a kernel larger than the padded
     /// input); [`ConvStackConfig::check`] reports these as errors.
-    pub fn new(store: &mut ParamStore, prefix: &str, shape: Conv2dShape) -> Self {
+    pub fn new(store: &mut ParamStore, prefix: &str, shape: Conv2dShape) -> Result<Self> {
         let s = shape;
         assert!(
             s.in_channels > 0 && s.out_channels > 0 && s.stride > 0 && s.kernel_h > 0,
@@ -341,9 +343,9 @@ impl Conv2d {
         let w = store.register(
             format!("{prefix}.weight"),
             &[s.out_channels, s.in_channels, s.kernel_h, s.kernel_w],
-        );
-        let b = store.register(format!("{prefix}.bias"), &[s.out_channels]);
-        Conv2d { shape, w, b }
+        )?;
+        let b = store.register(format!("{prefix}.bias"), &[s.out_channels])?;
+        Ok(Conv2d { shape, w, b })
     }
 
     /// The layer's shape.
@@ -591,17 +593,25 @@ impl ConvStack {
             .iter()
             .enumerate()
             .map(|(i, &s)| Conv2d::new(store, &format!("{prefix}.convs.{i}"), s))
-            .collect();
+            .collect::<Result<_>>()?;
         let norms: Vec<Option<ChannelNorm>> = shapes
             .iter()
             .enumerate()
             .map(|(i, s)| {
-                cfg.norm.then(|| ChannelNorm {
-                    gain: store.register(format!("{prefix}.norms.{i}.weight"), &[s.out_channels]),
-                    shift: store.register(format!("{prefix}.norms.{i}.bias"), &[s.out_channels]),
-                })
+                cfg.norm
+                    .then(|| -> Result<ChannelNorm> {
+                        Ok(ChannelNorm {
+                            gain: store.register(
+                                format!("{prefix}.norms.{i}.weight"),
+                                &[s.out_channels],
+                            )?,
+                            shift: store
+                                .register(format!("{prefix}.norms.{i}.bias"), &[s.out_channels])?,
+                        })
+                    })
+                    .transpose()
             })
-            .collect();
+            .collect::<Result<_>>()?;
         let (xhat, rstd) = shapes
             .iter()
             .map(|s| match cfg.norm {
@@ -980,7 +990,7 @@ mod tests {
         let mut rng = MibRng::seed_from_u64(3);
         for s in shapes() {
             let mut store = ParamStore::new();
-            let conv = Conv2d::new(&mut store, "c", s);
+            let conv = Conv2d::new(&mut store, "c", s).unwrap();
             conv.init_using(store.values_mut(), &mut rng);
             let rows = 3;
             let x: Vec<f32> = (0..rows * s.in_len())
