@@ -104,7 +104,7 @@ impl MemoryPlan {
         }
         // The setting to name: the one behind the largest part.
         let mut parts: Vec<&MemoryPart> = self.parts.iter().filter(|p| p.bytes > 0).collect();
-        parts.sort_by(|a, b| b.bytes.cmp(&a.bytes));
+        parts.sort_by_key(|p| std::cmp::Reverse(p.bytes));
         let top = parts[0];
         let listed = parts
             .iter()
@@ -216,7 +216,7 @@ fn address_space_room() -> Option<u64> {
         let status = std::fs::read_to_string("/proc/self/status").ok()?;
         let line = status.lines().find(|l| l.starts_with("VmSize:"))?;
         let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-        Some((lim.rlim_cur as u64).saturating_sub(kb.saturating_mul(1024)))
+        Some(lim.rlim_cur.saturating_sub(kb.saturating_mul(1024)))
     }
     #[cfg(not(unix))]
     {
