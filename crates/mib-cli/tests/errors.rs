@@ -5,33 +5,47 @@ use common::{npy_f32, tmpdir};
 
 use std::process::Command;
 
-/// Runs `mib args`, expects failure with one stderr line containing every `needles` item.
-fn fails_with(args: &[&str], needles: &[&str]) {
+/// Runs `mib args`, expects it to exit with status 1 (not a panic's 101 or an abort's 134) and
+/// returns its non-empty stderr lines.
+fn refused(args: &[&str]) -> Vec<String> {
     let out = Command::new(env!("CARGO_BIN_EXE_mib"))
         .args(args)
         .env_remove("RUST_BACKTRACE")
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success(),
-        "mib {args:?} should fail; stderr: {err}"
-    );
-    assert_ne!(out.status.code(), Some(101), "mib {args:?} panicked: {err}");
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "mib {args:?} did not exit with 1: {err}"
-    );
+    assert_eq!(out.status.code(), Some(1), "mib {args:?}: {err}");
     assert!(!err.contains("panicked"), "mib {args:?} panicked: {err}");
-    let lines: Vec<_> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    err.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Runs `mib args`, expects failure with one stderr line containing every `needles` item.
+fn fails_with(args: &[&str], needles: &[&str]) {
+    let lines = refused(args);
     assert_eq!(
         lines.len(),
         1,
-        "mib {args:?}: expected one line, got: {err}"
+        "mib {args:?}: expected one line, got: {lines:?}"
     );
     for n in needles {
-        assert!(err.contains(n), "mib {args:?}: `{n}` not in: {err}");
+        assert!(
+            lines[0].contains(n),
+            "mib {args:?}: `{n}` not in: {lines:?}"
+        );
+    }
+}
+
+/// Runs `mib args`, expects failure with an error as the last stderr line (after the run's header
+/// lines) containing every `needles` item.
+fn refused_with(args: &[&str], needles: &[&str]) {
+    let lines = refused(args);
+    let last = lines.last().map_or("", |l| l.as_str());
+    assert!(last.starts_with("error: "), "mib {args:?}: {lines:?}");
+    for n in needles {
+        assert!(last.contains(n), "mib {args:?}: `{n}` not in: {lines:?}");
     }
 }
 
@@ -83,23 +97,6 @@ fn config_errors_name_the_key() {
         &["/nonexistent/x.toml"],
     );
     let _ = std::fs::remove_dir_all(&d);
-}
-
-/// Runs `mib args`, expects exit status 1 (not an abort's 134 or a panic's 101) with an error as
-/// the last stderr line (after the run's header lines) containing every `needles` item.
-fn refused_with(args: &[&str], needles: &[&str]) {
-    let out = Command::new(env!("CARGO_BIN_EXE_mib"))
-        .args(args)
-        .env_remove("RUST_BACKTRACE")
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "mib {args:?}: {err}");
-    let last = err.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("");
-    assert!(last.starts_with("error: "), "mib {args:?}: {err}");
-    for n in needles {
-        assert!(last.contains(n), "mib {args:?}: `{n}` not in: {err}");
-    }
 }
 
 /// Settings that ask for more memory than the machine has: refused up front with exit 1 (not
