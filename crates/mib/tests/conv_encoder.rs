@@ -373,3 +373,22 @@ fn conv_encoder_backward_matches_finite_differences() {
         );
     }
 }
+
+/// The `fast-conv` preset reads, validates and builds a step for 28x28 images.
+#[test]
+fn fast_conv_preset_builds() {
+    let text = mib::presets::preset("fast-conv").unwrap();
+    let mut cfg = mib::config::TrainConfig::from_toml_str(text, "fast-conv").unwrap();
+    let enc = cfg.model.encoder.clone().unwrap();
+    assert_eq!(enc.image_shape, Some([1, 28, 28]));
+    cfg.train.batch_size = 4;
+    let step = build_step(&cfg, &[784, 784], 0).unwrap();
+    assert!(step.params().get("encoder.convs.2.weight").is_some());
+    assert_eq!(
+        step.params()
+            .entry("encoder.head.layers.0.weight")
+            .unwrap()
+            .shape,
+        [64 * 4 * 4, 256]
+    );
+}
