@@ -392,3 +392,19 @@ fn fast_conv_preset_builds() {
         [64 * 4 * 4, 256]
     );
 }
+
+/// A conv model survives `to_bytes` / `from_bytes` (what pickling stores) and embeds the same.
+#[test]
+fn conv_trained_model_round_trips_through_bytes() {
+    let mut tcfg = mib::config::TrainConfig {
+        model: conv(ObjectiveKind::Mib),
+        ..mib::config::TrainConfig::default()
+    };
+    tcfg.train.batch_size = 4;
+    let mut rng = MibRng::seed_from_u64(8);
+    let x = mib::Matrix::new(9, D, (0..9 * D).map(|_| rng.random()).collect()).unwrap();
+    let mut a = TrainedModel::untrained(&tcfg, &[D, D], 0, Vec::new(), 1).unwrap();
+    let za = a.embed(0, &x).unwrap();
+    let mut b = TrainedModel::from_bytes(&a.to_bytes().unwrap(), "test", 1).unwrap();
+    assert_eq!(b.embed(1, &x).unwrap().data, za.data);
+}
