@@ -408,3 +408,58 @@ fn conv_trained_model_round_trips_through_bytes() {
     let mut b = TrainedModel::from_bytes(&a.to_bytes().unwrap(), "test", 1).unwrap();
     assert_eq!(b.embed(1, &x).unwrap().data, za.data);
 }
+
+/// A conv encoder without `image_shape` takes the data's image shape (`[1, h, w]`) when training.
+#[test]
+fn conv_image_shape_comes_from_the_data() {
+    let mut rng = MibRng::seed_from_u64(11);
+    let (n, h, w) = (40, 3, 4);
+    let mut view = || mib::Matrix::new(n, h * w, (0..n * h * w).map(|_| rng.random()).collect());
+    let views = vec![view().unwrap(), view().unwrap()];
+    let ds = mib::data::MultiViewDataset::new(views, None, None)
+        .unwrap()
+        .with_image_shape((h, w))
+        .unwrap();
+    let mut model = conv(ObjectiveKind::Mib);
+    model.encoder.as_mut().unwrap().image_shape = None;
+    let mut cfg = mib::config::TrainConfig {
+        model,
+        ..mib::config::TrainConfig::default()
+    };
+    cfg.data.dataset = "npy".into();
+    cfg.train.iterations = 3;
+    cfg.train.batch_size = 8;
+    cfg.train.threads = 1;
+    cfg.eval.every = 0;
+    let resolved = mib::models::with_data_image_shape(&cfg, &ds);
+    assert_eq!(
+        resolved.model.encoder.as_ref().unwrap().image_shape,
+        Some([1, h, w])
+    );
+    let fitted = mib::train::fit(
+        &cfg,
+        std::sync::Arc::new(ds),
+        None,
+        None,
+        &mut mib::train::NoObserver,
+    )
+    .unwrap();
+    assert_eq!(fitted.summary.iterations, 3);
+    let saved = fitted.model.config().model.encoder.clone().unwrap();
+    assert_eq!(saved.image_shape, Some([1, h, w]));
+    // without an image shape in the config or the data, the key is named
+    let plain =
+        mib::data::MultiViewDataset::new(vec![view().unwrap(), view().unwrap()], None, None)
+            .unwrap();
+    let e = mib::train::fit(
+        &cfg,
+        std::sync::Arc::new(plain),
+        None,
+        None,
+        &mut mib::train::NoObserver,
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(e.contains("model.encoder.image_shape"), "{e}");
+}

@@ -109,6 +109,19 @@ pub fn unused_views_note(cfg: &TrainConfig, view_names: &[String]) -> Option<Str
     ))
 }
 
+/// `cfg`, with a conv encoder's unset `model.encoder.image_shape` taken from the data's image
+/// shape (`[1, h, w]`: the image datasets are grey) when `train` has one; otherwise `cfg` as it is.
+/// Training resolves its config through this, so the run folder's `config.toml` holds the shape.
+pub fn with_data_image_shape(cfg: &TrainConfig, train: &MultiViewDataset) -> TrainConfig {
+    let mut cfg = cfg.clone();
+    if let (Some(e), Some((h, w))) = (cfg.model.encoder.as_mut(), train.image_shape) {
+        if e.kind == crate::objectives::EncoderKind::Conv && e.image_shape.is_none() {
+            e.image_shape = Some([1, h, w]);
+        }
+    }
+    cfg
+}
+
 /// Builds the (untrained) model of `cfg` for views of widths `in_dims` (one per training view
 /// slot), initialised from the run's seed.
 pub fn build_step(cfg: &TrainConfig, in_dims: &[usize], n_classes: usize) -> Result<TrainStep> {
