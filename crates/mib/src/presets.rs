@@ -15,6 +15,7 @@ pub const PRESETS: &[(&str, &str)] = &[
         include_str!("../../../configs/supervised.toml"),
     ),
     ("fast", include_str!("../../../configs/fast.toml")),
+    ("fast-conv", include_str!("../../../configs/fast-conv.toml")),
     ("best", include_str!("../../../configs/best.toml")),
     ("demo", include_str!("../../../configs/demo.toml")),
 ];

@@ -167,6 +167,27 @@ fn steady_state_step_allocates_only_inside_gemm() {
     check("MIB, layer norm", &counts(&cfg, 196, 1));
 }
 
+/// A step with a convolutional encoder (1 -> 8 -> 16 channels on 14x14 images, a dense head)
+/// allocates nothing outside `gemm` either, on one thread and on two.
+#[test]
+fn conv_encoder_step_allocates_only_inside_gemm() {
+    let mut enc = mib::objectives::EncoderConfig::conv(vec![8, 16], [1, 14, 14]);
+    enc.strides = vec![2, 2];
+    for (threads, norm) in [(1, false), (2, true)] {
+        enc.norm = norm;
+        let cfg = ModelConfig {
+            encoder: Some(enc.clone()),
+            encoder_hidden: vec![64],
+            critic_hidden: vec![64],
+            ..ModelConfig::default()
+        };
+        check(
+            &format!("MIB, conv encoder, {threads} threads, norm {norm}"),
+            &counts(&cfg, 196, threads),
+        );
+    }
+}
+
 /// With two threads nothing outside `gemm` allocates either (which pool thread runs which half of
 /// a split product varies with work stealing, and `gemm` keeps per-thread state, so its count may
 /// move by one or two between steps).

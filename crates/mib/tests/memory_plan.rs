@@ -4,7 +4,9 @@
 //! that ask for more than any machine has are refused before anything is allocated.
 
 use mib::estimators::{CriticKind, EstimatorKind};
-use mib::objectives::{AdamConfig, EncoderNorm, ModelConfig, ObjectiveKind, TrainStep};
+use mib::objectives::{
+    AdamConfig, EncoderConfig, EncoderNorm, ModelConfig, ObjectiveKind, TrainStep,
+};
 use mib::MibRng;
 use rand::SeedableRng;
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -119,6 +121,24 @@ fn the_plan_covers_what_a_step_allocates_and_little_more() {
     m.critic = CriticKind::Separable;
     m.projection = vec![64, 16];
     cases.push(("mib projection".into(), m, vec![40, 40], 64));
+    // conv encoders: shared and per view, with channel norms and a layer-normalised head
+    for (shared, norm) in [(true, false), (false, true)] {
+        let mut m = model(ObjectiveKind::Mib);
+        let mut enc = EncoderConfig::conv(vec![8, 16], [2, 6, 5]);
+        enc.strides = vec![1, 2];
+        enc.norm = norm;
+        m.encoder = Some(enc);
+        m.shared_encoder = shared;
+        if norm {
+            m.encoder_norm = EncoderNorm::Layer;
+        }
+        cases.push((
+            format!("mib conv, shared {shared}, norm {norm}"),
+            m,
+            vec![60, 60],
+            48,
+        ));
+    }
 
     for (name, cfg, dims, batch) in cases {
         let (held, peak, plan) = measure(&cfg, &dims, 5, batch);

@@ -2,11 +2,13 @@
 //! after training.
 //!
 //! Every network in `mib` is an [`crate::nn::Mlp`] (dense layers with ReLU between them, weights
-//! `[in_dim, out_dim]`); [`crate::objectives::TrainStep::new`] builds them from a
-//! [`crate::objectives::ModelConfig`]:
+//! `[in_dim, out_dim]`), except a convolutional encoder's body ([`crate::nn::ConvStack`]);
+//! [`crate::objectives::TrainStep::new`] builds them from a [`crate::objectives::ModelConfig`]:
 //!
-//! - encoder `in_dim -> encoder_hidden.. -> 2 * z_dim`, read as a diagonal Gaussian
-//!   ([`crate::distributions::gaussian_head_forward`]); one shared by all views or one per view;
+//! - encoder ([`Encoder`]) `in_dim -> encoder_hidden.. -> 2 * z_dim`, or convolutions then
+//!   `flat -> encoder_hidden.. -> 2 * z_dim` (`[model.encoder] kind = "conv"`), read as a diagonal
+//!   Gaussian ([`crate::distributions::gaussian_head_forward`]); one shared by all views or one per
+//!   view;
 //! - critic `[z1, z2] -> critic_hidden.. -> 1` ([`crate::estimators::MiCritic`]), or the
 //!   parameter-free separable cosine critic;
 //! - decoder `z_dim -> decoder_hidden.. -> in_dim` with a fixed-scale Gaussian likelihood (beta-VAE);
@@ -27,7 +29,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::TrainConfig;
 use crate::data::{MultiViewDataset, PairingConfig};
-use crate::nn::{Mlp, ParamStore};
+use crate::nn::ParamStore;
+use crate::objectives::Encoder;
 use crate::objectives::{ModelConfig, ObjectiveKind, StepStats, TrainStep};
 use crate::pool::ComputePool;
 use crate::train::checkpoint::{self, CheckpointMeta, LoadedCheckpoint};
@@ -106,6 +109,19 @@ pub fn unused_views_note(cfg: &TrainConfig, view_names: &[String]) -> Option<Str
     ))
 }
 
+/// `cfg`, with a conv encoder's unset `model.encoder.image_shape` taken from the data's image
+/// shape (`[1, h, w]`: the image datasets are grey) when `train` has one; otherwise `cfg` as it is.
+/// Training resolves its config through this, so the run folder's `config.toml` holds the shape.
+pub fn with_data_image_shape(cfg: &TrainConfig, train: &MultiViewDataset) -> TrainConfig {
+    let mut cfg = cfg.clone();
+    if let (Some(e), Some((h, w))) = (cfg.model.encoder.as_mut(), train.image_shape) {
+        if e.kind == crate::objectives::EncoderKind::Conv && e.image_shape.is_none() {
+            e.image_shape = Some([1, h, w]);
+        }
+    }
+    cfg
+}
+
 /// Builds the (untrained) model of `cfg` for views of widths `in_dims` (one per training view
 /// slot), initialised from the run's seed.
 pub fn build_step(cfg: &TrainConfig, in_dims: &[usize], n_classes: usize) -> Result<TrainStep> {
@@ -148,7 +164,7 @@ pub struct TrainedModel {
     pool: ComputePool,
     /// Encoders with buffers for [`INFERENCE_ROWS`] rows (built on first use), reading the step's
     /// parameters: embedding in larger chunks than the training batch.
-    inference: Option<Vec<Mlp>>,
+    inference: Option<Vec<Encoder>>,
 }
 
 /// Rows per chunk when embedding (the training step's encoders hold one batch).
@@ -439,7 +455,7 @@ impl TrainedModel {
 
     /// The inference encoders, built on first use with the step's parameter layout (`None` if
     /// the layouts do not agree, which would be a bug: the step's own encoders are used then).
-    fn inference_encoders(&mut self) -> Option<&mut Vec<Mlp>> {
+    fn inference_encoders(&mut self) -> Option<&mut Vec<Encoder>> {
         if self.inference.is_none() {
             let m = &self.config.model;
             let n_enc = if m.objective.is_multi_view() && !m.shared_encoder {
@@ -448,21 +464,17 @@ impl TrainedModel {
                 1
             };
             let mut scratch = ParamStore::new();
-            let encoders: Vec<Mlp> = (0..n_enc)
+            let encoders: Vec<Encoder> = (0..n_enc)
                 .map(|e| {
-                    let mut dims = vec![self.info.in_dims[e]];
-                    dims.extend_from_slice(&m.encoder_hidden);
-                    dims.push(2 * m.z_dim);
-                    Mlp::with_norm(
+                    Encoder::new(
                         &mut scratch,
                         &crate::objectives::encoder_name(e),
-                        &dims,
+                        m,
+                        self.info.in_dims[e],
                         INFERENCE_ROWS,
-                        false,
-                        m.encoder_norm == crate::objectives::EncoderNorm::Layer,
                     )
                 })
-                .collect::<Result<Vec<Mlp>>>()
+                .collect::<Result<Vec<Encoder>>>()
                 .ok()?; // out of memory: the step's own encoders serve, in smaller chunks
             let main = self.step.params().entries();
             let same = scratch
@@ -792,15 +804,24 @@ fn dims_from_shapes(
             .and_then(|s| s.first().copied())
             .ok_or_else(|| Error::format(path, format!("missing tensor `{name}`")))
     };
-    let d0 = width("encoder.layers.0.weight")?;
+    // a conv encoder's input width is its image shape's size, its first tensor `convs.0.weight`
+    let image = cfg
+        .encoder
+        .as_ref()
+        .and_then(|e| e.conv_stack())
+        .map(|s| s.in_channels * s.height * s.width);
+    let enc_width = |name: &str| -> Result<usize> {
+        match image {
+            Some(d) => width(&format!("{name}.convs.0.weight")).map(|_| d),
+            None => width(&format!("{name}.layers.0.weight")),
+        }
+    };
+    let d0 = enc_width("encoder")?;
     let in_dims = if !cfg.objective.is_multi_view() {
         vec![d0, d0]
     } else if !cfg.shared_encoder {
-        let mut dims = vec![d0, width("encoder_v2.layers.0.weight")?];
-        while let Ok(d) = width(&format!(
-            "{}.layers.0.weight",
-            crate::objectives::encoder_name(dims.len())
-        )) {
+        let mut dims = vec![d0, enc_width("encoder_v2")?];
+        while let Ok(d) = enc_width(&crate::objectives::encoder_name(dims.len())) {
             dims.push(d);
         }
         dims

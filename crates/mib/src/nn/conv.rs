@@ -654,6 +654,49 @@ impl ConvStack {
         })
     }
 
+    /// The parameters (weights, biases, norm gains and shifts) of a stack of layers `shapes`
+    /// ([`ConvStackConfig::check`]).
+    pub fn param_count(shapes: &[Conv2dShape], norm: bool) -> u128 {
+        shapes
+            .iter()
+            .map(|s| {
+                let o = s.out_channels as u128;
+                s.weight_len() as u128 + o + if norm { 2 * o } else { 0 }
+            })
+            .sum()
+    }
+
+    /// The `f32` values held in the buffers (activations, their gradients, norm state and the
+    /// scratch; not the parameters) of a stack of layers `shapes` built for `max_rows` rows.
+    pub fn buffer_floats(
+        shapes: &[Conv2dShape],
+        norm: bool,
+        max_rows: u128,
+        input_grad: bool,
+    ) -> u128 {
+        let Some(first) = shapes.first() else {
+            return 0;
+        };
+        let rows = max_rows;
+        let mut floats = first.in_len() as u128 * rows * if input_grad { 2 } else { 1 };
+        let mut work = 0u128;
+        let mut max_o = 0u128;
+        for s in shapes {
+            let out = s.out_len() as u128 * rows;
+            floats += 2 * out;
+            if norm {
+                floats += out + rows;
+            }
+            let per = (s.cols_len() + s.padded_len() + s.weight_len() + s.out_channels) as u128;
+            work = work.max(rows.min(GRAD_CHUNKS as u128) * per);
+            max_o = max_o.max(s.out_channels as u128);
+        }
+        if norm {
+            floats += GRAD_CHUNKS as u128 * 2 * max_o;
+        }
+        floats + work
+    }
+
     /// Initialises every layer like PyTorch's `nn.Conv2d` ([`Conv2d::init_using`]), layer by layer.
     pub fn init_using(&self, store: &mut ParamStore, rng: &mut MibRng) {
         let values = store.values_mut();

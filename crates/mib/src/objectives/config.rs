@@ -1,6 +1,7 @@
 //! Model and optimizer configuration.
 
 use crate::estimators::{CriticKind, EstimatorKind};
+use crate::nn::{ConvLayerConfig, ConvStackConfig};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 
@@ -80,6 +81,156 @@ impl EncoderNorm {
     }
 }
 
+/// Which kind of network an encoder is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EncoderKind {
+    /// Dense layers `in_dim -> encoder_hidden.. -> 2 * z_dim` (default).
+    #[default]
+    Mlp,
+    /// Convolutions (each followed by a ReLU) over the view read as a `[c, h, w]` image, flattened,
+    /// then dense layers `flat -> encoder_hidden.. -> 2 * z_dim` (a linear Gaussian head when
+    /// `encoder_hidden` is empty).
+    Conv,
+}
+
+/// The `[model.encoder]` table: the encoder's architecture.
+///
+/// ```toml
+/// [model.encoder]
+/// kind = "conv"
+/// channels = [32, 64, 128]
+/// strides = [1, 2, 2]
+/// kernel = 3
+/// image_shape = [1, 28, 28]
+/// ```
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct EncoderConfig {
+    /// `mlp` or `conv`.
+    pub kind: EncoderKind,
+    /// Output channels of each convolution (conv only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub channels: Vec<usize>,
+    /// The stride of each convolution (default 1 for every layer).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub strides: Vec<usize>,
+    /// Kernel height and width of every convolution (default 3).
+    #[serde(default = "default_kernel")]
+    pub kernel: usize,
+    /// Zero padding on each side (default `kernel / 2`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub padding: Option<usize>,
+    /// A per-item norm over each convolution's output before its ReLU (default `false`).
+    #[serde(default)]
+    pub norm: bool,
+    /// The image each view row holds, `[channels, height, width]` flattened in that order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_shape: Option<[usize; 3]>,
+}
+
+fn default_kernel() -> usize {
+    3
+}
+
+impl EncoderConfig {
+    /// A convolutional encoder with these channels (stride 1, kernel 3, padding 1) over images of
+    /// `image_shape`.
+    pub fn conv(channels: Vec<usize>, image_shape: [usize; 3]) -> Self {
+        EncoderConfig {
+            kind: EncoderKind::Conv,
+            channels,
+            strides: Vec::new(),
+            kernel: 3,
+            padding: None,
+            norm: false,
+            image_shape: Some(image_shape),
+        }
+    }
+
+    /// Checks every value; errors name the offending key (`model.encoder.<field>`).
+    pub fn validate(&self) -> Result<()> {
+        if self.kind == EncoderKind::Mlp {
+            if !self.channels.is_empty() || !self.strides.is_empty() {
+                return Err(Error::config(
+                    "model.encoder.channels",
+                    format!("{:?}", self.channels),
+                    "convolution settings need kind = \"conv\"",
+                ));
+            }
+            return Ok(());
+        }
+        if self.channels.is_empty() || self.channels.contains(&0) {
+            return Err(Error::config(
+                "model.encoder.channels",
+                format!("{:?}", self.channels),
+                "a conv encoder needs at least one convolution, each with at least one channel",
+            ));
+        }
+        if !self.strides.is_empty() && self.strides.len() != self.channels.len() {
+            return Err(Error::config(
+                "model.encoder.strides",
+                format!("{:?}", self.strides),
+                format!(
+                    "one stride per convolution ({} channels given), or none for stride 1",
+                    self.channels.len()
+                ),
+            ));
+        }
+        if self.strides.contains(&0) {
+            return Err(Error::config(
+                "model.encoder.strides",
+                format!("{:?}", self.strides),
+                "strides must be at least 1",
+            ));
+        }
+        if self.kernel == 0 {
+            return Err(Error::config(
+                "model.encoder.kernel",
+                0,
+                "must be at least 1",
+            ));
+        }
+        if let Some(s) = self.image_shape {
+            if s.contains(&0) {
+                return Err(Error::config(
+                    "model.encoder.image_shape",
+                    format!("{s:?}"),
+                    "needs at least one channel, row and column",
+                ));
+            }
+        }
+        if let Some(shape) = self.conv_stack() {
+            shape.check("model.encoder")?;
+        }
+        Ok(())
+    }
+
+    /// The convolutional body (`None` for an MLP encoder or when `image_shape` is unset).
+    pub fn conv_stack(&self) -> Option<ConvStackConfig> {
+        let [c, h, w] = self.image_shape?;
+        (self.kind == EncoderKind::Conv).then(|| ConvStackConfig {
+            in_channels: c,
+            height: h,
+            width: w,
+            layers: self
+                .channels
+                .iter()
+                .enumerate()
+                .map(|(i, &o)| {
+                    ConvLayerConfig::new(
+                        o,
+                        self.kernel,
+                        self.strides.get(i).copied().unwrap_or(1),
+                        self.padding.unwrap_or(self.kernel / 2),
+                    )
+                })
+                .collect(),
+            norm: self.norm,
+        })
+    }
+}
+
 /// The architecture and objective of a model. `Default` is the reference architecture
 /// (Federici et al. 2020, MNIST experiments).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -92,6 +243,10 @@ pub struct ModelConfig {
     /// Normalisation after each hidden layer of the encoder(s) (default `none`; `layer`).
     #[serde(skip_serializing_if = "EncoderNorm::is_none")]
     pub encoder_norm: EncoderNorm,
+    /// The encoder architecture (the `[model.encoder]` table; absent: the MLP
+    /// `in_dim -> encoder_hidden.. -> 2 * z_dim`, as in the reference).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encoder: Option<EncoderConfig>,
     /// Representation width (default 64); the encoder's last layer has `2 * z_dim` outputs.
     pub z_dim: usize,
     /// One encoder for all views (default `true`); `false` gives each view its own encoder
@@ -127,6 +282,7 @@ impl Default for ModelConfig {
             objective: ObjectiveKind::Mib,
             encoder_hidden: vec![1024, 1024],
             encoder_norm: EncoderNorm::None,
+            encoder: None,
             z_dim: 64,
             shared_encoder: true,
             critic: CriticKind::Mlp,
@@ -159,6 +315,9 @@ impl ModelConfig {
             return Err(Error::config("model.z_dim", 0, "must be positive"));
         }
         check_widths("model.encoder_hidden", &self.encoder_hidden)?;
+        if let Some(e) = &self.encoder {
+            e.validate()?;
+        }
         check_widths("model.critic_hidden", &self.critic_hidden)?;
         check_widths("model.decoder_hidden", &self.decoder_hidden)?;
         check_widths("model.projection", &self.projection)?;

@@ -12,7 +12,11 @@
 //! forward pass, the backward pass and the update without allocating.
 
 mod config;
+mod encoder;
 mod step;
 
-pub use config::{AdamConfig, EncoderNorm, ModelConfig, ObjectiveKind, SklKind};
+pub use config::{
+    AdamConfig, EncoderConfig, EncoderKind, EncoderNorm, ModelConfig, ObjectiveKind, SklKind,
+};
+pub use encoder::Encoder;
 pub use step::{encoder_name, NamedTensor, StepStats, TrainStep};

@@ -2,7 +2,8 @@
 // Index loops over several parallel buffers read more clearly than zipped iterators here.
 #![allow(clippy::needless_range_loop)]
 
-use super::config::{AdamConfig, EncoderNorm, ModelConfig, ObjectiveKind, SklKind};
+use super::config::{AdamConfig, ModelConfig, ObjectiveKind, SklKind};
+use super::encoder::Encoder;
 use crate::distributions::{
     gaussian_head_backward, gaussian_head_forward, rate_monte_carlo, skl_closed_form,
     skl_monte_carlo, GaussianBatch, GaussianGrads,
@@ -83,7 +84,7 @@ pub struct TrainStep {
     max_batch: usize,
     store: ParamStore,
     adam: Adam,
-    encoders: Vec<Mlp>,
+    encoders: Vec<Encoder>,
     critic: Option<MiCritic>,
     decoder: Option<Mlp>,
     classifier: Option<Mlp>,
@@ -164,6 +165,9 @@ impl TrainStep {
                 "supervised needs at least 2 classes",
             ));
         }
+        for (v, &d) in in_dims.iter().take(nv).enumerate() {
+            Encoder::check_view(cfg, v, d)?;
+        }
         Self::memory_plan(cfg, in_dims, n_classes, max_batch).check("the training step")?;
         let zd = cfg.z_dim;
         let mut store = ParamStore::new();
@@ -179,16 +183,12 @@ impl TrainStep {
         };
         let mut encoders = Vec::new();
         for e in 0..n_enc {
-            let mut dims = vec![in_dims[e]];
-            dims.extend_from_slice(&cfg.encoder_hidden);
-            dims.push(2 * zd);
-            encoders.push(Mlp::with_norm(
+            encoders.push(Encoder::new(
                 &mut store,
                 &encoder_name(e),
-                &dims,
+                cfg,
+                in_dims[e],
                 enc_rows,
-                false,
-                cfg.encoder_norm == EncoderNorm::Layer,
             )?);
         }
         let enc_range = 0..store.len();
@@ -325,22 +325,15 @@ impl TrainStep {
         let mut plan = MemoryPlan::new();
         let mut params = 0u128;
         for e in 0..n_enc {
-            let mut dims = vec![in_dims.get(e).copied().unwrap_or(0)];
-            dims.extend_from_slice(&cfg.encoder_hidden);
-            dims.push(cfg.z_dim.saturating_mul(2));
-            let layer_norm = cfg.encoder_norm == EncoderNorm::Layer;
-            params += Mlp::param_count(&dims, layer_norm);
+            let (p, buf) =
+                Encoder::memory_floats(cfg, in_dims.get(e).copied().unwrap_or(0), enc_rows);
+            params += p;
             let (key, value) = if cfg.z_dim > widest(&cfg.encoder_hidden) {
                 ("model.z_dim".to_string(), cfg.z_dim.to_string())
             } else {
                 blame(enc_rows, &cfg.encoder_hidden, "model.encoder_hidden")
             };
-            plan.add_f32(
-                format!("{} activations", encoder_name(e)),
-                key,
-                value,
-                Mlp::buffer_floats(&dims, enc_rows, false, layer_norm),
-            );
+            plan.add_f32(format!("{} activations", encoder_name(e)), key, value, buf);
         }
         let mut critic_params = 0u128;
         if matches!(
@@ -505,10 +498,7 @@ impl TrainStep {
     /// the encoder's first layer computes no input gradient), counting a multiply-add as 2.
     pub fn step_flops(&self, batch: usize) -> f64 {
         let first: usize = (0..self.n_views)
-            .map(|v| {
-                let d = self.encoders[self.encoder_of(v)].dims();
-                d[0] * d[1] * batch
-            })
+            .map(|v| self.encoders[self.encoder_of(v)].first_layer_macs() * batch)
             .sum();
         6.0 * self.forward_macs(batch) as f64 - 2.0 * first as f64
     }

@@ -67,6 +67,7 @@ pub struct Fitted {
 /// copied; `test`, when given, feeds the probe logged during training), on a pool of
 /// `cfg.train.threads` threads. Nothing is written to disk. `stop` and
 /// [`TrainObserver::should_stop`] end the run early; the model then holds the last completed step.
+/// A conv encoder without `image_shape` takes the data's ([`crate::models::with_data_image_shape`]).
 pub fn fit(
     cfg: &TrainConfig,
     train: Arc<MultiViewDataset>,
@@ -74,6 +75,7 @@ pub fn fit(
     stop: Option<&AtomicBool>,
     observer: &mut dyn TrainObserver,
 ) -> Result<Fitted> {
+    let cfg = &crate::models::with_data_image_shape(cfg, &train);
     cfg.validate()?;
     fit::check_batch_size(cfg, train.len())?;
     let (mut state, views) = FitState::new(cfg, &train, false)?;

@@ -233,7 +233,9 @@ impl RunSink for FolderSink {
 /// with how the run ended. Computes on a pool of `cfg.train.threads` threads.
 ///
 /// Without `opts.resume` the folder must not hold another run (no `config.toml`); with it, the
-/// run continues from its newest valid checkpoint (or from the start if there is none).
+/// run continues from its newest valid checkpoint (or from the start if there is none). A conv
+/// encoder without `image_shape` takes the data's ([`crate::models::with_data_image_shape`]); the
+/// `config.toml` written holds it.
 pub fn train(
     cfg: &TrainConfig,
     data: &DatasetSplits,
@@ -241,6 +243,7 @@ pub fn train(
     opts: &RunOptions,
     observer: &mut dyn TrainObserver,
 ) -> Result<(TrainSummary, TrainedModel)> {
+    let cfg = &crate::models::with_data_image_shape(cfg, &data.train);
     cfg.validate()?;
     super::fit::check_batch_size(cfg, data.train_len())?;
     let run = RunFolder::new(run_dir);
