@@ -50,6 +50,7 @@ _PATHS: dict[str, tuple[str, ...]] = {
     "seed": ("seed",),
     "encoder_hidden": ("model", "encoder_hidden"),
     "encoder_norm": ("model", "encoder_norm"),
+    "encoder": ("model", "encoder"),
     "z_dim": ("model", "z_dim"),
     "shared_encoder": ("model", "shared_encoder"),
     "critic": ("model", "critic"),
@@ -86,8 +87,11 @@ def _in_python_terms(e: ConfigError) -> ConfigError:
         return e
     key, value, why = m.groups()
     for name, path in _PATHS.items():
-        if ".".join(path) == key:
+        joined = ".".join(path)
+        if key == joined:
             return ConfigError(f"{name}={value}: {why}")
+        if key.startswith(joined + "."):
+            return ConfigError(f"{name}[{key[len(joined) + 1 :]!r}]={value}: {why}")
     return e
 
 
@@ -168,6 +172,7 @@ class _MultiViewEstimator:
         z_dim: int = 32,
         encoder_hidden: Sequence[int] = (256, 256),
         encoder_norm: str = "none",
+        encoder: str | dict[str, Any] | None = None,
         shared_encoder: bool | None = None,
         critic: str | None = None,
         critic_hidden: Sequence[int] = (1024, 1024),
@@ -200,6 +205,7 @@ class _MultiViewEstimator:
         self.z_dim = z_dim
         self.encoder_hidden = encoder_hidden
         self.encoder_norm = encoder_norm
+        self.encoder = encoder
         self.shared_encoder = shared_encoder
         self.critic = critic
         self.critic_hidden = critic_hidden
@@ -354,6 +360,10 @@ class _MultiViewEstimator:
                     continue  # the config's default, which config.toml leaves out
             elif name == "encoder_norm" and v == "none":
                 continue  # the default, which config.toml leaves out
+            elif name == "encoder":
+                if v is None:
+                    continue  # an MLP, the default, which config.toml leaves out
+                v = {"kind": v} if isinstance(v, str) else dict(v)
             elif name == "shared_encoder" and v is None:
                 continue  # decided in fit, from the view widths
             elif name == "batch_size" and v is None:
@@ -746,7 +756,10 @@ class MIB(_MultiViewEstimator):
     ``MIB.from_preset("mib")``; any preset with ``from_preset(name, iterations=...)``.
     ``shared_encoder=None`` shares the encoder when all views have the same width.
     ``encoder_norm="layer"`` puts a layer norm between each hidden layer of the encoder and its
-    ReLU. ``augment_views=K`` trains on K augmentations of each item instead of 2 (MIB averages
+    ReLU. ``encoder`` chooses the encoder: ``None`` (an MLP) or a dict with the keys of the TOML
+    ``[model.encoder]`` table, e.g. ``{"kind": "conv", "channels": [16, 32], "strides": [2, 2],
+    "image_shape": [1, 28, 28]}`` (convolutions with ReLU over each row read as a ``[c, h, w]``
+    image, flattened, then ``encoder_hidden`` and the Gaussian head); ``from_preset("fast-conv")``. ``augment_views=K`` trains on K augmentations of each item instead of 2 (MIB averages
     its loss over their pairs).
     ``scaling`` maps each view's columns before its encoder: ``"standardize"`` (training mean
     and standard deviation per column), ``"minmax"`` (the whole view to [0, 1]), ``"none"``, or

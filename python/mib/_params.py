@@ -196,6 +196,25 @@ def scaling(v: Any) -> str | None:
     return f"one of {listed}, or a list with one of the last {len(kinds)} per view"
 
 
+_ENCODER_KEYS = {"kind", "channels", "strides", "kernel", "padding", "norm", "image_shape"}
+
+
+def encoder(v: Any) -> str | None:
+    # The table's values (channels, strides, kernel, ...) are checked by the Rust side's own
+    # validation, whose key is reported as encoder['kernel'] and so on.
+    what = (
+        "None (an MLP), 'mlp', 'conv', or a dict such as {'kind': 'conv', 'channels': [32, 64], "
+        "'strides': [2, 2], 'image_shape': [1, 28, 28]} (keys: "
+        + ", ".join(sorted(_ENCODER_KEYS))
+        + ")"
+    )
+    if v is None or v in ("mlp", "conv"):
+        return None
+    if not isinstance(v, dict) or v.get("kind") not in ("mlp", "conv"):
+        return what
+    return None if set(v) <= _ENCODER_KEYS else what
+
+
 def augment(v: Any) -> str | None:
     # A preset name is resolved (and its error raised) where it is read, _augment_steps; steps
     # are checked by the Rust side's own reader, which names the step and key.
@@ -269,6 +288,7 @@ CHECKS: dict[str, Checker] = {
     "z_dim": positive_int(USIZE),
     "encoder_hidden": widths(),
     "encoder_norm": one_of("encoder_norm"),
+    "encoder": encoder,
     "shared_encoder": shared_encoder,
     "critic": one_of("critic", allow_none=True),
     "critic_hidden": widths(),

@@ -331,3 +331,38 @@ def test_numpy_parameters_round_trip_through_get_config():
     cfg = mib.MIB(**{**TINY, "lr": np.float32(0.5), "seed": np.int64(7)}).get_config()
     assert cfg["seed"] == 7 and math.isclose(cfg["optim"]["lr"], 0.5)
     json.dumps(cfg)
+
+
+def test_a_conv_encoder_fits_transforms_and_round_trips(tmp_path) -> None:
+    rng = np.random.default_rng(0)
+    x = rng.random((60, 64), dtype=np.float32)
+    views = [x, x[:, ::-1].copy()]
+    enc = {"kind": "conv", "channels": [4, 8], "strides": [2, 2], "image_shape": [1, 8, 8]}
+    est = mib.MIB(iterations=4, z_dim=4, encoder_hidden=(), encoder=enc).fit(views)
+    z = est.transform(views)[0]
+    assert z.shape == (60, 4) and np.isfinite(z).all()
+    cfg = est.get_config()
+    assert cfg["model"]["encoder"]["kind"] == "conv"
+    back = mib.MIB.from_config(cfg)
+    assert back.encoder["channels"] == [4, 8]
+    est.save(tmp_path / "run")
+    np.testing.assert_array_equal(mib.load_run(tmp_path / "run").transform(views)[0], z)
+
+
+def test_encoder_errors_name_the_parameter() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.random((60, 64), dtype=np.float32)
+    with pytest.raises(mib.ConfigError, match=r"^encoder="):
+        mib.MIB(iterations=2, encoder="resnet").fit([x, x])
+    bad = {"kind": "conv", "channels": [4], "kernel": 0, "image_shape": [1, 8, 8]}
+    with pytest.raises(mib.ConfigError, match=r"^encoder\['kernel'\]=0"):
+        mib.MIB(iterations=2, encoder=bad).fit([x, x])
+    wrong = {"kind": "conv", "channels": [4], "image_shape": [3, 8, 8]}
+    with pytest.raises(mib.ConfigError):
+        mib.MIB(iterations=2, encoder=wrong).fit([x, x])
+
+
+def test_the_fast_conv_preset_keeps_its_conv_encoder() -> None:
+    est = mib.from_preset("fast-conv")
+    assert est.encoder["kind"] == "conv"
+    assert est.get_config()["model"]["encoder"]["channels"] == est.encoder["channels"]
