@@ -84,8 +84,9 @@ pub struct ConvStackConfig {
 impl ConvStackConfig {
     /// Checks the chain against the input shape and returns the shape of every layer. Errors are
     /// [`Error::Config`] naming `<key>.input_shape`, `<key>.layers`, `<key>.channels`,
-    /// `<key>.kernel`, `<key>.stride` (the message says which layer), where `key` is the config
-    /// path of this stack (e.g. `model.encoder`).
+    /// `<key>.kernel`, `<key>.strides`, `<key>.padding` (the message says which layer), where `key`
+    /// is the config path of this stack (e.g. `model.encoder`). Every buffer size of an accepted
+    /// layer fits in a `usize` (the memory it implies is checked by the caller's plan).
     pub fn check(&self, key: &str) -> Result<Vec<Conv2dShape>> {
         let (c, h, w) = (self.in_channels, self.height, self.width);
         if c == 0 || h == 0 || w == 0 {
@@ -114,12 +115,19 @@ impl ConvStackConfig {
             }
             if l.stride == 0 {
                 return Err(Error::config(
-                    format!("{key}.stride"),
+                    format!("{key}.strides"),
                     l.stride,
                     format!("layer {i}: the stride must be at least 1"),
                 ));
             }
-            let (ph, pw) = (h + 2 * l.padding, w + 2 * l.padding);
+            let padded = |d: usize| l.padding.checked_mul(2).and_then(|p| p.checked_add(d));
+            let (Some(ph), Some(pw)) = (padded(h), padded(w)) else {
+                return Err(Error::config(
+                    format!("{key}.padding"),
+                    l.padding,
+                    format!("layer {i}: the padded image does not fit in memory"),
+                ));
+            };
             if l.kernel == 0 || l.kernel > ph || l.kernel > pw {
                 let shrunk = if i > 0 {
                     " (the strides of the layers before it reduced the image to that)"
@@ -146,6 +154,24 @@ impl ConvStackConfig {
                 in_h: h,
                 in_w: w,
             };
+            // every buffer of the layer must have a size at all (a weight of channels x channels
+            // x kernel x kernel values, patch columns, padded input and output per item)
+            let sizes = [
+                c.checked_mul(l.kernel)
+                    .and_then(|v| v.checked_mul(l.kernel))
+                    .and_then(|v| v.checked_mul(l.out_channels.max(s.out_h() * s.out_w()))),
+                c.checked_mul(ph).and_then(|v| v.checked_mul(pw)),
+                l.out_channels
+                    .checked_mul(s.out_h())
+                    .and_then(|v| v.checked_mul(s.out_w())),
+            ];
+            if sizes.iter().any(Option::is_none) {
+                return Err(Error::config(
+                    format!("{key}.channels"),
+                    l.out_channels,
+                    format!("layer {i}: a layer of this size does not fit in memory"),
+                ));
+            }
             (c, h, w) = (s.out_channels, s.out_h(), s.out_w());
             shapes.push(s);
         }
@@ -207,7 +233,8 @@ impl Conv2dShape {
     }
     /// Multiply-adds of the forward pass per item.
     pub fn macs_per_item(&self) -> usize {
-        self.weight_len() * self.out_h() * self.out_w()
+        self.weight_len()
+            .saturating_mul(self.out_h() * self.out_w())
     }
 
     /// Values of one item's zero-padded input, `C (in_h + 2 padding) (in_w + 2 padding)`: the
@@ -687,7 +714,10 @@ impl ConvStack {
             if norm {
                 floats += out + rows;
             }
-            let per = (s.cols_len() + s.padded_len() + s.weight_len() + s.out_channels) as u128;
+            let per = s.cols_len() as u128
+                + s.padded_len() as u128
+                + s.weight_len() as u128
+                + s.out_channels as u128;
             work = work.max(rows.min(GRAD_CHUNKS as u128) * per);
             max_o = max_o.max(s.out_channels as u128);
         }
@@ -1092,7 +1122,7 @@ mod tests {
         let l = ConvLayerConfig::new;
         assert_eq!(field(cfg(vec![l(4, 11, 1, 1)])), "model.encoder.kernel");
         assert_eq!(field(cfg(vec![l(4, 0, 1, 1)])), "model.encoder.kernel");
-        assert_eq!(field(cfg(vec![l(4, 3, 0, 1)])), "model.encoder.stride");
+        assert_eq!(field(cfg(vec![l(4, 3, 0, 1)])), "model.encoder.strides");
         assert_eq!(field(cfg(vec![l(0, 3, 1, 1)])), "model.encoder.channels");
         assert_eq!(field(cfg(vec![])), "model.encoder.layers");
         let mut c = cfg(vec![l(4, 3, 1, 1)]);

@@ -322,20 +322,69 @@ impl TrainStep {
                 ("train.batch_size".to_string(), max_batch.to_string())
             }
         };
+        // The encoder's setting that grows it most: conv channels, dense widths or z.
+        let conv_channels = cfg
+            .encoder
+            .as_ref()
+            .filter(|e| e.kind == super::config::EncoderKind::Conv)
+            .map(|e| e.channels.clone());
+        let (enc_key, enc_value, enc_widths) = match &conv_channels {
+            Some(ch) if widest(ch) > widest(&cfg.encoder_hidden).max(cfg.z_dim) => {
+                ("model.encoder.channels", format!("{ch:?}"), ch.clone())
+            }
+            _ if cfg.z_dim > widest(&cfg.encoder_hidden) => {
+                ("model.z_dim", cfg.z_dim.to_string(), vec![cfg.z_dim])
+            }
+            _ => (
+                "model.encoder_hidden",
+                format!("{:?}", cfg.encoder_hidden),
+                cfg.encoder_hidden.clone(),
+            ),
+        };
+        // A module's width setting, or z when z is wider (it is the critic's and decoder's input).
+        let width_or_z = |widths: &[usize], key: &'static str| -> (&'static str, String) {
+            if cfg.z_dim > widest(widths) {
+                ("model.z_dim", cfg.z_dim.to_string())
+            } else {
+                (key, format!("{widths:?}"))
+            }
+        };
         let mut plan = MemoryPlan::new();
-        let mut params = 0u128;
+        // Each module: its parameters with their gradients and Adam's two moments (4 values
+        // each), blamed on its width setting; its activations on the width or the batch.
+        let module = |plan: &mut MemoryPlan,
+                      name: &str,
+                      (key, value): (&str, String),
+                      params: u128,
+                      (act_key, act_value): (String, String),
+                      buffers: u128| {
+            plan.add_f32(
+                format!("{name} parameters, gradients and Adam state"),
+                key,
+                value,
+                params.saturating_mul(4),
+            );
+            plan.add_f32(format!("{name} activations"), act_key, act_value, buffers);
+        };
         for e in 0..n_enc {
             let (p, buf) =
                 Encoder::memory_floats(cfg, in_dims.get(e).copied().unwrap_or(0), enc_rows);
-            params += p;
-            let (key, value) = if cfg.z_dim > widest(&cfg.encoder_hidden) {
-                ("model.z_dim".to_string(), cfg.z_dim.to_string())
+            let act = blame(enc_rows, &enc_widths, enc_key);
+            let act = if act.0 == enc_key {
+                (act.0, enc_value.clone())
             } else {
-                blame(enc_rows, &cfg.encoder_hidden, "model.encoder_hidden")
+                act
             };
-            plan.add_f32(format!("{} activations", encoder_name(e)), key, value, buf);
+            module(
+                &mut plan,
+                &encoder_name(e),
+                (enc_key, enc_value.clone()),
+                p,
+                act,
+                buf,
+            );
         }
-        let mut critic_params = 0u128;
+        let many = nv * nv.saturating_sub(1) / 2 > 1;
         if matches!(
             cfg.objective,
             ObjectiveKind::Mib | ObjectiveKind::MvInfomax | ObjectiveKind::Infomax
@@ -354,7 +403,6 @@ impl TrainStep {
                 b_dim,
                 max_batch,
             );
-            critic_params = p;
             let all_pairs = cfg.critic == CriticKind::Separable
                 || cfg.estimator == crate::estimators::EstimatorKind::InfoNce;
             let (widths, widths_key) = if cfg.critic == CriticKind::Separable {
@@ -362,67 +410,48 @@ impl TrainStep {
             } else {
                 (&cfg.critic_hidden, "model.critic_hidden")
             };
-            let (key, value) = if all_pairs {
-                // batch x batch pairs: the batch is what grows it fastest
-                blame(b * b / 128, widths, widths_key)
+            // batch x batch pairs: the batch is what grows them fastest
+            let rows = if all_pairs { b * b / 128 } else { b };
+            let name = if all_pairs {
+                "critic (batch x batch pairs)"
             } else {
-                blame(b, widths, widths_key)
+                "critic"
             };
-            let what = if all_pairs {
-                "critic scores and activations (batch x batch pairs)"
-            } else {
-                "critic activations"
-            };
-            plan.add_f32(what, key, value, buf);
+            // K > 2 views: the critic's gradients are also summed over the pairs
+            let summed = if many { p } else { 0 };
+            module(
+                &mut plan,
+                name,
+                width_or_z(widths, widths_key),
+                p,
+                blame(rows, widths, widths_key),
+                buf + summed,
+            );
         }
-        params += critic_params;
         if cfg.objective == ObjectiveKind::Vae {
             let mut dims = vec![cfg.z_dim];
             dims.extend_from_slice(&cfg.decoder_hidden);
             dims.push(in_dims.first().copied().unwrap_or(0));
-            params += Mlp::param_count(&dims, false);
-            let (key, value) = blame(b, &cfg.decoder_hidden, "model.decoder_hidden");
-            plan.add_f32(
-                "decoder activations",
-                key,
-                value,
+            module(
+                &mut plan,
+                "decoder",
+                width_or_z(&cfg.decoder_hidden, "model.decoder_hidden"),
+                Mlp::param_count(&dims, false),
+                blame(b, &cfg.decoder_hidden, "model.decoder_hidden"),
                 Mlp::buffer_floats(&dims, b, true, false),
             );
         }
         if cfg.objective == ObjectiveKind::Supervised {
             let dims = [cfg.z_dim, n_classes];
-            params += Mlp::param_count(&dims, false);
-            plan.add_f32(
-                "classifier activations",
-                "train.batch_size",
-                max_batch,
+            module(
+                &mut plan,
+                "classifier",
+                ("model.z_dim", cfg.z_dim.to_string()),
+                Mlp::param_count(&dims, false),
+                ("train.batch_size".to_string(), max_batch.to_string()),
                 Mlp::buffer_floats(&dims, b, true, false),
             );
         }
-        // values, gradients and Adam's two moments
-        let sizes = [
-            ("model.encoder_hidden", widest(&cfg.encoder_hidden)),
-            ("model.critic_hidden", widest(&cfg.critic_hidden)),
-            ("model.projection", widest(&cfg.projection)),
-            ("model.decoder_hidden", widest(&cfg.decoder_hidden)),
-            ("model.z_dim", cfg.z_dim),
-        ];
-        let (key, _) = sizes.iter().max_by_key(|(_, w)| *w).expect("five sizes");
-        let value = match *key {
-            "model.encoder_hidden" => format!("{:?}", cfg.encoder_hidden),
-            "model.critic_hidden" => format!("{:?}", cfg.critic_hidden),
-            "model.projection" => format!("{:?}", cfg.projection),
-            "model.decoder_hidden" => format!("{:?}", cfg.decoder_hidden),
-            _ => cfg.z_dim.to_string(),
-        };
-        let many = nv * nv.saturating_sub(1) / 2 > 1;
-        let summed = if many { critic_params } else { 0 };
-        plan.add_f32(
-            "parameters, gradients and Adam state",
-            *key,
-            value,
-            params.saturating_mul(4).saturating_add(summed),
-        );
         let z_bufs = 7 * nv as u128 * b * zd + if many { 2 * b * zd } else { 0 };
         let (key, value) = if zd as f64 / 64.0 > b as f64 / 128.0 {
             ("model.z_dim".to_string(), cfg.z_dim.to_string())
