@@ -75,6 +75,7 @@ _PATHS: dict[str, tuple[str, ...]] = {
     "log_every": ("train", "log_every"),
     "max_nonfinite": ("train", "max_nonfinite"),
     "scaling": ("data", "scaling"),
+    "representation": ("eval", "representation"),
 }
 _LISTS = {"encoder_hidden", "critic_hidden", "projection", "decoder_hidden"}
 
@@ -198,6 +199,7 @@ class _MultiViewEstimator:
         augment_views: int = 2,
         image_shape: tuple[int, int] | None = None,
         scaling: str | Sequence[str] = "auto",
+        representation: str = "mean",
         seed: int = 42,
         n_jobs: int | None = None,
         verbose: int = 0,
@@ -231,6 +233,7 @@ class _MultiViewEstimator:
         self.augment_views = augment_views
         self.image_shape = image_shape
         self.scaling = scaling
+        self.representation = representation
         self.seed = seed
         self.n_jobs = n_jobs
         self.verbose = verbose
@@ -565,20 +568,42 @@ class _MultiViewEstimator:
             )
         return model
 
-    def transform_view(self, X: Any, view: int = 0, sample: bool = False) -> np.ndarray:
+    def transform_view(
+        self,
+        X: Any,
+        view: int = 0,
+        sample: bool = False,
+        representation: str | None = None,
+    ) -> np.ndarray:
         """Representations of the rows of ``X`` under the encoder of training view ``view``:
-        posterior means, or (``sample=True``) one sample each, seeded by ``seed``.
+        posterior means, or (``sample=True``) one sample each, seeded by ``seed``; or the
+        ``representation`` named (default: the estimator's ``representation``): ``"mean"``,
+        ``"hidden"`` (the encoder's last hidden layer) or ``"mean+hidden"`` (both side by side).
 
         Returns
         -------
-        ndarray of shape (n_samples, z_dim), float32
+        ndarray of shape (n_samples, width), float32 (width ``z_dim`` for the means)
         """
         model = self._check_fitted()
         (a,), _ = self._prepare_views([X], fitting=False)
         k = len(model.in_dims)
         if not isinstance(view, (int, np.integer)) or not 0 <= view < k:
             raise ConfigError(f"view={view!r}: expected a training view, 0 to {k - 1}")
-        return model.embed(int(view), a, sample=bool(sample), seed=int(self.seed))
+        repr_ = self._representation(representation)
+        if sample and representation is None:
+            repr_ = "mean"  # a sample is of z
+        return model.embed(
+            int(view), a, sample=bool(sample), seed=int(self.seed), representation=repr_
+        )
+
+    def _representation(self, representation: str | None) -> str:
+        """The representation asked for, else the estimator's, checked."""
+        name = "representation"
+        v = self.representation if representation is None else representation
+        what = _params.CHECKS["representation"](v)
+        if what is not None:
+            raise ConfigError(f"{name}={_params.show(v)}: expected {what}")
+        return str(v)
 
     def posterior(self, X: Any, view: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """The Gaussian posterior ``p(z | x)`` of the rows of ``X`` under the encoder of training
@@ -594,15 +619,22 @@ class _MultiViewEstimator:
             raise ConfigError(f"view={view!r}: expected 0 or 1")
         return model.posterior(int(view), a)
 
-    def transform(self, views: Any) -> list[np.ndarray]:
-        """Posterior means of each view: ``views[i]`` through the encoder of training view ``i``
-        (one array: through view 0's). Returns a list of arrays ``[n_samples, z_dim]``."""
+    def transform(self, views: Any, representation: str | None = None) -> list[np.ndarray]:
+        """The representations of each view: ``views[i]`` through the encoder of training view
+        ``i`` (one array: through view 0's). Returns a list of arrays ``[n_samples, width]``.
+
+        ``representation`` (default: the estimator's ``representation`` parameter) is
+        ``"mean"`` (posterior means, width ``z_dim``, the paper's), ``"hidden"`` (the encoder's
+        last hidden layer, before the Gaussian head) or ``"mean+hidden"`` (both side by side).
+        The hidden layer keeps more of the input: it is the better choice for a linear probe with
+        many labels (docs/results.md)."""
         model = self._check_fitted()
+        repr_ = self._representation(representation)
         arrays, _ = self._prepare_views(views, fitting=False)
         k = len(model.in_dims)
         if len(arrays) > k:
             raise ShapeError(f"views: {len(arrays)} views given; the model has {k}")
-        return [model.embed(i, a) for i, a in enumerate(arrays)]
+        return [model.embed(i, a, representation=repr_) for i, a in enumerate(arrays)]
 
     def fit_transform(self, views: Any, y: Any = None) -> list[np.ndarray]:
         """``fit(views).transform(views)``."""
@@ -766,6 +798,10 @@ class MIB(_MultiViewEstimator):
     one of these per view; ``"auto"`` (the default) standardises, and takes image views of
     augmented pairs to [0, 1]. The statistics are fitted in ``fit`` and saved with the model, so
     ``transform``, pickles and saved runs apply the same mapping to raw rows.
+    ``representation`` is what ``transform`` gives: ``"mean"`` (posterior means, the paper's
+    ``z``), ``"hidden"`` (the encoder's last hidden layer, before the Gaussian head) or
+    ``"mean+hidden"`` (both side by side); the hidden layer keeps more of the input and is the
+    better input for a linear probe with more than a few labels (docs/results.md).
     ``n_jobs`` threads (None or -1: all cores; results do not depend on it). ``verbose=1``
     shows a progress bar (tqdm, when installed).
 

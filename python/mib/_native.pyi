@@ -42,7 +42,12 @@ class Model:
         data_json: str | None = None,
     ) -> None: ...
     def embed(
-        self, view: int, x: npt.NDArray[np.float32], sample: bool = False, seed: int = 0
+        self,
+        view: int,
+        x: npt.NDArray[np.float32],
+        sample: bool = False,
+        seed: int = 0,
+        representation: str = "mean",
     ) -> npt.NDArray[np.float32]: ...
     def posterior(
         self, view: int, x: npt.NDArray[np.float32]

@@ -314,6 +314,7 @@ CHECKS: dict[str, Checker] = {
     "augment_views": augment_views,
     "image_shape": image_shape,
     "scaling": scaling,
+    "representation": one_of("representation"),
     "seed": seed,
     "n_jobs": n_jobs,
     "verbose": verbose,

@@ -377,8 +377,9 @@ impl Model {
     }
 
     /// Posterior means (or, with `sample`, one sample seeded by `seed`) of the rows of `x` under
-    /// the encoder of training view `view`.
-    #[pyo3(signature = (view, x, sample=false, seed=0))]
+    /// the encoder of training view `view`; or another representation (`mean`, `hidden`,
+    /// `mean+hidden`: [`mib::config::Representation`]).
+    #[pyo3(signature = (view, x, sample=false, seed=0, representation="mean"))]
     fn embed<'py>(
         &self,
         py: Python<'py>,
@@ -386,7 +387,14 @@ impl Model {
         x: Bound<'py, PyArray2<f32>>,
         sample: bool,
         seed: u64,
+        representation: &str,
     ) -> PyResult<Bound<'py, PyArray2<f32>>> {
+        let repr: mib::config::Representation = representation.parse().py()?;
+        if sample && repr != mib::config::Representation::Mean {
+            return Err(ConfigError::new_err(format!(
+                "sample=True draws z from the posterior: it needs representation='mean', not {representation:?}"
+            )));
+        }
         let xm = shared_matrix(&x, "X")?;
         let z = py
             .detach(|| {
@@ -394,7 +402,7 @@ impl Model {
                 if sample {
                     m.embed_sample_using(view, &xm, &mut MibRng::seed_from_u64(seed))
                 } else {
-                    m.embed(view, &xm)
+                    m.represent(view, &xm, repr)
                 }
             })
             .py()?;
@@ -601,6 +609,7 @@ fn config_choices(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
         ])?,
     )?;
     d.set_item("skl", names(&[SklKind::MonteCarlo, SklKind::ClosedForm])?)?;
+    d.set_item("representation", names(&mib::config::Representation::ALL)?)?;
     d.set_item(
         "objective",
         names(&[

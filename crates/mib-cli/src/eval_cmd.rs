@@ -53,6 +53,10 @@ pub struct EvalArgs {
     /// views has views 0..K).
     #[arg(long, default_value_t = 0)]
     pub view: usize,
+    /// The representation evaluated: `mean` (posterior means, the paper's), `hidden` (the encoder's
+    /// last hidden layer) or `mean+hidden` (default: the run's `eval.representation`).
+    #[arg(long)]
+    pub representation: Option<mib::config::Representation>,
     /// Print one JSON document instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -154,6 +158,9 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<EvalReport> {
     let mut cfg = run.read_config()?;
     args.data.apply(&mut cfg)?;
     let mut model = run.open_model(cfg.train.threads)?;
+    if let Some(r) = args.representation {
+        model.set_representation(r);
+    }
     let data = mib::data::load_splits(&cfg)?;
     let (report, emb) =
         mib::eval::evaluate_model_view(&mut model, &data, &args.protocol(), args.view)?;

@@ -31,7 +31,11 @@ pub(crate) struct EmbedArgs {
     /// Which training view to encode (0 or 1; 0..K for a model trained on K views).
     #[arg(long, default_value_t = 0)]
     view: usize,
-    /// Output .npy file (float32, [items, z_dim]); labels go to <stem>.labels.npy beside it.
+    /// The representation: `mean` (posterior means, the paper's), `hidden` (the encoder's last
+    /// hidden layer) or `mean+hidden` (default: the run's `eval.representation`).
+    #[arg(long)]
+    representation: Option<mib::config::Representation>,
+    /// Output .npy file (float32, [items, width]); labels go to <stem>.labels.npy beside it.
     #[arg(long, short)]
     out: PathBuf,
 }
@@ -48,6 +52,9 @@ pub(crate) fn embed(a: EmbedArgs) -> Result<()> {
     let mut cfg = run.read_config()?;
     a.data.apply(&mut cfg)?;
     let mut model = run.open_model(cfg.train.threads)?;
+    if let Some(r) = a.representation {
+        model.set_representation(r);
+    }
     if a.view >= model.n_views() {
         bail!(
             "--view {}: the model has {} training views (0..{})",

@@ -120,6 +120,60 @@ pub struct EvalDuringTraining {
     pub repetitions: usize,
     /// Number of test items it scores (the first ones of the test split); 0 = all.
     pub max_test_items: usize,
+    /// The representation that `mib eval`, `mib embed` and Python's `transform` give by default
+    /// ([`Representation`]; the probe logged during training always reads the posterior means).
+    pub representation: Representation,
+}
+
+/// Which representation of an item a trained encoder gives.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Representation {
+    /// The posterior mean `E[z | x]` (default; the paper's).
+    #[default]
+    #[serde(rename = "mean")]
+    Mean,
+    /// The encoder's last hidden layer, before the Gaussian head (after its ReLU; for a conv
+    /// encoder without dense hidden layers, the flattened convolutions). SimCLR found the layer
+    /// before the projection much better for linear probes than the projection's output.
+    #[serde(rename = "hidden")]
+    Hidden,
+    /// The posterior mean and the last hidden layer side by side, `[mean, hidden]`.
+    #[serde(rename = "mean+hidden")]
+    MeanHidden,
+}
+
+impl Representation {
+    /// Every variant, in the order of the docs.
+    pub const ALL: [Representation; 3] = [
+        Representation::Mean,
+        Representation::Hidden,
+        Representation::MeanHidden,
+    ];
+
+    /// The name written in configs and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Representation::Mean => "mean",
+            Representation::Hidden => "hidden",
+            Representation::MeanHidden => "mean+hidden",
+        }
+    }
+}
+
+impl std::str::FromStr for Representation {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Representation::ALL
+            .into_iter()
+            .find(|r| r.name() == s)
+            .ok_or_else(|| {
+                Error::config(
+                    "representation",
+                    s,
+                    "expected one of mean, hidden, mean+hidden",
+                )
+            })
+    }
 }
 
 impl Default for EvalDuringTraining {
@@ -129,6 +183,7 @@ impl Default for EvalDuringTraining {
             labels_per_class: 10,
             repetitions: 5,
             max_test_items: 2000,
+            representation: Representation::Mean,
         }
     }
 }

@@ -17,6 +17,15 @@ fn labels(ds: &MultiViewDataset, which: &str) -> Result<Vec<u32>> {
     })
 }
 
+/// The view whose test items are the retrieval gallery for queries of training view `view`.
+fn other_view(view: usize) -> usize {
+    if view == 1 {
+        0
+    } else {
+        1
+    }
+}
+
 /// Class labels, or none (empty) when the items carry multi-hot targets instead.
 fn labels_or_targets(ds: &MultiViewDataset, which: &str) -> Result<Vec<u32>> {
     match (&ds.labels, &ds.targets) {
@@ -33,8 +42,10 @@ pub fn embed_splits(model: &mut TrainedModel, data: &DatasetSplits) -> Result<Em
     embed_splits_of_view(model, data, 0)
 }
 
-/// [`embed_splits`] through the encoder of training view `view` (`0..model.n_views()`); the
-/// retrieval gallery is view 1's test items (view 0's when `view` is 1).
+/// [`embed_splits`] through the encoder of training view `view` (`0..model.n_views()`), in the
+/// model's [`TrainedModel::representation`]; the retrieval gallery is view 1's test items (view
+/// 0's when `view` is 1), embedded here for posterior means only (two encoders' hidden layers
+/// share no space).
 pub fn embed_splits_of_view(
     model: &mut TrainedModel,
     data: &DatasetSplits,
@@ -42,13 +53,17 @@ pub fn embed_splits_of_view(
 ) -> Result<Embeddings> {
     let views = training_views(model.config(), data.train.views.len())?;
     crate::models::slot_view(&views, view)?;
-    let other = if view == 1 { 0 } else { 1 };
-    let test_view2 =
-        if views[view] != views[other] && model.config().model.objective.is_multi_view() {
-            Some(model.embed_dataset(&data.test, other)?)
-        } else {
-            None
-        };
+    let other = other_view(view);
+    // Retrieval compares two encoders' outputs: only their posterior means share a space (for
+    // the other representations, evaluate_model_view scores it on the means).
+    let test_view2 = if views[view] != views[other]
+        && model.config().model.objective.is_multi_view()
+        && model.representation() == crate::config::Representation::Mean
+    {
+        Some(model.embed_dataset(&data.test, other)?)
+    } else {
+        None
+    };
     Ok(Embeddings {
         train: model.embed_dataset(&data.train, view)?,
         y_train: labels_or_targets(&data.train, "train")?,
@@ -116,6 +131,24 @@ pub fn evaluate_model_view(
     ip.i_xz = Some(b.upper);
     ip.i_xz_lower = Some(b.lower);
     ip.i_xz_estimator = format!("{} (n = {})", super::I_XZ_ENCODER_BOUNDS, b.n);
+    let repr = model.representation();
+    report.representation = Some(repr.name().to_string());
+    if repr != crate::config::Representation::Mean
+        && views[view] != views[other_view(view)]
+        && model.config().model.objective.is_multi_view()
+        && data.train.labels.is_some()
+    {
+        // Retrieval compares two encoders' outputs: only their posterior means share a space.
+        let q = model.embed(view, &data.test.views[views[view]])?;
+        let other = other_view(view);
+        let g = model.embed(other, &data.test.views[views[other]])?;
+        let y = &emb.y_test;
+        report.retrieval = Some(
+            model
+                .pool()
+                .install(|| super::retrieval(&q, y, &g, y, protocol.retrieval_k))??,
+        );
+    }
     Ok((report, emb))
 }
 

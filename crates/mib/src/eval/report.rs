@@ -28,6 +28,9 @@ pub struct EvalReport {
     pub information_plane: Option<InfoPlane>,
     /// Representation dimension.
     pub representation_dim: Option<usize>,
+    /// Which representation of a trained model was evaluated (`mean`, `hidden`, `mean+hidden`;
+    /// absent for saved representations).
+    pub representation: Option<String>,
     /// Training / test set sizes.
     pub n_train: Option<usize>,
     /// Test set size.
@@ -54,7 +57,14 @@ impl EvalReport {
     pub fn to_table(&self) -> String {
         let mut s = String::new();
         if let (Some(d), Some(a), Some(b)) = (self.representation_dim, self.n_train, self.n_test) {
-            let _ = writeln!(s, "representation dim {d}, {a} train / {b} test items\n");
+            let what = self
+                .representation
+                .as_deref()
+                .map_or(String::new(), |r| format!(" ({r})"));
+            let _ = writeln!(
+                s,
+                "representation dim {d}{what}, {a} train / {b} test items\n"
+            );
         }
         if !self.linear_probe.is_empty() {
             let _ = writeln!(s, "Linear probe (test accuracy, %)");
@@ -321,6 +331,7 @@ impl EvalProtocol {
             multilabel: None,
             information_plane,
             representation_dim: Some(inputs.train.cols),
+            representation: None,
             n_train: Some(inputs.train.rows),
             n_test: Some(inputs.test.rows),
             seed: Some(self.seed),

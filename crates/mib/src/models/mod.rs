@@ -27,7 +27,7 @@ use rand_distr::{Distribution, StandardNormal};
 use safetensors::SafeTensors;
 use serde::{Deserialize, Serialize};
 
-use crate::config::TrainConfig;
+use crate::config::{Representation, TrainConfig};
 use crate::data::{MultiViewDataset, PairingConfig};
 use crate::nn::ParamStore;
 use crate::objectives::Encoder;
@@ -165,6 +165,8 @@ pub struct TrainedModel {
     /// Encoders with buffers for [`INFERENCE_ROWS`] rows (built on first use), reading the step's
     /// parameters: embedding in larger chunks than the training batch.
     inference: Option<Vec<Encoder>>,
+    /// What [`Self::embed_dataset`] and [`Self::embed_rows`] give.
+    representation: Representation,
 }
 
 /// Rows per chunk when embedding (the training step's encoders hold one batch).
@@ -229,6 +231,7 @@ impl TrainedModel {
             meta,
             pool: ComputePool::new(threads),
             inference: None,
+            representation: cfg.eval.representation,
         }
     }
 
@@ -491,13 +494,14 @@ impl TrainedModel {
     }
 
     /// Runs the encoder of slot `slot` over `x` (scaled as training view `view`'s inputs were) in
-    /// chunks; `sink(first_row, rows, output)` gets each chunk's `[rows, 2 * z_dim]` head output.
+    /// chunks; `sink(first_row, rows, encoder)` reads each chunk's outputs from the encoder (its
+    /// `[rows, 2 * z_dim]` head output, its last hidden layer).
     fn encode(
         &mut self,
         slot: usize,
         view: usize,
         x: &Matrix,
-        mut sink: impl FnMut(usize, usize, &[f32]) + Send,
+        mut sink: impl FnMut(usize, usize, &Encoder) + Send,
     ) -> Result<()> {
         if self.inference_encoders().is_none() {
             return Err(Error::Data(
@@ -521,7 +525,7 @@ impl TrainedModel {
                     None => enc.input_mut(n).copy_from_slice(rows),
                 }
                 enc.forward(params, n);
-                sink(start, n, enc.output(n));
+                sink(start, n, enc);
                 start += n;
             }
         })
@@ -536,13 +540,76 @@ impl TrainedModel {
         let zd = self.z_dim();
         let mut out = Matrix::zeros(x.rows, zd);
         let o: &mut [f32] = &mut out.data;
-        self.encode(slot, view, x, |start, n, h| {
+        self.encode(slot, view, x, |start, n, enc| {
+            let h = enc.output(n);
             for i in 0..n {
                 o[(start + i) * zd..(start + i + 1) * zd]
                     .copy_from_slice(&h[i * 2 * zd..i * 2 * zd + zd]);
             }
         })?;
         Ok(out)
+    }
+
+    /// The representation `repr` of the rows of `x` under the encoder of training view `view`:
+    /// posterior means ([`Self::embed`]), the encoder's last hidden layer, or both side by side.
+    ///
+    /// # Shapes
+    /// `x`: `[n, in_dims[view]]`; returns `[n, self.representation_dim(repr)]`.
+    pub fn represent(&mut self, view: usize, x: &Matrix, repr: Representation) -> Result<Matrix> {
+        if repr == Representation::Mean {
+            return self.embed(view, x);
+        }
+        let slot = self.check_view(view, x)?;
+        let zd = self.z_dim();
+        let hd = self.step.encoder(slot).hidden_dim();
+        let means = if repr == Representation::MeanHidden {
+            zd
+        } else {
+            0
+        };
+        let width = means + hd;
+        let mut out = Matrix::zeros(x.rows, width);
+        let o: &mut [f32] = &mut out.data;
+        self.encode(slot, view, x, |start, n, enc| {
+            let (h, hidden) = (enc.output(n), enc.hidden(n));
+            for i in 0..n {
+                let row = &mut o[(start + i) * width..(start + i + 1) * width];
+                row[..means].copy_from_slice(&h[i * 2 * zd..i * 2 * zd + means]);
+                row[means..].copy_from_slice(&hidden[i * hd..(i + 1) * hd]);
+            }
+        })?;
+        Ok(out)
+    }
+
+    /// Width of the last hidden layer of training view slot `view`'s encoder
+    /// ([`Representation::Hidden`]).
+    pub fn hidden_dim(&self, view: usize) -> usize {
+        let slot = if self.config.model.objective.is_multi_view() {
+            view
+        } else {
+            0
+        };
+        self.step.encoder(slot).hidden_dim()
+    }
+
+    /// Width of representation `repr` of training view slot `view`.
+    pub fn representation_dim(&self, view: usize, repr: Representation) -> usize {
+        match repr {
+            Representation::Mean => self.z_dim(),
+            Representation::Hidden => self.hidden_dim(view),
+            Representation::MeanHidden => self.z_dim() + self.hidden_dim(view),
+        }
+    }
+
+    /// The representation [`Self::embed_dataset`] and [`Self::embed_rows`] give (at first the
+    /// config's `eval.representation`).
+    pub fn representation(&self) -> Representation {
+        self.representation
+    }
+
+    /// Sets the representation [`Self::embed_dataset`] and [`Self::embed_rows`] give.
+    pub fn set_representation(&mut self, repr: Representation) {
+        self.representation = repr;
     }
 
     /// Posterior means and scales (`softplus(raw) + 1e-7`, as in training) of the rows of `x`
@@ -552,7 +619,8 @@ impl TrainedModel {
         let zd = self.z_dim();
         let (mut mean, mut scale) = (Matrix::zeros(x.rows, zd), Matrix::zeros(x.rows, zd));
         let (m, s): (&mut [f32], &mut [f32]) = (&mut mean.data, &mut scale.data);
-        self.encode(slot, view, x, |start, n, h| {
+        self.encode(slot, view, x, |start, n, enc| {
+            let h = enc.output(n);
             for i in 0..n {
                 for k in 0..zd {
                     let r = (start + i) * zd + k;
@@ -690,8 +758,9 @@ impl TrainedModel {
         })
     }
 
-    /// Posterior means of training view `view` (`0..n_views()`) of every item of `ds` (the dataset
-    /// view the slot was trained on: `view` for multi-view data, view 0 otherwise).
+    /// The representations ([`Self::representation`]; posterior means by default) of training view
+    /// `view` (`0..n_views()`) of every item of `ds` (the dataset view the slot was trained on:
+    /// `view` for multi-view data, view 0 otherwise).
     pub fn embed_dataset(&mut self, ds: &MultiViewDataset, view: usize) -> Result<Matrix> {
         let views = training_views(&self.config, ds.views.len())?;
         let v = slot_view(&views, view)?;
@@ -702,7 +771,7 @@ impl TrainedModel {
                 ds.views.len(),
             )
         })?;
-        self.embed(view, x)
+        self.represent(view, x, self.representation)
     }
 
     /// The representations of every item of `rows` (memory-mapped views, read and encoded a
@@ -715,7 +784,12 @@ impl TrainedModel {
         let views = training_views(&self.config, rows.view_names().len())?;
         let v = slot_view(&views, view)?;
         const BLOCK: usize = 4096;
-        let (n, d, zd) = (rows.len(), rows.view_dim(v), self.z_dim());
+        let repr = self.representation;
+        let (n, d, zd) = (
+            rows.len(),
+            rows.view_dim(v),
+            self.representation_dim(view, repr),
+        );
         let mut out = Matrix::zeros(n, zd);
         let mut x = Matrix::zeros(BLOCK.min(n), d);
         for start in (0..n).step_by(BLOCK) {
@@ -726,7 +800,7 @@ impl TrainedModel {
             for i in 0..m {
                 rows.row_into(v, start + i, x.row_mut(i))?;
             }
-            let z = self.embed(view, &x)?;
+            let z = self.represent(view, &x, repr)?;
             out.data[start * zd..(start + m) * zd].copy_from_slice(&z.data);
         }
         Ok(out)

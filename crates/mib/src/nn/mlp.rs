@@ -328,6 +328,13 @@ impl Mlp {
         &mut self.acts[l][..rows * d]
     }
 
+    /// The input of dense layer `l` after the last forward pass, `[rows, dims[l]]` (for `l > 0`,
+    /// the previous layer's output after its norm and ReLU).
+    pub fn layer_input(&self, l: usize, rows: usize) -> &[f32] {
+        let d = self.dims[l];
+        &self.acts[l][..rows * d]
+    }
+
     /// After [`Mlp::backward_to`]`(.., first)` with `first > 0`: the gradient w.r.t. the
     /// pre-activation of dense layer `first - 1` (the input gradient of layer `first`, masked by
     /// the ReLU between them), `[rows, dims[first]]`.

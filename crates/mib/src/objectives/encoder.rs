@@ -199,6 +199,19 @@ impl Encoder {
     pub fn output(&self, rows: usize) -> &[f32] {
         self.head().output(rows)
     }
+    /// Width of [`Encoder::hidden`]: the input width of the Gaussian head's last dense layer.
+    pub fn hidden_dim(&self) -> usize {
+        let d = self.head().dims();
+        d[d.len() - 2]
+    }
+    /// The last hidden layer of the last forward pass, `[rows, hidden_dim]`: the input of the
+    /// dense layer that outputs the posterior (after the previous layer's ReLU; the flattened
+    /// convolutions for a conv encoder with no dense hidden layer; the input itself for an MLP
+    /// with none).
+    pub fn hidden(&self, rows: usize) -> &[f32] {
+        let head = self.head();
+        head.layer_input(head.dims().len() - 2, rows)
+    }
     /// Output (read) and output-gradient buffer (write) at once.
     pub fn output_and_grad_mut(&mut self, rows: usize) -> (&[f32], &mut [f32]) {
         self.head_mut().output_and_grad_mut(rows)

@@ -472,6 +472,10 @@ impl TrainStep {
     pub fn view_pairs(&self) -> &[(usize, usize)] {
         &self.pairs
     }
+    /// The encoder that reads view slot `view`.
+    pub fn encoder(&self, view: usize) -> &Encoder {
+        &self.encoders[self.encoder_of(view)]
+    }
     /// The encoder that reads view `view` (index into the encoders; 0 when shared).
     fn encoder_of(&self, view: usize) -> usize {
         if self.encoders.len() == 1 {
