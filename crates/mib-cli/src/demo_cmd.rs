@@ -60,14 +60,47 @@ pub(crate) fn demo(a: DemoArgs) -> Result<()> {
         &protocol,
         &mib::pool::ComputePool::new(cfg.train.threads),
     )?;
+    // The paper's representation, the posterior means z, when the recipe probes another one.
+    let repr = cfg.eval.representation;
+    let means = if repr == mib::config::Representation::Mean {
+        None
+    } else {
+        let mut model = mib::train::RunFolder::new(&dir).open_model(cfg.train.threads)?;
+        model.set_representation(mib::config::Representation::Mean);
+        let emb = mib::eval::embed_splits(&mut model, &data)?;
+        let inputs = mib::eval::EvalInputs {
+            n_classes: data.train.n_classes,
+            test_view2: None,
+            ..emb.inputs()
+        };
+        Some(model.pool().install(|| protocol.evaluate(&inputs))??)
+    };
     println!(
-        "Same probe on the raw `{}` features (the baseline):",
-        data.train.view_names[0]
+        "Same probe on the raw `{}` features (the baseline){}:",
+        data.train.view_names[0],
+        if means.is_some() {
+            ", and on the posterior means z alone"
+        } else {
+            ""
+        }
     );
-    println!("    labels/class   MIB mean    raw mean");
-    for (m, r) in report.linear_probe.iter().zip(&raw.linear_probe) {
+    let head = format!("MIB {}", repr.name());
+    match &means {
+        Some(_) => println!("    labels/class {head:>16} {:>10} {:>10}", "MIB z", "raw"),
+        None => println!("    labels/class {head:>16} {:>10}", "raw"),
+    }
+    for (i, (m, r)) in report
+        .linear_probe
+        .iter()
+        .zip(&raw.linear_probe)
+        .enumerate()
+    {
+        let z = means
+            .as_ref()
+            .and_then(|z| z.linear_probe.get(i))
+            .map_or(String::new(), |z| format!(" {:>10.2}", 100.0 * z.mean));
         println!(
-            "    {:>12} {:>10.2} {:>11.2}",
+            "    {:>12} {:>16.2}{z} {:>10.2}",
             m.labels_per_class,
             100.0 * m.mean,
             100.0 * r.mean
