@@ -148,6 +148,13 @@ pub(crate) fn inspect(a: InspectArgs) -> Result<()> {
         );
     }
     print_checkpoint(&ck);
+    // The architecture, when the run's model opens (a checkpoint alone has no config).
+    if let Ok(model) = run.open_model(1) {
+        println!("encoders:");
+        for line in model.describe_encoders() {
+            println!("  {line}");
+        }
+    }
     Ok(())
 }
 

@@ -59,6 +59,13 @@ fn dense_relu(model: &TrainedModel, prefix: &str, l: usize, x: &[f32], d_in: usi
 #[test]
 fn hidden_is_the_last_hidden_layer_and_mean_hidden_puts_both_side_by_side() {
     let mut m = model(ObjectiveKind::Mib, vec![5, 4]);
+    assert_eq!(
+        m.describe_encoders(),
+        [
+            "view 0 (view0): mlp 6-5-4-2x3",
+            "view 1 (view1): mlp 7-5-4-2x3"
+        ]
+    );
     // 600 rows: more than one inference chunk (512 rows)
     let x = rows(600, D + 1, 1);
     let h1 = dense_relu(&m, "encoder_v2", 0, &x.data, D + 1);
@@ -104,6 +111,10 @@ fn single_view_objectives_and_conv_encoders_give_their_hidden_layer() {
     cfg.model.z_dim = 2;
     cfg.model.critic_hidden = vec![4];
     let mut m = TrainedModel::untrained(&cfg, &[D, D], 0, Vec::new(), 1).unwrap();
+    assert_eq!(
+        m.describe_encoders(),
+        ["views 0..1 (shared): conv [1, 2, 3] -> 2@2x3 (k3 s1 p1), flat 12-2x2"]
+    );
     // 2 channels of 2 x 3 (stride 1, padding 1 of a 3x3 kernel), flattened
     let h = m.represent(0, &x, Representation::Hidden).unwrap();
     assert_eq!((h.rows, h.cols), (4, 12));

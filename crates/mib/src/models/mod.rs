@@ -581,6 +581,35 @@ impl TrainedModel {
         Ok(out)
     }
 
+    /// One line per encoder: which training views it reads and its architecture
+    /// ([`Encoder::describe`]), e.g. `view 0 (pix): mlp 240-256-256-2x32`.
+    pub fn describe_encoders(&self) -> Vec<String> {
+        let names = &self.info.view_names;
+        let n = if self.config.model.objective.is_multi_view() {
+            self.info.in_dims.len()
+        } else {
+            1
+        };
+        let shared = (0..n).all(|v| self.step.encoder_index(v) == 0);
+        if shared {
+            let which = if n == 1 {
+                format!("view 0 ({})", names[0])
+            } else {
+                format!("views 0..{} (shared)", n - 1)
+            };
+            return vec![format!("{which}: {}", self.step.encoder(0).describe())];
+        }
+        (0..n)
+            .map(|v| {
+                format!(
+                    "view {v} ({}): {}",
+                    names.get(v).map_or("?", |s| s.as_str()),
+                    self.step.encoder(v).describe()
+                )
+            })
+            .collect()
+    }
+
     /// Width of the last hidden layer of training view slot `view`'s encoder
     /// ([`Representation::Hidden`]).
     pub fn hidden_dim(&self, view: usize) -> usize {

@@ -199,6 +199,45 @@ impl Encoder {
     pub fn output(&self, rows: usize) -> &[f32] {
         self.head().output(rows)
     }
+    /// The architecture in one line, e.g. `mlp 240-256-256-2x32` or
+    /// `conv [1, 28, 28] -> 16@14x14 (k3 s2 p1) -> 32@7x7 (k3 s2 p1), flat 1568-256-2x64`.
+    pub fn describe(&self) -> String {
+        let dense = |m: &Mlp| {
+            let d = m.dims();
+            let mut parts: Vec<String> = d[..d.len() - 1].iter().map(|w| w.to_string()).collect();
+            parts.push(format!("2x{}", d[d.len() - 1] / 2));
+            parts
+        };
+        match self {
+            Encoder::Mlp(m) => {
+                let norm = if m.has_norm() { ", layer norm" } else { "" };
+                format!("mlp {}{norm}", dense(m).join("-"))
+            }
+            Encoder::Conv { body, head } => {
+                let first = body.layers()[0].shape();
+                let mut s = format!(
+                    "conv [{}, {}, {}]",
+                    first.in_channels, first.in_h, first.in_w
+                );
+                for l in body.layers() {
+                    let c = l.shape();
+                    s.push_str(&format!(
+                        " -> {}@{}x{} (k{} s{} p{})",
+                        c.out_channels,
+                        c.out_h(),
+                        c.out_w(),
+                        c.kernel_h,
+                        c.stride,
+                        c.padding
+                    ));
+                }
+                if body.has_norm() {
+                    s.push_str(", group norm");
+                }
+                format!("{s}, flat {}", dense(head).join("-"))
+            }
+        }
+    }
     /// Width of [`Encoder::hidden`]: the input width of the Gaussian head's last dense layer.
     pub fn hidden_dim(&self) -> usize {
         let d = self.head().dims();

@@ -472,6 +472,10 @@ impl TrainStep {
     pub fn view_pairs(&self) -> &[(usize, usize)] {
         &self.pairs
     }
+    /// Index of the encoder that reads view slot `view` (0 for every view when shared).
+    pub fn encoder_index(&self, view: usize) -> usize {
+        self.encoder_of(view)
+    }
     /// The encoder that reads view slot `view`.
     pub fn encoder(&self, view: usize) -> &Encoder {
         &self.encoders[self.encoder_of(view)]
