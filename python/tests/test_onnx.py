@@ -140,6 +140,9 @@ def test_onnx_checker_accepts_the_models(mlp_est, conv_est):
             onnx.checker.check_model(m, full_check=True)
             assert m.ir_version == 8 and m.opset_import[0].version == 17
             assert m.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
+            # every initializer is read by a node (onnxruntime warns about unused ones)
+            used = {i for n in m.graph.node for i in n.input}
+            assert {t.name for t in m.graph.initializer} <= used
             meta = {p.key: p.value for p in m.metadata_props}
             assert meta["mib.output"] == output and meta["mib.z_dim"] == "8"
 

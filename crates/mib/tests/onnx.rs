@@ -59,7 +59,7 @@ fn fields(b: &[u8]) -> Vec<(u32, Field<'_>)> {
     out
 }
 
-fn all<'a>(b: &'a [u8], field: u32) -> Vec<&'a [u8]> {
+fn all(b: &[u8], field: u32) -> Vec<&[u8]> {
     fields(b)
         .into_iter()
         .filter_map(|(f, v)| match (f == field, v) {
@@ -68,7 +68,7 @@ fn all<'a>(b: &'a [u8], field: u32) -> Vec<&'a [u8]> {
         })
         .collect()
 }
-fn one<'a>(b: &'a [u8], field: u32) -> &'a [u8] {
+fn one(b: &[u8], field: u32) -> &[u8] {
     all(b, field)[0]
 }
 fn string(b: &[u8], field: u32) -> String {

@@ -248,6 +248,8 @@ struct GraphBuilder {
     nodes: Vec<ProtoWriter>,
     initializers: Vec<ProtoWriter>,
     counter: usize,
+    /// The name of the norms' `eps` initializer, once one is needed.
+    eps: Option<String>,
 }
 
 impl GraphBuilder {
@@ -325,9 +327,19 @@ impl GraphBuilder {
         self.node("Gemm", &[x, w, b], output, &[])
     }
 
-    /// Normalises `x` over `axes` (mean 0, biased variance 1, `eps`), then `* gain + shift`
-    /// (`gain`, `shift` broadcast against `x`): `nn.LayerNorm` / `nn.GroupNorm(1, C)`.
-    fn normalise(&mut self, x: &str, axes: &[i64], gain: &str, shift: &str, eps: &str) -> String {
+    /// Normalises `x` over `axes` (mean 0, biased variance 1, [`NORM_EPS`]), then
+    /// `* gain + shift` (`gain`, `shift` broadcast against `x`): `nn.LayerNorm` /
+    /// `nn.GroupNorm(1, C)`.
+    fn normalise(&mut self, x: &str, axes: &[i64], gain: &str, shift: &str) -> String {
+        let eps = match &self.eps {
+            Some(e) => e.clone(),
+            None => {
+                let e = self.f32_tensor("norm_eps", &[], &[NORM_EPS]);
+                self.eps = Some(e.clone());
+                e
+            }
+        };
+        let eps = eps.as_str();
         let red = |g: &mut Self, v: &str| {
             g.node(
                 "ReduceMean",
@@ -371,7 +383,6 @@ fn dense_stack(
     prefix: &str,
     z_dim: usize,
     mut x: String,
-    eps: &str,
 ) -> Result<(String, String)> {
     let n_layers = (0..)
         .take_while(|i| {
@@ -402,7 +413,7 @@ fn dense_stack(
                 let (shift, _) = param(store, &sn)?;
                 let gi = g.f32_tensor(&gn, &[dout], gain);
                 let si = g.f32_tensor(&sn, &[dout], shift);
-                x = g.normalise(&x, &[1], &gi, &si, eps);
+                x = g.normalise(&x, &[1], &gi, &si);
             }
             x = g.node("Relu", &[&x], None, &[]);
         } else {
@@ -463,7 +474,6 @@ pub fn encoder_onnx(model: &TrainedModel, view: usize, output: OnnxOutput) -> Re
     let store = model.step().params();
 
     let mut g = GraphBuilder::default();
-    let eps = g.f32_tensor("norm_eps", &[], &[NORM_EPS]);
     let mut x = "x".to_string();
     if let Some(Some(s)) = model.scaling().get(view) {
         s.check(in_dim, &format!("view {view}"))?;
@@ -516,7 +526,7 @@ pub fn encoder_onnx(model: &TrainedModel, view: usize, output: OnnxOutput) -> Re
                     let (shift, _) = param(store, &sn)?;
                     let gi = g.f32_tensor(&gn, &[o, 1, 1], gain);
                     let si = g.f32_tensor(&sn, &[o, 1, 1], shift);
-                    x = g.normalise(&x, &[1, 2, 3], &gi, &si, &eps);
+                    x = g.normalise(&x, &[1, 2, 3], &gi, &si);
                 }
                 x = g.node("Relu", &[&x], None, &[]);
             }
@@ -524,7 +534,7 @@ pub fn encoder_onnx(model: &TrainedModel, view: usize, output: OnnxOutput) -> Re
             format!("{prefix}.head")
         }
     };
-    let (mean, raw) = dense_stack(&mut g, store, &head_prefix, z_dim, x, &eps)?;
+    let (mean, raw) = dense_stack(&mut g, store, &head_prefix, z_dim, x)?;
     let mut outputs = vec![mean];
     if output == OnnxOutput::MeanScale {
         let min_scale = g.f32_tensor("min_scale", &[], &[crate::distributions::MIN_SCALE]);
