@@ -619,6 +619,32 @@ class _MultiViewEstimator:
             raise ConfigError(f"view={view!r}: expected 0 or 1")
         return model.posterior(int(view), a)
 
+    def to_onnx(
+        self, path: str | os.PathLike[str] | None = None, view: int = 0, output: str = "mean"
+    ) -> bytes:
+        """The encoder of training view ``view`` as an ONNX model (opset 17), written to ``path``
+        when given; returns its bytes either way.
+
+        The model reads raw rows ``x`` of shape ``(batch, n_features)`` (any batch size; the
+        input scaling the model was trained behind is part of the graph) and outputs ``mean``
+        ``(batch, z_dim)``, what ``transform_view(X, view)`` returns; with
+        ``output="mean-scale"`` also ``scale``, the posterior's standard deviations, as
+        ``posterior(X, view)`` returns them. Run it with ``onnxruntime``::
+
+            import onnxruntime as ort
+            sess = ort.InferenceSession(est.to_onnx("enc.onnx", view=0))
+            (z,) = sess.run(None, {"x": X.astype(np.float32)})
+        """
+        model = self._check_fitted()
+        k = len(model.in_dims)
+        if not isinstance(view, (int, np.integer)) or not 0 <= view < k:
+            raise ConfigError(f"view={view!r}: expected a training view, 0 to {k - 1}")
+        if output not in ("mean", "mean-scale"):
+            raise ConfigError(f"output={output!r}: expected 'mean' or 'mean-scale'")
+        return model.to_onnx(
+            int(view), output=output, path=None if path is None else os.fspath(path)
+        )
+
     def transform(self, views: Any, representation: str | None = None) -> list[np.ndarray]:
         """The representations of each view: ``views[i]`` through the encoder of training view
         ``i`` (one array: through view 0's). Returns a list of arrays ``[n_samples, width]``.

@@ -52,6 +52,9 @@ class Model:
     def posterior(
         self, view: int, x: npt.NDArray[np.float32]
     ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]: ...
+    def to_onnx(
+        self, view: int, output: str = "mean", path: str | PathLike[str] | None = None
+    ) -> bytes: ...
     def evaluate(
         self,
         train_views: Sequence[npt.NDArray[np.float32]],

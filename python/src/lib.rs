@@ -501,6 +501,30 @@ impl Model {
         Ok(d)
     }
 
+    /// The encoder of training view `view` as an ONNX model (bytes): input scaling folded in,
+    /// `output` `"mean"` (posterior means) or `"mean-scale"` (means and scales); written to `path`
+    /// when given.
+    #[pyo3(signature = (view, output="mean", path=None))]
+    fn to_onnx<'py>(
+        &self,
+        py: Python<'py>,
+        view: usize,
+        output: &str,
+        path: Option<PathBuf>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let output = mib::export::OnnxOutput::parse(output, "output").py()?;
+        let bytes = {
+            let m = self.lock(py);
+            mib::export::encoder_onnx(&m, view, output).py()?
+        };
+        if let Some(p) = path {
+            std::fs::write(&p, &bytes)
+                .map_err(|e| Error::io("writing ONNX model", &p, e))
+                .py()?;
+        }
+        Ok(PyBytes::new(py, &bytes))
+    }
+
     /// Computes on `threads` threads from now on (0 = all cores); results do not depend on it.
     fn set_threads(&self, py: Python<'_>, threads: usize) -> PyResult<()> {
         self.lock(py).set_threads(threads);

@@ -9,6 +9,7 @@ mod bench_views;
 mod demo_cmd;
 mod eval_cmd;
 mod experiment_cmd;
+mod export_cmd;
 mod report;
 mod run_cmds;
 mod signals;
@@ -35,6 +36,8 @@ enum Command {
     Experiment(experiment_cmd::ExperimentArgs),
     /// Write the posterior means of a trained encoder for a dataset split to an .npy file.
     Embed(run_cmds::EmbedArgs),
+    /// Write one view's encoder of a run as an ONNX model (input scaling folded in; dynamic batch).
+    Export(export_cmd::ExportArgs),
     /// Evaluate a run: few-label linear probe, kNN, cross-view retrieval, information bound.
     Eval(eval_cmd::EvalArgs),
     /// One self-contained HTML page comparing run folders (config, tables, figures).
@@ -67,6 +70,7 @@ fn main() {
         Command::Demo(a) => demo_cmd::demo(a),
         Command::Experiment(a) => experiment_cmd::experiment(a),
         Command::Embed(a) => run_cmds::embed(a),
+        Command::Export(a) => export_cmd::export(a),
         Command::Eval(a) => eval_cmd::run(&a).map(|_| ()),
         Command::Report(a) => report::run(&a),
         Command::Plot(a) => report::run_plot(&a),

@@ -21,6 +21,7 @@
 //! - [`data`]: dataset readers (IDX, NPY, CSV, the embedded UCI mfeat set), pairing and batching;
 //! - [`augment`]: seeded image augmentations that make two views of one image;
 //! - [`eval`]: linear and kNN probes, cross-view retrieval, the information plane;
+//! - [`export`]: a trained encoder as an ONNX model, for ONNX Runtime and other runtimes;
 //! - [`experiment`]: comparison studies (several objectives, one budget, one evaluation, one table);
 //! - `plot` (feature `plot`): figures of evaluations and training runs, as PNG or SVG.
 #![warn(missing_docs)]
@@ -34,6 +35,7 @@ pub mod error;
 pub mod estimators;
 pub mod eval;
 pub mod experiment;
+pub mod export;
 pub mod matrix;
 pub mod memory;
 pub mod models;
