@@ -186,6 +186,23 @@ fn explain_writes_maps_figures_and_a_summary() {
     ]);
     assert!(table.contains("Permutation tests"), "{table}");
     assert!(table.contains("p = 0.2000"), "{table}");
+    // saved representations: the probe's test only (no model, no critic)
+    let emb = Path::new(&run).join("embeddings.safetensors");
+    let json = ok(&[
+        "eval",
+        "--embeddings",
+        emb.to_str().unwrap(),
+        "--permutations",
+        "4",
+        "--labels-per-class",
+        "1",
+        "--repetitions",
+        "1",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert!(v["permutation"]["mutual_information"].is_null(), "{v}");
+    assert!((v["permutation"]["probe"]["p_value"].as_f64().unwrap() - 0.2).abs() < 1e-12);
     fails_with(
         &["eval", &run, "--permutations", "0"],
         &["--permutations 0"],
