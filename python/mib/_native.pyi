@@ -69,6 +69,14 @@ class Model:
         labels: npt.NDArray[np.int64] | None = None,
         seed: int = 0,
     ) -> dict[str, float]: ...
+    def feature_attribution(
+        self, view: int, x: npt.NDArray[np.float32], method: str = "grad-x-input", steps: int = 32
+    ) -> tuple[
+        npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.float32], float | None
+    ]: ...
+    def mi_permutation_test(
+        self, views: Sequence[npt.NDArray[np.float32]], n: int, seed: int = 0
+    ) -> str: ...
     def set_threads(self, threads: int) -> None: ...
     def __reduce__(self) -> tuple[Any, tuple[bytes]]: ...
     @property
@@ -114,6 +122,16 @@ def knn(
     y_test: npt.NDArray[np.int64],
     k: int = 5,
     metric: str = "euclidean",
+    threads: int = 0,
+) -> str: ...
+def probe_permutation_test(
+    z_train: npt.NDArray[np.float32],
+    y_train: npt.NDArray[np.int64],
+    z_test: npt.NDArray[np.float32],
+    y_test: npt.NDArray[np.int64],
+    n: int,
+    probe_json: str,
+    seed: int = 0,
     threads: int = 0,
 ) -> str: ...
 def retrieval(

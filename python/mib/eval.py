@@ -1,5 +1,5 @@
 """The evaluation protocol of ``mib eval`` on your own arrays: the few-label linear probe, kNN,
-cross-view retrieval, the multi-label probe and the information-plane bounds.
+cross-view retrieval, the multi-label probe, the information-plane bounds and permutation tests.
 
 Results are plain dicts (and lists of dicts) with the keys of ``eval.json``; every function is a
 thin call into the Rust library (``mib::eval``), so the numbers are the ones ``mib eval`` prints.
@@ -10,6 +10,7 @@ Arrays are checked first: a bad shape, dtype or a NaN raises :class:`mib.ShapeEr
 from __future__ import annotations
 
 import json
+import os
 from typing import Any, Sequence
 
 import numpy as np
@@ -28,6 +29,7 @@ __all__ = [
     "multilabel_map",
     "label_information",
     "encoder_information_bounds",
+    "permutation_test",
 ]
 
 
@@ -455,3 +457,76 @@ def encoder_information_bounds(
         raise ShapeError(f"scale: shape {s.shape}, mean has {m.shape}")
     lower, upper, n = _native.encoder_information_bounds(m, s, seed=int(seed))
     return {"lower": lower, "upper": upper, "n": n, "i_xz_estimator": _native.I_XZ_ENCODER_BOUNDS}
+
+
+def permutation_test(
+    model: Any,
+    views: Any,
+    y: Any = None,
+    *,
+    train_views: Any = None,
+    y_train: Any = None,
+    n: int = 100,
+    seed: int = 0,
+    c: float = 10.0,
+    n_jobs: int | None = None,
+) -> dict[str, Any]:
+    """Is the learned dependence real? The permutation tests of ``mib eval --permutations N``.
+
+    - ``mutual_information``: the trained critic's estimate of ``I(z1; z2)`` (nats) on the
+      held-out pairs ``views`` against ``n`` seeded random re-pairings (every view after the
+      first shuffled); for MIB and MV-InfoMax, else None.
+    - ``probe``: with ``y`` (labels of ``views``), ``train_views`` and ``y_train``: the test
+      accuracy of a linear probe (C = ``c``) fitted on all training labels, on the first view's
+      representations, against ``n`` label permutations (training and test labels each shuffled
+      within their split); else None.
+
+    Each test is a dict: ``observed``, ``null`` (the ``n`` null values), ``null_mean``,
+    ``null_sd``, ``null_quantiles`` (``q`` and ``value`` at 5, 25, 50, 75, 95 %), ``null_max``
+    and ``p_value = (1 + #{null >= observed}) / (n + 1)``.
+
+    Parameters
+    ----------
+    model : fitted mib estimator, or the path of a run folder (read with :func:`mib.load_run`)
+    views : list of array-like
+        Held-out views in training order, rows paired.
+    """
+    from ._estimators import load_run
+
+    if isinstance(model, (str, os.PathLike)):
+        model = load_run(model, n_jobs=n_jobs)
+    native = model._check_fitted()
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ConfigError(
+            f"n={n!r}: a permutation test needs at least 1 permutation (e.g. 100; the smallest "
+            f"p-value n permutations can give is 1 / (n + 1))"
+        )
+    arrays, _ = model._prepare_views(views, fitting=False)
+    objective = json.loads(native.config_json)["model"]["objective"]
+    mi = None
+    if objective in ("mib", "mv-infomax"):
+        if len(arrays) == 1 and model.augment is not None:
+            # augmented views: the item against itself
+            arrays = arrays * max(2, len(native.in_dims))
+        mi = json.loads(native.mi_permutation_test(arrays, int(n), seed=int(seed)))
+    probe = None
+    given = [a is not None for a in (y, train_views, y_train)]
+    if any(given) and not all(given):
+        raise ConfigError("the probe's test needs y, train_views and y_train together")
+    if all(given):
+        (xtr,), _ = model._prepare_views(_views(train_views, "train_views")[:1], fitting=False)
+        ztr = native.embed(0, xtr)
+        zte = native.embed(0, arrays[0])
+        probe = json.loads(
+            _native.probe_permutation_test(
+                ztr,
+                _labels(y_train, "y_train"),
+                zte,
+                _labels(y, "y"),
+                int(n),
+                _probe(c),
+                seed=int(seed),
+                threads=_threads(n_jobs),
+            )
+        )
+    return {"mutual_information": mi, "probe": probe}

@@ -188,6 +188,14 @@ impl TrainObserver for PyObserver {
 
 /// Two arrays (posterior means and scales).
 type Pair<'py> = (Bound<'py, PyArray2<f32>>, Bound<'py, PyArray2<f32>>);
+/// Importance, signed attribution and loadings (`[n_features, z_dim]` each), and the
+/// completeness gap of integrated gradients.
+type Attribution<'py> = (
+    Bound<'py, PyArray2<f32>>,
+    Bound<'py, PyArray2<f32>>,
+    Bound<'py, PyArray2<f32>>,
+    Option<f64>,
+);
 
 /// A trained `mib` model (the library's `TrainedModel`), safe to share between Python threads:
 /// its calls take turns (the model keeps per-call buffers), each waiting for the one before it
@@ -523,6 +531,58 @@ impl Model {
                 .py()?;
         }
         Ok(PyBytes::new(py, &bytes))
+    }
+
+    /// Feature attributions of training view `view`'s encoder over the rows of `x`
+    /// ([`mib::models::TrainedModel::feature_attribution`]): `method` is `grad-x-input` or
+    /// `integrated-gradients` (`steps` steps). Returns `(importance, signed, loadings,
+    /// completeness_gap)`: three `[n_features, z_dim]` arrays and a float (integrated gradients)
+    /// or None.
+    #[pyo3(signature = (view, x, method="grad-x-input", steps=32))]
+    fn feature_attribution<'py>(
+        &self,
+        py: Python<'py>,
+        view: usize,
+        x: Bound<'py, PyArray2<f32>>,
+        method: &str,
+        steps: usize,
+    ) -> PyResult<Attribution<'py>> {
+        let method = mib::eval::AttributionMethod::parse(method, steps).py()?;
+        let xm = shared_matrix(&x, "X")?;
+        let a = py
+            .detach(|| self.wait().feature_attribution(view, &xm, method))
+            .py()?;
+        Ok((
+            matrix_to_numpy(py, a.importance)?,
+            matrix_to_numpy(py, a.signed)?,
+            matrix_to_numpy(py, a.loadings)?,
+            a.completeness_gap,
+        ))
+    }
+
+    /// The permutation test of the critic's `I(z1; z2)` on the held-out pairs of `views`
+    /// ([`mib::eval::mi_permutation_test`]) with `n` re-pairings; returns it as JSON.
+    #[pyo3(signature = (views, n, seed=0))]
+    fn mi_permutation_test<'py>(
+        &self,
+        py: Python<'py>,
+        views: Vec<Bound<'py, PyArray2<f32>>>,
+        n: usize,
+        seed: u64,
+    ) -> PyResult<String> {
+        let mats = views
+            .iter()
+            .enumerate()
+            .map(|(i, v)| shared_matrix(v, &format!("views[{i}]")))
+            .collect::<PyResult<Vec<_>>>()?;
+        let t = py
+            .detach(|| {
+                let mut m = self.wait();
+                let refs: Vec<&Matrix> = mats.iter().collect();
+                mib::eval::mi_permutation_test(&mut m, &refs, n, seed)
+            })
+            .py()?;
+        to_json_str(&t)
     }
 
     /// Computes on `threads` threads from now on (0 = all cores); results do not depend on it.
@@ -973,6 +1033,39 @@ fn knn(
     to_json_str(&report)
 }
 
+/// The linear probe's permutation test ([`mib::eval::probe_permutation_test`]): test accuracy
+/// of a probe (`probe_json`: [`mib::eval::LinearProbeParams`] as JSON) fitted on all of
+/// `(z_train, y_train)` against `n` label permutations; returns it as JSON.
+#[pyfunction]
+#[pyo3(signature = (z_train, y_train, z_test, y_test, n, probe_json, seed=0, threads=0))]
+#[allow(clippy::too_many_arguments)]
+fn probe_permutation_test(
+    py: Python<'_>,
+    z_train: Bound<'_, PyArray2<f32>>,
+    y_train: PyReadonlyArray1<'_, i64>,
+    z_test: Bound<'_, PyArray2<f32>>,
+    y_test: PyReadonlyArray1<'_, i64>,
+    n: usize,
+    probe_json: &str,
+    seed: u64,
+    threads: usize,
+) -> PyResult<String> {
+    let params = parse_probe(probe_json)?;
+    let (tr, ytr) = labelled(&z_train, &y_train, "z_train", "y_train")?;
+    let (te, yte) = labelled(&z_test, &y_test, "z_test", "y_test")?;
+    if tr.cols != te.cols {
+        return Err(ShapeError::new_err(format!(
+            "z_test: {} columns, z_train has {}",
+            te.cols, tr.cols
+        )));
+    }
+    let n_classes = n_classes_of(&[&ytr, &yte]);
+    let t = on_pool(py, threads, || {
+        mib::eval::probe_permutation_test(&tr, &ytr, &te, &yte, n_classes, &params, n, seed)
+    })?;
+    to_json_str(&t)
+}
+
 /// Retrieval ([`mib::eval::retrieval`]): each query ranks the gallery by Euclidean distance; an
 /// item is relevant when it has the query's label. Returns mAP@all and Precision@`k` as JSON.
 #[pyfunction]
@@ -1240,6 +1333,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     for f in [
         wrap_pyfunction!(knn, m)?,
         wrap_pyfunction!(retrieval, m)?,
+        wrap_pyfunction!(probe_permutation_test, m)?,
         wrap_pyfunction!(multilabel_probe, m)?,
         wrap_pyfunction!(multilabel_map, m)?,
         wrap_pyfunction!(label_information, m)?,

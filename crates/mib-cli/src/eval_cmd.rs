@@ -10,7 +10,11 @@ use std::path::PathBuf;
 
 use anyhow::bail;
 use clap::Args;
-use mib::eval::{Distance, Embeddings, EvalInputs, EvalProtocol, EvalReport, KnnParams};
+use mib::eval::{
+    Distance, Embeddings, EvalInputs, EvalProtocol, EvalReport, KnnParams, PermutationReport,
+    PermutationTest,
+};
+use mib::models::training_views;
 use mib::train::RunFolder;
 
 /// Flags of `mib eval`.
@@ -57,6 +61,14 @@ pub struct EvalArgs {
     /// last hidden layer) or `mean+hidden` (default: the run's `eval.representation`).
     #[arg(long)]
     pub representation: Option<mib::config::Representation>,
+    /// Permutation tests with N permutations: the critic's I(z1;z2) on held-out pairs against N
+    /// random re-pairings (multi-view objectives), and the linear probe (all training labels)
+    /// against N label permutations; reported with p-values in the `permutation` section.
+    #[arg(long, value_name = "N")]
+    pub permutations: Option<usize>,
+    /// Held-out pairs the I(z1;z2) permutation test scores (evenly spaced; 0 = all).
+    #[arg(long, default_value_t = 2000)]
+    pub permutation_items: usize,
     /// Print one JSON document instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -87,9 +99,37 @@ impl EvalArgs {
 
 /// Runs the protocol on `inputs`, prints the report and writes it (see [`EvalArgs::out`]).
 pub fn run_with_inputs(args: &EvalArgs, inputs: &EvalInputs<'_>) -> anyhow::Result<EvalReport> {
-    let report = args.protocol().evaluate(inputs)?;
+    let mut report = args.protocol().evaluate(inputs)?;
+    if let Some(n) = args.permutations {
+        report.permutation = Some(PermutationReport {
+            mutual_information: None,
+            probe: probe_test(args, inputs, n)?,
+        });
+    }
     emit(args, &report)?;
     Ok(report)
+}
+
+/// The probe's permutation test on `inputs` (none without class labels).
+fn probe_test(
+    args: &EvalArgs,
+    inputs: &EvalInputs<'_>,
+    n: usize,
+) -> anyhow::Result<Option<PermutationTest>> {
+    if inputs.y_train.is_empty() || inputs.y_test.is_empty() {
+        eprintln!("note: no class labels: the probe's permutation test is skipped");
+        return Ok(None);
+    }
+    Ok(Some(mib::eval::probe_permutation_test(
+        inputs.train,
+        inputs.y_train,
+        inputs.test,
+        inputs.y_test,
+        inputs.n_classes,
+        &args.protocol().probe,
+        n,
+        args.seed,
+    )?))
 }
 
 /// Prints `report` (table or JSON) and writes it to `--out` or `DIR/eval.json`.
@@ -139,6 +179,14 @@ fn emit(args: &EvalArgs, report: &EvalReport) -> anyhow::Result<()> {
 /// representations as `DIR/embeddings.safetensors`; on saved representations otherwise
 /// (`--embeddings FILE`, or `DIR/embeddings.safetensors` in a folder without `config.toml`).
 pub fn run(args: &EvalArgs) -> anyhow::Result<EvalReport> {
+    if let Some(n) = args.permutations {
+        mib::eval::check_permutations(n).map_err(|_| {
+            anyhow::anyhow!(
+                "--permutations 0: a permutation test needs at least 1 permutation (e.g. 100; \
+                 the smallest p-value N permutations can give is 1 / (N + 1))"
+            )
+        })?;
+    }
     let saved = match (&args.embeddings, &args.dir) {
         (Some(p), _) => Some(p.clone()),
         // A run folder written by `mib train`: embed with its encoder (fresh, never stale).
@@ -162,8 +210,44 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<EvalReport> {
         model.set_representation(r);
     }
     let data = mib::data::load_splits(&cfg)?;
-    let (report, emb) =
+    let (mut report, emb) =
         mib::eval::evaluate_model_view(&mut model, &data, &args.protocol(), args.view)?;
+    if let Some(n) = args.permutations {
+        let mi = if model.config().model.objective.is_multi_view() {
+            let slots = training_views(model.config(), data.test.views.len())?;
+            let rows = data.test.len();
+            let take = if args.permutation_items > 0 && rows > args.permutation_items {
+                let idx: Vec<usize> = (0..args.permutation_items)
+                    .map(|i| i * rows / args.permutation_items)
+                    .collect();
+                slots
+                    .iter()
+                    .map(|&v| data.test.views[v].select_rows(&idx))
+                    .collect::<Vec<_>>()
+            } else {
+                slots.iter().map(|&v| data.test.views[v].clone()).collect()
+            };
+            let refs: Vec<&mib::Matrix> = take.iter().collect();
+            Some(mib::eval::mi_permutation_test(
+                &mut model, &refs, n, args.seed,
+            )?)
+        } else {
+            eprintln!(
+                "note: {} has no critic between views: the I(z1;z2) permutation test is skipped",
+                model.config().model.objective.name()
+            );
+            None
+        };
+        let inputs = EvalInputs {
+            n_classes: data.train.n_classes,
+            ..emb.inputs()
+        };
+        let probe = model.pool().install(|| probe_test(args, &inputs, n))??;
+        report.permutation = Some(PermutationReport {
+            mutual_information: mi,
+            probe,
+        });
+    }
     // Saved for `mib report` (PCA of the test representations) and for re-evaluation.
     let emb_path = dir.join("embeddings.safetensors");
     emb.save(&emb_path)?;

@@ -9,6 +9,7 @@ mod bench_views;
 mod demo_cmd;
 mod eval_cmd;
 mod experiment_cmd;
+mod explain_cmd;
 mod export_cmd;
 mod report;
 mod run_cmds;
@@ -40,6 +41,9 @@ enum Command {
     Export(export_cmd::ExportArgs),
     /// Evaluate a run: few-label linear probe, kNN, cross-view retrieval, information bound.
     Eval(eval_cmd::EvalArgs),
+    /// Which input features drive each latent dimension: attributions (gradient x input or
+    /// integrated gradients) and loadings of a view's encoder, as CSV, NPY and figures.
+    Explain(explain_cmd::ExplainArgs),
     /// One self-contained HTML page comparing run folders (config, tables, figures).
     Report(report::ReportArgs),
     /// Figures of run folders as PNG/SVG files.
@@ -72,6 +76,7 @@ fn main() {
         Command::Embed(a) => run_cmds::embed(a),
         Command::Export(a) => export_cmd::export(a),
         Command::Eval(a) => eval_cmd::run(&a).map(|_| ()),
+        Command::Explain(a) => explain_cmd::explain(a),
         Command::Report(a) => report::run(&a),
         Command::Plot(a) => report::run_plot(&a),
         Command::Inspect(a) => run_cmds::inspect(a),

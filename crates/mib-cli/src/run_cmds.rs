@@ -201,7 +201,7 @@ fn npy_header(descr: &str, shape: &[usize]) -> Vec<u8> {
     out
 }
 
-fn write_npy_f32(path: &Path, data: &[f32], shape: &[usize]) -> Result<()> {
+pub(crate) fn write_npy_f32(path: &Path, data: &[f32], shape: &[usize]) -> Result<()> {
     let mut b = npy_header("<f4", shape);
     for v in data {
         b.extend_from_slice(&v.to_le_bytes());

@@ -94,7 +94,7 @@ fn eval_and_embed_give_the_representation_asked_for() {
         "--out",
         run_s,
     ]);
-    let mean = eval_json(run_s, &[]);
+    let mean = eval_json(run_s, &["--representation", "mean"]);
     assert_eq!(mean["representation"], "mean");
     assert_eq!(mean["representation_dim"], 32);
     assert!(mean["retrieval"].is_object());
@@ -122,17 +122,20 @@ fn eval_and_embed_give_the_representation_asked_for() {
         ]);
         assert_eq!(npy_shape(&z), shape, "{r}");
     }
-    // the config's [eval] representation is the default of both commands
+    // the config's [eval] representation is the default of both commands: the demo preset's
+    // mean+hidden, then what the config is changed to
+    assert_eq!(eval_json(run_s, &[])["representation_dim"], 288);
     let cfg = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    assert!(cfg.contains("representation = \"mean+hidden\""), "{cfg}");
     let cfg = cfg.replace(
-        "representation = \"mean\"",
         "representation = \"mean+hidden\"",
+        "representation = \"hidden\"",
     );
     std::fs::write(run.join("config.toml"), cfg).unwrap();
-    assert_eq!(eval_json(run_s, &[])["representation_dim"], 288);
+    assert_eq!(eval_json(run_s, &[])["representation_dim"], 256);
     let z = d.join("z-default.npy");
     ok(&["embed", run_s, "--out", z.to_str().unwrap()]);
-    assert_eq!(npy_shape(&z), "12, 288");
+    assert_eq!(npy_shape(&z), "12, 256");
 
     let out = mib(&["eval", run_s, "--representation", "z"]);
     let err = String::from_utf8_lossy(&out.stderr);

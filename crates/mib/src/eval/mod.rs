@@ -10,8 +10,12 @@
 //!   the one-vs-rest [`fit_multilabel_probe`] for multi-hot labels;
 //! - [`label_entropy`] and [`label_information_lower_bound`] for the information plane;
 //! - [`EvalProtocol`] runs all of it into an [`EvalReport`] (`eval.json`); [`evaluate_model`] runs it
-//!   on a trained model's representations of a dataset, [`evaluate_raw`] on the raw features.
+//!   on a trained model's representations of a dataset, [`evaluate_raw`] on the raw features;
+//! - [`FeatureAttribution`] (gradient x input, integrated gradients, loadings): which input
+//!   features drive each latent dimension;
+//! - [`mi_permutation_test`] and [`probe_permutation_test`]: p-values of the learned dependence.
 
+mod attribution;
 mod encoder_bounds;
 mod info;
 mod knn;
@@ -19,10 +23,12 @@ mod lbfgs;
 mod linear_probe;
 mod model_eval;
 mod multilabel;
+mod permutation;
 mod protocol;
 mod report;
 mod retrieval;
 
+pub use attribution::{loadings, AttributionMethod, FeatureAttribution, DEFAULT_IG_STEPS};
 pub use encoder_bounds::{
     encoder_information_bounds_using, EncoderInformationBounds, I_XZ_ENCODER_BOUNDS,
 };
@@ -34,6 +40,10 @@ pub use model_eval::{
 };
 pub use multilabel::{
     few_label_multilabel_probe, fit_multilabel_probe, FittedMultilabelProbe, MultilabelSummary,
+};
+pub use permutation::{
+    check_permutations, mi_permutation_test, probe_permutation_test, PermutationReport,
+    PermutationTest, Quantile, NULL_QUANTILES,
 };
 pub use protocol::{balanced_draw_using, few_label_probe, quick_probe, ProbeSummary};
 pub use report::{Embeddings, EvalInputs, EvalProtocol, EvalReport};

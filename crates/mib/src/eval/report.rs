@@ -37,6 +37,9 @@ pub struct EvalReport {
     pub n_test: Option<usize>,
     /// Seed of the protocol.
     pub seed: Option<u64>,
+    /// Permutation tests of the learned dependence (`mib eval --permutations N`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub permutation: Option<super::PermutationReport>,
 }
 
 fn pct(x: f64) -> String {
@@ -138,6 +141,12 @@ impl EvalReport {
                 opt(ip.i_yz),
                 or_none(&ip.i_yz_estimator)
             );
+        }
+        if let Some(p) = &self.permutation {
+            let _ = writeln!(s, "\nPermutation tests");
+            for t in [&p.mutual_information, &p.probe].into_iter().flatten() {
+                let _ = writeln!(s, "  {}", t.summary_line());
+            }
         }
         if s.is_empty() {
             s.push_str("(empty evaluation report)\n");
@@ -335,6 +344,7 @@ impl EvalProtocol {
             n_train: Some(inputs.train.rows),
             n_test: Some(inputs.test.rows),
             seed: Some(self.seed),
+            permutation: None,
         })
     }
 }

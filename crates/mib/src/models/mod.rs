@@ -19,6 +19,8 @@
 //! and embeds rows of any of its training views (`K >= 2` for MIB and MV-InfoMax): posterior
 //! means, or seeded samples.
 
+mod attribution;
+
 use std::collections::HashMap;
 use std::path::Path;
 

@@ -14,7 +14,8 @@ use crate::{Error, MibRng, Result};
 ///
 /// Usage mirrors [`Mlp`]: fill [`Encoder::input_mut`], [`Encoder::forward`], read
 /// [`Encoder::output`]; write the output gradient, [`Encoder::backward`] overwrites the encoder's
-/// parameter gradients. No input gradient is computed.
+/// parameter gradients. No input gradient is computed unless built by
+/// [`Encoder::with_input_grad`].
 #[derive(Clone, Debug)]
 pub enum Encoder {
     /// Dense layers only.
@@ -79,6 +80,29 @@ impl Encoder {
         in_dim: usize,
         max_rows: usize,
     ) -> Result<Self> {
+        Self::build(store, prefix, cfg, in_dim, max_rows, false)
+    }
+
+    /// [`Encoder::new`], with a backward pass that also computes the gradient w.r.t. the input
+    /// ([`Encoder::input_grad`]): what feature attributions need (the training step does not).
+    pub fn with_input_grad(
+        store: &mut ParamStore,
+        prefix: &str,
+        cfg: &ModelConfig,
+        in_dim: usize,
+        max_rows: usize,
+    ) -> Result<Self> {
+        Self::build(store, prefix, cfg, in_dim, max_rows, true)
+    }
+
+    fn build(
+        store: &mut ParamStore,
+        prefix: &str,
+        cfg: &ModelConfig,
+        in_dim: usize,
+        max_rows: usize,
+        input_grad: bool,
+    ) -> Result<Self> {
         let layer_norm = cfg.encoder_norm == EncoderNorm::Layer;
         match conv_cfg(cfg) {
             None => Ok(Encoder::Mlp(Mlp::with_norm(
@@ -86,13 +110,15 @@ impl Encoder {
                 prefix,
                 &dense_dims(cfg, in_dim),
                 max_rows,
-                false,
+                input_grad,
                 layer_norm,
             )?)),
             Some(e) => {
                 Self::check_view(cfg, 0, in_dim)?;
                 let stack = e.conv_stack().expect("image shape checked");
-                let body = Box::new(ConvStack::new(store, prefix, KEY, &stack, max_rows, false)?);
+                let body = Box::new(ConvStack::new(
+                    store, prefix, KEY, &stack, max_rows, input_grad,
+                )?);
                 let head = Mlp::with_norm(
                     store,
                     &format!("{prefix}.head"),
@@ -265,6 +291,17 @@ impl Encoder {
                 head.input_mut(rows).copy_from_slice(body.output(rows));
                 head.forward(params, rows);
             }
+        }
+    }
+
+    /// The gradient w.r.t. the input from the last backward pass, `[rows, in_dim]`.
+    ///
+    /// # Panics
+    /// When the encoder was not built by [`Encoder::with_input_grad`].
+    pub fn input_grad(&self, rows: usize) -> &[f32] {
+        match self {
+            Encoder::Mlp(m) => m.input_grad(rows),
+            Encoder::Conv { body, .. } => body.input_grad(rows),
         }
     }
 

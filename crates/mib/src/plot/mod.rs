@@ -740,3 +740,6 @@ pub fn pca_scatter(
         Ok(())
     })
 }
+
+mod attribution;
+pub use attribution::{attribution_heatmap, saliency_images};
