@@ -7,6 +7,7 @@ mod args;
 mod bench;
 mod bench_views;
 mod demo_cmd;
+mod doctor_cmd;
 mod eval_cmd;
 mod experiment_cmd;
 mod report;
@@ -37,6 +38,8 @@ enum Command {
     Embed(run_cmds::EmbedArgs),
     /// Evaluate a run: few-label linear probe, kNN, cross-view retrieval, information bound.
     Eval(eval_cmd::EvalArgs),
+    /// Diagnose a run: what its metrics, checkpoints and evaluation say, and what to change.
+    Doctor(doctor_cmd::DoctorArgs),
     /// One self-contained HTML page comparing run folders (config, tables, figures).
     Report(report::ReportArgs),
     /// Figures of run folders as PNG/SVG files.
@@ -68,6 +71,7 @@ fn main() {
         Command::Experiment(a) => experiment_cmd::experiment(a),
         Command::Embed(a) => run_cmds::embed(a),
         Command::Eval(a) => eval_cmd::run(&a).map(|_| ()),
+        Command::Doctor(a) => doctor_cmd::doctor(a),
         Command::Report(a) => report::run(&a),
         Command::Plot(a) => report::run_plot(&a),
         Command::Inspect(a) => run_cmds::inspect(a),

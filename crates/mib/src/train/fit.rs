@@ -32,7 +32,9 @@ use super::stream_seed;
 pub struct MetricsRecord {
     /// Iterations completed.
     pub iteration: u64,
-    /// Training loss.
+    /// Training loss (`null` in the file, NaN here, for an interval whose steps were all
+    /// non-finite).
+    #[serde(deserialize_with = "null_as_nan")]
     pub loss: f64,
     /// Beta at the last iteration of the interval.
     pub beta: f64,
@@ -64,6 +66,11 @@ pub struct MetricsRecord {
     /// Test accuracy of the few-label linear probe, when evaluated at this iteration.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub probe_accuracy: Option<f64>,
+}
+
+/// A number that JSON may hold as `null` (serde_json writes non-finite floats so): NaN.
+fn null_as_nan<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 /// Receives what the loop reports, and may ask it to stop. The CLI draws a progress bar from it;
