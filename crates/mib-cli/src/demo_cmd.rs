@@ -44,26 +44,12 @@ pub(crate) fn demo(a: DemoArgs) -> Result<()> {
     run_training(&cfg, &dir, false, a.quiet)?;
     eprintln!("mib: evaluating (few-label linear probe, kNN, cross-view retrieval)...");
     let args = crate::eval_cmd::EvalArgs::for_run(dir.clone());
-    let report = crate::eval_cmd::run(&args)?;
-    // The baseline the representation must beat: the same probe on the raw pixel view.
+    let mut report = crate::eval_cmd::run(&args)?;
+    // The baseline the representation must beat: the same probe on the raw features of the
+    // first view, kept in eval.json so that the report draws it beside the representation.
     let data = mib::data::load_splits(&cfg)?;
-    let protocol = mib::eval::EvalProtocol {
-        labels_per_class: args.labels_per_class.clone(),
-        repetitions: args.repetitions,
-        knn: None,
-        information_bound: false,
-        ..Default::default()
-    };
-    let raw = mib::eval::evaluate_raw(
-        &data,
-        0,
-        &protocol,
-        &mib::pool::ComputePool::new(cfg.train.threads),
-    )?;
-    println!(
-        "Same probe on the raw `{}` features (the baseline):",
-        data.train.view_names[0]
-    );
+    let raw = crate::eval_cmd::raw_baseline(&args, &data, &cfg, cfg.train.threads)?;
+    println!("Same probe on the {} features (the baseline):", raw.name);
     println!("    labels/class   MIB mean    raw mean");
     for (m, r) in report.linear_probe.iter().zip(&raw.linear_probe) {
         println!(
@@ -73,6 +59,11 @@ pub(crate) fn demo(a: DemoArgs) -> Result<()> {
             100.0 * r.mean
         );
     }
+    report.baseline = Some(raw);
+    mib::train::checkpoint::write_atomic(
+        &dir.join("eval.json"),
+        (serde_json::to_string_pretty(&report)? + "\n").as_bytes(),
+    )?;
     crate::report::run(&crate::report::ReportArgs {
         dirs: vec![dir.clone()],
         out: dir.join("report.html"),

@@ -31,6 +31,11 @@ pub(crate) struct EmbedArgs {
     /// Which training view to encode (0 or 1; 0..K for a model trained on K views).
     #[arg(long, default_value_t = 0)]
     view: usize,
+    /// Which checkpoint: final, latest, a file name in checkpoints/ (ckpt-0000000500,
+    /// beta-1e-2-0000001234), beta=<value>, or a path (default: the final model, else the
+    /// newest checkpoint).
+    #[arg(long)]
+    checkpoint: Option<String>,
     /// Output .npy file (float32, [items, z_dim]); labels go to <stem>.labels.npy beside it.
     #[arg(long, short)]
     out: PathBuf,
@@ -47,7 +52,11 @@ pub(crate) fn embed(a: EmbedArgs) -> Result<()> {
     let run = RunFolder::new(&a.run);
     let mut cfg = run.read_config()?;
     a.data.apply(&mut cfg)?;
-    let mut model = run.open_model(cfg.train.threads)?;
+    let mut model = mib::models::TrainedModel::open_checkpoint(
+        &a.run,
+        a.checkpoint.as_deref(),
+        cfg.train.threads,
+    )?;
     if a.view >= model.n_views() {
         bail!(
             "--view {}: the model has {} training views (0..{})",

@@ -10,8 +10,10 @@
 //!   the one-vs-rest [`fit_multilabel_probe`] for multi-hot labels;
 //! - [`label_entropy`] and [`label_information_lower_bound`] for the information plane;
 //! - [`EvalProtocol`] runs all of it into an [`EvalReport`] (`eval.json`); [`evaluate_model`] runs it
-//!   on a trained model's representations of a dataset, [`evaluate_raw`] on the raw features.
+//!   on a trained model's representations of a dataset, [`evaluate_raw`] on the raw features;
+//! - [`beta_path`]: the checkpoints along a run's beta ramp, evaluated, and the best beta.
 
+mod beta_path;
 mod encoder_bounds;
 mod info;
 mod knn;
@@ -23,6 +25,7 @@ mod protocol;
 mod report;
 mod retrieval;
 
+pub use beta_path::{beta_path, BetaPathParams, BetaPathPoint, BetaPathReport};
 pub use encoder_bounds::{
     encoder_information_bounds_using, EncoderInformationBounds, I_XZ_ENCODER_BOUNDS,
 };
@@ -36,7 +39,7 @@ pub use multilabel::{
     few_label_multilabel_probe, fit_multilabel_probe, FittedMultilabelProbe, MultilabelSummary,
 };
 pub use protocol::{balanced_draw_using, few_label_probe, quick_probe, ProbeSummary};
-pub use report::{Embeddings, EvalInputs, EvalProtocol, EvalReport};
+pub use report::{Baseline, Embeddings, EvalInputs, EvalProtocol, EvalReport};
 pub use retrieval::{
     average_precision, mean_average_precision_multilabel, query_metrics, retrieval, RetrievalReport,
 };
