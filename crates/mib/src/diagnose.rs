@@ -365,7 +365,7 @@ pub fn diagnose(inputs: &DiagnoseInputs<'_>) -> Diagnosis {
                 .into(),
         });
     }
-    d.findings.sort_by(|a, b| b.severity.cmp(&a.severity));
+    d.findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
     d
 }
 
@@ -434,7 +434,7 @@ fn check_mi(cfg: &TrainConfig, m: &[MetricsRecord], d: &mut Diagnosis) {
     let stuck = cfg.model.estimator == EstimatorKind::Jsd
         && sur_tail.is_finite()
         && (sur_tail - JSD_NO_INFORMATION).abs() < 0.02
-        && !(est_tail > 0.1);
+        && (est_tail.is_nan() || est_tail <= 0.1);
     if stuck {
         d.findings.push(Finding {
             kind: FindingKind::MiAtNoInformation,
@@ -841,6 +841,13 @@ fn check_collapse(mean: &Matrix, scale: &Matrix, d: &mut Diagnosis) {
             .collect::<Vec<_>>()
             .join(", ")
     };
+    let which = |v: &[usize]| {
+        if v.len() == 1 {
+            format!("dimension {} has", v[0])
+        } else {
+            format!("dimensions {} have", list(v))
+        }
+    };
     let advice = if live == 0 {
         "the representation carries nothing: lower beta (its end value), or check the MI \
          findings; with beta ramped, evaluate earlier checkpoints (`mib eval RUN --beta-path`)"
@@ -861,9 +868,9 @@ fn check_collapse(mean: &Matrix, scale: &Matrix, d: &mut Diagnosis) {
                 prior.len()
             ),
             saw: format!(
-                "dimensions {} have posterior N(0, 1) for every item (variance of the means < 1 % \
-                 of the posterior variance) over {n} held-out items",
-                list(&prior)
+                "{} posterior N(0, 1) for every item (variance of the means < 1 % of the \
+                 posterior variance) over {n} held-out items",
+                which(&prior)
             ),
             advice: advice.clone(),
         });
@@ -874,10 +881,9 @@ fn check_collapse(mean: &Matrix, scale: &Matrix, d: &mut Diagnosis) {
             severity: sev,
             title: format!("{} of {k} latent dimensions are constant", constant.len()),
             saw: format!(
-                "dimensions {} have (nearly) the same posterior mean for every item (variance of \
-                 the means < 1 % of the posterior variance, <= 0.005 nats each) over {n} held-out \
-                 items",
-                list(&constant)
+                "{} (nearly) the same posterior mean for every item (variance of the means < 1 % \
+                 of the posterior variance, <= 0.005 nats each) over {n} held-out items",
+                which(&constant)
             ),
             advice,
         });

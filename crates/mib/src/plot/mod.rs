@@ -272,7 +272,7 @@ pub fn accuracy_vs_labels_with_baselines(
 ) -> Result<Figure> {
     let mut base: Vec<&ProbeRun> = Vec::new();
     for b in baselines {
-        if !b.summaries.is_empty() && !base.iter().any(|c| *c == b) {
+        if !b.summaries.is_empty() && !base.contains(&b) {
             base.push(b);
         }
     }
