@@ -619,6 +619,34 @@ class _MultiViewEstimator:
             raise ConfigError(f"view={view!r}: expected 0 or 1")
         return model.posterior(int(view), a)
 
+    def diagnose(self, X: Any = None) -> dict[str, Any]:
+        """What ``mib doctor`` says about this fit: findings (``kind``, ``severity``, ``title``,
+        ``saw``, ``advice``) read from ``history_`` (the metrics lines) and the config, and,
+        given held-out rows ``X`` of view 0, whether latent dimensions collapsed (to the prior or
+        to constants). Also ``passed`` (checks that found nothing) and ``skipped``.
+
+        Returns
+        -------
+        dict with keys ``summary``, ``findings``, ``passed``, ``skipped``
+        """
+        model = self._check_fitted()
+        history = [
+            {
+                k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+                for k, v in r.items()
+            }
+            for r in getattr(self, "history_", [])
+        ]
+        mean = scale = None
+        if X is not None:
+            mean, scale = self.posterior(X, view=0)
+        finished = None
+        if history:
+            finished = int(history[-1]["iteration"]) >= int(self.n_iter_)
+        return json.loads(
+            _native.diagnose(model.config_json, json.dumps(history), mean, scale, finished)
+        )
+
     def feature_importance(
         self,
         X: Any,
@@ -922,11 +950,18 @@ def from_preset(name: str, **overrides: Any) -> _MultiViewEstimator:
     return _CLASSES[objective].from_config(cfg, **overrides)
 
 
-def load_run(path: str | os.PathLike[str], n_jobs: int | None = None) -> _MultiViewEstimator:
+def load_run(
+    path: str | os.PathLike[str], n_jobs: int | None = None, checkpoint: str | None = None
+) -> _MultiViewEstimator:
     """A fitted estimator from a run folder written by ``mib train`` (or ``est.save``): its
-    final model, else its newest valid checkpoint."""
+    final model, else its newest valid checkpoint; or the checkpoint ``checkpoint`` names:
+    ``"final"``, ``"latest"``, a file name in ``checkpoints/`` (``"ckpt-0000000500"``,
+    ``"beta-1e-2-0000001234"``), ``"beta=0.01"`` (the beta-path checkpoint of that beta), or a
+    path."""
     p = os.fspath(path)
-    model = _native.Model.open(p, threads=_threads(n_jobs))
+    if checkpoint is not None and not isinstance(checkpoint, str):
+        raise ConfigError(f"checkpoint={checkpoint!r}: expected a checkpoint name (a str)")
+    model = _native.Model.open(p, threads=_threads(n_jobs), checkpoint=checkpoint)
     cfg = json.loads(model.config_json)
     objective = cfg["model"]["objective"]
     if objective not in _CLASSES:

@@ -30,6 +30,8 @@ __all__ = [
     "label_information",
     "encoder_information_bounds",
     "permutation_test",
+    "diagnose",
+    "beta_path",
 ]
 
 
@@ -530,3 +532,60 @@ def permutation_test(
             )
         )
     return {"mutual_information": mi, "probe": probe}
+
+
+# ---- run folders -------------------------------------------------------------------------------
+
+
+def diagnose(run: str | os.PathLike[str], n_jobs: int | None = None) -> dict[str, Any]:
+    """``mib doctor RUN``: what a run folder's metrics, checkpoints, representations (the
+    posteriors of up to 2,000 test items, when its data loads) and ``eval.json`` say, with
+    advice.
+
+    Returns
+    -------
+    dict with ``summary`` (one line), ``findings`` (each with ``kind``, ``severity``
+    (``info``, ``warning``, ``problem``), ``title``, ``saw``, ``advice``), ``passed`` and
+    ``skipped`` (lists of lines)
+    """
+    return json.loads(_native.diagnose_run(os.fspath(run), threads=_threads(n_jobs)))
+
+
+def beta_path(
+    run: str | os.PathLike[str],
+    labels_per_class: Sequence[int] = (1, 10),
+    repetitions: int = 10,
+    seed: int = 0,
+    view: int = 0,
+    n_jobs: int | None = None,
+    save: bool = True,
+) -> dict[str, Any]:
+    """``mib eval RUN --beta-path``: evaluates the checkpoints a run kept along its beta ramp
+    (``train.checkpoint_at_beta``) and its final model on the run's data: ``I(x;z)`` bounds,
+    the ``I(y;z)`` bound, the few-label probe; names the best beta on the test split (accuracy
+    at the largest ``labels_per_class``). With ``save``, writes ``RUN/beta_path.json`` (what
+    ``mib report`` draws). Load the best with ``mib.load_run(run, checkpoint=...)``.
+
+    Returns
+    -------
+    dict with ``points`` (each ``checkpoint``, ``iteration``, ``beta``, ``i_xz_lower``,
+    ``i_xz_upper``, ``i_yz``, ``linear_probe``), ``best`` (index into points),
+    ``best_labels_per_class``, ``h_y``, ``estimators``, ``params``
+    """
+    params = {
+        "labels_per_class": _counts(labels_per_class, "labels_per_class"),
+        "repetitions": _positive(repetitions, "repetitions"),
+        "seed": int(seed),
+        "view": int(view),
+    }
+    if int(view) < 0:
+        raise ConfigError(f"view={view!r}: expected a training view (0, 1, ...)")
+    text = _native.beta_path(os.fspath(run), json.dumps(params), threads=_threads(n_jobs))
+    if save:
+        out = os.path.join(os.fspath(run), "beta_path.json")
+        try:
+            with open(out, "w") as f:
+                f.write(text + "\n")
+        except OSError as e:
+            raise _native.FileError(f"writing {out!r}: {e.strerror or e}") from None
+    return json.loads(text)

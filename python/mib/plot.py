@@ -25,7 +25,13 @@ import numpy as np
 from . import _native
 from ._native import ConfigError, DataError, FileError
 
-__all__ = ["accuracy_vs_labels", "information_plane", "training_curves", "pca_scatter"]
+__all__ = [
+    "accuracy_vs_labels",
+    "information_plane",
+    "training_curves",
+    "pca_scatter",
+    "beta_path",
+]
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -243,3 +249,31 @@ def pca_scatter(
         raise ConfigError(f"max_points={max_points!r}: expected a positive integer")
     a = _matrix(z, "z")
     return _write(bytes(_native.plot_pca_scatter(a, _labels(y, "y"), int(max_points), fmt)), path)
+
+
+def beta_path(
+    report: Mapping[str, Any] | str | os.PathLike[str],
+    path: str | os.PathLike[str] | None = None,
+    kind: str = "plane",
+    format: str | None = None,
+) -> bytes:
+    """A run's beta path (``mib.eval.beta_path``'s dict, or a ``beta_path.json`` file): ``kind``
+    ``"plane"`` draws the information-plane path (``I(x;z)`` against ``I(y;z)``, one point per
+    checkpoint, named by its beta, the best circled), ``"accuracy"`` the probe's accuracy
+    against beta (log axis), as ``mib report`` does."""
+    if kind not in ("plane", "accuracy"):
+        raise ConfigError(f"kind={kind!r}: expected 'plane' or 'accuracy'")
+    if isinstance(report, (str, os.PathLike)):
+        try:
+            text = Path(report).read_text()
+        except OSError as e:
+            raise FileError(f"reading {os.fspath(report)!r}: {e.strerror or e}") from None
+    elif isinstance(report, Mapping):
+        text = json.dumps(dict(report))
+    else:
+        raise DataError(
+            f"report: expected mib.eval.beta_path's dict or a beta_path.json path, got "
+            f"{type(report).__name__}"
+        )
+    data = _native.plot_beta_path(text, kind=kind, format=_format(path, format))
+    return _write(data, path)

@@ -326,12 +326,19 @@ impl Model {
         Ok((Model::wrap(fitted.model), history, summary, obs.error))
     }
 
-    /// The model of a CLI run folder (final model, else its newest valid checkpoint).
+    /// The model of a CLI run folder (final model, else its newest valid checkpoint), or its
+    /// checkpoint `checkpoint` (`final`, `latest`, a file name in `checkpoints/`,
+    /// `beta=<value>`, or a path).
     #[staticmethod]
-    #[pyo3(signature = (path, threads=0))]
-    fn open(py: Python<'_>, path: PathBuf, threads: usize) -> PyResult<Model> {
+    #[pyo3(signature = (path, threads=0, checkpoint=None))]
+    fn open(
+        py: Python<'_>,
+        path: PathBuf,
+        threads: usize,
+        checkpoint: Option<String>,
+    ) -> PyResult<Model> {
         let m = py
-            .detach(|| RunFolder::new(&path).open_model(threads))
+            .detach(|| TrainedModel::open_checkpoint(&path, checkpoint.as_deref(), threads))
             .py()?;
         Ok(Model::wrap(m))
     }
@@ -814,6 +821,92 @@ fn preset(name: &str) -> PyResult<String> {
 #[pyfunction]
 fn preset_names() -> Vec<&'static str> {
     mib::presets::PRESETS.iter().map(|(n, _)| *n).collect()
+}
+
+/// `mib doctor` on a run folder ([`mib::diagnose::diagnose_run`]): the diagnosis as JSON.
+#[pyfunction]
+#[pyo3(signature = (path, threads=0))]
+fn diagnose_run(py: Python<'_>, path: PathBuf, threads: usize) -> PyResult<String> {
+    let d = py
+        .detach(|| mib::diagnose::diagnose_run(&path, threads))
+        .py()?;
+    to_json_str(&d)
+}
+
+/// The diagnosis of an in-memory fit ([`mib::diagnose::diagnose`]): its config (JSON), its
+/// metrics history (JSON list of records), and optionally the posterior means and scales of
+/// held-out rows; the diagnosis as JSON.
+#[pyfunction]
+#[pyo3(signature = (config_json, history_json, mean=None, scale=None, finished=None))]
+fn diagnose(
+    py: Python<'_>,
+    config_json: &str,
+    history_json: &str,
+    mean: Option<Bound<'_, PyArray2<f32>>>,
+    scale: Option<Bound<'_, PyArray2<f32>>>,
+    finished: Option<bool>,
+) -> PyResult<String> {
+    let cfg = parse_json(config_json)?;
+    let history: Vec<MetricsRecord> = serde_json::from_str(history_json)
+        .map_err(|e| DataError::new_err(format!("history: not a list of metrics records: {e}")))?;
+    let post = match (mean, scale) {
+        (Some(m), Some(s)) => Some((shared_matrix(&m, "mean")?, shared_matrix(&s, "scale")?)),
+        (None, None) => None,
+        _ => return Err(ConfigError::new_err("give both mean and scale, or neither")),
+    };
+    let d = py.detach(|| {
+        mib::diagnose::diagnose(&mib::diagnose::DiagnoseInputs {
+            config: &cfg,
+            metrics: &history,
+            finished,
+            posterior: post.as_ref().map(|(m, s)| (m, s)),
+            eval: None,
+            unreadable_checkpoints: &[],
+        })
+    });
+    to_json_str(&d)
+}
+
+/// The beta path of a run folder ([`mib::eval::beta_path`], parameters as JSON, on the run's own
+/// data): the report as JSON.
+#[pyfunction]
+#[pyo3(signature = (path, params_json, threads=0))]
+fn beta_path(py: Python<'_>, path: PathBuf, params_json: &str, threads: usize) -> PyResult<String> {
+    let params: mib::eval::BetaPathParams = serde_json::from_str(params_json)
+        .map_err(|e| ConfigError::new_err(format!("beta path parameters: {e}")))?;
+    let r = py
+        .detach(|| -> mib::Result<_> {
+            let cfg = RunFolder::new(&path).read_config()?;
+            let data = mib::data::load_splits(&cfg)?;
+            mib::eval::beta_path(&path, &data, &params, threads)
+        })
+        .py()?;
+    to_json_str(&r)
+}
+
+/// A beta path's figure (`beta_path.json`'s report as JSON): `kind` `plane` (the information
+/// plane) or `accuracy` (accuracy against beta).
+#[pyfunction]
+#[pyo3(signature = (report_json, kind="plane", format="png"))]
+fn plot_beta_path<'py>(
+    py: Python<'py>,
+    report_json: &str,
+    kind: &str,
+    format: &str,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let fmt = image_format(format)?;
+    let r: mib::eval::BetaPathReport = serde_json::from_str(report_json)
+        .map_err(|e| DataError::new_err(format!("not a beta-path report: {e}")))?;
+    let f = match kind {
+        "plane" => py.detach(|| mib::plot::beta_path_plane(&r, fmt)),
+        "accuracy" => py.detach(|| mib::plot::accuracy_vs_beta(&r, fmt)),
+        other => {
+            return Err(ConfigError::new_err(format!(
+                "kind={other:?}: expected 'plane' or 'accuracy'"
+            )))
+        }
+    };
+    figure_bytes(py, f)
 }
 
 /// A run folder's `metrics.jsonl` as a list of dicts.
@@ -1328,6 +1421,10 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(preset, m)?)?;
     m.add_function(wrap_pyfunction!(preset_names, m)?)?;
     m.add_function(wrap_pyfunction!(read_metrics, m)?)?;
+    m.add_function(wrap_pyfunction!(diagnose_run, m)?)?;
+    m.add_function(wrap_pyfunction!(diagnose, m)?)?;
+    m.add_function(wrap_pyfunction!(beta_path, m)?)?;
+    m.add_function(wrap_pyfunction!(plot_beta_path, m)?)?;
     m.add_function(wrap_pyfunction!(load_dataset, m)?)?;
     m.add_function(wrap_pyfunction!(evaluate, m)?)?;
     for f in [

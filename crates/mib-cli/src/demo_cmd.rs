@@ -44,27 +44,21 @@ pub(crate) fn demo(a: DemoArgs) -> Result<()> {
     run_training(&cfg, &dir, false, a.quiet)?;
     eprintln!("mib: evaluating (few-label linear probe, kNN, cross-view retrieval)...");
     let args = crate::eval_cmd::EvalArgs::for_run(dir.clone());
-    let report = crate::eval_cmd::run(&args)?;
-    // The baseline the representation must beat: the same probe on the raw pixel view.
+    let mut report = crate::eval_cmd::run(&args)?;
+    // The baseline the representation must beat: the same probe on the raw features of the
+    // first view, kept in eval.json so that the report draws it beside the representation.
     let data = mib::data::load_splits(&cfg)?;
-    let protocol = mib::eval::EvalProtocol {
-        labels_per_class: args.labels_per_class.clone(),
-        repetitions: args.repetitions,
-        knn: None,
-        information_bound: false,
-        ..Default::default()
-    };
-    let raw = mib::eval::evaluate_raw(
-        &data,
-        0,
-        &protocol,
-        &mib::pool::ComputePool::new(cfg.train.threads),
-    )?;
+    let raw = crate::eval_cmd::raw_baseline(&args, &data, &cfg, cfg.train.threads)?;
     // The paper's representation, the posterior means z, when the recipe probes another one.
     let repr = cfg.eval.representation;
     let means = if repr == mib::config::Representation::Mean {
         None
     } else {
+        let protocol = mib::eval::EvalProtocol {
+            knn: None,
+            information_bound: false,
+            ..args.protocol()
+        };
         let mut model = mib::train::RunFolder::new(&dir).open_model(cfg.train.threads)?;
         model.set_representation(mib::config::Representation::Mean);
         let emb = mib::eval::embed_splits(&mut model, &data)?;
@@ -76,8 +70,8 @@ pub(crate) fn demo(a: DemoArgs) -> Result<()> {
         Some(model.pool().install(|| protocol.evaluate(&inputs))??)
     };
     println!(
-        "Same probe on the raw `{}` features (the baseline){}:",
-        data.train.view_names[0],
+        "Same probe on the {} features (the baseline){}:",
+        raw.name,
         if means.is_some() {
             ", and on the posterior means z alone"
         } else {
@@ -106,6 +100,11 @@ pub(crate) fn demo(a: DemoArgs) -> Result<()> {
             100.0 * r.mean
         );
     }
+    report.baseline = Some(raw);
+    mib::train::checkpoint::write_atomic(
+        &dir.join("eval.json"),
+        (serde_json::to_string_pretty(&report)? + "\n").as_bytes(),
+    )?;
     crate::report::run(&crate::report::ReportArgs {
         dirs: vec![dir.clone()],
         out: dir.join("report.html"),

@@ -69,6 +69,20 @@ pub struct EvalArgs {
     /// Held-out pairs the I(z1;z2) permutation test scores (evenly spaced; 0 = all).
     #[arg(long, default_value_t = 2000)]
     pub permutation_items: usize,
+    /// Which checkpoint of the run to evaluate: final, latest, a file name in checkpoints/
+    /// (ckpt-0000000500, beta-1e-2-0000001234), beta=<value>, or a path (default: the final
+    /// model, else the newest checkpoint).
+    #[arg(long)]
+    pub checkpoint: Option<String>,
+    /// Evaluate the run's beta path instead: every checkpoint kept by train.checkpoint_at_beta
+    /// (and the final model): I(x;z) bounds, I(y;z), the probe at 1 and 10 labels per class
+    /// (--repetitions draws), and the best beta on the test split; writes DIR/beta_path.json.
+    #[arg(long, conflicts_with_all = ["checkpoint", "embeddings"])]
+    pub beta_path: bool,
+    /// Also evaluate the raw features of the view with the same probe (the baseline the
+    /// representation must beat; `mib report` draws it beside the representation).
+    #[arg(long)]
+    pub baseline: bool,
     /// Print one JSON document instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -187,6 +201,10 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<EvalReport> {
             )
         })?;
     }
+    if args.beta_path {
+        beta_path(args)?;
+        return Ok(EvalReport::default());
+    }
     let saved = match (&args.embeddings, &args.dir) {
         (Some(p), _) => Some(p.clone()),
         // A run folder written by `mib train`: embed with its encoder (fresh, never stale).
@@ -205,7 +223,11 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<EvalReport> {
     let run = RunFolder::new(dir);
     let mut cfg = run.read_config()?;
     args.data.apply(&mut cfg)?;
-    let mut model = run.open_model(cfg.train.threads)?;
+    let mut model = mib::models::TrainedModel::open_checkpoint(
+        dir,
+        args.checkpoint.as_deref(),
+        cfg.train.threads,
+    )?;
     if let Some(r) = args.representation {
         model.set_representation(r);
     }
@@ -248,11 +270,77 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<EvalReport> {
             probe,
         });
     }
+    if args.baseline {
+        report.baseline = Some(raw_baseline(
+            args,
+            &data,
+            model.config(),
+            cfg.train.threads,
+        )?);
+    }
     // Saved for `mib report` (PCA of the test representations) and for re-evaluation.
     let emb_path = dir.join("embeddings.safetensors");
     emb.save(&emb_path)?;
     emit(args, &report)?;
     Ok(report)
+}
+
+/// The raw features of the view `args.view` trains on, under the few-label probe of `args`:
+/// the baseline a representation must beat.
+pub fn raw_baseline(
+    args: &EvalArgs,
+    data: &mib::data::DatasetSplits,
+    cfg: &mib::config::TrainConfig,
+    threads: usize,
+) -> anyhow::Result<mib::eval::Baseline> {
+    let views = mib::models::training_views(cfg, data.train.views.len())?;
+    let v = mib::models::slot_view(&views, args.view)?;
+    let protocol = EvalProtocol {
+        knn: None,
+        information_bound: false,
+        ..args.protocol()
+    };
+    let raw = mib::eval::evaluate_raw(data, v, &protocol, &mib::pool::ComputePool::new(threads))?;
+    Ok(mib::eval::Baseline {
+        name: format!("raw `{}`", data.train.view_names[v]),
+        linear_probe: raw.linear_probe,
+    })
+}
+
+/// `mib eval RUN --beta-path`: evaluates the run's beta-path checkpoints, prints the table (or
+/// JSON) and writes `RUN/beta_path.json`.
+fn beta_path(args: &EvalArgs) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let Some(dir) = &args.dir else {
+        bail!("--beta-path needs a run directory");
+    };
+    let run = RunFolder::new(dir);
+    let mut cfg = run.read_config()?;
+    args.data.apply(&mut cfg)?;
+    let data = mib::data::load_splits(&cfg)?;
+    let params = mib::eval::BetaPathParams {
+        labels_per_class: vec![1, 10],
+        repetitions: args.repetitions,
+        seed: args.seed,
+        view: args.view,
+    };
+    let report = mib::eval::beta_path(dir, &data, &params, cfg.train.threads)?;
+    let json = serde_json::to_string_pretty(&report)? + "\n";
+    let text = if args.json {
+        json.clone()
+    } else {
+        report.to_table()
+    };
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| dir.join("beta_path.json"));
+    mib::train::checkpoint::write_atomic(&out, json.as_bytes())?;
+    if !args.json {
+        eprintln!("wrote {}", out.display());
+    }
+    Ok(())
 }
 
 impl EvalArgs {

@@ -7,6 +7,7 @@ mod args;
 mod bench;
 mod bench_views;
 mod demo_cmd;
+mod doctor_cmd;
 mod eval_cmd;
 mod experiment_cmd;
 mod explain_cmd;
@@ -44,6 +45,8 @@ enum Command {
     /// Which input features drive each latent dimension: attributions (gradient x input or
     /// integrated gradients) and loadings of a view's encoder, as CSV, NPY and figures.
     Explain(explain_cmd::ExplainArgs),
+    /// Diagnose a run: what its metrics, checkpoints and evaluation say, and what to change.
+    Doctor(doctor_cmd::DoctorArgs),
     /// One self-contained HTML page comparing run folders (config, tables, figures).
     Report(report::ReportArgs),
     /// Figures of run folders as PNG/SVG files.
@@ -77,6 +80,7 @@ fn main() {
         Command::Export(a) => export_cmd::export(a),
         Command::Eval(a) => eval_cmd::run(&a).map(|_| ()),
         Command::Explain(a) => explain_cmd::explain(a),
+        Command::Doctor(a) => doctor_cmd::doctor(a),
         Command::Report(a) => report::run(&a),
         Command::Plot(a) => report::run_plot(&a),
         Command::Inspect(a) => run_cmds::inspect(a),

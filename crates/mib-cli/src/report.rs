@@ -12,10 +12,12 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use clap::Args;
+use mib::eval::BetaPathReport;
 use mib::eval::{label_entropy, Embeddings, EvalReport};
 use mib::plot::{
-    accuracy_vs_labels, information_plane, pca_scatter, probe_vs_iteration, read_metrics_jsonl,
-    training_curves, Figure, ImageFormat, InfoPoint, ProbeCurve, ProbeRun,
+    accuracy_vs_beta, accuracy_vs_labels_with_baselines, beta_path_plane, information_plane,
+    pca_scatter, probe_vs_iteration, read_metrics_jsonl, training_curves, Figure, ImageFormat,
+    InfoPoint, ProbeCurve, ProbeRun,
 };
 
 /// Flags of `mib report`.
@@ -157,9 +159,129 @@ fn run_name(dir: &Path) -> String {
         .unwrap_or_else(|| dir.display().to_string())
 }
 
+/// The "Diagnosis" section of a run: `mib doctor`'s findings ([`mib::diagnose::diagnose_run`]).
+pub fn diagnosis_html(dir: &Path) -> String {
+    let d = match mib::diagnose::diagnose_run(dir, 1) {
+        Ok(d) => d,
+        Err(e) => return note(&format!("no diagnosis: {e}")),
+    };
+    let mut s = String::new();
+    if d.findings.is_empty() {
+        s.push_str("<p>No findings: nothing in this run looks wrong.</p>\n");
+    }
+    for f in &d.findings {
+        let sev = match f.severity {
+            mib::diagnose::Severity::Problem => "problem",
+            mib::diagnose::Severity::Warning => "warning",
+            mib::diagnose::Severity::Info => "info",
+        };
+        let _ = writeln!(
+            s,
+            "<div class=\"finding {sev}\"><b>{}</b>: {} <span class=\"kind\">({})</span><br>saw: {}<br>try: {}</div>",
+            sev.to_uppercase(),
+            escape(&f.title),
+            escape(&f.kind.name()),
+            escape(&f.saw),
+            escape(&f.advice)
+        );
+    }
+    if !d.passed.is_empty() {
+        let _ = writeln!(
+            s,
+            "<details><summary>checked and fine ({})</summary><ul>{}</ul></details>",
+            d.passed.len(),
+            d.passed
+                .iter()
+                .map(|p| format!("<li>{}</li>", escape(p)))
+                .collect::<String>()
+        );
+    }
+    if !d.skipped.is_empty() {
+        let _ = writeln!(
+            s,
+            "<details><summary>not checked ({})</summary><ul>{}</ul></details>",
+            d.skipped.len(),
+            d.skipped
+                .iter()
+                .map(|p| format!("<li>{}</li>", escape(p)))
+                .collect::<String>()
+        );
+    }
+    s
+}
+
+/// The "Beta path" section of a run (`beta_path.json`, from `mib eval RUN --beta-path`): the
+/// table, the information-plane path and the accuracy against beta. Empty when the run has none.
+pub fn beta_path_html(dir: &Path) -> String {
+    let path = dir.join("beta_path.json");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return String::new();
+    };
+    let r: BetaPathReport = match serde_json::from_str(&text) {
+        Ok(r) => r,
+        Err(e) => return note(&format!("beta_path.json is not a beta-path report: {e}")),
+    };
+    let mut s = String::from("<h3>Beta path</h3>\n<table><tr><th>checkpoint</th><th>iteration</th><th>beta</th><th>I(x;z) lower</th><th>I(x;z) upper</th><th>I(y;z)</th>");
+    let ks: Vec<usize> = r
+        .points
+        .first()
+        .map(|p| p.linear_probe.iter().map(|q| q.labels_per_class).collect())
+        .unwrap_or_default();
+    for k in &ks {
+        let _ = write!(s, "<th>accuracy, {k} / class (%)</th>");
+    }
+    s.push_str("</tr>\n");
+    for (i, p) in r.points.iter().enumerate() {
+        let best = r.best == Some(i);
+        let _ = write!(
+            s,
+            "<tr{}><td>{}{}</td><td>{}</td><td>{:.3e}</td><td>{}</td><td>{}</td><td>{}</td>",
+            if best { " class=\"best\"" } else { "" },
+            escape(&p.checkpoint),
+            if best { " (best)" } else { "" },
+            p.iteration,
+            p.beta,
+            num(p.i_xz_lower),
+            num(p.i_xz_upper),
+            num(p.i_yz)
+        );
+        for q in &p.linear_probe {
+            let _ = write!(s, "<td>{}</td>", pct(q.mean));
+        }
+        s.push_str("</tr>\n");
+    }
+    s.push_str("</table>\n");
+    if let Some(b) = r.best_point() {
+        let _ = writeln!(
+            s,
+            "<p>Best on the test split at {} labels per class: beta = {:.3e} (<code>--checkpoint {}</code>).</p>",
+            r.best_labels_per_class,
+            b.beta,
+            escape(&b.checkpoint)
+        );
+    }
+    for (fig, alt) in [
+        (
+            beta_path_plane(&r, ImageFormat::Svg),
+            "beta path on the information plane",
+        ),
+        (
+            accuracy_vs_beta(&r, ImageFormat::Svg),
+            "accuracy against beta",
+        ),
+    ] {
+        match fig {
+            Ok(f) => s.push_str(&figure_html(&f, alt)),
+            Err(e) => s.push_str(&note(&format!("{alt}: {e}"))),
+        }
+    }
+    s
+}
+
 /// Builds the HTML page for `dirs`.
 pub fn build_report(dirs: &[PathBuf], max_points: usize) -> String {
     let mut body = String::new();
+    let mut baselines = Vec::new();
     let mut probe_runs = Vec::new();
     let mut info_points = Vec::new();
     let mut report_curves = Vec::new();
@@ -190,6 +312,12 @@ pub fn build_report(dirs: &[PathBuf], max_points: usize) -> String {
             Ok(t) => match serde_json::from_str::<EvalReport>(&t) {
                 Ok(r) => {
                     body.push_str(&eval_tables(&r));
+                    if let Some(b) = &r.baseline {
+                        baselines.push(ProbeRun {
+                            name: b.name.clone(),
+                            summaries: b.linear_probe.clone(),
+                        });
+                    }
                     if !r.linear_probe.is_empty() {
                         probe_runs.push(ProbeRun {
                             name: name.clone(),
@@ -211,6 +339,11 @@ pub fn build_report(dirs: &[PathBuf], max_points: usize) -> String {
                 ))),
             },
             Err(e) => body.push_str(&note(&format!("eval.json missing or unreadable: {e}"))),
+        }
+        body.push_str(&beta_path_html(dir));
+        if dir.join("config.toml").exists() {
+            body.push_str("<h3>Diagnosis</h3>\n");
+            body.push_str(&diagnosis_html(dir));
         }
         // metrics.jsonl
         body.push_str("<h3>Training curves</h3>\n");
@@ -252,7 +385,7 @@ pub fn build_report(dirs: &[PathBuf], max_points: usize) -> String {
     if probe_runs.is_empty() {
         summary.push_str(&note("no run has linear-probe results: no accuracy figure"));
     } else {
-        match accuracy_vs_labels(&probe_runs, ImageFormat::Svg) {
+        match accuracy_vs_labels_with_baselines(&probe_runs, &baselines, ImageFormat::Svg) {
             Ok(f) => summary.push_str(&figure_html(&f, "accuracy against labels per class")),
             Err(e) => summary.push_str(&note(&format!("accuracy figure: {e}"))),
         }
@@ -283,7 +416,9 @@ pub fn build_report(dirs: &[PathBuf], max_points: usize) -> String {
 const CSS: &str = "body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}\
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #bbb;padding:3px 10px;text-align:right}\
 th{background:#eee}pre{background:#f6f6f6;padding:.6em;overflow:auto;font-size:90%}\
-.missing{color:#a33;font-style:italic}.path{color:#666;font-size:90%}.fig{margin:.6em 0}\
+.missing{color:#a33;font-style:italic}.finding{margin:.4em 0;padding:.3em .6em;border-left:4px solid #999}\
+.finding.problem{border-color:#c33;background:#fdf0f0}.finding.warning{border-color:#e90;background:#fff8ec}\
+.finding.info{border-color:#59c;background:#f2f7fc}.kind{color:#777;font-size:85%}tr.best td{font-weight:bold}.path{color:#666;font-size:90%}.fig{margin:.6em 0}\
 section{border-top:2px solid #ccc;margin-top:1.5em}";
 
 /// `mib report`: writes the page to `args.out`.
@@ -340,6 +475,7 @@ pub fn run_plot(args: &PlotArgs) -> anyhow::Result<()> {
         }
     };
     let mut probe_runs = Vec::new();
+    let mut baselines = Vec::new();
     let mut probe_curves = Vec::new();
     let mut info_points = Vec::new();
     let mut h_y = None;
@@ -350,6 +486,12 @@ pub fn run_plot(args: &PlotArgs) -> anyhow::Result<()> {
             .and_then(|t| Ok(serde_json::from_str::<EvalReport>(&t)?))
         {
             Ok(r) => {
+                if let Some(b) = &r.baseline {
+                    baselines.push(ProbeRun {
+                        name: b.name.clone(),
+                        summaries: b.linear_probe.clone(),
+                    });
+                }
                 if !r.linear_probe.is_empty() {
                     probe_runs.push(ProbeRun {
                         name: name.clone(),
@@ -378,6 +520,19 @@ pub fn run_plot(args: &PlotArgs) -> anyhow::Result<()> {
                 })
             }
             Err(e) => eprintln!("{}: {e}", dir.display()),
+        }
+        if let Ok(t) = std::fs::read_to_string(dir.join("beta_path.json")) {
+            match serde_json::from_str::<BetaPathReport>(&t) {
+                Ok(r) => {
+                    save(&format!("{name}_beta_path_plane"), &|f| {
+                        beta_path_plane(&r, f)
+                    });
+                    save(&format!("{name}_accuracy_vs_beta"), &|f| {
+                        accuracy_vs_beta(&r, f)
+                    });
+                }
+                Err(e) => eprintln!("{}: beta_path.json: {e}", dir.display()),
+            }
         }
         let emb = dir.join("embeddings.safetensors");
         if emb.exists() {
@@ -408,7 +563,7 @@ pub fn run_plot(args: &PlotArgs) -> anyhow::Result<()> {
         eprintln!("no linear-probe results: no accuracy figure");
     } else {
         save("accuracy_vs_labels", &|f| {
-            accuracy_vs_labels(&probe_runs, f)
+            accuracy_vs_labels_with_baselines(&probe_runs, &baselines, f)
         });
     }
     if info_points.is_empty() {

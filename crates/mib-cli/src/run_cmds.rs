@@ -35,6 +35,11 @@ pub(crate) struct EmbedArgs {
     /// hidden layer) or `mean+hidden` (default: the run's `eval.representation`).
     #[arg(long)]
     representation: Option<mib::config::Representation>,
+    /// Which checkpoint: final, latest, a file name in checkpoints/ (ckpt-0000000500,
+    /// beta-1e-2-0000001234), beta=<value>, or a path (default: the final model, else the
+    /// newest checkpoint).
+    #[arg(long)]
+    checkpoint: Option<String>,
     /// Output .npy file (float32, [items, width]); labels go to <stem>.labels.npy beside it.
     #[arg(long, short)]
     out: PathBuf,
@@ -51,7 +56,11 @@ pub(crate) fn embed(a: EmbedArgs) -> Result<()> {
     let run = RunFolder::new(&a.run);
     let mut cfg = run.read_config()?;
     a.data.apply(&mut cfg)?;
-    let mut model = run.open_model(cfg.train.threads)?;
+    let mut model = mib::models::TrainedModel::open_checkpoint(
+        &a.run,
+        a.checkpoint.as_deref(),
+        cfg.train.threads,
+    )?;
     if let Some(r) = a.representation {
         model.set_representation(r);
     }

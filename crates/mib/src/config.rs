@@ -92,6 +92,12 @@ pub struct LoopConfig {
     pub keep_checkpoints: usize,
     /// Stop after this many consecutive non-finite losses or gradients (each one skips its update).
     pub max_nonfinite: u64,
+    /// Betas at which to keep a checkpoint (`checkpoints/beta-<beta>-<iteration>.safetensors`,
+    /// never rotated away): one at the first iteration whose step ran at that beta or past it on
+    /// the schedule's way ([`TrainConfig::beta_checkpoints`]); `mib eval RUN --beta-path`
+    /// evaluates them. Default none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub checkpoint_at_beta: Vec<f64>,
 }
 
 impl Default for LoopConfig {
@@ -104,6 +110,7 @@ impl Default for LoopConfig {
             checkpoint_every: 500,
             keep_checkpoints: 3,
             max_nonfinite: 20,
+            checkpoint_at_beta: Vec::new(),
         }
     }
 }
@@ -341,6 +348,7 @@ impl TrainConfig {
                 "must be at least 1",
             ));
         }
+        self.beta_checkpoints()?;
         let e = &self.eval;
         if e.every > 0 {
             if e.every % t.log_every != 0 {
@@ -359,6 +367,71 @@ impl TrainConfig {
             }
         }
         Ok(())
+    }
+}
+
+impl TrainConfig {
+    /// The checkpoints `train.checkpoint_at_beta` asks for, as `(iteration, beta)` pairs in
+    /// iteration order: for each beta, the first iteration `it` (iterations completed) whose step
+    /// ran at that beta or past it in the schedule's direction (`beta.value(it - 1)`). Errors name
+    /// the beta the schedule never reaches within `train.iterations`, or a constant schedule.
+    pub fn beta_checkpoints(&self) -> Result<Vec<(u64, f64)>> {
+        let targets = &self.train.checkpoint_at_beta;
+        if targets.is_empty() {
+            return Ok(Vec::new());
+        }
+        let field = "train.checkpoint_at_beta";
+        if let BetaSchedule::Constant { value } = self.beta {
+            return Err(Error::config(
+                field,
+                format!("{targets:?}"),
+                format!(
+                    "beta is constant ({value}): there is no beta path to checkpoint; ramp it \
+                     (beta.kind = \"exponential\" or \"linear\")"
+                ),
+            ));
+        }
+        let total = self.train.iterations.max(1);
+        let v = |it: u64| self.beta.value(it - 1);
+        let (first, last) = (v(1), v(total));
+        let up = last >= first;
+        let passes = |b: f64, t: f64| {
+            let tol = 1e-9 * t.abs().max(1e-300);
+            if up {
+                b >= t - tol
+            } else {
+                b <= t + tol
+            }
+        };
+        let mut out = Vec::with_capacity(targets.len());
+        for &t in targets {
+            if !t.is_finite() || t < 0.0 {
+                return Err(Error::config(field, t, "each beta must be finite and >= 0"));
+            }
+            if !passes(last, t) {
+                return Err(Error::config(
+                    field,
+                    t,
+                    format!(
+                        "the schedule never reaches it within the run's {total} iterations (beta \
+                         goes from {first:.4e} to {last:.4e})"
+                    ),
+                ));
+            }
+            // the schedule is monotone: the first iteration that passes, by bisection
+            let (mut lo, mut hi) = (1u64, total);
+            while lo < hi {
+                let mid = lo + (hi - lo) / 2;
+                if passes(v(mid), t) {
+                    hi = mid;
+                } else {
+                    lo = mid + 1;
+                }
+            }
+            out.push((lo, t));
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
+        Ok(out)
     }
 }
 

@@ -22,6 +22,7 @@
 //! - [`augment`]: seeded image augmentations that make two views of one image;
 //! - [`eval`]: linear and kNN probes, cross-view retrieval, the information plane;
 //! - [`export`]: a trained encoder as an ONNX model, for ONNX Runtime and other runtimes;
+//! - [`diagnose`]: what a run's metrics, checkpoints and evaluation say, with advice (`mib doctor`);
 //! - [`experiment`]: comparison studies (several objectives, one budget, one evaluation, one table);
 //! - `plot` (feature `plot`): figures of evaluations and training runs, as PNG or SVG.
 #![warn(missing_docs)]
@@ -30,6 +31,7 @@ pub mod augment;
 pub mod bench;
 pub mod config;
 pub mod data;
+pub mod diagnose;
 pub mod distributions;
 pub mod error;
 pub mod estimators;

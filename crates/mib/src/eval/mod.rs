@@ -13,9 +13,11 @@
 //!   on a trained model's representations of a dataset, [`evaluate_raw`] on the raw features;
 //! - [`FeatureAttribution`] (gradient x input, integrated gradients, loadings): which input
 //!   features drive each latent dimension;
-//! - [`mi_permutation_test`] and [`probe_permutation_test`]: p-values of the learned dependence.
+//! - [`mi_permutation_test`] and [`probe_permutation_test`]: p-values of the learned dependence;
+//! - [`beta_path`]: the checkpoints along a run's beta ramp, evaluated, and the best beta.
 
 mod attribution;
+mod beta_path;
 mod encoder_bounds;
 mod info;
 mod knn;
@@ -29,6 +31,7 @@ mod report;
 mod retrieval;
 
 pub use attribution::{loadings, AttributionMethod, FeatureAttribution, DEFAULT_IG_STEPS};
+pub use beta_path::{beta_path, BetaPathParams, BetaPathPoint, BetaPathReport};
 pub use encoder_bounds::{
     encoder_information_bounds_using, EncoderInformationBounds, I_XZ_ENCODER_BOUNDS,
 };
@@ -46,7 +49,7 @@ pub use permutation::{
     PermutationTest, Quantile, NULL_QUANTILES,
 };
 pub use protocol::{balanced_draw_using, few_label_probe, quick_probe, ProbeSummary};
-pub use report::{Embeddings, EvalInputs, EvalProtocol, EvalReport};
+pub use report::{Baseline, Embeddings, EvalInputs, EvalProtocol, EvalReport};
 pub use retrieval::{
     average_precision, mean_average_precision_multilabel, query_metrics, retrieval, RetrievalReport,
 };

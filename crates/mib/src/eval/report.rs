@@ -40,6 +40,20 @@ pub struct EvalReport {
     /// Permutation tests of the learned dependence (`mib eval --permutations N`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub permutation: Option<super::PermutationReport>,
+    /// The same few-label probe on the raw features (`mib eval --baseline`, `mib demo`): what
+    /// the representation must beat.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<Baseline>,
+}
+
+/// The few-label probe on raw input features, beside a representation's.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Baseline {
+    /// What was probed (`raw \`pix\``).
+    pub name: String,
+    /// Few-label linear probe on it.
+    pub linear_probe: Vec<ProbeSummary>,
 }
 
 fn pct(x: f64) -> String {
@@ -120,6 +134,20 @@ impl EvalReport {
                     s,
                     "{:>16} {:>8.4} {:>7.4} {:>6}",
                     p.labelled, p.mean_map, p.std, p.repetitions
+                );
+            }
+            s.push('\n');
+        }
+        if let Some(b) = &self.baseline {
+            let _ = writeln!(s, "Baseline: the same probe on the {} features", b.name);
+            let _ = writeln!(s, "{:>16} {:>8} {:>7}", "labels/class", "mean", "std");
+            for p in &b.linear_probe {
+                let _ = writeln!(
+                    s,
+                    "{:>16} {:>8} {:>7}",
+                    p.labels_per_class,
+                    pct(p.mean),
+                    pct(p.std)
                 );
             }
             s.push('\n');
@@ -345,6 +373,7 @@ impl EvalProtocol {
             n_test: Some(inputs.test.rows),
             seed: Some(self.seed),
             permutation: None,
+            baseline: None,
         })
     }
 }

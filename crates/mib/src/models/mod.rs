@@ -241,6 +241,23 @@ impl TrainedModel {
     /// newest checkpoint that reads cleanly. View widths come from the tensors, view names from
     /// `encoder.toml` when present. Computes on `threads` threads (0 = all cores).
     pub fn open(run_dir: &Path, threads: usize) -> Result<Self> {
+        Self::open_with(run_dir, None, threads)
+    }
+
+    /// The model of a run folder at checkpoint `name` (`final`, `latest`, a file name in
+    /// `checkpoints/`, `beta=<value>`, or a path: [`crate::train::RunFolder::checkpoint_path`]);
+    /// `None` as [`TrainedModel::open`].
+    pub fn open_checkpoint(run_dir: &Path, name: Option<&str>, threads: usize) -> Result<Self> {
+        match name {
+            None => Self::open(run_dir, threads),
+            Some(n) => {
+                let p = crate::train::RunFolder::new(run_dir).checkpoint_path(n)?;
+                Self::open_with(run_dir, Some(&p), threads)
+            }
+        }
+    }
+
+    fn open_with(run_dir: &Path, file: Option<&Path>, threads: usize) -> Result<Self> {
         let cfg_path = run_dir.join("config.toml");
         if !cfg_path.exists() {
             return Err(Error::format(
@@ -250,7 +267,9 @@ impl TrainedModel {
         }
         let cfg = TrainConfig::from_file(&cfg_path)?;
         let fin = run_dir.join("model.safetensors");
-        let ck = if fin.exists() {
+        let ck = if let Some(f) = file {
+            LoadedCheckpoint::read(f)?
+        } else if fin.exists() {
             LoadedCheckpoint::read(&fin)?
         } else {
             let mut skipped = Vec::new();

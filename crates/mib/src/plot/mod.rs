@@ -176,8 +176,50 @@ where
     Ok(())
 }
 
-/// The legend of the line figures, in the lower right.
-fn draw_legend<'a, DB, X, Y>(chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>) -> Result<()>
+/// The corner of the plotting area with the fewest data points, for the legend: `pts` in data
+/// coordinates, the axes' ranges `x` and `y` (x on a log scale when `log_x`).
+fn quiet_corner(
+    pts: &[(f64, f64)],
+    x: (f64, f64),
+    y: (f64, f64),
+    log_x: bool,
+) -> SeriesLabelPosition {
+    let fx = |v: f64| {
+        if log_x {
+            (v.max(1e-300).ln() - x.0.ln()) / (x.1.ln() - x.0.ln())
+        } else {
+            (v - x.0) / (x.1 - x.0)
+        }
+    };
+    let fy = |v: f64| (v - y.0) / (y.1 - y.0);
+    // the legend box covers about 40 % of the width and 35 % of the height in a corner
+    let corners = [
+        (SeriesLabelPosition::LowerRight, 0.6, 1.0, 0.0, 0.35),
+        (SeriesLabelPosition::UpperLeft, 0.0, 0.4, 0.65, 1.0),
+        (SeriesLabelPosition::LowerLeft, 0.0, 0.4, 0.0, 0.35),
+        (SeriesLabelPosition::UpperRight, 0.6, 1.0, 0.65, 1.0),
+    ];
+    let mut best = (usize::MAX, SeriesLabelPosition::LowerRight);
+    for (pos, x0, x1, y0, y1) in corners {
+        let n = pts
+            .iter()
+            .filter(|&&(a, b)| {
+                let (u, v) = (fx(a), fy(b));
+                (x0..=x1).contains(&u) && (y0..=y1).contains(&v)
+            })
+            .count();
+        if n < best.0 {
+            best = (n, pos);
+        }
+    }
+    best.1
+}
+
+/// The legend of the line figures, at `pos` (a corner [`quiet_corner`] picks).
+fn draw_legend<'a, DB, X, Y>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+    pos: SeriesLabelPosition,
+) -> Result<()>
 where
     DB: DrawingBackend + 'a,
     X: Ranged<ValueType = f64>,
@@ -185,13 +227,25 @@ where
 {
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK.mix(0.4))
+        .position(pos)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK.mix(0.3))
         .label_font(("sans-serif", 14))
         .draw()
         .map_err(plot_err)?;
     Ok(())
+}
+
+/// A mesh with a light grid: a few faint lines at the labelled ticks only, none between them.
+macro_rules! light_mesh {
+    ($chart:expr) => {
+        $chart
+            .configure_mesh()
+            .light_line_style(TRANSPARENT)
+            .bold_line_style(BLACK.mix(0.08))
+            .axis_style(BLACK.mix(0.6))
+            .label_style(("sans-serif", 13))
+    };
 }
 
 /// A named run's few-label probe results (one line of the accuracy figure).
@@ -206,7 +260,27 @@ pub struct ProbeRun {
 /// Test accuracy (%) against labels per class (log x axis): one line per run with markers and a
 /// band of one standard deviation.
 pub fn accuracy_vs_labels(runs: &[ProbeRun], format: ImageFormat) -> Result<Figure> {
-    let all: Vec<&ProbeSummary> = runs.iter().flat_map(|r| &r.summaries).collect();
+    accuracy_vs_labels_with_baselines(runs, &[], format)
+}
+
+/// [`accuracy_vs_labels`], with `baselines` (the same probe on raw features) drawn as dashed grey
+/// lines beside the representations (identical baselines once).
+pub fn accuracy_vs_labels_with_baselines(
+    runs: &[ProbeRun],
+    baselines: &[ProbeRun],
+    format: ImageFormat,
+) -> Result<Figure> {
+    let mut base: Vec<&ProbeRun> = Vec::new();
+    for b in baselines {
+        if !b.summaries.is_empty() && !base.contains(&b) {
+            base.push(b);
+        }
+    }
+    let all: Vec<&ProbeSummary> = runs
+        .iter()
+        .chain(base.iter().copied())
+        .flat_map(|r| &r.summaries)
+        .collect();
     if all.is_empty() {
         return Err(Error::Data("accuracy figure: no probe results".into()));
     }
@@ -230,24 +304,62 @@ pub fn accuracy_vs_labels(runs: &[ProbeRun], format: ImageFormat) -> Result<Figu
         .iter()
         .map(|s| 100.0 * (s.mean + s.std))
         .fold(f64::NEG_INFINITY, f64::max);
-    let (ylo, yhi) = padded(lo, hi, 0.05);
+    let (ylo, yhi) = padded(lo, hi, 0.08);
     let (ylo, yhi) = (ylo.max(0.0), yhi.min(100.0));
+    let (xa, xb) = (xmin / 1.5, xmax * 1.5);
+    let pts: Vec<(f64, f64)> = all
+        .iter()
+        .flat_map(|s| {
+            let x = s.labels_per_class as f64;
+            [
+                (x, 100.0 * s.mean),
+                (x, 100.0 * (s.mean + s.std)),
+                (x, 100.0 * (s.mean - s.std)),
+            ]
+        })
+        .collect();
+    let corner = quiet_corner(&pts, (xa, xb), (ylo, yhi), true);
     render!(format, 720, 480, |root| {
         let mut chart = ChartBuilder::on(root)
             .caption("Linear probe: test accuracy", ("sans-serif", 22))
-            .margin(12)
-            .x_label_area_size(42)
-            .y_label_area_size(52)
-            .build_cartesian_2d((xmin / 1.5..xmax * 1.5).log_scale(), ylo..yhi)
+            .margin(14)
+            .margin_right(24)
+            .x_label_area_size(46)
+            .y_label_area_size(60)
+            .build_cartesian_2d((xa..xb).log_scale(), ylo..yhi)
             .map_err(plot_err)?;
-        chart
-            .configure_mesh()
+        light_mesh!(chart)
             .x_desc("labels per class")
             .y_desc("accuracy (%)")
             .x_label_formatter(&|x| format!("{x:.0}"))
-            .label_style(("sans-serif", 13))
+            .y_label_formatter(&|y| format!("{y:.0}"))
+            .y_labels(6)
             .draw()
             .map_err(plot_err)?;
+        for (i, b) in base.iter().enumerate() {
+            let c = RGBColor(90, 90, 90).mix(if i == 0 { 0.9 } else { 0.6 });
+            let mut s = b.summaries.clone();
+            s.sort_by_key(|p| p.labels_per_class);
+            let line: Vec<(f64, f64)> = s
+                .iter()
+                .map(|p| (p.labels_per_class as f64, 100.0 * p.mean))
+                .collect();
+            chart
+                .draw_series(DashedLineSeries::new(line.clone(), 7, 5, c.stroke_width(2)))
+                .map_err(plot_err)?
+                .label(b.name.clone())
+                .legend(move |(x, y)| {
+                    EmptyElement::at((x, y))
+                        + PathElement::new(vec![(0, 0), (7, 0)], c.stroke_width(2))
+                        + PathElement::new(vec![(11, 0), (18, 0)], c.stroke_width(2))
+                });
+            chart
+                .draw_series(
+                    line.iter()
+                        .map(|&p| TriangleMarker::new(p, 5, RGBColor(90, 90, 90).filled())),
+                )
+                .map_err(plot_err)?;
+        }
         for (i, run) in runs.iter().enumerate() {
             let c = color(i);
             let mut s = run.summaries.clone();
@@ -270,7 +382,7 @@ pub fn accuracy_vs_labels(runs: &[ProbeRun], format: ImageFormat) -> Result<Figu
                 .collect();
             draw_line(&mut chart, &pts, c, &run.name, 4)?;
         }
-        draw_legend(&mut chart)
+        draw_legend(&mut chart, corner)
     })
 }
 
@@ -320,20 +432,23 @@ pub fn probe_vs_iteration(runs: &[ProbeCurve], format: ImageFormat) -> Result<Fi
         0.08,
     );
     let (ylo, yhi) = (ylo.max(0.0), yhi.min(100.0));
+    let scaled: Vec<(f64, f64)> = all.iter().map(|&(x, y)| (x, 100.0 * y)).collect();
+    let corner = quiet_corner(&scaled, (0.0, xmax * 1.02), (ylo, yhi), false);
     render!(format, 720, 480, |root| {
         let mut chart = ChartBuilder::on(root)
             .caption("Training-time probe: test accuracy", ("sans-serif", 22))
-            .margin(12)
-            .x_label_area_size(42)
-            .y_label_area_size(52)
+            .margin(14)
+            .margin_right(24)
+            .x_label_area_size(46)
+            .y_label_area_size(60)
             .build_cartesian_2d(0.0..xmax * 1.02, ylo..yhi)
             .map_err(plot_err)?;
-        chart
-            .configure_mesh()
+        light_mesh!(chart)
             .x_desc("iteration")
             .y_desc("accuracy (%)")
             .x_label_formatter(&|x| short(*x))
-            .label_style(("sans-serif", 13))
+            .y_label_formatter(&|y| format!("{y:.0}"))
+            .y_labels(6)
             .draw()
             .map_err(plot_err)?;
         for (i, run) in runs.iter().enumerate() {
@@ -341,7 +456,7 @@ pub fn probe_vs_iteration(runs: &[ProbeCurve], format: ImageFormat) -> Result<Fi
             let pts: Vec<(f64, f64)> = run.points.iter().map(|&(x, y)| (x, 100.0 * y)).collect();
             draw_line(&mut chart, &pts, c, &run.name, 3)?;
         }
-        draw_legend(&mut chart)
+        draw_legend(&mut chart, corner)
     })
 }
 
@@ -380,6 +495,8 @@ pub fn information_plane(
         pts.iter().map(|p| p.i_xz).fold(f64::NEG_INFINITY, f64::max),
         0.12,
     );
+    // room on the right for the names drawn beside the points
+    let x1 = x1 + 0.15 * (x1 - x0);
     let ymax = pts
         .iter()
         .map(|p| p.i_yz)
@@ -403,11 +520,9 @@ pub fn information_plane(
     let (lx0, lx1) = (xmin_pos / 2.0, x1 * 12.0);
     macro_rules! draw_plane {
         ($chart:ident, $xa:expr, $xb:expr, $desc:expr) => {{
-            $chart
-                .configure_mesh()
+            light_mesh!($chart)
                 .x_desc($desc)
                 .y_desc("I(y; z) [nats]")
-                .label_style(("sans-serif", 13))
                 .draw()
                 .map_err(plot_err)?;
             if let Some(h) = h_y {
@@ -450,9 +565,10 @@ pub fn information_plane(
         let builder = |root| {
             let mut b = ChartBuilder::on(root);
             b.caption("Information plane", ("sans-serif", 22))
-                .margin(12)
-                .x_label_area_size(42)
-                .y_label_area_size(52);
+                .margin(14)
+                .margin_right(24)
+                .x_label_area_size(46)
+                .y_label_area_size(60);
             b
         };
         if log_x {
@@ -549,6 +665,8 @@ pub fn training_curves(records: &[MetricsRecord], format: ImageFormat) -> Result
                 .map_err(plot_err)?;
             chart
                 .configure_mesh()
+                .light_line_style(TRANSPARENT)
+                .bold_line_style(BLACK.mix(0.08))
                 .x_labels(4)
                 .y_labels(5)
                 .label_style(("sans-serif", 11))
@@ -706,6 +824,8 @@ pub fn pca_scatter(
             .map_err(plot_err)?;
         chart
             .configure_mesh()
+            .light_line_style(TRANSPARENT)
+            .bold_line_style(BLACK.mix(0.08))
             .x_desc("PC 1")
             .y_desc("PC 2")
             .label_style(("sans-serif", 12))
@@ -743,3 +863,245 @@ pub fn pca_scatter(
 
 mod attribution;
 pub use attribution::{attribution_heatmap, saliency_images};
+fn beta_label(b: f64) -> String {
+    if b == 0.0 {
+        "β=0".into()
+    } else {
+        let e = format!("{b:.0e}");
+        let plain: f64 = e.parse().unwrap_or(b);
+        if (plain - b).abs() <= 1e-9 * b.abs() && (1e-2..1e3).contains(&b) {
+            format!("β={plain}")
+        } else if (plain - b).abs() <= 1e-9 * b.abs() {
+            format!("β={e}")
+        } else {
+            format!("β={b:.2e}")
+        }
+    }
+}
+
+/// A run's beta path on the information plane: `I(x;z)` (the upper bound, with a bar down to the
+/// lower bound) against `I(y;z)`, one point per checkpoint joined in iteration order and named by
+/// its beta; the best checkpoint circled; the ceiling `H(y)` dashed when known.
+pub fn beta_path_plane(
+    report: &crate::eval::BetaPathReport,
+    format: ImageFormat,
+) -> Result<Figure> {
+    let name = |i: usize, beta: f64| {
+        let b = beta_label(beta);
+        let mut n = if report.points[i].checkpoint == "final" {
+            format!("final, {b}")
+        } else {
+            b
+        };
+        if report.best == Some(i) {
+            n.push_str(" (best)");
+        }
+        n
+    };
+    let pts: Vec<(f64, f64, f64, f64, usize)> = report
+        .points
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| {
+            let (hi, y) = (p.i_xz_upper?, p.i_yz?);
+            let lo = p.i_xz_lower.unwrap_or(hi);
+            (hi.is_finite() && y.is_finite()).then_some((lo, hi, y, p.beta, i))
+        })
+        .collect();
+    if pts.is_empty() {
+        return Err(Error::Data(
+            "beta path figure: no checkpoint with both I(x;z) and I(y;z)".into(),
+        ));
+    }
+    let xmax = pts.iter().map(|p| p.1).fold(0.0, f64::max);
+    let ymax = pts
+        .iter()
+        .map(|p| p.2)
+        .fold(report.h_y.unwrap_or(0.0), f64::max);
+    let ymin = pts
+        .iter()
+        .map(|p| p.2)
+        .fold(f64::INFINITY, f64::min)
+        .min(0.0);
+    let (x0, x1) = (0.0, (xmax * 1.25).max(1e-3));
+    let (y0, y1) = padded(ymin, ymax, 0.1);
+    let (y0, y1) = (y0.max(0.0), y1);
+    render!(format, 680, 480, |root| {
+        let mut chart = ChartBuilder::on(root)
+            .caption("Beta path: information plane", ("sans-serif", 22))
+            .margin(14)
+            .margin_right(24)
+            .x_label_area_size(46)
+            .y_label_area_size(60)
+            .build_cartesian_2d(x0..x1, y0..y1)
+            .map_err(plot_err)?;
+        light_mesh!(chart)
+            .x_desc("I(x; z) [nats]")
+            .y_desc("I(y; z) [nats]")
+            .x_label_formatter(&|x| format!("{x:.1}"))
+            .y_label_formatter(&|y| format!("{y:.1}"))
+            .draw()
+            .map_err(plot_err)?;
+        if let Some(h) = report.h_y {
+            chart
+                .draw_series(DashedLineSeries::new(
+                    vec![(x0, h), (x1, h)],
+                    8,
+                    5,
+                    RED.mix(0.6).stroke_width(2),
+                ))
+                .map_err(plot_err)?;
+            chart
+                .draw_series(std::iter::once(
+                    EmptyElement::at((x0 + 0.02 * (x1 - x0), h))
+                        + Text::new(
+                            format!("H(y) = {h:.2} nats"),
+                            (0, -18),
+                            ("sans-serif", 13).into_font().color(&RED.mix(0.8)),
+                        ),
+                ))
+                .map_err(plot_err)?;
+        }
+        let c = color(0);
+        chart
+            .draw_series(LineSeries::new(
+                pts.iter().map(|p| (p.1, p.2)),
+                c.mix(0.6).stroke_width(2),
+            ))
+            .map_err(plot_err)?;
+        for &(lo, hi, y, beta, i) in &pts {
+            chart
+                .draw_series(std::iter::once(PathElement::new(
+                    vec![(lo, y), (hi, y)],
+                    c.mix(0.5).stroke_width(1),
+                )))
+                .map_err(plot_err)?;
+            let best = report.best == Some(i);
+            chart
+                .draw_series(std::iter::once(
+                    EmptyElement::at((hi, y))
+                        + Circle::new((0, 0), 5, c.filled())
+                        + Circle::new((0, 0), if best { 10 } else { 0 }, RED.stroke_width(2))
+                        + Text::new(
+                            name(i, beta),
+                            (
+                                8,
+                                if report.points[i].checkpoint == "final" {
+                                    4
+                                } else {
+                                    -18
+                                },
+                            ),
+                            ("sans-serif", 13),
+                        ),
+                ))
+                .map_err(plot_err)?;
+        }
+        Ok(())
+    })
+}
+
+/// A run's beta path as accuracy (%) against beta (log axis): one line per labels-per-class count
+/// with a band of one standard deviation; the best checkpoint circled. Checkpoints at beta 0 are
+/// left out (no place on a log axis).
+pub fn accuracy_vs_beta(
+    report: &crate::eval::BetaPathReport,
+    format: ImageFormat,
+) -> Result<Figure> {
+    let mut ks: Vec<usize> = report
+        .points
+        .iter()
+        .flat_map(|p| p.linear_probe.iter().map(|q| q.labels_per_class))
+        .collect();
+    ks.sort_unstable();
+    ks.dedup();
+    let pts: Vec<&crate::eval::BetaPathPoint> =
+        report.points.iter().filter(|p| p.beta > 0.0).collect();
+    if ks.is_empty() || pts.is_empty() {
+        return Err(Error::Data(
+            "accuracy against beta: no probe results at beta > 0".into(),
+        ));
+    }
+    let bmin = pts.iter().map(|p| p.beta).fold(f64::INFINITY, f64::min);
+    let bmax = pts.iter().map(|p| p.beta).fold(0.0, f64::max);
+    let (xa, xb) = (bmin / 2.0, (bmax * 2.0).max(bmin * 4.0));
+    let all: Vec<(f64, f64)> = pts
+        .iter()
+        .flat_map(|p| {
+            p.linear_probe.iter().flat_map(move |q| {
+                [
+                    (p.beta, 100.0 * (q.mean + q.std)),
+                    (p.beta, 100.0 * (q.mean - q.std)),
+                    (p.beta, 100.0 * q.mean),
+                ]
+            })
+        })
+        .collect();
+    let (ylo, yhi) = padded(
+        all.iter().map(|p| p.1).fold(f64::INFINITY, f64::min),
+        all.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max),
+        0.1,
+    );
+    let (ylo, yhi) = (ylo.max(0.0), yhi.min(100.0));
+    let corner = quiet_corner(&all, (xa, xb), (ylo, yhi), true);
+    render!(format, 680, 480, |root| {
+        let mut chart = ChartBuilder::on(root)
+            .caption("Beta path: test accuracy against beta", ("sans-serif", 22))
+            .margin(14)
+            .margin_right(24)
+            .x_label_area_size(46)
+            .y_label_area_size(60)
+            .build_cartesian_2d((xa..xb).log_scale(), ylo..yhi)
+            .map_err(plot_err)?;
+        light_mesh!(chart)
+            .x_desc("beta (log scale)")
+            .y_desc("accuracy (%)")
+            .y_label_formatter(&|y| format!("{y:.0}"))
+            .x_label_formatter(&|x| format!("{x:.0e}"))
+            .y_labels(6)
+            .draw()
+            .map_err(plot_err)?;
+        for (i, &k) in ks.iter().enumerate() {
+            let c = color(i);
+            let line: Vec<(f64, f64, f64)> = pts
+                .iter()
+                .filter_map(|p| {
+                    p.linear_probe
+                        .iter()
+                        .find(|q| q.labels_per_class == k)
+                        .map(|q| (p.beta, 100.0 * q.mean, 100.0 * q.std))
+                })
+                .collect();
+            let band: Vec<(f64, f64)> = line
+                .iter()
+                .map(|&(x, m, s)| (x, m + s))
+                .chain(line.iter().rev().map(|&(x, m, s)| (x, m - s)))
+                .collect();
+            chart
+                .draw_series(std::iter::once(Polygon::new(band, c.mix(0.15))))
+                .map_err(plot_err)?;
+            let xy: Vec<(f64, f64)> = line.iter().map(|&(x, m, _)| (x, m)).collect();
+            draw_line(
+                &mut chart,
+                &xy,
+                c,
+                &format!("{k} label{} per class", if k == 1 { "" } else { "s" }),
+                4,
+            )?;
+            if let Some(b) = report.best_point() {
+                if k == report.best_labels_per_class && b.beta > 0.0 {
+                    if let Some(q) = b.linear_probe.iter().find(|q| q.labels_per_class == k) {
+                        chart
+                            .draw_series(std::iter::once(Circle::new(
+                                (b.beta, 100.0 * q.mean),
+                                10,
+                                RED.stroke_width(2),
+                            )))
+                            .map_err(plot_err)?;
+                    }
+                }
+            }
+        }
+        draw_legend(&mut chart, corner)
+    })
+}

@@ -48,6 +48,73 @@ pub fn checkpoint_name(iteration: u64) -> String {
     format!("ckpt-{iteration:010}.safetensors")
 }
 
+/// Name of the checkpoint kept when the schedule passes `beta` (at `iteration`), inside
+/// `checkpoints/`: `beta-1e-3-0000001500.safetensors`. Never rotated away.
+pub fn beta_checkpoint_name(beta: f64, iteration: u64) -> String {
+    format!("beta-{beta:e}-{iteration:010}.safetensors")
+}
+
+/// A checkpoint kept on the beta path ([`beta_checkpoint_name`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct BetaCheckpoint {
+    /// Its file.
+    pub path: PathBuf,
+    /// The beta it was asked for (`train.checkpoint_at_beta`).
+    pub beta: f64,
+    /// Iterations completed when it was written.
+    pub iteration: u64,
+}
+
+/// Reads a [`beta_checkpoint_name`] back: `(beta, iteration)`.
+pub fn parse_beta_checkpoint_name(name: &str) -> Option<(f64, u64)> {
+    let stem = name.strip_prefix("beta-")?.strip_suffix(".safetensors")?;
+    let (beta, it) = stem.rsplit_once('-')?;
+    Some((beta.parse().ok()?, it.parse().ok()?))
+}
+
+/// The beta-path checkpoints in `dir`, in iteration order.
+pub fn list_beta_checkpoints(dir: &Path) -> Result<Vec<BetaCheckpoint>> {
+    let mut out = Vec::new();
+    let rd = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(Error::io("listing", dir, e)),
+    };
+    for entry in rd {
+        let p = entry.map_err(|e| Error::io("listing", dir, e))?.path();
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if let Some((beta, iteration)) = parse_beta_checkpoint_name(name) {
+            out.push(BetaCheckpoint {
+                path: p,
+                beta,
+                iteration,
+            });
+        }
+    }
+    out.sort_by(|a, b| {
+        a.iteration
+            .cmp(&b.iteration)
+            .then(a.beta.total_cmp(&b.beta))
+    });
+    Ok(out)
+}
+
+/// Writes a checkpoint of `model` kept on the beta path (`beta`) into `dir`; no rotation.
+pub fn save_beta_checkpoint(
+    dir: &Path,
+    model: &TrainStep,
+    meta: &CheckpointMeta,
+    beta: f64,
+) -> Result<PathBuf> {
+    fs::create_dir_all(dir).map_err(|e| Error::io("creating checkpoint folder", dir, e))?;
+    let mut md = HashMap::new();
+    md.insert("mib.checkpoint".to_string(), serde_json::to_string(meta)?);
+    let bytes = serialize_tensors(&model.tensors(), md)?;
+    let path = dir.join(beta_checkpoint_name(beta, meta.iteration));
+    write_atomic(&path, &bytes)?;
+    Ok(path)
+}
+
 /// Serialises named `f32` tensors with string metadata into safetensors bytes.
 pub fn serialize_tensors(
     tensors: &[(String, Vec<usize>, &[f32])],

@@ -32,7 +32,9 @@ use super::stream_seed;
 pub struct MetricsRecord {
     /// Iterations completed.
     pub iteration: u64,
-    /// Training loss.
+    /// Training loss (`null` in the file, NaN here, for an interval whose steps were all
+    /// non-finite).
+    #[serde(deserialize_with = "null_as_nan")]
     pub loss: f64,
     /// Beta at the last iteration of the interval.
     pub beta: f64,
@@ -64,6 +66,11 @@ pub struct MetricsRecord {
     /// Test accuracy of the few-label linear probe, when evaluated at this iteration.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub probe_accuracy: Option<f64>,
+}
+
+/// A number that JSON may hold as `null` (serde_json writes non-finite floats so): NaN.
+fn null_as_nan<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 /// Receives what the loop reports, and may ask it to stop. The CLI draws a progress bar from it;
@@ -114,6 +121,16 @@ pub trait RunSink {
     fn metrics(&mut self, record: &MetricsRecord) -> Result<()>;
     /// A checkpoint of `model` with `meta`; returns where it was written (`None`: kept nowhere).
     fn checkpoint(&mut self, model: &TrainStep, meta: &CheckpointMeta) -> Result<Option<PathBuf>>;
+    /// A checkpoint kept on the beta path (`train.checkpoint_at_beta`: the schedule passed
+    /// `beta`); the default keeps it nowhere.
+    fn beta_checkpoint(
+        &mut self,
+        _model: &TrainStep,
+        _meta: &CheckpointMeta,
+        _beta: f64,
+    ) -> Result<Option<PathBuf>> {
+        Ok(None)
+    }
 }
 
 /// The state a training run carries from one iteration to the next.
@@ -338,6 +355,13 @@ pub fn run_loop(
     let mut t_interval = Instant::now();
     let mut interrupted = false;
     let mut batches = producer.iter_from(start);
+    // the beta-path checkpoints still to write (a resumed run has written the earlier ones)
+    let beta_marks: Vec<(u64, f64)> = cfg
+        .beta_checkpoints()?
+        .into_iter()
+        .filter(|&(it, _)| it > start)
+        .collect();
+    let mut next_mark = 0;
     while state.iteration < total {
         if stop.is_some_and(|s| s.load(Ordering::Relaxed)) || observer.should_stop(state.iteration)
         {
@@ -420,6 +444,13 @@ pub fn run_loop(
             last = Some(rec);
             state.interval = IntervalSums::default();
             t_interval = Instant::now();
+        }
+        while next_mark < beta_marks.len() && beta_marks[next_mark].0 == it {
+            let meta = state.meta(wall(&t0, state.wall_before));
+            if let Some(p) = sink.beta_checkpoint(&state.model, &meta, beta_marks[next_mark].1)? {
+                observer.on_checkpoint(&p);
+            }
+            next_mark += 1;
         }
         if it % cfg.train.checkpoint_every == 0 && it < total {
             if let Some(p) =

@@ -116,6 +116,83 @@ impl RunFolder {
         checkpoint::list_checkpoints(&self.checkpoints_dir())
     }
 
+    /// The checkpoints kept on the beta path (`train.checkpoint_at_beta`), in iteration order.
+    pub fn beta_checkpoints(&self) -> Result<Vec<checkpoint::BetaCheckpoint>> {
+        checkpoint::list_beta_checkpoints(&self.checkpoints_dir())
+    }
+
+    /// The file of the checkpoint `name` names: `final` (`model.safetensors`), `latest` (the
+    /// newest periodic checkpoint), a file name inside `checkpoints/` (with or without
+    /// `.safetensors`: `ckpt-0000000500`, `beta-1e-2-0000001234`), `beta=<value>` (the
+    /// beta-path checkpoint of that beta), or a path to a checkpoint file. Errors name what the
+    /// run holds.
+    pub fn checkpoint_path(&self, name: &str) -> Result<PathBuf> {
+        if !self.holds_run() {
+            return Err(Error::format(
+                &self.dir,
+                "not a run folder (config.toml is missing)",
+            ));
+        }
+        let ck = self.checkpoints_dir();
+        let found = match name {
+            "final" => Some(self.dir.join("model.safetensors")).filter(|p| p.exists()),
+            "latest" => self.checkpoints()?.pop(),
+            _ => {
+                if let Some(b) = name.strip_prefix("beta=") {
+                    let b: f64 = b.trim().parse().map_err(|_| {
+                        Error::config("checkpoint", name, "beta=<number>, e.g. beta=0.01")
+                    })?;
+                    self.beta_checkpoints()?
+                        .into_iter()
+                        .find(|c| (c.beta - b).abs() <= 1e-9 * b.abs().max(1e-300))
+                        .map(|c| c.path)
+                } else {
+                    let file = if name.ends_with(".safetensors") {
+                        name.to_string()
+                    } else {
+                        format!("{name}.safetensors")
+                    };
+                    let inside = ck.join(&file);
+                    if !name.contains('/') && inside.is_file() {
+                        Some(inside)
+                    } else {
+                        Some(PathBuf::from(name)).filter(|p| p.is_file())
+                    }
+                }
+            }
+        };
+        found.ok_or_else(|| {
+            let mut names: Vec<String> = Vec::new();
+            if self.dir.join("model.safetensors").exists() {
+                names.push("final".into());
+            }
+            let mut files: Vec<String> = std::fs::read_dir(&ck)
+                .map(|rd| {
+                    rd.filter_map(|e| e.ok())
+                        .filter_map(|e| e.file_name().to_str().map(str::to_string))
+                        .filter(|n| n.ends_with(".safetensors") && !n.starts_with('.'))
+                        .map(|n| n.trim_end_matches(".safetensors").to_string())
+                        .collect()
+                })
+                .unwrap_or_default();
+            files.sort();
+            names.extend(files);
+            Error::config(
+                "checkpoint",
+                name,
+                if names.is_empty() {
+                    format!("{} holds no model and no checkpoint", self.dir.display())
+                } else {
+                    format!(
+                        "no such checkpoint in {}; it holds: {}",
+                        self.dir.display(),
+                        names.join(", ")
+                    )
+                },
+            )
+        })
+    }
+
     /// The newest checkpoint that reads cleanly (unreadable ones are listed in `skipped`).
     pub fn latest_checkpoint(
         &self,
@@ -226,6 +303,17 @@ impl RunSink for FolderSink {
             .sync_data()
             .map_err(|e| Error::io("syncing", &self.metrics_path, e))?;
         checkpoint::save_checkpoint(&self.ckpt_dir, model, meta, self.keep).map(Some)
+    }
+    fn beta_checkpoint(
+        &mut self,
+        model: &TrainStep,
+        meta: &CheckpointMeta,
+        beta: f64,
+    ) -> Result<Option<PathBuf>> {
+        self.metrics
+            .sync_data()
+            .map_err(|e| Error::io("syncing", &self.metrics_path, e))?;
+        checkpoint::save_beta_checkpoint(&self.ckpt_dir, model, meta, beta).map(Some)
     }
 }
 
