@@ -19,6 +19,9 @@
 //! and embeds rows of any of its training views (`K >= 2` for MIB and MV-InfoMax): posterior
 //! means, or seeded samples.
 
+pub mod fuse;
+pub use fuse::{fuse_posteriors, Fuse};
+
 use std::collections::HashMap;
 use std::path::Path;
 

@@ -159,7 +159,8 @@ impl FitState {
                     .data
                     .scaling
                     .kind_for(v, train.views.len(), named, image)?;
-                Ok(ViewScaling::fit(kind, &train.views[v]))
+                // fitted on the items the view has (missing items' rows are zeros)
+                Ok(ViewScaling::fit(kind, &train.present_rows(v)))
             })
             .collect::<Result<SlotScaling>>()?;
         let scaling = if scaling.iter().all(Option::is_none) {
@@ -167,8 +168,15 @@ impl FitState {
         } else {
             scaling
         };
+        if cfg.model.objective.is_multi_view() {
+            train.check_shared_items(&views)?;
+        }
+        let mut model = crate::models::build_step(cfg, &slot_dims, train.n_classes)?;
+        if train.has_missing() {
+            model.reserve_masks()?;
+        }
         let state = FitState {
-            model: crate::models::build_step(cfg, &slot_dims, train.n_classes)?,
+            model,
             rng: MibRng::seed_from_u64(stream_seed(cfg.seed, 2)),
             iteration: 0,
             nonfinite_total: 0,
@@ -367,7 +375,9 @@ pub fn run_loop(
             &many
         };
         let (model, rng) = (&mut state.model, &mut state.rng);
-        let stats = pool.install(|| model.step(views_in, labels, batch.rows, beta, rng))??;
+        let present = (!batch.present.is_empty()).then_some(batch.present.as_slice());
+        let stats =
+            pool.install(|| model.step_masked(views_in, present, labels, batch.rows, beta, rng))??;
         // The batch's buffers go back to the producer: no allocation per iteration.
         batches.recycle(batch);
         state.iteration += 1;
