@@ -151,6 +151,17 @@ impl MultiViewDataset {
                 )));
             }
         }
+        if let Some(p) = &present {
+            // nothing downstream reads a missing item's row; zeros keep NaN out of every product
+            for (m, mask) in self.views.iter_mut().zip(p) {
+                let d = m.cols;
+                for (i, _) in mask.iter().enumerate().filter(|(_, &x)| !x) {
+                    if m.row(i).iter().any(|&x| x != 0.0) {
+                        m.data[i * d..(i + 1) * d].fill(0.0);
+                    }
+                }
+            }
+        }
         self.present = present;
         Ok(self)
     }

@@ -652,10 +652,6 @@ pub fn load_npy_views_with(
             ),
         ));
     }
-    let mut views = paths
-        .iter()
-        .map(|p| npz::read_array(p)?.to_matrix(1.0, p))
-        .collect::<Result<Vec<_>>>()?;
     let masks = present
         .iter()
         .map(|p| {
@@ -664,6 +660,18 @@ pub fn load_npy_views_with(
             } else {
                 read_mask(p).map(Some)
             }
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut views = paths
+        .iter()
+        .enumerate()
+        .map(|(v, p)| {
+            npz::read_array(p)?.to_matrix_missing(
+                1.0,
+                p,
+                missing == MissingRows::NanRows,
+                masks.get(v).and_then(|m| m.as_deref()),
+            )
         })
         .collect::<Result<Vec<_>>>()?;
     let names: Vec<String> = paths.iter().map(|p| npz::view_name(p)).collect();

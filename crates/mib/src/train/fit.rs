@@ -468,6 +468,15 @@ fn probe_during_training(
     iteration: u64,
 ) -> Result<Option<f64>> {
     let e = &cfg.eval;
+    // Missing views: the probe reads view 0's representation of the items that have it.
+    let (train_sub, test_sub);
+    let (train, test) = if train.has_missing() || test.has_missing() {
+        train_sub = train.subset(&train.present_items(views[0]));
+        test_sub = test.subset(&test.present_items(views[0]));
+        (&train_sub, &test_sub)
+    } else {
+        (train, test)
+    };
     let (Some(ytr), Some(yte)) = (&train.labels, &test.labels) else {
         return Ok(None);
     };
