@@ -184,7 +184,10 @@ fn mask() -> Vec<u8> {
 
 #[test]
 fn masked_loss_matches_a_slow_reference() {
-    for (obj, mib) in [(ObjectiveKind::Mib, true), (ObjectiveKind::MvInfomax, false)] {
+    for (obj, mib) in [
+        (ObjectiveKind::Mib, true),
+        (ObjectiveKind::MvInfomax, false),
+    ] {
         let mut c = case(&sep_cfg(obj), mask());
         let beta = 0.7;
         let got = c.loss(beta).loss as f64;
@@ -201,7 +204,10 @@ fn masked_loss_matches_a_slow_reference() {
     let mut c = case(&sep_cfg(ObjectiveKind::Mib), one);
     let got = c.loss(0.3).loss as f64;
     let want = c.reference(0.3, true);
-    assert!((got - want).abs() < 1e-4 * want.abs().max(1.0), "{got} vs {want}");
+    assert!(
+        (got - want).abs() < 1e-4 * want.abs().max(1.0),
+        "{got} vs {want}"
+    );
 }
 
 #[test]
@@ -267,7 +273,10 @@ fn masked_gradients_match_finite_differences() {
             let num = (a - b) / (2.0 * h as f64);
             worst = worst.max((num - grads[i] as f64).abs() / gmax);
         }
-        assert!(worst < 5e-3, "{estimator:?}: worst FD error {worst} of {gmax}");
+        assert!(
+            worst < 5e-3,
+            "{estimator:?}: worst FD error {worst} of {gmax}"
+        );
     }
 }
 
@@ -287,7 +296,10 @@ fn nan_rows_become_missing_items_and_other_nans_stay_errors() {
     let names = ds.view_names.clone();
     // without nan-rows, the NaN is an error naming view, row and column
     let e = MultiViewDataset::new(ds.views.clone(), None, None).unwrap_err();
-    assert!(e.to_string().contains("view 1") && e.to_string().contains("row 2"), "{e}");
+    assert!(
+        e.to_string().contains("view 1") && e.to_string().contains("row 2"),
+        "{e}"
+    );
     let mut views = ds.views.clone();
     let p = mark_missing(&mut views, &names, MissingRows::NanRows, &[])
         .unwrap()
@@ -299,7 +311,9 @@ fn nan_rows_become_missing_items_and_other_nans_stay_errors() {
     views[2].row_mut(4)[1] = f32::NAN;
     let p = mark_missing(&mut views, &names, MissingRows::NanRows, &[]).unwrap();
     assert!(p.is_none());
-    let e = MultiViewDataset::new(views, None, None).unwrap_err().to_string();
+    let e = MultiViewDataset::new(views, None, None)
+        .unwrap_err()
+        .to_string();
     assert!(
         e.contains("view 2") && e.contains("row 4") && e.contains("column 1"),
         "{e}"
@@ -345,10 +359,7 @@ fn bad_masks_are_refused_naming_the_view_or_item() {
     let m2 = vec![false, false, true, true, true, true];
     let ok = ds.clone().with_present(Some(vec![m0, m1, m2])).unwrap();
     let e = ok.check_shared_items(&[0, 1, 2]).unwrap_err().to_string();
-    assert!(
-        e.contains("`view0` and `view2` share 1 item"),
-        "{e}"
-    );
+    assert!(e.contains("`view0` and `view2` share 1 item"), "{e}");
     assert!(ok.check_shared_items(&[0, 1]).is_ok());
 }
 
@@ -369,7 +380,11 @@ fn batches_hold_items_with_two_views_and_their_mask() {
     let ds = dataset(n, 1).with_present(Some(p.clone())).unwrap();
     let ds = Arc::new(ds);
     let prod = BatchProducer::new(ds.clone(), PairingConfig::Aligned, [0, 1, 2], 5, 3, 1).unwrap();
-    assert_eq!(prod.batches_per_epoch(), 30 / 5, "30 items have two views or more");
+    assert_eq!(
+        prod.batches_per_epoch(),
+        30 / 5,
+        "30 items have two views or more"
+    );
     // the single-view objectives' slots [0, 0]: the items of view 0
     let single = BatchProducer::new(ds.clone(), PairingConfig::Aligned, [0, 0], 5, 3, 1).unwrap();
     assert_eq!(single.batches_per_epoch(), 30 / 5);
@@ -380,7 +395,11 @@ fn batches_hold_items_with_two_views_and_their_mask() {
             for r in 0..5 {
                 let row = &b.views[v][r * ds.views[v].cols..(r + 1) * ds.views[v].cols];
                 let has = b.present[v * 5 + r] == 1;
-                assert_eq!(has, row.iter().any(|&x| x != 0.0), "batch {k} view {v} row {r}");
+                assert_eq!(
+                    has,
+                    row.iter().any(|&x| x != 0.0),
+                    "batch {k} view {v} row {r}"
+                );
             }
             assert!((0..5).all(|r| (0..3).filter(|&v| b.present[v * 5 + r] == 1).count() >= 2));
         }
@@ -400,13 +419,23 @@ fn poe_fusion_matches_its_definition() {
     let (n, zd) = (4, 3);
     let m = |rng: &mut MibRng| Matrix::new(n, zd, randn(rng, n * zd)).unwrap();
     let s = |rng: &mut MibRng| {
-        Matrix::new(n, zd, (0..n * zd).map(|_| 0.2 + rng.random::<f32>()).collect()).unwrap()
+        Matrix::new(
+            n,
+            zd,
+            (0..n * zd).map(|_| 0.2 + rng.random::<f32>()).collect(),
+        )
+        .unwrap()
     };
     // identical posteriors: PoE and mean both give that mean
     let (m0, s0) = (m(&mut rng), s(&mut rng));
     for f in [Fuse::Poe, Fuse::Mean] {
-        let out = fuse_posteriors(&[m0.clone(), m0.clone()], &[s0.clone(), s0.clone()], None, f)
-            .unwrap();
+        let out = fuse_posteriors(
+            &[m0.clone(), m0.clone()],
+            &[s0.clone(), s0.clone()],
+            None,
+            f,
+        )
+        .unwrap();
         for (a, b) in out.data.iter().zip(m0.data.iter()) {
             assert!((a - b).abs() < 1e-6);
         }
@@ -434,7 +463,10 @@ fn poe_fusion_matches_its_definition() {
     let e = fuse_posteriors(
         &[m0.clone(), m1.clone()],
         &[s0, s1],
-        Some(&[vec![true, false, true, true], vec![true, false, false, true]]),
+        Some(&[
+            vec![true, false, true, true],
+            vec![true, false, false, true],
+        ]),
         Fuse::Mean,
     )
     .unwrap_err();
@@ -500,7 +532,14 @@ fn npy_data(dir: &Path) -> TrainConfig {
         &labels,
         &RawArray {
             shape: vec![n],
-            data: Elements::I64(ds.labels.as_ref().unwrap().iter().map(|&y| y as i64).collect()),
+            data: Elements::I64(
+                ds.labels
+                    .as_ref()
+                    .unwrap()
+                    .iter()
+                    .map(|&y| y as i64)
+                    .collect(),
+            ),
         },
     )
     .unwrap();
@@ -609,7 +648,10 @@ fn config_refusals_name_the_key() {
     let mut cfg = npy_data(&dir);
     cfg.data.dataset = "mfeat".into();
     let e = cfg.validate().unwrap_err().to_string();
-    assert!(e.contains("data.missing") || e.contains("data.present"), "{e}");
+    assert!(
+        e.contains("data.missing") || e.contains("data.present"),
+        "{e}"
+    );
     // a mask of the wrong length names the view
     let cfg = npy_data(&dir);
     let short = dir.join("short.npy");
