@@ -53,6 +53,12 @@ pub struct EvalArgs {
     /// views has views 0..K).
     #[arg(long, default_value_t = 0)]
     pub view: usize,
+    /// Evaluate one representation per item fused from the views it has (docs/missing-views.md):
+    /// `poe` (product of the views' Gaussian posteriors) or `mean` (mean of their means); every
+    /// item counts, also those lacking views. Default: --view's representation (the items that
+    /// have that view).
+    #[arg(long, value_parser = ["poe", "mean"])]
+    pub fuse: Option<String>,
     /// Print one JSON document instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -155,8 +161,15 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<EvalReport> {
     args.data.apply(&mut cfg)?;
     let mut model = run.open_model(cfg.train.threads)?;
     let data = mib::data::load_splits(&cfg)?;
-    let (report, emb) =
-        mib::eval::evaluate_model_view(&mut model, &data, &args.protocol(), args.view)?;
+    let (report, emb) = match args.fuse.as_deref() {
+        Some(f) => mib::eval::evaluate_model_fused(
+            &mut model,
+            &data,
+            &args.protocol(),
+            f.parse::<mib::models::Fuse>()?,
+        )?,
+        None => mib::eval::evaluate_model_view(&mut model, &data, &args.protocol(), args.view)?,
+    };
     // Saved for `mib report` (PCA of the test representations) and for re-evaluation.
     let emb_path = dir.join("embeddings.safetensors");
     emb.save(&emb_path)?;

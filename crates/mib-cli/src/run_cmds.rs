@@ -31,6 +31,11 @@ pub(crate) struct EmbedArgs {
     /// Which training view to encode (0 or 1; 0..K for a model trained on K views).
     #[arg(long, default_value_t = 0)]
     view: usize,
+    /// One representation per item from the views it has (docs/missing-views.md): `poe`, the
+    /// product of the views' Gaussian posteriors (precision-weighted means), or `mean`, the mean
+    /// of their means. Default: --view's representation alone.
+    #[arg(long, value_parser = ["poe", "mean"], conflicts_with = "view")]
+    fuse: Option<String>,
     /// Output .npy file (float32, [items, z_dim]); labels go to <stem>.labels.npy beside it.
     #[arg(long, short)]
     out: PathBuf,
@@ -63,7 +68,29 @@ pub(crate) fn embed(a: EmbedArgs) -> Result<()> {
         Split::Test => (&data.test, &data.test_rows),
     };
     // Memory-mapped views: every item of the split, read a block at a time (`ds` is a sample).
+    let fuse = a
+        .fuse
+        .as_deref()
+        .map(str::parse::<mib::models::Fuse>)
+        .transpose()?;
+    if fuse.is_none() && ds.present.is_some() {
+        let v =
+            mib::models::slot_view(&mib::models::training_views(&cfg, ds.views.len())?, a.view)?;
+        let lacking = ds.len() - ds.present_items(v).len();
+        if lacking > 0 {
+            eprintln!(
+                "note: {lacking} of {} items lack view `{}`: their rows encode zeros; \
+                 --fuse poe (or mean) gives every item a representation from the views it has",
+                ds.len(),
+                ds.view_names[v]
+            );
+        }
+    }
     let (z, labels) = match mapped {
+        _ if fuse.is_some() => (
+            model.embed_dataset_fused(ds, fuse.expect("checked"))?,
+            ds.labels.clone(),
+        ),
         Some(rows) => (
             model.embed_rows(rows, a.view)?,
             rows.labels().map(<[u32]>::to_vec),
