@@ -576,6 +576,15 @@ class _MultiViewEstimator:
         self
         """
         self._check_params()
+        from . import scverse
+
+        if scverse.is_mudata(views):
+            # modalities as views, observations a modality lacks as missing views
+            if present is not None or ids is not None:
+                raise ConfigError("present=/ids=: a MuData says which observations each modality has")
+            views, present, _ = scverse.views_from_mudata(views)
+        elif scverse.is_anndata(views):
+            views = scverse.views_from_mudata(views)[0][0]
         if ids is not None:
             arrays0 = views if isinstance(views, (list, tuple)) else [views]
             arrays0 = [_as_view(x, f"views[{i}]") for i, x in enumerate(arrays0)]
@@ -759,6 +768,10 @@ class _MultiViewEstimator:
             return [model.embed(i, a) for i, a in enumerate(arrays)]
         if fuse not in ("poe", "mean"):
             raise ConfigError(f"fuse={fuse!r}: expected None, 'poe' or 'mean'")
+        from . import scverse
+
+        if scverse.is_mudata(views):
+            views, present, _ = scverse.views_from_mudata(views)
         if ids is not None:
             raw = [_as_view(x, f"views[{i}]") for i, x in enumerate(views)]
             if present is not None:

@@ -130,3 +130,31 @@ def test_bad_missing_views_are_refused_clearly():
         est.transform(views, fuse="concat")
     with pytest.raises(ConfigError, match="need fuse"):
         est.transform(views, present=masks)
+
+
+def test_mudata_modalities_are_views_and_missing_observations_missing_views():
+    md = pytest.importorskip("mudata", reason="the scverse extra (pip install mib[scverse])")
+    ad = pytest.importorskip("anndata", reason="the scverse extra (pip install mib[scverse])")
+    import mib.scverse
+
+    views, _ = _views()
+    masks = _masks()
+    names = np.array([f"cell{i}" for i in range(96)])
+    mods = {
+        f"m{v}": ad.AnnData(X=views[v][masks[v]], obs={"i": np.flatnonzero(masks[v])})
+        for v in range(3)
+    }
+    for v, a in enumerate(mods.values()):
+        a.obs_names = names[masks[v]]
+    mdata = md.MuData(mods)
+    obs = list(mdata.obs_names)
+    assert sorted(obs) == sorted(names.tolist())
+    order = [int(o[4:]) for o in obs]
+    est = _small().fit(mdata)
+    z = mib.scverse.embed(est, mdata, key="X_mib")
+    assert mdata.obsm["X_mib"].shape == (96, 4)
+    np.testing.assert_array_equal(z, mdata.obsm["X_mib"])
+    # the same as paired arrays with masks, in mdata's observation order
+    ref = _small().fit([v[order] for v in views], present=[m[order] for m in masks])
+    want = ref.transform([v[order] for v in views], fuse="poe", present=[m[order] for m in masks])
+    np.testing.assert_allclose(z, want, rtol=1e-5, atol=1e-6)

@@ -443,8 +443,10 @@ impl Shared {
 /// Produces training batches (pairs, or one row per view slot), deterministically: the batch of global iteration `k`
 /// depends only on `(seed, k)`, whatever the thread count or where iteration started.
 ///
-/// Epochs drop the last incomplete batch: `bpe = n / batch_size` batches each. Epoch `e = k / bpe`
-/// uses a permutation of the items seeded from `(seed, e)`; position `p = k % bpe` takes the items
+/// Epochs drop the last incomplete batch: `bpe = n / batch_size` batches each, `n` the items drawn
+/// from (every item; with missing views, the items that have two or more of the slots' views:
+/// docs/missing-views.md). Epoch `e = k / bpe` uses a permutation of those items seeded from
+/// `(seed, e)`; position `p = k % bpe` takes the items
 /// `perm[p*B..(p+1)*B]`; each item's augmentation or partner draw uses an RNG seeded from
 /// `(seed, e, item, view slot)`. Batches are built on a dedicated pool of `threads` threads and
 /// prefetched into a bounded queue.

@@ -206,6 +206,15 @@ impl FitState {
             b,
             7 * b as u128 * row,
         );
+        if train.has_missing() && cfg.model.objective.is_multi_view() {
+            // TrainStep::reserve_masks: one view pair's rows gathered, with their gradients
+            plan.add_f32(
+                "gathered view pairs (missing views)",
+                "train.batch_size",
+                b,
+                12 * b as u128 * cfg.model.z_dim as u128,
+            );
+        }
         if cfg.eval.every > 0 {
             let items = train.len() as u128 + cfg.eval.max_test_items as u128;
             let width = slot_dims.first().copied().unwrap_or(0) as u128 + cfg.model.z_dim as u128;
