@@ -85,7 +85,9 @@ def main() -> None:
             )
             # (a) only the complete items
             full = np.flatnonzero(ptr.all(axis=0))
-            if len(full) >= 128:
+            if len(full) == ntr:
+                row["complete_only_poe"] = row["mib_poe"]  # the same items: the same model
+            elif len(full) >= 128:
                 est_c = fit([x[full] for x in xtr], None)
                 row["complete_only_poe"] = probe(
                     est_c.transform(xtr, fuse="poe", present=list(ptr)),
