@@ -161,7 +161,9 @@ def _as_view(x: Any, name: str) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=np.float32)
 
 
-def _align_ids(arrays: list[np.ndarray], ids: Any) -> tuple[list[np.ndarray], list[np.ndarray], list[Any]]:
+def _align_ids(
+    arrays: list[np.ndarray], ids: Any
+) -> tuple[list[np.ndarray], list[np.ndarray], list[Any]]:
     """Views with their own item ids (``ids[v]`` names the rows of ``arrays[v]``), aligned on
     the union of the ids (in order of first appearance): returns the aligned views (zeros where a
     view lacks an item), one presence mask per view, and the item ids."""
@@ -240,7 +242,9 @@ def _presence(
     return masks
 
 
-def _zero_missing(arrays: list[np.ndarray], masks: list[np.ndarray | None] | None) -> list[np.ndarray]:
+def _zero_missing(
+    arrays: list[np.ndarray], masks: list[np.ndarray | None] | None
+) -> list[np.ndarray]:
     """The views with the rows of missing items set to 0 (copies only where needed)."""
     if masks is None:
         return arrays
@@ -581,7 +585,9 @@ class _MultiViewEstimator:
         if scverse.is_mudata(views):
             # modalities as views, observations a modality lacks as missing views
             if present is not None or ids is not None:
-                raise ConfigError("present=/ids=: a MuData says which observations each modality has")
+                raise ConfigError(
+                    "present=/ids=: a MuData says which observations each modality has"
+                )
             views, present, _ = scverse.views_from_mudata(views)
         elif scverse.is_anndata(views):
             views = scverse.views_from_mudata(views)[0][0]

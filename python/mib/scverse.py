@@ -51,9 +51,7 @@ def views_from_mudata(
         x = _dense(mdata.X, "X")
         return [x], [np.ones(x.shape[0], dtype=bool)], ["X"]
     if not is_mudata(mdata):
-        raise DataError(
-            f"expected a MuData or AnnData object, got {type(mdata).__name__}"
-        )
+        raise DataError(f"expected a MuData or AnnData object, got {type(mdata).__name__}")
     names = list(modalities) if modalities is not None else list(mdata.mod.keys())
     unknown = [m for m in names if m not in mdata.mod]
     if unknown:

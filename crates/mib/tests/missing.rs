@@ -1,6 +1,9 @@
 //! Incomplete multi-view data (issue 24): presence masks, the masked training step against a slow
 //! reference, batching, fusion, the refusals, and exact resume with masks.
 
+// Plain index loops are the point of a slow reference.
+#![allow(clippy::needless_range_loop)]
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 

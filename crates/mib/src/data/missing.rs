@@ -106,8 +106,8 @@ pub fn read_mask(path: &Path) -> Result<Vec<bool>> {
     }
     (0..a.data.len())
         .map(|i| match a.data.get_f64(i) {
-            x if x == 1.0 => Ok(true),
-            x if x == 0.0 => Ok(false),
+            1.0 => Ok(true),
+            0.0 => Ok(false),
             x => Err(Error::format(
                 path,
                 format!("presence mask value {x} at item {i} is not 0/1 (or a boolean)"),

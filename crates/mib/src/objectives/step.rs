@@ -797,7 +797,7 @@ impl TrainStep {
                 if p.len() < need {
                     return Err(Error::shape("presence mask of the batch", need, p.len()));
                 }
-                p[..need].iter().any(|&x| x == 0)
+                p[..need].contains(&0)
             }
             _ => false,
         };
