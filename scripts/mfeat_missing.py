@@ -21,9 +21,8 @@ import json
 import sys
 import time
 
-import numpy as np
-
 import mib
+import numpy as np
 from mib.eval import linear_probe
 
 VIEWS = ("fou", "fac", "kar", "pix", "zer", "mor")
@@ -66,7 +65,7 @@ def main() -> None:
                 "complete_train_items": int(ptr.all(axis=0).sum()),
             }
 
-            def fit(views, present):
+            def fit(views, present, seed=seed):
                 est = mib.MIB.from_preset("demo", iterations=a.iterations, seed=seed, n_jobs=2)
                 return est.fit(views, present=present)
 
@@ -100,7 +99,7 @@ def main() -> None:
                 row["complete_only_poe"] = f"n/a: {len(full)} complete items (< one batch of 128)"
             # (b) mean imputation + raw features (the views are standardised, pix in [0, 1])
             means = [np.array([x[p].mean(axis=0)]) for x, p in zip(xtr, ptr)]
-            imp = lambda xs, ps: np.hstack(  # noqa: E731
+            imp = lambda xs, ps, means=means: np.hstack(
                 [np.where(p[:, None], x, m) for x, p, m in zip(xs, ps, means)]
             ).astype(np.float32)
             row["impute_raw"] = probe(imp(xtr, ptr), ytr, imp(xte, pte), yte, seed)

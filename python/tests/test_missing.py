@@ -1,9 +1,8 @@
 """Incomplete multi-view data (issue 24): fit with missing views, fused transform, ids, errors."""
 
+import mib
 import numpy as np
 import pytest
-
-import mib
 from mib import ConfigError, DataError, ShapeError
 
 
