@@ -17,7 +17,7 @@ PY=${PYTHON:-python3}
 export PATH="$PWD/.venv/bin:$PATH"
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q "maturin>=1.9.4,<2" pytest numpy tqdm scikit-learn "dask[distributed]" onnxruntime onnx
+.venv/bin/python -m pip install -q "maturin>=1.9.4,<2" pytest numpy tqdm scikit-learn "dask[distributed]" onnxruntime onnx mudata anndata
 .venv/bin/python -m pip install -q --no-build-isolation ./python
 cargo build -q -p mib-cli
 MIB_BIN="$PWD/target/debug/mib" .venv/bin/python -m pytest -q python/tests || status=$?

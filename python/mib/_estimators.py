@@ -162,6 +162,102 @@ def _as_view(x: Any, name: str) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=np.float32)
 
 
+def _align_ids(
+    arrays: list[np.ndarray], ids: Any
+) -> tuple[list[np.ndarray], list[np.ndarray], list[Any]]:
+    """Views with their own item ids (``ids[v]`` names the rows of ``arrays[v]``), aligned on
+    the union of the ids (in order of first appearance): returns the aligned views (zeros where a
+    view lacks an item), one presence mask per view, and the item ids."""
+    if not isinstance(ids, (list, tuple)) or len(ids) != len(arrays):
+        raise ShapeError(
+            f"ids: expected one sequence of item ids per view ({len(arrays)}), got "
+            f"{type(ids).__name__}" + (f" of {len(ids)}" if isinstance(ids, (list, tuple)) else "")
+        )
+    index: dict[Any, int] = {}
+    per_view = []
+    for v, (a, iv) in enumerate(zip(arrays, ids)):
+        iv = list(np.asarray(iv).tolist())
+        if len(iv) != a.shape[0]:
+            raise ShapeError(f"ids[{v}]: {len(iv)} ids, but views[{v}] has {a.shape[0]} rows")
+        if len(set(iv)) != len(iv):
+            dup = next(x for x in iv if iv.count(x) > 1)
+            raise DataError(f"ids[{v}]: item id {dup!r} appears more than once")
+        for x in iv:
+            index.setdefault(x, len(index))
+        per_view.append(iv)
+    n = len(index)
+    out, present = [], []
+    for a, iv in zip(arrays, per_view):
+        rows = np.fromiter((index[x] for x in iv), dtype=np.int64, count=len(iv))
+        full = np.zeros((n, a.shape[1]), dtype=np.float32)
+        full[rows] = a
+        mask = np.zeros(n, dtype=bool)
+        mask[rows] = True
+        out.append(full)
+        present.append(mask)
+    return out, present, list(index)
+
+
+def _presence(
+    arrays: list[np.ndarray], missing: str | None, present: Any
+) -> list[np.ndarray | None] | None:
+    """The presence mask of each view (``None``: the view has every item; ``None`` overall:
+    complete data) from ``present=`` (one bool array per view, or None for a complete view)
+    and ``missing="nan-rows"`` (an all-NaN row is a missing item)."""
+    if missing not in (None, "none", "nan-rows"):
+        raise ConfigError(f"missing={missing!r}: expected None or 'nan-rows'")
+    k = len(arrays)
+    if present is not None:
+        if not isinstance(present, (list, tuple)) or len(present) != k:
+            raise ShapeError(
+                f"present: expected one mask (or None) per view ({k}), got "
+                f"{type(present).__name__}"
+                + (f" of {len(present)}" if isinstance(present, (list, tuple)) else "")
+            )
+        masks: list[np.ndarray | None] = []
+        for v, m in enumerate(present):
+            if m is None:
+                masks.append(None)
+                continue
+            m = np.asarray(m)
+            if m.ndim != 1 or m.shape[0] != arrays[v].shape[0]:
+                raise ShapeError(
+                    f"present[{v}]: a mask of shape {m.shape}, but views[{v}] has "
+                    f"{arrays[v].shape[0]} rows (expected shape ({arrays[v].shape[0]},))"
+                )
+            if m.dtype != bool:
+                if not np.isin(m, (0, 1)).all():
+                    raise DataError(f"present[{v}]: values must be booleans or 0/1")
+                m = m.astype(bool)
+            masks.append(np.ascontiguousarray(m))
+    else:
+        masks = [None] * k
+    if missing == "nan-rows":
+        for v, a in enumerate(arrays):
+            nan = np.isnan(a).all(axis=1)
+            if nan.any():
+                m = masks[v] if masks[v] is not None else np.ones(a.shape[0], dtype=bool)
+                masks[v] = m & ~nan
+    if all(m is None for m in masks):
+        return None
+    return masks
+
+
+def _zero_missing(
+    arrays: list[np.ndarray], masks: list[np.ndarray | None] | None
+) -> list[np.ndarray]:
+    """The views with the rows of missing items set to 0 (copies only where needed)."""
+    if masks is None:
+        return arrays
+    out = []
+    for a, m in zip(arrays, masks):
+        if m is not None and not m.all() and not (a[~m] == 0).all():
+            a = a.copy()
+            a[~m] = 0
+        out.append(a)
+    return out
+
+
 class _MultiViewEstimator:
     """Shared implementation of the estimators (see :class:`MIB`)."""
 
@@ -447,7 +543,15 @@ class _MultiViewEstimator:
             out.append(a)
         return out, image_shape
 
-    def fit(self, views: Any, y: Any = None) -> "_MultiViewEstimator":
+    def fit(
+        self,
+        views: Any,
+        y: Any = None,
+        *,
+        missing: str | None = None,
+        present: Any = None,
+        ids: Any = None,
+    ) -> "_MultiViewEstimator":
         """Trains on ``views``.
 
         Parameters
@@ -462,14 +566,56 @@ class _MultiViewEstimator:
             float32 C-contiguous arrays are read without a copy.
         y : array-like of shape (n_samples,), optional
             Ignored (the objectives are unsupervised); accepted for pipelines.
+        missing : None or "nan-rows", optional
+            ``"nan-rows"``: a row that is entirely NaN means the item lacks that view. Any other
+            NaN is an error naming the view, row and column (docs/missing-views.md).
+        present : list of (bool array of shape (n_samples,) or None), optional
+            One presence mask per view (``True``: the item has the view; ``None``: every item).
+            MIB and MVInfoMax use every view pair an item has; the single-view objectives train
+            on the items of their view.
+        ids : list of sequences, optional
+            One sequence of item ids per view (views may then have different rows): ``mib``
+            aligns them on the union of the ids; an item a view lacks is a missing view. The
+            aligned ids are kept as ``item_ids_``.
 
         Returns
         -------
         self
         """
         self._check_params()
+        from . import scverse
+
+        if scverse.is_mudata(views):
+            # modalities as views, observations a modality lacks as missing views
+            if present is not None or ids is not None:
+                raise ConfigError(
+                    "present=/ids=: a MuData says which observations each modality has"
+                )
+            views, present, _ = scverse.views_from_mudata(views)
+        elif scverse.is_anndata(views):
+            views = scverse.views_from_mudata(views)[0][0]
+        if ids is not None:
+            arrays0 = views if isinstance(views, (list, tuple)) else [views]
+            arrays0 = [_as_view(x, f"views[{i}]") for i, x in enumerate(arrays0)]
+            if present is not None:
+                raise ConfigError("present=: give ids= or present=, not both (ids say it)")
+            views, present, item_ids = _align_ids(arrays0, ids)
+        else:
+            item_ids = None
+        if missing is not None or present is not None:
+            raw = views if isinstance(views, (list, tuple)) else [views]
+            raw = [_as_view(x, f"views[{i}]") for i, x in enumerate(raw)]
+            rows = {a.shape[0] for a in raw}
+            if len(rows) == 1:
+                views = raw if isinstance(views, (list, tuple)) else raw[0]
         arrays, image_shape = self._prepare_views(views, fitting=True)
+        masks = _presence(arrays, missing, present)
+        arrays = _zero_missing(arrays, masks)
         n_items = arrays[0].shape[0]
+        if masks is not None:
+            multi_ = self._objective in ("mib", "mv-infomax")
+            have = np.stack([m if m is not None else np.ones(n_items, bool) for m in masks])
+            n_items = int((have.sum(axis=0) >= 2).sum()) if multi_ else int(have[0].sum())
         if self.batch_size is not None and int(self.batch_size) > n_items:
             raise ConfigError(
                 f"batch_size={_params.show(self.batch_size)}: larger than the {n_items} items "
@@ -516,6 +662,8 @@ class _MultiViewEstimator:
                 arrays,
                 image_shape=image_shape,
                 callback=callback,
+                missing="nan-rows" if missing == "nan-rows" else None,
+                present=masks,
             )
         except ConfigError as e:
             raise _in_python_terms(e) from None
@@ -530,6 +678,7 @@ class _MultiViewEstimator:
         self.n_features_in_ = [a.shape[1] for a in arrays]
         self.image_shape_ = image_shape
         self.train_wall_s_ = float(summary["wall_s"])
+        self.item_ids_ = item_ids
         self.model_ = model
         if error is not None:
             raise error
@@ -714,7 +863,16 @@ class _MultiViewEstimator:
             int(view), output=output, path=None if path is None else os.fspath(path)
         )
 
-    def transform(self, views: Any, representation: str | None = None) -> list[np.ndarray]:
+    def transform(
+        self,
+        views: Any,
+        fuse: str | None = None,
+        *,
+        representation: str | None = None,
+        missing: str | None = None,
+        present: Any = None,
+        ids: Any = None,
+    ) -> Any:
         """The representations of each view: ``views[i]`` through the encoder of training view
         ``i`` (one array: through view 0's). Returns a list of arrays ``[n_samples, width]``.
 
@@ -722,18 +880,61 @@ class _MultiViewEstimator:
         ``"mean"`` (posterior means, width ``z_dim``, the paper's), ``"hidden"`` (the encoder's
         last hidden layer, before the Gaussian head) or ``"mean+hidden"`` (both side by side).
         The hidden layer keeps more of the input: it is the better choice for a linear probe with
-        many labels (docs/results.md)."""
-        model = self._check_fitted()
-        repr_ = self._representation(representation)
-        arrays, _ = self._prepare_views(views, fitting=False)
-        k = len(model.in_dims)
-        if len(arrays) > k:
-            raise ShapeError(f"views: {len(arrays)} views given; the model has {k}")
-        return [model.embed(i, a, representation=repr_) for i, a in enumerate(arrays)]
+        many labels (docs/results.md).
 
-    def fit_transform(self, views: Any, y: Any = None) -> list[np.ndarray]:
-        """``fit(views).transform(views)``."""
-        return self.fit(views, y).transform(views)
+        With ``fuse="poe"`` or ``fuse="mean"``, returns one array ``[n_samples, z_dim]``: each
+        item's representation from the views it has (``present=``, ``missing="nan-rows"`` or
+        ``ids=`` as in :meth:`fit`; every view of the model must be given). ``"poe"`` is the
+        product of the views' Gaussian posteriors (their precision-weighted means, without a
+        prior expert); ``"mean"`` the mean of their means. An item with one view gets exactly
+        that view's representation."""
+        model = self._check_fitted()
+        if fuse is None:
+            repr_ = self._representation(representation)
+            if missing is not None or present is not None or ids is not None:
+                raise ConfigError(
+                    "missing=/present=/ids= describe missing views: they need fuse='poe' or 'mean'"
+                )
+            arrays, _ = self._prepare_views(views, fitting=False)
+            k = len(model.in_dims)
+            if len(arrays) > k:
+                raise ShapeError(f"views: {len(arrays)} views given; the model has {k}")
+            return [model.embed(i, a, representation=repr_) for i, a in enumerate(arrays)]
+        if representation not in (None, "mean"):
+            raise ConfigError(
+                f"representation={representation!r}: fuse= combines the views' posteriors, "
+                "so it gives posterior means; use representation='mean' (or None)"
+            )
+        if fuse not in ("poe", "mean"):
+            raise ConfigError(f"fuse={fuse!r}: expected None, 'poe' or 'mean'")
+        from . import scverse
+
+        if scverse.is_mudata(views):
+            views, present, _ = scverse.views_from_mudata(views)
+        if ids is not None:
+            raw = [_as_view(x, f"views[{i}]") for i, x in enumerate(views)]
+            if present is not None:
+                raise ConfigError("present=: give ids= or present=, not both (ids say it)")
+            views, present, _ = _align_ids(raw, ids)
+        arrays = [_as_view(x, f"views[{i}]") for i, x in enumerate(views)]
+        k = len(model.in_dims)
+        if len(arrays) != k:
+            raise ShapeError(f"views: {len(arrays)} views given; fusing needs all {k}")
+        if len({a.shape[0] for a in arrays}) != 1:
+            raise ShapeError(
+                "views: the views must be paired row by row (give ids= for views of their own items)"
+            )
+        masks = _presence(arrays, missing, present)
+        arrays = _zero_missing(arrays, masks)
+        return model.embed_fused(arrays, fuse, present=masks)
+
+    def fit_transform(self, views: Any, y: Any = None, **fit_params: Any) -> Any:
+        """``fit(views, **fit_params).transform(views)`` (with ``fit_params`` of missing views,
+        the fused representation: ``transform(views, fuse="poe", ...)``)."""
+        self.fit(views, y, **fit_params)
+        if fit_params:
+            return self.transform(views, fuse="poe", **fit_params)
+        return self.transform(views)
 
     def score(self, views: Any, y: Any = None) -> float:
         """The mutual-information estimate (nats) on held-out pairs, for the critic objectives

@@ -28,6 +28,8 @@ class Model:
         image_shape: tuple[int, int] | None = None,
         view_names: Sequence[str] | None = None,
         callback: Callable[[dict[str, Any]], None] | None = None,
+        missing: str | None = None,
+        present: Sequence[npt.NDArray[np.bool_] | None] | None = None,
     ) -> tuple[Model, list[dict[str, Any]], dict[str, Any], BaseException | None]: ...
     @staticmethod
     def open(
@@ -50,6 +52,12 @@ class Model:
         sample: bool = False,
         seed: int = 0,
         representation: str = "mean",
+    ) -> npt.NDArray[np.float32]: ...
+    def embed_fused(
+        self,
+        views: Sequence[npt.NDArray[np.float32]],
+        fuse: str,
+        present: Sequence[npt.NDArray[np.bool_] | None] | None = None,
     ) -> npt.NDArray[np.float32]: ...
     def posterior(
         self, view: int, x: npt.NDArray[np.float32]

@@ -272,8 +272,8 @@ impl Model {
     /// progress call-back or Ctrl-C raised (training stopped cleanly at the last completed step),
     /// else `None`.
     #[staticmethod]
-    #[pyo3(signature = (config_json, views, labels=None, image_shape=None, view_names=None, callback=None))]
-    #[allow(clippy::type_complexity)]
+    #[pyo3(signature = (config_json, views, labels=None, image_shape=None, view_names=None, callback=None, missing=None, present=None))]
+    #[allow(clippy::type_complexity, clippy::too_many_arguments)]
     fn fit<'py>(
         py: Python<'py>,
         config_json: &str,
@@ -282,6 +282,8 @@ impl Model {
         image_shape: Option<(usize, usize)>,
         view_names: Option<Vec<String>>,
         callback: Option<Py<PyAny>>,
+        missing: Option<&str>,
+        present: Option<Vec<Option<PyReadonlyArray1<'py, bool>>>>,
     ) -> PyResult<(
         Model,
         Vec<Bound<'py, PyDict>>,
@@ -290,16 +292,41 @@ impl Model {
     )> {
         let cfg = parse_json(config_json)?;
         cfg.validate().map_err(config_err)?;
-        let mats = views
+        let nan_rows = match missing {
+            None | Some("none") => mib::data::MissingRows::None,
+            Some("nan-rows") => mib::data::MissingRows::NanRows,
+            Some(other) => {
+                return Err(config_err(Error::config(
+                    "missing",
+                    other,
+                    "expected None or 'nan-rows'",
+                )))
+            }
+        };
+        let mut mats = views
             .iter()
             .enumerate()
             .map(|(i, v)| shared_matrix(v, &format!("views[{i}]")))
             .collect::<PyResult<Vec<_>>>()?;
+        let masks: Vec<Option<Vec<bool>>> = present
+            .map(|p| {
+                p.iter()
+                    .map(|m| m.as_ref().map(|a| a.as_array().to_vec()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let names: Vec<String> = view_names
+            .clone()
+            .unwrap_or_else(|| (0..mats.len()).map(|i| format!("views[{i}]")).collect());
+        let present = mib::data::mark_missing(&mut mats, &names, nan_rows, &masks).py()?;
         let y = labels.as_ref().map(|l| class_labels(l, "y")).transpose()?;
         let mut ds = MultiViewDataset::new(mats, y, None).py()?;
         if let Some(names) = view_names {
             ds = ds.with_view_names(names).py()?;
+        } else if present.is_some() {
+            ds = ds.with_view_names(names).py()?;
         }
+        ds = ds.with_present(present).py()?;
         if let Some(shape) = image_shape {
             ds = ds.with_image_shape(shape).py()?;
         }
@@ -420,6 +447,38 @@ impl Model {
                     m.represent(view, &xm, repr)
                 }
             })
+            .py()?;
+        matrix_to_numpy(py, z)
+    }
+
+    /// One representation per item of `views` (one array per training view, paired rows) from the
+    /// views it has: `present[v]` (`None`: all) says which items view `v` has; `fuse` is `poe`
+    /// or `mean` ([`mib::models::Fuse`]).
+    #[pyo3(signature = (views, fuse, present=None))]
+    fn embed_fused<'py>(
+        &self,
+        py: Python<'py>,
+        views: Vec<Bound<'py, PyArray2<f32>>>,
+        fuse: &str,
+        present: Option<Vec<Option<PyReadonlyArray1<'py, bool>>>>,
+    ) -> PyResult<Bound<'py, PyArray2<f32>>> {
+        let fuse: mib::models::Fuse = fuse.parse().map_err(config_err)?;
+        let mats = views
+            .iter()
+            .enumerate()
+            .map(|(i, v)| shared_matrix(v, &format!("views[{i}]")))
+            .collect::<PyResult<Vec<_>>>()?;
+        let masks: Option<Vec<Vec<bool>>> = present.map(|p| {
+            p.iter()
+                .zip(&mats)
+                .map(|(m, x)| {
+                    m.as_ref()
+                        .map_or_else(|| vec![true; x.rows], |a| a.as_array().to_vec())
+                })
+                .collect()
+        });
+        let z = py
+            .detach(|| self.wait().embed_fused(&mats, masks.as_deref(), fuse))
             .py()?;
         matrix_to_numpy(py, z)
     }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 use mib::config::TrainConfig;
-use mib::data::{MemoryMap, ScalingChoice, ScalingConfig, ScalingKind};
+use mib::data::{MemoryMap, MissingRows, ScalingChoice, ScalingConfig, ScalingKind};
 
 /// Flags that choose the data, shared by `mib train` and `mib embed`.
 #[derive(Args, Debug, Default, Clone)]
@@ -32,6 +32,15 @@ pub struct DataArgs {
     /// memory): auto (when their f32 copy would exceed 1 GiB), always, never.
     #[arg(long, value_parser = ["auto", "always", "never"])]
     memory_map: Option<String>,
+    /// Missing views (docs/missing-views.md): `nan-rows` reads a row that is entirely NaN as
+    /// "this item lacks this view"; `none` (default): every NaN is an error.
+    #[arg(long, value_parser = ["none", "nan-rows"])]
+    missing: Option<String>,
+    /// Presence masks, one .npy per view in the order of --views (n booleans or 0/1; 1 = the
+    /// item has the view); leave an entry empty (or `-`) for a view with every item
+    /// (a.npy,,c.npy).
+    #[arg(long, value_delimiter = ',')]
+    present: Option<Vec<String>>,
 }
 
 impl DataArgs {
@@ -63,6 +72,19 @@ impl DataArgs {
         }
         if let Some(d) = &self.data_dir {
             cfg.data.data_dir = Some(d.clone());
+        }
+        if let Some(m) = &self.missing {
+            cfg.data.missing = if m == "nan-rows" {
+                MissingRows::NanRows
+            } else {
+                MissingRows::None
+            };
+        }
+        if let Some(p) = &self.present {
+            cfg.data.present = p
+                .iter()
+                .map(|s| PathBuf::from(if s == "-" { "" } else { s.as_str() }))
+                .collect();
         }
         Ok(())
     }

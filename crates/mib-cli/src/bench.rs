@@ -109,6 +109,10 @@ pub struct StepArgs {
     /// Skip measuring the machine's ceiling (saves ~1 s).
     #[arg(long)]
     no_peak: bool,
+    /// Share of the batch's items lacking one of the two views (0 to 1; docs/missing-views.md):
+    /// times the masked step on the same batch. 0: complete data.
+    #[arg(long, default_value_t = 0.0)]
+    missing: f64,
 }
 
 fn default_threads() -> usize {
@@ -206,6 +210,11 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
                 warmup: a.warmup,
                 threads: Some(a.threads.unwrap_or_else(default_threads)),
                 measure_peak: !a.no_peak,
+                missing: if (0.0..1.0).contains(&a.missing) {
+                    a.missing
+                } else {
+                    anyhow::bail!("--missing {}: a share of the items, 0 <= x < 1", a.missing)
+                },
                 ..BenchStepConfig::default()
             };
             let r = bench_step(&cfg)?;

@@ -58,8 +58,9 @@ pub struct EvalArgs {
     #[arg(long, default_value_t = 0)]
     pub view: usize,
     /// The representation evaluated: `mean` (posterior means, the paper's), `hidden` (the encoder's
-    /// last hidden layer) or `mean+hidden` (default: the run's `eval.representation`).
-    #[arg(long)]
+    /// last hidden layer) or `mean+hidden` (default: the run's `eval.representation`; --fuse
+    /// gives posterior means).
+    #[arg(long, conflicts_with = "fuse")]
     pub representation: Option<mib::config::Representation>,
     /// Permutation tests with N permutations: the critic's I(z1;z2) on held-out pairs against N
     /// random re-pairings (multi-view objectives), and the linear probe (all training labels)
@@ -83,6 +84,12 @@ pub struct EvalArgs {
     /// representation must beat; `mib report` draws it beside the representation).
     #[arg(long)]
     pub baseline: bool,
+    /// Evaluate one representation per item fused from the views it has (docs/missing-views.md):
+    /// `poe` (product of the views' Gaussian posteriors) or `mean` (mean of their means); every
+    /// item counts, also those lacking views. Default: --view's representation (the items that
+    /// have that view).
+    #[arg(long, value_parser = ["poe", "mean"])]
+    pub fuse: Option<String>,
     /// Print one JSON document instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -232,8 +239,15 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<EvalReport> {
         model.set_representation(r);
     }
     let data = mib::data::load_splits(&cfg)?;
-    let (mut report, emb) =
-        mib::eval::evaluate_model_view(&mut model, &data, &args.protocol(), args.view)?;
+    let (mut report, emb) = match args.fuse.as_deref() {
+        Some(f) => mib::eval::evaluate_model_fused(
+            &mut model,
+            &data,
+            &args.protocol(),
+            f.parse::<mib::models::Fuse>()?,
+        )?,
+        None => mib::eval::evaluate_model_view(&mut model, &data, &args.protocol(), args.view)?,
+    };
     if let Some(n) = args.permutations {
         let mi = if model.config().model.objective.is_multi_view() {
             let slots = training_views(model.config(), data.test.views.len())?;

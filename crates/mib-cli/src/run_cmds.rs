@@ -32,14 +32,20 @@ pub(crate) struct EmbedArgs {
     #[arg(long, default_value_t = 0)]
     view: usize,
     /// The representation: `mean` (posterior means, the paper's), `hidden` (the encoder's last
-    /// hidden layer) or `mean+hidden` (default: the run's `eval.representation`).
-    #[arg(long)]
+    /// hidden layer) or `mean+hidden` (default: the run's `eval.representation`; --fuse gives
+    /// posterior means).
+    #[arg(long, conflicts_with = "fuse")]
     representation: Option<mib::config::Representation>,
     /// Which checkpoint: final, latest, a file name in checkpoints/ (ckpt-0000000500,
     /// beta-1e-2-0000001234), beta=<value>, or a path (default: the final model, else the
     /// newest checkpoint).
     #[arg(long)]
     checkpoint: Option<String>,
+    /// One representation per item from the views it has (docs/missing-views.md): `poe`, the
+    /// product of the views' Gaussian posteriors (precision-weighted means), or `mean`, the mean
+    /// of their means. Default: --view's representation alone.
+    #[arg(long, value_parser = ["poe", "mean"], conflicts_with = "view")]
+    fuse: Option<String>,
     /// Output .npy file (float32, [items, width]); labels go to <stem>.labels.npy beside it.
     #[arg(long, short)]
     out: PathBuf,
@@ -79,7 +85,29 @@ pub(crate) fn embed(a: EmbedArgs) -> Result<()> {
         Split::Test => (&data.test, &data.test_rows),
     };
     // Memory-mapped views: every item of the split, read a block at a time (`ds` is a sample).
+    let fuse = a
+        .fuse
+        .as_deref()
+        .map(str::parse::<mib::models::Fuse>)
+        .transpose()?;
+    if fuse.is_none() && ds.present.is_some() {
+        let v =
+            mib::models::slot_view(&mib::models::training_views(&cfg, ds.views.len())?, a.view)?;
+        let lacking = ds.len() - ds.present_items(v).len();
+        if lacking > 0 {
+            eprintln!(
+                "note: {lacking} of {} items lack view `{}`: their rows encode zeros; \
+                 --fuse poe (or mean) gives every item a representation from the views it has",
+                ds.len(),
+                ds.view_names[v]
+            );
+        }
+    }
     let (z, labels) = match mapped {
+        _ if fuse.is_some() => (
+            model.embed_dataset_fused(ds, fuse.expect("checked"))?,
+            ds.labels.clone(),
+        ),
         Some(rows) => (
             model.embed_rows(rows, a.view)?,
             rows.labels().map(<[u32]>::to_vec),

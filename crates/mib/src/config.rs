@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::data::{MemoryMap, PairingConfig, ScalingConfig};
+use crate::data::{MemoryMap, MissingRows, PairingConfig, ScalingConfig};
 use crate::objectives::{AdamConfig, ModelConfig};
 use crate::train::schedule::BetaSchedule;
 use crate::{Error, Result};
@@ -46,6 +46,14 @@ pub struct DataConfig {
     /// whose `f32` copy would exceed 1 GiB.
     #[serde(default, skip_serializing_if = "MemoryMap::is_auto")]
     pub memory_map: MemoryMap,
+    /// For `npy`: whether a row that is entirely NaN means the item lacks that view (`"none"`,
+    /// the default: every NaN is an error; `"nan-rows"`). See `docs/missing-views.md`.
+    #[serde(default, skip_serializing_if = "MissingRows::is_none")]
+    pub missing: MissingRows,
+    /// For `npy`: one presence mask file per view (`.npy` of `n` booleans or 0/1, `1` = the item
+    /// has this view; an empty string for a view with every item), in the order of `views`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub present: Vec<PathBuf>,
     /// How the two views of an item are formed (`aligned`, `same-class`, or `augment` for
     /// single-view data).
     pub pairing: PairingConfig,
@@ -69,6 +77,8 @@ impl Default for DataConfig {
             test_fraction: default_test_fraction(),
             scaling: ScalingConfig::default(),
             memory_map: MemoryMap::Auto,
+            missing: MissingRows::None,
+            present: Vec::new(),
             pairing: PairingConfig::Aligned,
         }
     }
@@ -281,6 +291,36 @@ impl TrainConfig {
                 "data.views",
                 "[]",
                 "dataset `npy` needs the paths of one .npy file per view",
+            ));
+        }
+        if (!d.missing.is_none() || !d.present.is_empty()) && d.dataset != "npy" {
+            return Err(Error::config(
+                if d.present.is_empty() {
+                    "data.missing"
+                } else {
+                    "data.present"
+                },
+                &d.dataset,
+                "missing views are read from files: use dataset `npy` (--views a.npy,b.npy)",
+            ));
+        }
+        if !d.present.is_empty() && d.present.len() != d.views.len() {
+            return Err(Error::config(
+                "data.present",
+                d.present.len(),
+                format!(
+                    "give one mask file per view ({} views; an empty string for a complete view)",
+                    d.views.len()
+                ),
+            ));
+        }
+        if (!d.missing.is_none() || !d.present.is_empty())
+            && !matches!(d.pairing, PairingConfig::Aligned)
+        {
+            return Err(Error::config(
+                "data.pairing",
+                "same-class/augment",
+                "missing views need aligned pairing (kind = \"aligned\")",
             ));
         }
         if !(d.test_fraction > 0.0 && d.test_fraction < 1.0) {

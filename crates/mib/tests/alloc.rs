@@ -71,6 +71,18 @@ fn counts_k(
     k: usize,
     threads: usize,
 ) -> (Vec<(usize, usize)>, usize) {
+    counts_masked(cfg, in_dim, k, threads, false)
+}
+
+/// [`counts_k`]; `masked`: the batches lack views (a different mask every step, through
+/// [`TrainStep::step_masked`]).
+fn counts_masked(
+    cfg: &ModelConfig,
+    in_dim: usize,
+    k: usize,
+    threads: usize,
+    masked: bool,
+) -> (Vec<(usize, usize)>, usize) {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
@@ -100,11 +112,22 @@ fn counts_k(
         let lab = (cfg.objective == ObjectiveKind::Supervised).then_some(&labels[..]);
         let mut out = vec![];
         let mut warmup_max = 0;
+        let mut present = vec![1u8; k * batch];
         for i in 0..WARMUP + MEASURED_STEPS {
+            if masked {
+                for (j, p) in present.iter_mut().enumerate() {
+                    *p = u8::from((j + i) % 3 != 0);
+                }
+            }
             IN_GEMM.store(0, Ordering::SeqCst);
             OTHER.store(0, Ordering::SeqCst);
             ON.store(true, Ordering::SeqCst);
-            step.step(&views, lab, batch, 0.1, &mut rng).unwrap();
+            if masked {
+                step.step_masked(&views, Some(&present), lab, batch, 0.1, &mut rng)
+                    .unwrap();
+            } else {
+                step.step(&views, lab, batch, 0.1, &mut rng).unwrap();
+            }
             ON.store(false, Ordering::SeqCst);
             let c = (IN_GEMM.load(Ordering::SeqCst), OTHER.load(Ordering::SeqCst));
             if i >= WARMUP {
@@ -214,6 +237,37 @@ fn k_view_step_allocates_only_inside_gemm() {
         check(
             &format!("MIB, 4 views, shared = {shared_encoder}"),
             &counts_k(&cfg, 64, 4, 1),
+        );
+    }
+}
+
+/// Batches that lack views (issue 24): the masked MIB step over K = 3 views allocates nothing
+/// outside `gemm` either (its gathering buffers are reserved once, at the first masked step).
+#[test]
+fn masked_step_allocates_only_inside_gemm() {
+    for (shared_encoder, critic, estimator) in [
+        (
+            false,
+            mib::estimators::CriticKind::Mlp,
+            mib::estimators::EstimatorKind::Jsd,
+        ),
+        (
+            true,
+            mib::estimators::CriticKind::Separable,
+            mib::estimators::EstimatorKind::InfoNce,
+        ),
+    ] {
+        let cfg = ModelConfig {
+            encoder_hidden: vec![128],
+            critic_hidden: vec![128],
+            shared_encoder,
+            critic,
+            estimator,
+            ..ModelConfig::default()
+        };
+        check(
+            &format!("masked MIB, 3 views, shared = {shared_encoder}, {critic:?}"),
+            &counts_masked(&cfg, 64, 3, 1, true),
         );
     }
 }

@@ -33,6 +33,10 @@ pub struct BenchStepConfig {
     /// number of threads ([`fma_peak`], [`adam_stream_floor_ms`], ~1 s) and report the step's
     /// share of the ceiling.
     pub measure_peak: bool,
+    /// Share of the batch's items that lack one of the two views (issue 24): `0` (default) is
+    /// complete data, the unmasked step; above it, a fixed mask of the same batch through
+    /// [`TrainStep::step_masked`].
+    pub missing: f64,
 }
 
 impl Default for BenchStepConfig {
@@ -46,6 +50,7 @@ impl Default for BenchStepConfig {
             threads: None,
             seed: 0,
             measure_peak: true,
+            missing: 0.0,
         }
     }
 }
@@ -143,8 +148,15 @@ fn bench_in_pool(cfg: &BenchStepConfig, threads: usize) -> Result<BenchReport> {
     let labels: Vec<u32> = (0..b as u32).map(|i| i % 10).collect();
     let lab = (obj == ObjectiveKind::Supervised).then_some(&labels[..]);
     let views = [&v1[..], &v2[..]];
+    let mut present = vec![1u8; 2 * b];
+    for i in 0..b {
+        if rng.random::<f64>() < cfg.missing {
+            present[(i % 2) * b + i] = 0;
+        }
+    }
+    let mask = (cfg.missing > 0.0).then_some(&present[..]);
     for _ in 0..cfg.warmup {
-        step.step(&views, lab, b, 1e-3, &mut rng)?;
+        step.step_masked(&views, mask, lab, b, 1e-3, &mut rng)?;
     }
     let (mut f, mut bw, mut o) = (0.0f64, 0.0f64, 0.0f64);
     let mut last = 0.0;
@@ -154,7 +166,7 @@ fn bench_in_pool(cfg: &BenchStepConfig, threads: usize) -> Result<BenchReport> {
     let t0 = Instant::now();
     for _ in 0..cfg.steps {
         let ts = Instant::now();
-        let st = step.step(&views, lab, b, 1e-3, &mut rng)?;
+        let st = step.step_masked(&views, mask, lab, b, 1e-3, &mut rng)?;
         let el = ts.elapsed().as_secs_f64();
         best = best.min(el);
         times.push(el);

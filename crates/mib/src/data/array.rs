@@ -123,6 +123,40 @@ impl RawArray {
         }
         Matrix::new(rows, cols, data)
     }
+    /// [`Self::to_matrix`] for a view that may lack items ([`super::missing`]): a non-finite
+    /// value is an error (naming `path`, row and column) unless its row is a missing item: one
+    /// `present` marks missing, or (with `nan_rows`) a row that is entirely NaN.
+    pub fn to_matrix_missing(
+        &self,
+        scale: f32,
+        path: &Path,
+        nan_rows: bool,
+        present: Option<&[bool]>,
+    ) -> Result<Matrix> {
+        let (rows, cols) = (self.items(), self.item_len());
+        if rows == 0 {
+            return Err(Error::format(
+                path,
+                format!("the array holds no items (shape {:?})", self.shape),
+            ));
+        }
+        let data = self.data.to_f32_scaled(scale);
+        for r in 0..rows {
+            let row = &data[r * cols..(r + 1) * cols];
+            if present.is_some_and(|p| p.get(r) == Some(&false))
+                || (nan_rows && cols > 0 && row.iter().all(|x| x.is_nan()))
+            {
+                continue;
+            }
+            if let Some(c) = row.iter().position(|x| !x.is_finite()) {
+                return Err(Error::format(
+                    path,
+                    format!("non-finite value {} at row {r}, column {c}", row[c]),
+                ));
+            }
+        }
+        Matrix::new(rows, cols, data)
+    }
     /// The array as class labels: it must hold one non-negative integer per item.
     /// Errors (naming `path`) on a negative or non-integer value, with its index.
     pub fn to_labels(&self, path: &Path) -> Result<Vec<u32>> {

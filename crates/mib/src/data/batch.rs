@@ -69,6 +69,10 @@ pub struct Batch {
     pub views: Vec<Vec<f32>>,
     /// The class of each item's first view (empty when the data is unlabelled).
     pub labels: Vec<u32>,
+    /// Which slots each item has, slot-major `[slots, rows]` (`present[s * rows + i]` is 1 when
+    /// item `i` has slot `s`'s view, 0 when it lacks it: its row is zeros). Empty when the data is
+    /// complete.
+    pub present: Vec<u8>,
 }
 
 /// SplitMix64 finaliser: a bijective 64-bit mixer.
@@ -119,6 +123,14 @@ pub trait RowSource: Send + Sync + std::fmt::Debug {
     fn row_into(&self, v: usize, item: usize, out: &mut [f32]) -> Result<()>;
     /// Whether view `v` is an image of [`Self::image_shape`].
     fn is_image_view(&self, v: usize) -> bool;
+    /// Whether some view lacks some item ([`super::missing`]; default: no).
+    fn has_missing(&self) -> bool {
+        false
+    }
+    /// Whether view `v` has item `item` (default: yes).
+    fn is_present(&self, _v: usize, _item: usize) -> bool {
+        true
+    }
 }
 
 impl RowSource for MultiViewDataset {
@@ -152,6 +164,12 @@ impl RowSource for MultiViewDataset {
     }
     fn is_image_view(&self, v: usize) -> bool {
         MultiViewDataset::is_image_view(self, v)
+    }
+    fn has_missing(&self) -> bool {
+        MultiViewDataset::has_missing(self)
+    }
+    fn is_present(&self, v: usize, item: usize) -> bool {
+        MultiViewDataset::is_present(self, v, item)
     }
 }
 
@@ -203,6 +221,10 @@ struct Shared {
     batch_size: usize,
     seed: u64,
     bpe: u64,
+    /// The items batches are drawn from: every item for complete data, else the items that
+    /// have at least two of the slots' views (a single-view objective's slots are `[0, 0]`: the
+    /// items of view 0).
+    items: Vec<u32>,
 }
 
 /// Makes the pair of item `item` in epoch `epoch` (writes view `a` into `out_a`, view `b` into
@@ -351,7 +373,7 @@ thread_local! {
 
 impl Shared {
     fn permutation(&self, epoch: u64) -> Vec<u32> {
-        let mut perm: Vec<u32> = (0..self.ds.len() as u32).collect();
+        let mut perm: Vec<u32> = self.items.clone();
         let mut rng = MibRng::seed_from_u64(derive_seed(self.seed, epoch, 0, u64::MAX));
         perm.shuffle(&mut rng);
         perm
@@ -396,11 +418,24 @@ impl Shared {
             Some(l) => items.iter().map(|&i| l[i as usize]).collect(),
             None => Vec::new(),
         };
+        let present = if self.ds.has_missing() {
+            self.views
+                .iter()
+                .flat_map(|&v| {
+                    items
+                        .iter()
+                        .map(move |&i| u8::from(self.ds.is_present(v, i as usize)))
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         Batch {
             iteration: k,
             rows: b,
             views: bufs,
             labels,
+            present,
         }
     }
 }
@@ -408,8 +443,10 @@ impl Shared {
 /// Produces training batches (pairs, or one row per view slot), deterministically: the batch of global iteration `k`
 /// depends only on `(seed, k)`, whatever the thread count or where iteration started.
 ///
-/// Epochs drop the last incomplete batch: `bpe = n / batch_size` batches each. Epoch `e = k / bpe`
-/// uses a permutation of the items seeded from `(seed, e)`; position `p = k % bpe` takes the items
+/// Epochs drop the last incomplete batch: `bpe = n / batch_size` batches each, `n` the items drawn
+/// from (every item; with missing views, the items that have two or more of the slots' views:
+/// docs/missing-views.md). Epoch `e = k / bpe` uses a permutation of those items seeded from
+/// `(seed, e)`; position `p = k % bpe` takes the items
 /// `perm[p*B..(p+1)*B]`; each item's augmentation or partner draw uses an RNG seeded from
 /// `(seed, e, item, view slot)`. Batches are built on a dedicated pool of `threads` threads and
 /// prefetched into a bounded queue.
@@ -457,7 +494,32 @@ impl BatchProducer {
         }
         let views = views.into();
         let pairing = Pairing::new(&*ds, &pairing, &views)?;
-        let bpe = (ds.len() / batch_size) as u64;
+        let items: Vec<u32> = if ds.has_missing() {
+            (0..ds.len() as u32)
+                .filter(|&i| {
+                    views
+                        .iter()
+                        .filter(|&&v| ds.is_present(v, i as usize))
+                        .count()
+                        >= 2
+                })
+                .collect()
+        } else {
+            (0..ds.len() as u32).collect()
+        };
+        if items.len() < batch_size {
+            return Err(Error::config(
+                "batch_size",
+                batch_size,
+                format!(
+                    "larger than the {} items that have at least two of the views trained on \
+                     (of {} items)",
+                    items.len(),
+                    ds.len()
+                ),
+            ));
+        }
+        let bpe = (items.len() / batch_size) as u64;
         Ok(BatchProducer {
             shared: Arc::new(Shared {
                 ds,
@@ -468,6 +530,7 @@ impl BatchProducer {
                 batch_size,
                 seed,
                 bpe,
+                items,
             }),
             threads,
             prefetch: 4,

@@ -29,6 +29,7 @@ pub mod csv;
 pub mod idx;
 pub mod mapped;
 pub mod mfeat;
+pub mod missing;
 pub mod npy;
 pub mod npz;
 pub mod scaling;
@@ -40,6 +41,7 @@ pub use batch::{
 };
 pub use csv::{CsvHeader, CsvOptions, CsvTable, LabelColumn};
 pub use mapped::MemoryMap;
+pub use missing::{mark_missing, read_mask, MissingRows};
 pub use scaling::{ScalingChoice, ScalingConfig, ScalingKind, ViewScaling};
 pub use splits::{load_splits, split_seeded};
 use std::sync::Arc;
@@ -63,6 +65,9 @@ pub struct MultiViewDataset {
     /// Multi-hot targets `[len(), n_labels]` (each 0 or 1) when the items carry several labels
     /// each (MIR-Flickr's topics): evaluated with the multi-label probe (mAP).
     pub targets: Option<Matrix>,
+    /// Which items each view has, `present[v][i]`, when some view lacks some item (`None`: every
+    /// view has every item). The rows of missing items are zeros ([`missing`]).
+    pub present: Option<Vec<Vec<bool>>>,
 }
 
 impl MultiViewDataset {
@@ -132,6 +137,7 @@ impl MultiViewDataset {
             view_names,
             image_shape: None,
             targets: None,
+            present: None,
         })
     }
     /// Sets multi-hot targets: one row per item, every value 0 or 1 (errors name the row and
@@ -221,6 +227,13 @@ impl MultiViewDataset {
             view_names: self.view_names.clone(),
             image_shape: self.image_shape,
             targets: self.targets.as_ref().map(|t| t.select_rows(idx)),
+            present: self.present.as_ref().and_then(|p| {
+                let sub: Vec<Vec<bool>> = p
+                    .iter()
+                    .map(|m| idx.iter().map(|&i| m[i]).collect())
+                    .collect();
+                (!sub.iter().all(|m| m.iter().all(|&x| x))).then_some(sub)
+            }),
         }
     }
     /// Only the views at `which`, in that order.
@@ -247,6 +260,10 @@ impl MultiViewDataset {
             view_names: names,
             image_shape,
             targets: self.targets.clone(),
+            present: self
+                .present
+                .as_ref()
+                .map(|p| which.iter().map(|&v| p[v].clone()).collect()),
         })
     }
 }
@@ -610,13 +627,55 @@ fn labels_checked(path: &Path, labels: Vec<u32>, n: usize) -> Result<Vec<u32>> {
 /// [`MultiViewDataset::targets`]). A path `archive.npz:array` reads one array of an `.npz`
 /// archive ([`npz`]). Views are named after their file stems (or array names).
 pub fn load_npy_views(paths: &[PathBuf], labels: Option<&Path>) -> Result<MultiViewDataset> {
+    load_npy_views_with(paths, labels, MissingRows::None, &[])
+}
+
+/// [`load_npy_views`] for views that may lack items ([`missing`]): `missing` turns all-NaN rows
+/// into missing items; `present[v]`, when given (an empty path: none), is the presence mask file
+/// of view `v` ([`read_mask`]). Errors name the view file of a mask of the wrong length.
+pub fn load_npy_views_with(
+    paths: &[PathBuf],
+    labels: Option<&Path>,
+    missing: MissingRows,
+    present: &[PathBuf],
+) -> Result<MultiViewDataset> {
     if paths.is_empty() {
         return Err(Error::Data("give at least one view file".into()));
     }
-    let views = paths
+    if !present.is_empty() && present.len() != paths.len() {
+        return Err(Error::config(
+            "data.present",
+            present.len(),
+            format!(
+                "give one mask file per view ({} views; an empty entry for a complete view)",
+                paths.len()
+            ),
+        ));
+    }
+    let masks = present
         .iter()
-        .map(|p| npz::read_array(p)?.to_matrix(1.0, p))
+        .map(|p| {
+            if p.as_os_str().is_empty() {
+                Ok(None)
+            } else {
+                read_mask(p).map(Some)
+            }
+        })
         .collect::<Result<Vec<_>>>()?;
+    let mut views = paths
+        .iter()
+        .enumerate()
+        .map(|(v, p)| {
+            npz::read_array(p)?.to_matrix_missing(
+                1.0,
+                p,
+                missing == MissingRows::NanRows,
+                masks.get(v).and_then(|m| m.as_deref()),
+            )
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let names: Vec<String> = paths.iter().map(|p| npz::view_name(p)).collect();
+    let present = mark_missing(&mut views, &names, missing, &masks)?;
     check_rows(paths, &views)?;
     let n = views[0].rows;
     let (mut y, mut targets) = (None, None);
@@ -636,7 +695,8 @@ pub fn load_npy_views(paths: &[PathBuf], labels: Option<&Path>) -> Result<MultiV
         }
     }
     let ds = MultiViewDataset::new(views, y, None)?
-        .with_view_names(paths.iter().map(|p| npz::view_name(p)).collect())?;
+        .with_view_names(names)?
+        .with_present(present)?;
     match (targets, labels) {
         (Some(t), Some(p)) => ds
             .with_targets(t)

@@ -23,6 +23,24 @@ pub fn load_splits(cfg: &TrainConfig) -> Result<DatasetSplits> {
             ));
         }
         let paths: Vec<PathBuf> = d.views.iter().map(PathBuf::from).collect();
+        let incomplete = !d.missing.is_none() || !d.present.is_empty();
+        if incomplete {
+            if d.memory_map == super::MemoryMap::Always {
+                return Err(crate::Error::config(
+                    "data.memory_map",
+                    "always",
+                    "memory-mapped views do not take missing items (data.missing / data.present) \
+                     yet; use memory_map = \"never\"",
+                ));
+            }
+            let all =
+                super::load_npy_views_with(&paths, d.labels.as_deref(), d.missing, &d.present)?;
+            return Ok(split_seeded(
+                &all,
+                d.test_fraction,
+                stream_seed(cfg.seed, 4),
+            ));
+        }
         if let Some((arrays, targets)) =
             super::mapped::open_views(&paths, d.labels.as_deref(), d.memory_map)?
         {

@@ -39,7 +39,8 @@ pub use info::{label_entropy, label_information_lower_bound, InfoPlane, I_YZ_PRO
 pub use knn::{knn_accuracy, Distance, FittedKnn, KnnParams, KnnReport};
 pub use linear_probe::{FittedLinearProbe, LinearProbeParams};
 pub use model_eval::{
-    embed_splits, embed_splits_of_view, evaluate_model, evaluate_model_view, evaluate_raw,
+    embed_splits, embed_splits_of_view, evaluate_model, evaluate_model_fused, evaluate_model_view,
+    evaluate_raw,
 };
 pub use multilabel::{
     few_label_multilabel_probe, fit_multilabel_probe, FittedMultilabelProbe, MultilabelSummary,

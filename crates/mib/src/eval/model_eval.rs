@@ -55,10 +55,12 @@ pub fn embed_splits_of_view(
     crate::models::slot_view(&views, view)?;
     let other = other_view(view);
     // Retrieval compares two encoders' outputs: only their posterior means share a space (for
-    // the other representations, evaluate_model_view scores it on the means).
+    // the other representations, evaluate_model_view scores it on the means); items lacking
+    // views have no cross-view pair to retrieve: no retrieval then.
     let test_view2 = if views[view] != views[other]
         && model.config().model.objective.is_multi_view()
         && model.representation() == crate::config::Representation::Mean
+        && !data.test.has_missing()
     {
         Some(model.embed_dataset(&data.test, other)?)
     } else {
@@ -95,6 +97,21 @@ pub fn evaluate_model_view(
 ) -> Result<(EvalReport, Embeddings)> {
     model.check_dataset(&data.train)?;
     let views = training_views(model.config(), data.train.views.len())?;
+    // Missing views: the items that have this view (the fused representation covers them all:
+    // evaluate_model_fused).
+    let sub;
+    let data = if data.train.has_missing() || data.test.has_missing() {
+        let v = crate::models::slot_view(&views, view)?;
+        sub = DatasetSplits {
+            train: std::sync::Arc::new(data.train.subset(&data.train.present_items(v))),
+            test: data.test.subset(&data.test.present_items(v)),
+            train_rows: None,
+            test_rows: None,
+        };
+        &sub
+    } else {
+        data
+    };
     let emb = embed_splits_of_view(model, data, view)?;
     let inputs = EvalInputs {
         n_classes: data.train.n_classes,
@@ -134,6 +151,7 @@ pub fn evaluate_model_view(
     let repr = model.representation();
     report.representation = Some(repr.name().to_string());
     if repr != crate::config::Representation::Mean
+        && !data.test.has_missing()
         && views[view] != views[other_view(view)]
         && model.config().model.objective.is_multi_view()
         && data.train.labels.is_some()
@@ -147,6 +165,56 @@ pub fn evaluate_model_view(
             model
                 .pool()
                 .install(|| super::retrieval(&q, y, &g, y, protocol.retrieval_k))??,
+        );
+    }
+    Ok((report, emb))
+}
+
+/// [`evaluate_model`] on one representation per item fused from the views it has
+/// ([`crate::models::Fuse`]: the product of the views' posteriors, or the mean of their means):
+/// every item of both splits, also those lacking views. No cross-view retrieval and no `I(x; z)`
+/// bounds (they are per view).
+pub fn evaluate_model_fused(
+    model: &mut TrainedModel,
+    data: &DatasetSplits,
+    protocol: &EvalProtocol,
+    fuse: crate::models::Fuse,
+) -> Result<(EvalReport, Embeddings)> {
+    model.check_dataset(&data.train)?;
+    if data.train_rows.is_some() {
+        return Err(Error::config(
+            "fuse",
+            format!("{fuse:?}").to_lowercase(),
+            "fused representations of memory-mapped views are not supported yet",
+        ));
+    }
+    let emb = Embeddings {
+        train: model.embed_dataset_fused(&data.train, fuse)?,
+        y_train: labels_or_targets(&data.train, "train")?,
+        test: model.embed_dataset_fused(&data.test, fuse)?,
+        y_test: labels_or_targets(&data.test, "test")?,
+        test_view2: None,
+    };
+    let inputs = EvalInputs {
+        n_classes: data.train.n_classes,
+        ..emb.inputs()
+    };
+    let mut report = if data.train.labels.is_some() {
+        model.pool().install(|| protocol.evaluate(&inputs))??
+    } else {
+        EvalReport {
+            representation_dim: Some(emb.train.cols),
+            n_train: Some(emb.train.rows),
+            n_test: Some(emb.test.rows),
+            seed: Some(protocol.seed),
+            ..EvalReport::default()
+        }
+    };
+    if let (Some(ttr), Some(tte)) = (&data.train.targets, &data.test.targets) {
+        report.multilabel = Some(
+            model
+                .pool()
+                .install(|| protocol.evaluate_multilabel(&emb.train, ttr, &emb.test, tte))??,
         );
     }
     Ok((report, emb))

@@ -20,6 +20,8 @@
 //! means, or seeded samples.
 
 mod attribution;
+pub mod fuse;
+pub use fuse::{fuse_posteriors, Fuse};
 
 use std::collections::HashMap;
 use std::path::Path;

@@ -105,6 +105,28 @@ pub struct TrainStep {
     dmu: Vec<f32>,
     ds: Vec<f32>,
     dz: Vec<f32>,
+    /// Buffers of the masked steps (items lacking views); empty until
+    /// [`TrainStep::reserve_masks`].
+    masked: MaskedBufs,
+}
+
+/// One view pair's rows gathered for a masked step: the items of the batch that have both views.
+#[derive(Debug, Default)]
+struct MaskedBufs {
+    /// The batch rows of the items in the pair being computed (capacity `max_batch`).
+    idx: Vec<usize>,
+    /// Items of each pair present in the batch.
+    counts: Vec<usize>,
+    /// `[max_batch, z_dim]` each, for the two sides of a pair: samples, means, scales, and their
+    /// gradients.
+    z: [Vec<f32>; 2],
+    mu: [Vec<f32>; 2],
+    s: [Vec<f32>; 2],
+    dz: [Vec<f32>; 2],
+    dmu: [Vec<f32>; 2],
+    ds: [Vec<f32>; 2],
+    /// The critic's parameter gradients, weighted and summed over the pairs.
+    critic_sum: Vec<f32>,
 }
 
 impl TrainStep {
@@ -292,7 +314,36 @@ impl TrainStep {
             dmu: zbuf()?,
             ds: zbuf()?,
             dz: zbuf()?,
+            masked: MaskedBufs::default(),
         })
+    }
+
+    /// Allocates what steps on batches with missing views ([`TrainStep::step_masked`]) need, so
+    /// that those steps allocate nothing (a masked step reserves them itself otherwise): 12
+    /// `[max_batch, z_dim]` buffers and one copy of the critic's gradients. No-op for the
+    /// single-view objectives (their batches hold only items of their view).
+    pub fn reserve_masks(&mut self) -> Result<()> {
+        if !self.cfg.objective.is_multi_view() || !self.masked.critic_sum.is_empty() {
+            return Ok(());
+        }
+        let n = self.max_batch * self.cfg.z_dim;
+        let buf = || try_zeros(n, "the gathered rows of a view pair (missing views)");
+        let m = &mut self.masked;
+        m.idx = Vec::with_capacity(self.max_batch);
+        m.counts = vec![0; self.pairs.len()];
+        for side in 0..2 {
+            m.z[side] = buf()?;
+            m.mu[side] = buf()?;
+            m.s[side] = buf()?;
+            m.dz[side] = buf()?;
+            m.dmu[side] = buf()?;
+            m.ds[side] = buf()?;
+        }
+        m.critic_sum = try_zeros(
+            self.critic_range.len().max(1),
+            "the critic's summed gradients (missing views)",
+        )?;
+        Ok(())
     }
 
     /// What [`TrainStep::new`] with these arguments allocates, part by part, each part naming the
@@ -571,7 +622,58 @@ impl TrainStep {
                 *e = StandardNormal.sample(rng);
             }
         }
-        self.run_on_pool(views, labels, batch, beta, true)
+        self.run_on_pool(views, None, labels, batch, beta, true)
+    }
+
+    /// [`TrainStep::step`] on a batch whose items may lack views: `present` is slot-major
+    /// `[n_views, batch]` (`present[v * batch + i]` is 1 when item `i` has view `v`; a missing
+    /// view's row may hold anything finite, zeros as the batch producer writes them), `None` for
+    /// complete data.
+    ///
+    /// MIB and MV-InfoMax average the terms of the view pairs `(i, j)` over the pairs, pair `p`
+    /// weighted by its number of items with both views `m_p` (`w_p = m_p / sum_q m_q`, pairs with
+    /// `m_p < 2` left out): each pair's term is today's two-view term on those `m_p` items, so its
+    /// critic's negatives are the other items of the batch that have both views. Complete data
+    /// gives `w_p = 1 / P`: exactly [`TrainStep::step`]'s loss. The single-view objectives ignore
+    /// the mask (their batches hold items of their view only).
+    pub fn step_masked(
+        &mut self,
+        views: &[&[f32]],
+        present: Option<&[u8]>,
+        labels: Option<&[u32]>,
+        batch: usize,
+        beta: f32,
+        rng: &mut MibRng,
+    ) -> Result<StepStats> {
+        let n = self.n_views * batch * self.cfg.z_dim;
+        if batch > self.max_batch {
+            return Err(Error::shape(
+                "batch",
+                format!("<= {}", self.max_batch),
+                batch,
+            ));
+        }
+        if self.cfg.objective != ObjectiveKind::Supervised {
+            for e in &mut self.eps[..n] {
+                *e = StandardNormal.sample(rng);
+            }
+        }
+        self.run_on_pool(views, present, labels, batch, beta, true)
+    }
+
+    /// [`TrainStep::gradients_with_noise`] for a batch with missing views (`present` as in
+    /// [`TrainStep::step_masked`]).
+    pub fn gradients_with_noise_masked(
+        &mut self,
+        views: &[&[f32]],
+        present: Option<&[u8]>,
+        labels: Option<&[u32]>,
+        batch: usize,
+        beta: f32,
+        eps: &[&[f32]],
+    ) -> Result<StepStats> {
+        self.set_noise(eps, batch)?;
+        self.run_on_pool(views, present, labels, batch, beta, false)
     }
 
     /// One training step with explicit noise: forward, backward and Adam.
@@ -588,7 +690,7 @@ impl TrainStep {
         eps: &[&[f32]],
     ) -> Result<StepStats> {
         self.set_noise(eps, batch)?;
-        self.run_on_pool(views, labels, batch, beta, true)
+        self.run_on_pool(views, None, labels, batch, beta, true)
     }
 
     /// Loss and gradients (in [`TrainStep::params`]) for explicit noise, without updating anything.
@@ -601,7 +703,7 @@ impl TrainStep {
         eps: &[&[f32]],
     ) -> Result<StepStats> {
         self.set_noise(eps, batch)?;
-        self.run_on_pool(views, labels, batch, beta, false)
+        self.run_on_pool(views, None, labels, batch, beta, false)
     }
 
     fn set_noise(&mut self, eps: &[&[f32]], batch: usize) -> Result<()> {
@@ -676,23 +778,40 @@ impl TrainStep {
     fn run_on_pool(
         &mut self,
         views: &[&[f32]],
+        present: Option<&[u8]>,
         labels: Option<&[u32]>,
         batch: usize,
         beta: f32,
         update: bool,
     ) -> Result<StepStats> {
-        rayon::scope(|_| self.run(views, labels, batch, beta, update))
+        rayon::scope(|_| self.run(views, present, labels, batch, beta, update))
     }
 
     fn run(
         &mut self,
         views: &[&[f32]],
+        present: Option<&[u8]>,
         labels: Option<&[u32]>,
         batch: usize,
         beta: f32,
         update: bool,
     ) -> Result<StepStats> {
         self.check_inputs(views, labels, batch)?;
+        // Masked only where a multi-view objective's batch lacks some view of some item: complete
+        // batches take today's path, unchanged.
+        let masked = match present {
+            Some(p) if self.cfg.objective.is_multi_view() => {
+                let need = self.n_views * batch;
+                if p.len() < need {
+                    return Err(Error::shape("presence mask of the batch", need, p.len()));
+                }
+                p[..need].contains(&0)
+            }
+            _ => false,
+        };
+        if masked {
+            self.reserve_masks()?;
+        }
         let mut st = StepStats::default();
         let t0 = Instant::now();
         let obj = self.cfg.objective;
@@ -741,6 +860,32 @@ impl TrainStep {
         // ---- objective forward
         let t_fwd_end: Instant;
         match obj {
+            ObjectiveKind::Mib | ObjectiveKind::MvInfomax if masked => {
+                masked_pairs(
+                    MaskedPairs {
+                        critic: self.critic.as_mut().expect("critic"),
+                        pairs: &self.pairs,
+                        present: present.expect("checked"),
+                        mu: &self.mu[..nz],
+                        s: &self.s[..nz],
+                        z: &self.z[..nz],
+                        dz: &mut self.dz[..nz],
+                        dmu: &mut self.dmu[..nz],
+                        ds: &mut self.ds[..nz],
+                        bufs: &mut self.masked,
+                        critic_range: self.critic_range.clone(),
+                        skl_kind: self.cfg.skl,
+                        mib: obj == ObjectiveKind::Mib,
+                        zd,
+                        b,
+                    },
+                    params,
+                    grads,
+                    beta,
+                    &mut st,
+                );
+                t_fwd_end = Instant::now();
+            }
             ObjectiveKind::Mib | ObjectiveKind::MvInfomax if self.pairs.len() > 1 => {
                 // K > 2 views: the mean over the view pairs (i, j) of
                 // -I_hat(z_i; z_j) + beta * SKL(p(z_i|v_i) || p(z_j|v_j)), one critic shared by
@@ -1198,6 +1343,158 @@ impl TrainStep {
             Some((t.shape().to_vec(), v))
         };
         self.load_tensors(&get, adam_step)
+    }
+}
+
+/// What [`masked_pairs`] reads and writes.
+struct MaskedPairs<'a> {
+    critic: &'a mut MiCritic,
+    pairs: &'a [(usize, usize)],
+    present: &'a [u8],
+    mu: &'a [f32],
+    s: &'a [f32],
+    z: &'a [f32],
+    dz: &'a mut [f32],
+    dmu: &'a mut [f32],
+    ds: &'a mut [f32],
+    bufs: &'a mut MaskedBufs,
+    critic_range: Range<usize>,
+    skl_kind: SklKind,
+    mib: bool,
+    zd: usize,
+    b: usize,
+}
+
+/// The multi-view loss of a batch with missing views ([`TrainStep::step_masked`]): for each view
+/// pair with `m_p >= 2` items that have both views, gathers those items' rows, runs the critic and
+/// the SKL on them as a batch of `m_p`, and scatters the gradients, weighted by
+/// `w_p = m_p / sum_q m_q`, back to the items' rows. Allocates nothing (buffers from
+/// [`TrainStep::reserve_masks`]).
+fn masked_pairs(
+    a: MaskedPairs<'_>,
+    params: &[f32],
+    grads: &mut [f32],
+    beta: f32,
+    st: &mut StepStats,
+) {
+    let MaskedPairs {
+        critic,
+        pairs,
+        present,
+        mu,
+        s,
+        z,
+        dz,
+        dmu,
+        ds,
+        bufs,
+        critic_range,
+        skl_kind,
+        mib,
+        zd,
+        b,
+    } = a;
+    let has = |v: usize, k: usize| present[v * b + k] != 0;
+    let mut total = 0usize;
+    for (p, &(i, j)) in pairs.iter().enumerate() {
+        let m = (0..b).filter(|&k| has(i, k) && has(j, k)).count();
+        bufs.counts[p] = m;
+        if m >= 2 {
+            total += m;
+        }
+    }
+    let (mut mi_s, mut mi_e, mut skl) = (0.0f64, 0.0f64, 0.0f64);
+    let cr = critic_range;
+    let mut first = true;
+    for (p, &(i, j)) in pairs.iter().enumerate() {
+        let m = bufs.counts[p];
+        if m < 2 {
+            continue;
+        }
+        let w = m as f32 / total as f32;
+        bufs.idx.clear();
+        bufs.idx.extend((0..b).filter(|&k| has(i, k) && has(j, k)));
+        let n = m * zd;
+        for (side, v) in [(0, i), (1, j)] {
+            for (r, &k) in bufs.idx.iter().enumerate() {
+                let (src, dst) = (
+                    v * b * zd + k * zd..v * b * zd + (k + 1) * zd,
+                    r * zd..(r + 1) * zd,
+                );
+                bufs.z[side][dst.clone()].copy_from_slice(&z[src.clone()]);
+                bufs.mu[side][dst.clone()].copy_from_slice(&mu[src.clone()]);
+                bufs.s[side][dst].copy_from_slice(&s[src]);
+            }
+            bufs.dz[side][..n].fill(0.0);
+            bufs.dmu[side][..n].fill(0.0);
+            bufs.ds[side][..n].fill(0.0);
+        }
+        let mi = critic.forward(params, &bufs.z[0][..n], &bufs.z[1][..n], m);
+        mi_s += (w * mi.surrogate) as f64;
+        mi_e += (w * mi.estimate) as f64;
+        {
+            let [da, db] = &mut bufs.dz;
+            critic.backward(params, grads, &mut da[..n], Some(&mut db[..n]));
+        }
+        for (acc, &g) in bufs.critic_sum.iter_mut().zip(&grads[cr.clone()]) {
+            *acc = if first { w * g } else { *acc + w * g };
+        }
+        first = false;
+        for side in 0..2 {
+            bufs.dz[side][..n].iter_mut().for_each(|g| *g *= w);
+        }
+        let coef = if mib { beta * w } else { 0.0 };
+        let gauss = |side: usize| GaussianBatch {
+            mu: &bufs.mu[side][..n],
+            s: &bufs.s[side][..n],
+            z: &bufs.z[side][..n],
+        };
+        let (pi, pj) = (gauss(0), gauss(1));
+        let [dz0, dz1] = &mut bufs.dz;
+        let [dm0, dm1] = &mut bufs.dmu;
+        let [ds0, ds1] = &mut bufs.ds;
+        let g = (coef != 0.0).then(|| {
+            (
+                GaussianGrads {
+                    dz: &mut dz0[..n],
+                    dmu: &mut dm0[..n],
+                    ds: &mut ds0[..n],
+                },
+                GaussianGrads {
+                    dz: &mut dz1[..n],
+                    dmu: &mut dm1[..n],
+                    ds: &mut ds1[..n],
+                },
+            )
+        });
+        skl += (w * match skl_kind {
+            SklKind::MonteCarlo => skl_monte_carlo(pi, pj, zd, coef, g),
+            SklKind::ClosedForm => skl_closed_form(pi, pj, zd, coef, g),
+        }) as f64;
+        for (side, v) in [(0, i), (1, j)] {
+            for (r, &k) in bufs.idx.iter().enumerate() {
+                let dst = v * b * zd + k * zd;
+                for c in 0..zd {
+                    dz[dst + c] += bufs.dz[side][r * zd + c];
+                    dmu[dst + c] += bufs.dmu[side][r * zd + c];
+                    ds[dst + c] += bufs.ds[side][r * zd + c];
+                }
+            }
+        }
+    }
+    if first {
+        // no pair has two items in this batch: nothing to learn from it
+        grads[cr].fill(0.0);
+    } else {
+        let len = cr.len();
+        grads[cr].copy_from_slice(&bufs.critic_sum[..len]);
+    }
+    st.mi_surrogate = mi_s as f32;
+    st.mi_estimate = mi_e as f32;
+    st.skl = skl as f32;
+    st.loss = -st.mi_surrogate;
+    if mib {
+        st.loss += beta * st.skl;
     }
 }
 

@@ -176,7 +176,8 @@ impl FitState {
                     .data
                     .scaling
                     .kind_for(v, train.views.len(), named, image)?;
-                Ok(ViewScaling::fit(kind, &train.views[v]))
+                // fitted on the items the view has (missing items' rows are zeros)
+                Ok(ViewScaling::fit(kind, &train.present_rows(v)))
             })
             .collect::<Result<SlotScaling>>()?;
         let scaling = if scaling.iter().all(Option::is_none) {
@@ -184,8 +185,15 @@ impl FitState {
         } else {
             scaling
         };
+        if cfg.model.objective.is_multi_view() {
+            train.check_shared_items(&views)?;
+        }
+        let mut model = crate::models::build_step(cfg, &slot_dims, train.n_classes)?;
+        if train.has_missing() {
+            model.reserve_masks()?;
+        }
         let state = FitState {
-            model: crate::models::build_step(cfg, &slot_dims, train.n_classes)?,
+            model,
             rng: MibRng::seed_from_u64(stream_seed(cfg.seed, 2)),
             iteration: 0,
             nonfinite_total: 0,
@@ -215,6 +223,15 @@ impl FitState {
             b,
             7 * b as u128 * row,
         );
+        if train.has_missing() && cfg.model.objective.is_multi_view() {
+            // TrainStep::reserve_masks: one view pair's rows gathered, with their gradients
+            plan.add_f32(
+                "gathered view pairs (missing views)",
+                "train.batch_size",
+                b,
+                12 * b as u128 * cfg.model.z_dim as u128,
+            );
+        }
         if cfg.eval.every > 0 {
             let items = train.len() as u128 + cfg.eval.max_test_items as u128;
             let width = slot_dims.first().copied().unwrap_or(0) as u128 + cfg.model.z_dim as u128;
@@ -391,7 +408,9 @@ pub fn run_loop(
             &many
         };
         let (model, rng) = (&mut state.model, &mut state.rng);
-        let stats = pool.install(|| model.step(views_in, labels, batch.rows, beta, rng))??;
+        let present = (!batch.present.is_empty()).then_some(batch.present.as_slice());
+        let stats =
+            pool.install(|| model.step_masked(views_in, present, labels, batch.rows, beta, rng))??;
         // The batch's buffers go back to the producer: no allocation per iteration.
         batches.recycle(batch);
         state.iteration += 1;
@@ -489,6 +508,15 @@ fn probe_during_training(
     iteration: u64,
 ) -> Result<Option<f64>> {
     let e = &cfg.eval;
+    // Missing views: the probe reads view 0's representation of the items that have it.
+    let (train_sub, test_sub);
+    let (train, test) = if train.has_missing() || test.has_missing() {
+        train_sub = train.subset(&train.present_items(views[0]));
+        test_sub = test.subset(&test.present_items(views[0]));
+        (&train_sub, &test_sub)
+    } else {
+        (train, test)
+    };
     let (Some(ytr), Some(yte)) = (&train.labels, &test.labels) else {
         return Ok(None);
     };

@@ -1,0 +1,215 @@
+//! Incomplete multi-view data: which items each view has.
+//!
+//! Missingness is always explicit. A view's item is missing when its mask says so (a boolean or
+//! 0/1 array of length `n` per view: `present=` in Python, `data.present` / `--present` files in
+//! the CLI) or, only where [`MissingRows::NanRows`] is turned on, when its row is entirely NaN.
+//! Every other NaN stays an error naming the view, row and column.
+//!
+//! The rows of missing items are set to zero, so that nothing downstream ever reads a NaN; the
+//! batch producer, the training step and the fused representations read the mask
+//! ([`super::MultiViewDataset::present`]) and never use those rows.
+
+use super::MultiViewDataset;
+use crate::{Error, Matrix, Result};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// Whether a row that is entirely NaN means "this item lacks this view" (`data.missing`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MissingRows {
+    /// No: every NaN is an error (default).
+    #[default]
+    None,
+    /// Yes: an all-NaN row is a missing item; any other NaN is still an error.
+    NanRows,
+}
+
+impl MissingRows {
+    /// Whether this is the default ([`MissingRows::None`]).
+    pub fn is_none(&self) -> bool {
+        *self == MissingRows::None
+    }
+}
+
+/// Marks the missing items of each view and zeroes their rows.
+///
+/// `masks[v]` (when given, and when `masks` is not empty) is view `v`'s presence mask, `n` long;
+/// `nan_rows` adds every all-NaN row as missing. Returns `None` when every view has every item
+/// (the complete case), else one mask per view. Errors name the view (`names[v]`) of a mask of the
+/// wrong length, and of a NaN inside a present row (row and column).
+pub fn mark_missing(
+    views: &mut [Matrix],
+    names: &[String],
+    nan_rows: MissingRows,
+    masks: &[Option<Vec<bool>>],
+) -> Result<Option<Vec<Vec<bool>>>> {
+    let name = |v: usize| names.get(v).cloned().unwrap_or_else(|| format!("view{v}"));
+    if !masks.is_empty() && masks.len() != views.len() {
+        return Err(Error::shape(
+            "presence masks (one per view)",
+            views.len(),
+            masks.len(),
+        ));
+    }
+    let mut out = Vec::with_capacity(views.len());
+    for (v, m) in views.iter_mut().enumerate() {
+        let mut present = match masks.get(v).and_then(Option::as_ref) {
+            Some(mask) => {
+                if mask.len() != m.rows {
+                    return Err(Error::Data(format!(
+                        "view `{}`: its presence mask has {} entries, but the view has {} rows",
+                        name(v),
+                        mask.len(),
+                        m.rows
+                    )));
+                }
+                mask.clone()
+            }
+            None => vec![true; m.rows],
+        };
+        let d = m.cols;
+        if nan_rows == MissingRows::NanRows && d > 0 {
+            for (i, p) in present.iter_mut().enumerate() {
+                if *p && m.row(i).iter().all(|x| x.is_nan()) {
+                    *p = false;
+                }
+            }
+        }
+        if present.iter().any(|p| !p) {
+            for (i, &p) in present.iter().enumerate() {
+                if !p {
+                    m.data[i * d..(i + 1) * d].fill(0.0);
+                }
+            }
+        }
+        out.push(present);
+    }
+    if out.iter().all(|p| p.iter().all(|&x| x)) {
+        return Ok(None);
+    }
+    Ok(Some(out))
+}
+
+/// Reads a presence mask: a `.npy` (or `archive.npz:array`) of `n` booleans or integers 0/1
+/// (`1`: the view has the item). Errors name the file and the first other value.
+pub fn read_mask(path: &Path) -> Result<Vec<bool>> {
+    let a = super::npz::read_array(path)?;
+    if a.shape.len() != 1 && !(a.shape.len() == 2 && a.shape[1] == 1) {
+        return Err(Error::format(
+            path,
+            format!(
+                "a presence mask is one entry per item (shape (n,)), shape is {:?}",
+                a.shape
+            ),
+        ));
+    }
+    (0..a.data.len())
+        .map(|i| match a.data.get_f64(i) {
+            1.0 => Ok(true),
+            0.0 => Ok(false),
+            x => Err(Error::format(
+                path,
+                format!("presence mask value {x} at item {i} is not 0/1 (or a boolean)"),
+            )),
+        })
+        .collect()
+}
+
+impl MultiViewDataset {
+    /// Sets which items each view has (`None`: all; see [`mark_missing`], which also zeroes the
+    /// rows of missing items). Refuses, naming the view or item, a mask of the wrong length, an
+    /// item with no view and a view with no item.
+    pub fn with_present(mut self, present: Option<Vec<Vec<bool>>>) -> Result<Self> {
+        if let Some(p) = &present {
+            if p.len() != self.views.len() {
+                return Err(Error::shape(
+                    "presence masks (one per view)",
+                    self.views.len(),
+                    p.len(),
+                ));
+            }
+            let n = self.len();
+            for (v, m) in p.iter().enumerate() {
+                if m.len() != n {
+                    return Err(Error::Data(format!(
+                        "view `{}`: its presence mask has {} entries, but the view has {n} rows",
+                        self.view_names[v],
+                        m.len()
+                    )));
+                }
+                if !m.iter().any(|&x| x) {
+                    return Err(Error::Data(format!(
+                        "view `{}` has no present item (every entry of its mask is missing)",
+                        self.view_names[v]
+                    )));
+                }
+            }
+            if let Some(i) = (0..n).find(|&i| !p.iter().any(|m| m[i])) {
+                return Err(Error::Data(format!(
+                    "item {i} has no view (every view marks it missing); drop it from the data"
+                )));
+            }
+        }
+        if let Some(p) = &present {
+            // nothing downstream reads a missing item's row; zeros keep NaN out of every product
+            for (m, mask) in self.views.iter_mut().zip(p) {
+                let d = m.cols;
+                for (i, _) in mask.iter().enumerate().filter(|(_, &x)| !x) {
+                    if m.row(i).iter().any(|&x| x != 0.0) {
+                        m.data[i * d..(i + 1) * d].fill(0.0);
+                    }
+                }
+            }
+        }
+        self.present = present;
+        Ok(self)
+    }
+
+    /// Whether view `v` has item `i`.
+    pub fn is_present(&self, v: usize, i: usize) -> bool {
+        self.present.as_ref().is_none_or(|p| p[v][i])
+    }
+
+    /// Whether some view lacks some item.
+    pub fn has_missing(&self) -> bool {
+        self.present.is_some()
+    }
+
+    /// The items view `v` has, in order.
+    pub fn present_items(&self, v: usize) -> Vec<usize> {
+        (0..self.len()).filter(|&i| self.is_present(v, i)).collect()
+    }
+
+    /// The rows of view `v` that it has (all of them for complete data).
+    pub fn present_rows(&self, v: usize) -> Matrix {
+        match &self.present {
+            None => self.views[v].clone(),
+            Some(_) => self.views[v].select_rows(&self.present_items(v)),
+        }
+    }
+
+    /// Refuses a pair of the views `views` whose items share fewer than 2 items (a view pair's
+    /// term needs at least two items with both views: one positive, one negative), naming them.
+    pub fn check_shared_items(&self, views: &[usize]) -> Result<()> {
+        let Some(p) = &self.present else {
+            return Ok(());
+        };
+        for (a, &i) in views.iter().enumerate() {
+            for &j in &views[a + 1..] {
+                if i == j {
+                    continue;
+                }
+                let shared = (0..self.len()).filter(|&k| p[i][k] && p[j][k]).count();
+                if shared < 2 {
+                    return Err(Error::Data(format!(
+                        "views `{}` and `{}` share {shared} item(s); a pair of views needs at least 2 \
+                         items that have both",
+                        self.view_names[i], self.view_names[j]
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+}
