@@ -14,6 +14,7 @@ times and the speed ratios.
 
 Needs numpy and scikit-learn; cargo on PATH. Run from the repository root.
 """
+
 import argparse
 import json
 import os
@@ -36,7 +37,12 @@ def make_data(seed=0, d=64, k=10, per_class_train=2000, n_test=10000):
     yte = np.tile(np.arange(k), n_test // k)
     xtr = centers[ytr] + rng.randn(len(ytr), d)
     xte = centers[yte] + rng.randn(len(yte), d)
-    return xtr.astype(np.float32), ytr.astype(np.uint32), xte.astype(np.float32), yte.astype(np.uint32)
+    return (
+        xtr.astype(np.float32),
+        ytr.astype(np.uint32),
+        xte.astype(np.float32),
+        yte.astype(np.uint32),
+    )
 
 
 def sklearn_protocol(xtr, ytr, xte, yte, reps, solver):
@@ -44,8 +50,11 @@ def sklearn_protocol(xtr, ytr, xte, yte, reps, solver):
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import MinMaxScaler
 
-    kw = dict(solver="lbfgs", C=10, tol=1e-4, max_iter=1000) if solver == "lbfgs" else \
-        dict(solver="saga", C=10, tol=0.1, max_iter=1000)
+    kw = (
+        dict(solver="lbfgs", C=10, tol=1e-4, max_iter=1000)
+        if solver == "lbfgs"
+        else dict(solver="saga", C=10, tol=0.1, max_iter=1000)
+    )
     rng = np.random.RandomState(1)
     by_class = [np.flatnonzero(ytr == c) for c in range(10)]
     out = []
@@ -67,42 +76,74 @@ def sklearn_protocol(xtr, ytr, xte, yte, reps, solver):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--reps", type=int, default=20)
-    ap.add_argument("--threads", type=int, default=0, help="RAYON_NUM_THREADS for mib (0: all cores)")
+    ap.add_argument(
+        "--threads", type=int, default=0, help="RAYON_NUM_THREADS for mib (0: all cores)"
+    )
     ap.add_argument("--skip-saga", action="store_true")
-    ap.add_argument("--lbfgs-reps", type=int, default=None,
-                    help="repetitions for scikit-learn L-BFGS (default: --reps); its time is scaled to --reps")
+    ap.add_argument(
+        "--lbfgs-reps",
+        type=int,
+        default=None,
+        help="repetitions for scikit-learn L-BFGS (default: --reps); its time is scaled to --reps",
+    )
     a = ap.parse_args()
     xtr, ytr, xte, yte = make_data()
     with tempfile.TemporaryDirectory() as tmp:
-        for name, arr in [("x_train.f32", xtr), ("y_train.u32", ytr), ("x_test.f32", xte), ("y_test.u32", yte)]:
+        for name, arr in [
+            ("x_train.f32", xtr),
+            ("y_train.u32", ytr),
+            ("x_test.f32", xte),
+            ("y_test.u32", yte),
+        ]:
             arr.astype(arr.dtype.newbyteorder("<")).tofile(os.path.join(tmp, name))
         json.dump({"d": 64, "n_classes": 10}, open(os.path.join(tmp, "meta.json"), "w"))
-        subprocess.run(["cargo", "build", "--release", "-q", "-p", "mib", "--example", "bench_probe"], check=True)
+        subprocess.run(
+            ["cargo", "build", "--release", "-q", "-p", "mib", "--example", "bench_probe"],
+            check=True,
+        )
         env = dict(os.environ)
         if a.threads:
             env["RAYON_NUM_THREADS"] = str(a.threads)
         target = os.environ.get("CARGO_TARGET_DIR", "target")
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        res = subprocess.run([os.path.join(target, "release", "examples", "bench_probe"), tmp, "--reps", str(a.reps)],
-                             check=True, capture_output=True, text=True, env=env)
+        res = subprocess.run(
+            [
+                os.path.join(target, "release", "examples", "bench_probe"),
+                tmp,
+                "--reps",
+                str(a.reps),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+            env=env,
+        )
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         mib = json.loads(res.stdout.strip().splitlines()[-1])
         mib["cpu_seconds"] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    print(f"data: {len(ytr)} train pool, {len(yte)} test, 64-d, 10 classes; {a.reps} repetitions per count")
-    print(f"mib ({mib['threads']} threads): {mib['seconds']:.2f} s wall, {mib['cpu_seconds']:.2f} s CPU")
+    print(
+        f"data: {len(ytr)} train pool, {len(yte)} test, 64-d, 10 classes; {a.reps} repetitions per count"
+    )
+    print(
+        f"mib ({mib['threads']} threads): {mib['seconds']:.2f} s wall, {mib['cpu_seconds']:.2f} s CPU"
+    )
     lbfgs_reps = a.lbfgs_reps or a.reps
     runs = [("lbfgs", lbfgs_reps)] + ([] if a.skip_saga else [("saga tol=0.1", a.reps)])
     results = {}
     for label, reps in runs:
-        secs, cpu, acc = sklearn_protocol(xtr, ytr, xte, yte, reps, "lbfgs" if label == "lbfgs" else "saga")
+        secs, cpu, acc = sklearn_protocol(
+            xtr, ytr, xte, yte, reps, "lbfgs" if label == "lbfgs" else "saga"
+        )
         note = ""
         if reps != a.reps:
             note = f" (measured {secs:.2f} s on {reps} repetitions, scaled to {a.reps})"
             secs *= a.reps / reps
             cpu *= a.reps / reps
         results[label] = (secs, acc)
-        print(f"scikit-learn {label}: {secs:.2f} s wall, {cpu:.2f} s CPU{note}  -> mib is "
-              f"{secs / mib['seconds']:.1f}x faster (wall), {cpu / mib['cpu_seconds']:.1f}x (CPU)")
+        print(
+            f"scikit-learn {label}: {secs:.2f} s wall, {cpu:.2f} s CPU{note}  -> mib is "
+            f"{secs / mib['seconds']:.1f}x faster (wall), {cpu / mib['cpu_seconds']:.1f}x (CPU)"
+        )
     head = "labels/class   mib acc (std)    " + "   ".join(f"{l:>14} acc (std)" for l in results)
     print(head)
     for i, k in enumerate(LPC):
@@ -112,8 +153,15 @@ def main():
             s = results[label][1][i]
             row += f"   {100 * s['mean']:14.2f} ({100 * s['std']:4.2f})"
         print(row)
-    print(json.dumps({"mib": mib, "sklearn": {l: {"seconds": v[0], "linear_probe": v[1]} for l, v in results.items()}}),
-          file=sys.stderr)
+    print(
+        json.dumps(
+            {
+                "mib": mib,
+                "sklearn": {l: {"seconds": v[0], "linear_probe": v[1]} for l, v in results.items()},
+            }
+        ),
+        file=sys.stderr,
+    )
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ ratio of our steps/s to PyTorch's, PyTorch's GFLOP/s, and `ceiling_ratio`: the m
 step rate (multiply-adds at the measured peak plus Adam at the measured memory floor, from
 `mib bench step`) over PyTorch's rate, the largest ratio any implementation could reach here.
 """
+
 import argparse, json, math, sys, time
 
 import torch
@@ -31,7 +32,9 @@ def main():
     torch.manual_seed(0)
     X, H, Z, B = 784, 1024, 64, a.batch
     enc = nn.Sequential(nn.Linear(X, H), nn.ReLU(), nn.Linear(H, H), nn.ReLU(), nn.Linear(H, 2 * Z))
-    critic = nn.Sequential(nn.Linear(2 * Z, H), nn.ReLU(), nn.Linear(H, H), nn.ReLU(), nn.Linear(H, 1))
+    critic = nn.Sequential(
+        nn.Linear(2 * Z, H), nn.ReLU(), nn.Linear(H, H), nn.ReLU(), nn.Linear(H, 1)
+    )
     opt = torch.optim.Adam(list(enc.parameters()) + list(critic.parameters()), lr=1e-4)
     v1, v2 = torch.rand(B, X), torch.rand(B, X)
     beta = 1e-3
@@ -47,7 +50,10 @@ def main():
         t = critic(torch.cat([torch.cat([z1, z2], 1), torch.cat([torch.roll(z1, 1, 0), z2], 1)]))
         pos, neg = t[:B], t[B:]
         jsd = -F.softplus(-pos).mean() - F.softplus(neg).mean()
-        skl = ((log_normal(z1, mu1, s1) - log_normal(z1, mu2, s2)) + (log_normal(z2, mu2, s2) - log_normal(z2, mu1, s1))).mean() / 2
+        skl = (
+            (log_normal(z1, mu1, s1) - log_normal(z1, mu2, s2))
+            + (log_normal(z2, mu2, s2) - log_normal(z2, mu1, s1))
+        ).mean() / 2
         loss = -jsd + beta * skl
         opt.zero_grad()
         loss.backward()
@@ -68,9 +74,16 @@ def main():
     total = time.perf_counter() - t0
     cpu_ms = 1e3 * (time.process_time() - c0) / a.steps
     torch_sps = a.steps / total
-    out = dict(framework=f"torch {torch.__version__}", batch=B, threads=a.threads, steps=a.steps,
-               steps_per_s=torch_sps, best_steps_per_s=1 / best, cpu_ms_per_step=cpu_ms,
-               median_steps_per_s=1 / sorted(times)[len(times) // 2])
+    out = dict(
+        framework=f"torch {torch.__version__}",
+        batch=B,
+        threads=a.threads,
+        steps=a.steps,
+        steps_per_s=torch_sps,
+        best_steps_per_s=1 / best,
+        cpu_ms_per_step=cpu_ms,
+        median_steps_per_s=1 / sorted(times)[len(times) // 2],
+    )
     if a.ours:
         ours = json.load(sys.stdin if a.ours == "-" else open(a.ours))
         out["ours_steps_per_s"] = ours["steps_per_s"]

@@ -8,6 +8,7 @@ thread: the reference's (PIL image -> RandomAffine -> ToTensor -> corruption) an
 
 Usage: python3 scripts/bench_views_torch.py [--images N] [--json]
 """
+
 import argparse, json, time
 
 import numpy as np
@@ -54,8 +55,10 @@ def main():
     if a.json:
         print(json.dumps(out))
     else:
-        print(f"torchvision {out['torch']}, 1 thread: PIL path {out['pil_views_per_sec']:.0f} views/s, "
-              f"tensor path {out['tensor_views_per_sec']:.0f} views/s")
+        print(
+            f"torchvision {out['torch']}, 1 thread: PIL path {out['pil_views_per_sec']:.0f} views/s, "
+            f"tensor path {out['tensor_views_per_sec']:.0f} views/s"
+        )
 
 
 if __name__ == "__main__":
