@@ -75,7 +75,6 @@ _PATHS: dict[str, tuple[str, ...]] = {
     "log_every": ("train", "log_every"),
     "max_nonfinite": ("train", "max_nonfinite"),
     "scaling": ("data", "scaling"),
-    "representation": ("eval", "representation"),
 }
 _LISTS = {"encoder_hidden", "critic_hidden", "projection", "decoder_hidden"}
 
@@ -1095,9 +1094,10 @@ class MIB(_MultiViewEstimator):
     augmented pairs to [0, 1]. The statistics are fitted in ``fit`` and saved with the model, so
     ``transform``, pickles and saved runs apply the same mapping to raw rows.
     ``representation`` is what ``transform`` gives: ``"mean"`` (posterior means, the paper's
-    ``z``), ``"hidden"`` (the encoder's last hidden layer, before the Gaussian head) or
-    ``"mean+hidden"`` (both side by side); the hidden layer keeps more of the input and is the
-    better input for a linear probe with more than a few labels (docs/results.md).
+    ``z``; the default, also for runs loaded with :func:`load_run`, whatever their
+    ``[eval] representation``), ``"hidden"`` (the encoder's last hidden layer, before the Gaussian
+    head) or ``"mean+hidden"`` (both side by side); the hidden layer keeps more of the input and is
+    the better input for a linear probe with more than a few labels (docs/results.md).
     ``n_jobs`` threads (None or -1: all cores; results do not depend on it). ``verbose=1``
     shows a progress bar (tqdm, when installed).
 

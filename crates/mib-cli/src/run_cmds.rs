@@ -32,8 +32,8 @@ pub(crate) struct EmbedArgs {
     #[arg(long, default_value_t = 0)]
     view: usize,
     /// The representation: `mean` (posterior means, the paper's), `hidden` (the encoder's last
-    /// hidden layer) or `mean+hidden` (default: the run's `eval.representation`; --fuse gives
-    /// posterior means).
+    /// hidden layer) or `mean+hidden` (default: mean, whatever the run's `eval.representation`;
+    /// --fuse gives posterior means).
     #[arg(long, conflicts_with = "fuse")]
     representation: Option<mib::config::Representation>,
     /// Which checkpoint: final, latest, a file name in checkpoints/ (ckpt-0000000500,
@@ -67,9 +67,12 @@ pub(crate) fn embed(a: EmbedArgs) -> Result<()> {
         a.checkpoint.as_deref(),
         cfg.train.threads,
     )?;
-    if let Some(r) = a.representation {
-        model.set_representation(r);
-    }
+    // Embeddings are posterior means unless asked (the config's representation is what
+    // `mib eval` probes).
+    model.set_representation(
+        a.representation
+            .unwrap_or(mib::config::Representation::Mean),
+    );
     if a.view >= model.n_views() {
         bail!(
             "--view {}: the model has {} training views (0..{})",

@@ -1,5 +1,6 @@
 //! `mib eval --representation` and `mib embed --representation`: the posterior means, the
-//! encoder's last hidden layer or both; `[eval] representation` in the config is the default.
+//! encoder's last hidden layer or both; `[eval] representation` in the config is what `mib eval`
+//! probes by default (`mib embed` gives the means unless asked).
 
 mod common;
 use common::{npy_f32, npy_i64, tmpdir};
@@ -122,7 +123,7 @@ fn eval_and_embed_give_the_representation_asked_for() {
         ]);
         assert_eq!(npy_shape(&z), shape, "{r}");
     }
-    // the config's [eval] representation is the default of both commands: the demo preset's
+    // the config's [eval] representation is what mib eval probes by default: the demo preset's
     // mean+hidden, then what the config is changed to
     assert_eq!(eval_json(run_s, &[])["representation_dim"], 288);
     let cfg = std::fs::read_to_string(run.join("config.toml")).unwrap();
@@ -133,9 +134,10 @@ fn eval_and_embed_give_the_representation_asked_for() {
     );
     std::fs::write(run.join("config.toml"), cfg).unwrap();
     assert_eq!(eval_json(run_s, &[])["representation_dim"], 256);
+    // ... while mib embed gives the posterior means unless asked
     let z = d.join("z-default.npy");
     ok(&["embed", run_s, "--out", z.to_str().unwrap()]);
-    assert_eq!(npy_shape(&z), "12, 256");
+    assert_eq!(npy_shape(&z), "12, 32");
 
     let out = mib(&["eval", run_s, "--representation", "z"]);
     let err = String::from_utf8_lossy(&out.stderr);

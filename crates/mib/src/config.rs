@@ -137,8 +137,10 @@ pub struct EvalDuringTraining {
     pub repetitions: usize,
     /// Number of test items it scores (the first ones of the test split); 0 = all.
     pub max_test_items: usize,
-    /// The representation that `mib eval`, `mib embed` and Python's `transform` give by default
-    /// ([`Representation`]; the probe logged during training always reads the posterior means).
+    /// The representation `mib eval` (and [`crate::eval::evaluate_model`] through
+    /// [`crate::models::TrainedModel::representation`]) probes by default ([`Representation`]);
+    /// `mib embed` and Python's `transform` give the means unless asked, and the probe logged
+    /// during training always reads the means.
     pub representation: Representation,
 }
 
