@@ -2,18 +2,9 @@
 //! the sections they add to `mib report`, on one tiny run (under two seconds of training).
 
 mod common;
-use common::{small_mib_config, tmpdir};
+use common::{mib, small_mib_config, tmpdir};
 
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn mib(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mib"))
-        .args(args)
-        .env_remove("RUST_BACKTRACE")
-        .output()
-        .unwrap()
-}
 
 fn ok(args: &[&str]) -> String {
     let out = mib(args);

@@ -2,18 +2,9 @@
 //! section, and the errors they give for bad input.
 
 mod common;
-use common::{small_mib_config, tmpdir};
+use common::{mib, small_mib_config, tmpdir};
 
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn mib(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mib"))
-        .args(args)
-        .env_remove("RUST_BACKTRACE")
-        .output()
-        .unwrap()
-}
 
 fn ok(args: &[&str]) -> String {
     let out = mib(args);

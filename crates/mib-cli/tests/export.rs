@@ -4,17 +4,7 @@
 //! gets one error line naming it.
 
 mod common;
-use common::tmpdir;
-
-use std::process::{Command, Output};
-
-fn mib(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mib"))
-        .args(args)
-        .env_remove("RUST_BACKTRACE")
-        .output()
-        .unwrap()
-}
+use common::{mib, tmpdir};
 
 /// Expects exit status 1 with one stderr line holding every `needles` item.
 fn fails_with(args: &[&str], needles: &[&str]) {

@@ -2,44 +2,9 @@
 //! --fuse` and `eval --fuse` give every item a representation, bad masks are one clear line.
 
 mod common;
-use common::{npy_f32, npy_i64, tmpdir};
+use common::{npy_f32, npy_i64, ok, one_line_error, tmpdir};
 
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn mib(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mib"))
-        .args(args)
-        .env_remove("RUST_BACKTRACE")
-        .output()
-        .unwrap()
-}
-
-fn ok(args: &[&str]) -> Output {
-    let out = mib(args);
-    assert!(
-        out.status.success(),
-        "mib {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn one_line_error(args: &[&str], needles: &[&str]) {
-    let out = mib(args);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "mib {args:?} should fail: {err}");
-    assert_ne!(out.status.code(), Some(101), "panicked: {err}");
-    let lines: Vec<_> = err.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(
-        lines.len(),
-        1,
-        "mib {args:?}: expected one line, got: {err}"
-    );
-    for n in needles {
-        assert!(err.contains(n), "mib {args:?}: `{n}` not in: {err}");
-    }
-}
 
 fn mask_npy(mask: &[bool]) -> Vec<u8> {
     mib::data::npy::encode_npy(&mib::data::RawArray {

@@ -3,28 +3,9 @@
 //! probes by default (`mib embed` gives the means unless asked).
 
 mod common;
-use common::{npy_f32, npy_i64, tmpdir};
+use common::{mib, npy_f32, npy_i64, ok, tmpdir};
 
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn mib(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mib"))
-        .args(args)
-        .env_remove("RUST_BACKTRACE")
-        .output()
-        .unwrap()
-}
-
-fn ok(args: &[&str]) -> Output {
-    let out = mib(args);
-    assert!(
-        out.status.success(),
-        "mib {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
 
 /// Two views of 60 items in 3 classes, widths 6 and 4.
 fn write_views(d: &Path) -> (String, String) {

@@ -49,3 +49,43 @@ pub fn npy_i64(data: &[i64]) -> Vec<u8> {
     })
     .unwrap()
 }
+
+/// Runs the `mib` binary with `args` (no backtraces).
+#[allow(dead_code)]
+pub fn mib(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_mib"))
+        .args(args)
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .unwrap()
+}
+
+/// Runs `mib args`, asserting success (stderr in the message otherwise).
+#[allow(dead_code)]
+pub fn ok(args: &[&str]) -> std::process::Output {
+    let out = mib(args);
+    assert!(
+        out.status.success(),
+        "mib {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Runs `mib args`, asserting it fails (no panic) with one line on stderr holding every needle.
+#[allow(dead_code)]
+pub fn one_line_error(args: &[&str], needles: &[&str]) {
+    let out = mib(args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "mib {args:?} should fail: {err}");
+    assert_ne!(out.status.code(), Some(101), "panicked: {err}");
+    let lines: Vec<_> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "mib {args:?}: expected one line, got: {err}"
+    );
+    for n in needles {
+        assert!(err.contains(n), "mib {args:?}: `{n}` not in: {err}");
+    }
+}

@@ -113,28 +113,7 @@ pub fn evaluate_model_view(
         data
     };
     let emb = embed_splits_of_view(model, data, view)?;
-    let inputs = EvalInputs {
-        n_classes: data.train.n_classes,
-        ..emb.inputs()
-    };
-    let mut report = if data.train.labels.is_some() {
-        model.pool().install(|| protocol.evaluate(&inputs))??
-    } else {
-        EvalReport {
-            representation_dim: Some(emb.train.cols),
-            n_train: Some(emb.train.rows),
-            n_test: Some(emb.test.rows),
-            seed: Some(protocol.seed),
-            ..EvalReport::default()
-        }
-    };
-    if let (Some(ttr), Some(tte)) = (&data.train.targets, &data.test.targets) {
-        report.multilabel = Some(
-            model
-                .pool()
-                .install(|| protocol.evaluate_multilabel(&emb.train, ttr, &emb.test, tte))??,
-        );
-    }
+    let mut report = probe_embeddings(model, data, protocol, &emb)?;
     // I(x; z) of the view's encoder, bounded with its own density on (up to) 2,000 test items.
     let x = data.test.views[views[view]].head(2000);
     let (mean, scale) = model.posterior(view, &x)?;
@@ -195,6 +174,18 @@ pub fn evaluate_model_fused(
         y_test: labels_or_targets(&data.test, "test")?,
         test_view2: None,
     };
+    let report = probe_embeddings(model, data, protocol, &emb)?;
+    Ok((report, emb))
+}
+
+/// The protocol on `emb` (the representations of `data`'s splits): the probes with class labels,
+/// the multi-label probe with multi-hot targets, the sizes alone without either.
+fn probe_embeddings(
+    model: &TrainedModel,
+    data: &DatasetSplits,
+    protocol: &EvalProtocol,
+    emb: &Embeddings,
+) -> Result<EvalReport> {
     let inputs = EvalInputs {
         n_classes: data.train.n_classes,
         ..emb.inputs()
@@ -217,7 +208,7 @@ pub fn evaluate_model_fused(
                 .install(|| protocol.evaluate_multilabel(&emb.train, ttr, &emb.test, tte))??,
         );
     }
-    Ok((report, emb))
+    Ok(report)
 }
 
 /// Evaluates the raw input features of view `view` with the same protocol (the baseline a

@@ -609,20 +609,7 @@ impl TrainStep {
         beta: f32,
         rng: &mut MibRng,
     ) -> Result<StepStats> {
-        let n = self.n_views * batch * self.cfg.z_dim;
-        if batch > self.max_batch {
-            return Err(Error::shape(
-                "batch",
-                format!("<= {}", self.max_batch),
-                batch,
-            ));
-        }
-        if self.cfg.objective != ObjectiveKind::Supervised {
-            for e in &mut self.eps[..n] {
-                *e = StandardNormal.sample(rng);
-            }
-        }
-        self.run_on_pool(views, None, labels, batch, beta, true)
+        self.step_masked(views, None, labels, batch, beta, rng)
     }
 
     /// [`TrainStep::step`] on a batch whose items may lack views: `present` is slot-major
