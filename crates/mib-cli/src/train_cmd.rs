@@ -110,8 +110,10 @@ fn apply_overrides(cfg: &mut TrainConfig, a: &TrainArgs) -> Result<()> {
                 labels_per_class: k,
                 draw: 0,
                 per_batch: 32,
+                items: Vec::new(),
             });
         l.labels_per_class = k;
+        l.items.clear();
         if let Some(d) = a.labelled_draw {
             l.draw = d;
         }

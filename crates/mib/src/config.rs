@@ -66,12 +66,18 @@ pub struct DataConfig {
 /// The labelled items of the semi-supervised mode: `labels_per_class` training items of each class,
 /// the same items as draw `draw` of that count in the few-label probe (seed 0, the default of
 /// `mib eval`: [`crate::eval::probe_draw`]), so the trained classifier and the frozen probe can be
-/// compared on the same labels. Every batch puts `per_batch` of them (at most all) in its first rows.
+/// compared on the same labels; or the training items listed in `items` (Python's `fit(views, y)`
+/// with `y = -1` for the unlabelled items). Every batch puts `per_batch` of them (at most all) in
+/// its first rows.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct LabelledConfig {
-    /// Labelled items per class (at least 1).
+    /// Labelled items per class (at least 1, or 0 with `items`).
+    #[serde(default)]
     pub labels_per_class: usize,
+    /// The labelled training items, by index (instead of `labels_per_class`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub items: Vec<u32>,
     /// Which draw of the probe's (default 0).
     #[serde(default)]
     pub draw: usize,
@@ -310,11 +316,12 @@ impl TrainConfig {
                          (the supervised objective uses every label)",
                     ));
                 }
-                if l.labels_per_class == 0 {
+                if (l.labels_per_class == 0) == l.items.is_empty() {
                     return Err(Error::config(
                         "data.labelled.labels_per_class",
-                        0,
-                        "must be at least 1",
+                        l.labels_per_class,
+                        "give labels_per_class >= 1 (the probe's draw) or the items list, \
+                         one of them",
                     ));
                 }
                 if l.per_batch == 0 || l.per_batch > self.train.batch_size {

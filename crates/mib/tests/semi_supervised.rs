@@ -235,6 +235,7 @@ fn mfeat_cfg() -> TrainConfig {
         labels_per_class: 2,
         draw: 0,
         per_batch: 8,
+        items: Vec::new(),
     });
     cfg
 }

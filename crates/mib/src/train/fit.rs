@@ -504,8 +504,9 @@ pub fn run_loop(
     })
 }
 
-/// The labelled items of the semi-supervised mode: draw `l.draw` of `l.labels_per_class` labels
-/// per class of the few-label probe (seed 0, `mib eval`'s default), over the training split.
+/// The labelled items of the semi-supervised mode: `l.items` when given, else draw `l.draw` of
+/// `l.labels_per_class` labels per class of the few-label probe (seed 0, `mib eval`'s default),
+/// over the training split.
 pub fn labelled_items(
     train: &MultiViewDataset,
     l: &crate::config::LabelledConfig,
@@ -517,6 +518,19 @@ pub fn labelled_items(
             "the semi-supervised mode needs labels (the training data has none)",
         )
     })?;
+    if !l.items.is_empty() {
+        if let Some(&bad) = l.items.iter().find(|&&i| i as usize >= train.len()) {
+            return Err(Error::config(
+                "data.labelled.items",
+                bad,
+                format!(
+                    "item out of range (the training data has {} items)",
+                    train.len()
+                ),
+            ));
+        }
+        return Ok(l.items.clone());
+    }
     let idx = crate::eval::probe_draw(y, train.n_classes, l.labels_per_class, l.draw, 0).map_err(
         |e| {
             Error::config(
