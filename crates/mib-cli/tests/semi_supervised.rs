@@ -35,6 +35,10 @@ fn a_semi_supervised_run_is_evaluated_on_its_own_labels() {
     let saved = std::fs::read_to_string(d.join("run/config.toml")).unwrap();
     assert!(saved.contains("[data.labelled]"), "{saved}");
     assert!(saved.contains("labels_per_class = 2") && saved.contains("label_weight = 1"));
+    // the metrics log the classifier's cross-entropy
+    let metrics = std::fs::read_to_string(d.join("run/metrics.jsonl")).unwrap();
+    let last: serde_json::Value = serde_json::from_str(metrics.lines().last().unwrap()).unwrap();
+    assert!(last["cross_entropy"].as_f64().unwrap() > 0.0, "{last}");
     let out = ok(&[
         "eval",
         &run,

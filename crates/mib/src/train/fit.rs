@@ -459,6 +459,10 @@ pub fn run_loop(
                 wall(&t0, state.wall_before),
                 n_in_interval as f64 / dt.max(1e-9),
             );
+            if cfg.model.label_weight > 0.0 {
+                // the semi-supervised classifier's cross-entropy
+                rec.cross_entropy = Some(state.interval.mean_cross_entropy());
+            }
             if cfg.eval.every > 0 && it % cfg.eval.every == 0 {
                 if let Some(test) = data.test {
                     let (model, scaling) = (&mut state.model, &state.scaling);
@@ -669,6 +673,14 @@ impl IntervalSums {
         self.rate += s.rate as f64;
         self.distortion += s.distortion as f64;
         self.cross_entropy += s.cross_entropy as f64;
+    }
+    /// The interval's mean cross-entropy (NaN when it is empty).
+    fn mean_cross_entropy(&self) -> f64 {
+        if self.n == 0 {
+            f64::NAN
+        } else {
+            self.cross_entropy / self.n as f64
+        }
     }
     fn record(
         &self,
