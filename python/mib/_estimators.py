@@ -385,6 +385,14 @@ class _MultiViewEstimator:
             data = json.loads(_native.default_config())["data"]
             data.update({k: v for k, v in config["data"].items() if k in ("pairing", "scaling")})
             config["data"] = data
+        model = config.get("model")
+        if isinstance(model, dict) and (model.get("label_weight") or 0) > 0:
+            # the semi-supervised mode's labelled items come from fit's y, not from the config:
+            # any [data.labelled] lets the config resolve
+            config["data"] = {
+                **config.get("data", {}),
+                "labelled": {"labels_per_class": 1},
+            }
         full = json.loads(_native.resolve_config(json.dumps(config)))
         objective = full["model"]["objective"]
         if cls is not _MultiViewEstimator and objective != cls._objective:

@@ -71,7 +71,7 @@ def test_bad_labels_are_refused(data, small):
     with pytest.raises(mib.ConfigError, match="label_weight"):
         mib.MIB(label_weight=-1.0).get_config()
     with pytest.raises(mib.ConfigError, match="label_weight"):
-        mib.InfoMax(**{**small, "label_weight": 1.0}).fit(views[0], partial)
+        mib.InfoMax(**{**small, "critic": None, "label_weight": 1.0}).fit(views[0], partial)
 
 
 def test_a_model_without_classifier_cannot_predict(data, small):
