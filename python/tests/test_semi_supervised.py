@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import pickle
 
+import mib
 import numpy as np
 import pytest
-
-import mib
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +42,7 @@ def test_the_classifier_learns_from_the_few_labels(fitted, data):
 
 
 def test_the_config_keeps_the_labelled_items_and_round_trips(fitted, data):
-    _, partial, test, _ = data
+    _, _, test, _ = data
     cfg = fitted.get_config()
     assert cfg["model"]["label_weight"] == 1.0
     again = mib.MIB.from_config(cfg)
