@@ -25,6 +25,78 @@ use super::params::ParamStore;
 use crate::{Error, MibRng, Result};
 use rand::Rng;
 use rayon::prelude::*;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+/// CPU time per phase of the conv passes, summed over threads (nanoseconds), while profiling is on
+/// ([`ConvStack::set_profiling`]): where the time of a [`ConvStack`]'s passes goes.
+#[derive(Debug, Default)]
+pub struct ConvPhases([AtomicU64; ConvPhases::N]);
+
+impl Clone for ConvPhases {
+    fn clone(&self) -> Self {
+        let c = ConvPhases::default();
+        for (a, b) in c.0.iter().zip(&self.0) {
+            a.store(b.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+        c
+    }
+}
+
+impl ConvPhases {
+    const N: usize = 11;
+    /// The phases' names, in the order of [`ConvPhases::seconds`].
+    pub const NAMES: [&'static str; ConvPhases::N] = [
+        "forward.layout",
+        "forward.im2col",
+        "forward.gemm",
+        "forward.bias_relu",
+        "backward.layout",
+        "backward.relu_bias",
+        "backward.im2col",
+        "backward.dw_gemm",
+        "backward.dx_gemm",
+        "backward.col2im",
+        "backward.sum",
+    ];
+    const F_LAYOUT: usize = 0;
+    const F_IM2COL: usize = 1;
+    const F_GEMM: usize = 2;
+    const F_BIAS: usize = 3;
+    const B_LAYOUT: usize = 4;
+    const B_RELU: usize = 5;
+    const B_IM2COL: usize = 6;
+    const B_DW: usize = 7;
+    const B_DX: usize = 8;
+    const B_COL2IM: usize = 9;
+    const B_SUM: usize = 10;
+
+    /// Seconds of CPU time per phase (all threads together), in the order of
+    /// [`ConvPhases::NAMES`].
+    pub fn seconds(&self) -> Vec<f64> {
+        self.0
+            .iter()
+            .map(|a| a.load(Ordering::Relaxed) as f64 * 1e-9)
+            .collect()
+    }
+}
+
+/// A stopwatch over the phases of one thread's work: each [`Clock::lap`] adds the time since the
+/// last one to a phase. Costs nothing without a profile.
+struct Clock<'a>(Option<(&'a ConvPhases, Instant)>);
+
+impl<'a> Clock<'a> {
+    fn start(p: Option<&'a ConvPhases>) -> Self {
+        Clock(p.map(|p| (p, Instant::now())))
+    }
+    fn lap(&mut self, phase: usize) {
+        if let Some((p, t)) = &mut self.0 {
+            let now = Instant::now();
+            p.0[phase].fetch_add((now - *t).as_nanos() as u64, Ordering::Relaxed);
+            *t = now;
+        }
+    }
+}
 
 /// The most chunks of items whose weight gradients are summed separately in a backward pass.
 const GRAD_CHUNKS: usize = 16;
@@ -418,6 +490,20 @@ impl Conv2d {
         rows: usize,
         relu: bool,
     ) {
+        self.forward_profiled(params, x, y, work, rows, relu, None)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn forward_profiled(
+        &self,
+        params: &[f32],
+        x: &[f32],
+        y: &mut [f32],
+        work: &mut [f32],
+        rows: usize,
+        relu: bool,
+        prof: Option<&ConvPhases>,
+    ) {
         if rows == 0 {
             return;
         }
@@ -435,9 +521,12 @@ impl Conv2d {
             .for_each(|((y, x), work)| {
                 let (cols, rest) = work.split_at_mut(cl);
                 let padded = &mut rest[..s.padded_len()];
+                let mut clock = Clock::start(prof);
                 for (y, x) in y.chunks_exact_mut(ol).zip(x.chunks_exact(il)) {
                     s.im2col(x, padded, cols);
+                    clock.lap(ConvPhases::F_IM2COL);
                     matmul_one(y, w, cols, o, pl, hw, false);
+                    clock.lap(ConvPhases::F_GEMM);
                     for (row, &b) in y.chunks_exact_mut(hw).zip(b) {
                         if relu {
                             for v in row {
@@ -449,6 +538,7 @@ impl Conv2d {
                             }
                         }
                     }
+                    clock.lap(ConvPhases::F_BIAS);
                 }
             });
     }
@@ -478,6 +568,23 @@ impl Conv2d {
         rows: usize,
         relu: bool,
     ) {
+        self.backward_profiled(params, grads, x, dy, y, dx, work, rows, relu, None)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn backward_profiled(
+        &self,
+        params: &[f32],
+        grads: &mut [f32],
+        x: &[f32],
+        dy: &mut [f32],
+        y: &[f32],
+        dx: Option<&mut [f32]>,
+        work: &mut [f32],
+        rows: usize,
+        relu: bool,
+        prof: Option<&ConvPhases>,
+    ) {
         if rows == 0 {
             grads[self.w..self.w + self.shape.weight_len()].fill(0.0);
             grads[self.b..self.b + self.shape.out_channels].fill(0.0);
@@ -504,6 +611,7 @@ impl Conv2d {
                 let (padded, part) = rest.split_at_mut(xl);
                 let (pw, pb) = part.split_at_mut(wl);
                 pb.fill(0.0);
+                let mut clock = Clock::start(prof);
                 let mut dx = dx.map(|d| d.chunks_exact_mut(il));
                 for (i, ((dy, y), x)) in dy
                     .chunks_exact_mut(ol)
@@ -521,13 +629,18 @@ impl Conv2d {
                     for (gb, row) in pb.iter_mut().zip(dy.chunks_exact(hw)) {
                         *gb += row.iter().sum::<f32>();
                     }
+                    clock.lap(ConvPhases::B_RELU);
                     s.im2col(x, padded, cols);
+                    clock.lap(ConvPhases::B_IM2COL);
                     // dW (+)= dy [O, HW] cols^T [HW, C kh kw]
                     matmul_nt_one(pw, dy, cols, o, hw, pl, i > 0);
+                    clock.lap(ConvPhases::B_DW);
                     if let Some(dx) = dx.as_mut().and_then(|d| d.next()) {
                         // dcols [C kh kw, HW] = W^T [C kh kw, O] dy [O, HW], over the columns
                         matmul_tn_one(cols, w, dy, pl, o, hw, false);
+                        clock.lap(ConvPhases::B_DX);
                         s.col2im(cols, padded, dx);
+                        clock.lap(ConvPhases::B_COL2IM);
                     }
                 }
             };
@@ -543,6 +656,7 @@ impl Conv2d {
             None => it.for_each(|(((x, dy), y), wk)| chunk(x, dy, y, wk, None)),
         }
         // the sums of the partial gradients, chunk by chunk in order; weight and bias are adjacent
+        let mut clock = Clock::start(prof);
         let work = &*work;
         let (gw, gb) = grads.split_at_mut(self.b);
         let gw = &mut gw[self.w..self.w + wl];
@@ -562,6 +676,7 @@ impl Conv2d {
             .enumerate()
             .for_each(|(i, g)| sum(i * SPAN, g));
         sum(wl, gb);
+        clock.lap(ConvPhases::B_SUM);
     }
 }
 
@@ -601,6 +716,9 @@ pub struct ConvStack {
     work: Vec<f32>,
     max_rows: usize,
     input_grad: bool,
+    /// Time per phase while `profiling`.
+    phases: ConvPhases,
+    profiling: bool,
 }
 
 impl ConvStack {
@@ -678,6 +796,8 @@ impl ConvStack {
             work,
             max_rows,
             input_grad,
+            phases: ConvPhases::default(),
+            profiling: false,
         })
     }
 
@@ -741,6 +861,16 @@ impl ConvStack {
                 values[n.shift..n.shift + o].fill(0.0);
             }
         }
+    }
+
+    /// Turns the profile of the passes' phases on or off ([`ConvStack::take_profile`]).
+    pub fn set_profiling(&mut self, on: bool) {
+        self.profiling = on;
+    }
+
+    /// The time per phase since the last call (or since profiling was turned on), then zero.
+    pub fn take_profile(&mut self) -> ConvPhases {
+        std::mem::take(&mut self.phases)
     }
 
     /// Whether a norm follows each convolution.
@@ -812,13 +942,14 @@ impl ConvStack {
         for (l, layer) in self.layers.iter().enumerate() {
             let (lo, hi) = self.acts.split_at_mut(l + 1);
             let norm = self.norms[l];
-            layer.forward(
+            layer.forward_profiled(
                 params,
                 &lo[l],
                 &mut hi[0],
                 &mut self.work,
                 rows,
                 norm.is_none(),
+                self.profiling.then_some(&self.phases),
             );
             if let Some(n) = norm {
                 let s = layer.shape;
@@ -855,7 +986,7 @@ impl ConvStack {
                     s.out_channels,
                 );
             }
-            layer.backward(
+            layer.backward_profiled(
                 params,
                 grads,
                 &self.acts[l],
@@ -865,6 +996,7 @@ impl ConvStack {
                 &mut self.work,
                 rows,
                 norm.is_none(),
+                self.profiling.then_some(&self.phases),
             );
         }
     }
