@@ -97,13 +97,14 @@ fn run(threads: usize, norm: bool) {
 }
 
 /// Each layer's channels-last passes on their own, over the same rows.
-#[allow(dead_code)]
 fn per_layer(stack: &ConvStack, store: &mut ParamStore, rng: &mut MibRng) {
     for (l, layer) in stack.layers().iter().enumerate() {
         let s = *layer.shape();
         let x: Vec<f32> = (0..ROWS * s.in_len()).map(|_| rng.random()).collect();
         let mut y = vec![0.0f32; ROWS * s.out_len()];
-        let mut dy: Vec<f32> = (0..ROWS * s.out_len()).map(|_| rng.random::<f32>() - 0.5).collect();
+        let mut dy: Vec<f32> = (0..ROWS * s.out_len())
+            .map(|_| rng.random::<f32>() - 0.5)
+            .collect();
         let mut dx = vec![0.0f32; ROWS * s.in_len()];
         let mut work = vec![0.0f32; layer.nhwc_workspace_len(ROWS)];
         let f = ms(|| layer.forward_nhwc(store.values(), &x, &mut y, &mut work, ROWS, true, None));

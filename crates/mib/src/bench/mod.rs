@@ -9,7 +9,9 @@
 pub mod scale;
 
 use crate::nn::{ConvPhases, ConvStack, ParamStore};
-use crate::objectives::{AdamConfig, EncoderConfig, EncoderKind, ModelConfig, ObjectiveKind, TrainStep};
+use crate::objectives::{
+    AdamConfig, EncoderConfig, EncoderKind, ModelConfig, ObjectiveKind, TrainStep,
+};
 use crate::{Error, MibRng, Result};
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
