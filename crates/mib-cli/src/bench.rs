@@ -5,7 +5,7 @@ use mib::bench::{
     adam_stream_floor_ms, bench_step, fma_peak, BenchStepConfig, ADAM_BYTES_PER_PARAM,
 };
 use mib::estimators::{CriticKind, EstimatorKind};
-use mib::objectives::{ModelConfig, ObjectiveKind};
+use mib::objectives::{EncoderKind, ModelConfig, ObjectiveKind};
 
 /// Benchmarks.
 #[derive(Subcommand)]
@@ -91,6 +91,11 @@ pub struct StepArgs {
     /// MI estimator: jsd (reference), nwj or infonce.
     #[arg(long, default_value = "jsd", value_parser = parse_kebab::<EstimatorKind>)]
     estimator: EstimatorKind,
+    /// Encoder: mlp (reference: 784-1024-1024-2x64) or conv (issue 22: 3x3 convolutions
+    /// 32-64-128, strides 1-2-2, padding 1, on 28x28 images, the flattened 7x7x128 into a linear
+    /// Gaussian head; also times the convolutions on their own and reports their phases).
+    #[arg(long, default_value = "mlp", value_parser = parse_kebab::<EncoderKind>)]
+    encoder: EncoderKind,
     /// Batch size.
     #[arg(long, default_value_t = 64)]
     batch: usize,
@@ -198,7 +203,7 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
             Ok(())
         }
         BenchCommand::Step(a) => {
-            let cfg = BenchStepConfig {
+            let mut cfg = BenchStepConfig {
                 model: ModelConfig {
                     objective: a.objective,
                     critic: a.critic,
@@ -217,6 +222,9 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
                 },
                 ..BenchStepConfig::default()
             };
+            if a.encoder == EncoderKind::Conv {
+                cfg = cfg.with_conv_encoder();
+            }
             let r = bench_step(&cfg)?;
             if a.json {
                 println!("{}", serde_json::to_string(&r)?);
@@ -245,6 +253,22 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
                     },
                     r.parameters
                 );
+                println!("encoder: {}", r.encoder);
+                if let Some(c) = &r.conv {
+                    let phases: Vec<String> = c
+                        .phases_ms
+                        .iter()
+                        .filter(|(_, ms)| *ms > 0.0)
+                        .map(|(n, ms)| format!("{n} {ms:.2}"))
+                        .collect();
+                    println!(
+                        "convolutions alone ({} rows): forward {:.2} ms, backward {:.2} ms; phases (ms per pass, CPU time / threads): {}",
+                        c.rows,
+                        c.forward_ms,
+                        c.backward_ms,
+                        phases.join(", ")
+                    );
+                }
             }
             Ok(())
         }

@@ -3,10 +3,15 @@
 //! [`bench_step`] builds the reference architecture (input 784, encoder 1024-1024, z 64, critic
 //! 1024-1024; decoder 1024-1024 for the VAE), runs warm-up steps and then times `steps` full
 //! training steps (forward, backward, Adam) on a fixed random batch.
+//! [`BenchStepConfig::with_conv_encoder`] swaps the encoder for issue 22's convolutional one, and
+//! [`BenchReport::conv`] then says where the convolutions' time goes.
 
 pub mod scale;
 
-use crate::objectives::{AdamConfig, ModelConfig, ObjectiveKind, TrainStep};
+use crate::nn::{ConvPhases, ConvStack, ParamStore};
+use crate::objectives::{
+    AdamConfig, EncoderConfig, EncoderKind, ModelConfig, ObjectiveKind, TrainStep,
+};
 use crate::{Error, MibRng, Result};
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
@@ -55,9 +60,49 @@ impl Default for BenchStepConfig {
     }
 }
 
+impl BenchStepConfig {
+    /// The convolutional encoder of issue 22's PyTorch check (`scripts/bench_step_torch.py
+    /// --encoder conv`): 3x3 convolutions 1 -> 32 -> 64 -> 128 channels with strides 1, 2, 2 and
+    /// padding 1 on 28x28 images, each followed by a ReLU, no norm, the flattened 7x7x128 output
+    /// into a linear Gaussian head (no hidden dense layer).
+    pub fn with_conv_encoder(mut self) -> Self {
+        self.model.encoder = Some(EncoderConfig {
+            kind: EncoderKind::Conv,
+            channels: vec![32, 64, 128],
+            strides: vec![1, 2, 2],
+            kernel: 3,
+            padding: Some(1),
+            norm: false,
+            image_shape: Some([1, 28, 28]),
+        });
+        self.model.encoder_hidden = Vec::new();
+        self.in_dim = 784;
+        self
+    }
+}
+
+/// Where a conv encoder's time goes: its convolution stack timed on its own over the rows a step
+/// passes through it (both views of a batch for a shared encoder), on the same threads.
+#[derive(Clone, Debug, Serialize)]
+pub struct ConvBreakdown {
+    /// Rows per pass.
+    pub rows: usize,
+    /// Mean milliseconds of the stack's forward pass (wall time).
+    pub forward_ms: f64,
+    /// Mean milliseconds of the stack's backward pass (wall time; no input gradient for the
+    /// first layer, as in a step).
+    pub backward_ms: f64,
+    /// Milliseconds per pass of each phase, summed over the threads and divided by their number
+    /// (so that the phases of a pass add up to about its wall time), by phase name
+    /// ([`ConvPhases::NAMES`]).
+    pub phases_ms: Vec<(String, f64)>,
+}
+
 /// The measurement.
 #[derive(Clone, Debug, Serialize)]
 pub struct BenchReport {
+    /// The encoder, in one line (e.g. `mlp 784-1024-1024-2x64`).
+    pub encoder: String,
     /// The objective measured.
     pub objective: ObjectiveKind,
     /// Batch size.
@@ -106,6 +151,8 @@ pub struct BenchReport {
     pub parameters: usize,
     /// Loss after the last step (sanity).
     pub final_loss: f32,
+    /// Where a conv encoder's time goes (`None` for an MLP encoder).
+    pub conv: Option<ConvBreakdown>,
 }
 
 /// Runs the benchmark described by `cfg`.
@@ -217,7 +264,70 @@ fn bench_in_pool(cfg: &BenchStepConfig, threads: usize) -> Result<BenchReport> {
             .map(|(p, a)| 1.0 / (flops / (p * 1e9) + a / 1e3)),
         parameters: step.params().len(),
         final_loss: last,
+        encoder: step.encoder(0).describe(),
+        conv: conv_breakdown(cfg, threads, &mut rng)?,
     })
+}
+
+/// Times the conv stack of `cfg`'s encoder on its own (`None` for an MLP encoder).
+fn conv_breakdown(
+    cfg: &BenchStepConfig,
+    threads: usize,
+    rng: &mut MibRng,
+) -> Result<Option<ConvBreakdown>> {
+    let Some(stack_cfg) = cfg
+        .model
+        .encoder
+        .as_ref()
+        .and_then(EncoderConfig::conv_stack)
+    else {
+        return Ok(None);
+    };
+    let obj = cfg.model.objective;
+    let two_views = matches!(obj, ObjectiveKind::Mib | ObjectiveKind::MvInfomax);
+    let rows = if two_views && cfg.model.shared_encoder {
+        2 * cfg.batch
+    } else {
+        cfg.batch
+    };
+    let mut store = ParamStore::new();
+    let mut stack = ConvStack::new(&mut store, "conv", "model.encoder", &stack_cfg, rows, false)?;
+    stack.init_using(&mut store, rng);
+    let x: Vec<f32> = (0..rows * stack.in_dim()).map(|_| rng.random()).collect();
+    let dy: Vec<f32> = (0..rows * stack.out_dim())
+        .map(|_| rng.random::<f32>() - 0.5)
+        .collect();
+    stack.input_mut(rows).copy_from_slice(&x);
+    let reps = cfg.steps.clamp(3, 20);
+    // one untimed pass to warm up
+    stack.forward(store.values(), rows);
+    stack.output_grad_mut(rows).copy_from_slice(&dy);
+    let (p, g) = store.split();
+    stack.backward(p, g, rows);
+    let (mut f, mut b) = (0.0, 0.0);
+    stack.set_profiling(true);
+    for _ in 0..reps {
+        let t = Instant::now();
+        stack.forward(store.values(), rows);
+        f += t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        stack.output_grad_mut(rows).copy_from_slice(&dy);
+        let (p, g) = store.split();
+        stack.backward(p, g, rows);
+        b += t.elapsed().as_secs_f64();
+    }
+    let phases = stack.take_profile();
+    let per = |s: f64| 1e3 * s / reps as f64;
+    Ok(Some(ConvBreakdown {
+        rows,
+        forward_ms: per(f),
+        backward_ms: per(b),
+        phases_ms: ConvPhases::NAMES
+            .iter()
+            .zip(phases.seconds())
+            .map(|(n, s)| (n.to_string(), per(s / threads as f64)))
+            .collect(),
+    }))
 }
 
 /// User + system CPU seconds of this process (all threads), from `/proc/self/stat` (fields 14 and

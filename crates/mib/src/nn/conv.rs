@@ -1,21 +1,30 @@
-//! 2-D convolutions in PyTorch's NCHW layout, with explicit forward and backward passes by im2col and
-//! `gemm`, into buffers allocated once for a maximum number of rows; and [`ConvStack`], a chain of
-//! them with ReLUs that serves as the body of a convolutional encoder.
+//! 2-D convolutions with explicit forward and backward passes by im2col and `gemm`, into buffers
+//! allocated once for a maximum number of rows; and [`ConvStack`], a chain of them with ReLUs that
+//! serves as the body of a convolutional encoder.
 //!
 //! A row is one item: an image `[C, H, W]` flattened in that order (as `torch.flatten(x, 1)` does),
-//! so a batch is `[rows, C * H * W]` row-major, exactly PyTorch's `[N, C, H, W]` tensor.
+//! so a batch is `[rows, C * H * W]` row-major, exactly PyTorch's `[N, C, H, W]` tensor. That is the
+//! layout of [`Conv2d::forward`] / [`Conv2d::backward`] and of a [`ConvStack`]'s input and output;
+//! inside, the passes work channels last (`[rows, H, W, C]`, [`Conv2d::forward_nhwc`]).
 //!
 //! # Algorithm
-//! Each item is processed on its own, the items in a fixed number of chunks that run in parallel
-//! on the rayon pool (each product single-threaded inside `gemm`): its input is unfolded into patch
-//! columns (`cols = im2col(x)`, `[C kh kw, Ho Wo]`, a per-chunk scratch that stays in cache), then
-//! `y = W cols + b` (`W`: `[O, C kh kw]`, PyTorch's weight layout) gives the output `[O, Ho Wo]`
-//! directly in NCHW order. The backward pass unfolds the columns again (cheaper than keeping every
-//! item's columns, which made the passes memory-bound) and computes `dW += dy cols^T`,
-//! `db += sum(dy)` and, when the input gradient is wanted, `dcols = W^T dy` (written over the
+//! The items run in a fixed number of chunks in parallel on the rayon pool (each product
+//! single-threaded inside `gemm`), each chunk in blocks of items whose patch rows fit in
+//! `BLOCK_FLOATS` values (1 MiB; a scratch that stays in cache): a block is unfolded into patch rows
+//! (`cols = im2col(x)`, `[items Ho Wo, kh kw C]`; channels last, each kernel row of a patch is one
+//! contiguous copy), then one product `y = cols Wt + b` (`Wt`: the weight repacked as
+//! `[kh kw C, O]`) gives the block's output channels last. The backward pass unfolds the block
+//! again (cheaper than keeping every item's columns) and computes `dWt += cols^T dy`,
+//! `db += sum(dy)` and, when the input gradient is wanted, `dcols = dy Wt^T` (written over the
 //! columns) folded back with `col2im`. The weight and bias gradients are summed per chunk into
-//! partial sums, then the partial sums in a fixed order: the chunks depend only on the number of
-//! rows, so results are bit-identical whatever the number of threads.
+//! partial sums, then the partial sums in a fixed order and written back in PyTorch's
+//! `[O, C, kh, kw]`: the chunks and blocks depend only on the number of rows and the shape, so
+//! results are bit-identical whatever the number of threads.
+//!
+//! Measured against the per-item, channels-first version this replaced (one `[O, C kh kw] x
+//! [C kh kw, Ho Wo]` product per item): the convolutions of issue 22's encoder (1-32-64-128,
+//! 256 rows, 2 threads) went from 176 / 446 ms to 107 / 263 ms (forward / backward), most of it
+//! from the larger products and the contiguous unfolding (`docs/conv-speed.md`).
 //!
 //! # Shapes
 //! Output size per spatial dimension: `floor((h + 2 padding - kernel) / stride) + 1`.
@@ -25,6 +34,78 @@ use super::params::ParamStore;
 use crate::{Error, MibRng, Result};
 use rand::Rng;
 use rayon::prelude::*;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+/// CPU time per phase of the conv passes, summed over threads (nanoseconds), while profiling is on
+/// ([`ConvStack::set_profiling`]): where the time of a [`ConvStack`]'s passes goes.
+#[derive(Debug, Default)]
+pub struct ConvPhases([AtomicU64; ConvPhases::N]);
+
+impl Clone for ConvPhases {
+    fn clone(&self) -> Self {
+        let c = ConvPhases::default();
+        for (a, b) in c.0.iter().zip(&self.0) {
+            a.store(b.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+        c
+    }
+}
+
+impl ConvPhases {
+    const N: usize = 11;
+    /// The phases' names, in the order of [`ConvPhases::seconds`].
+    pub const NAMES: [&'static str; ConvPhases::N] = [
+        "forward.layout",
+        "forward.im2col",
+        "forward.gemm",
+        "forward.bias_relu",
+        "backward.layout",
+        "backward.relu_bias",
+        "backward.im2col",
+        "backward.dw_gemm",
+        "backward.dx_gemm",
+        "backward.col2im",
+        "backward.sum",
+    ];
+    const F_LAYOUT: usize = 0;
+    const F_IM2COL: usize = 1;
+    const F_GEMM: usize = 2;
+    const F_BIAS: usize = 3;
+    const B_LAYOUT: usize = 4;
+    const B_RELU: usize = 5;
+    const B_IM2COL: usize = 6;
+    const B_DW: usize = 7;
+    const B_DX: usize = 8;
+    const B_COL2IM: usize = 9;
+    const B_SUM: usize = 10;
+
+    /// Seconds of CPU time per phase (all threads together), in the order of
+    /// [`ConvPhases::NAMES`].
+    pub fn seconds(&self) -> Vec<f64> {
+        self.0
+            .iter()
+            .map(|a| a.load(Ordering::Relaxed) as f64 * 1e-9)
+            .collect()
+    }
+}
+
+/// A stopwatch over the phases of one thread's work: each [`Clock::lap`] adds the time since the
+/// last one to a phase. Costs nothing without a profile.
+struct Clock<'a>(Option<(&'a ConvPhases, Instant)>);
+
+impl<'a> Clock<'a> {
+    fn start(p: Option<&'a ConvPhases>) -> Self {
+        Clock(p.map(|p| (p, Instant::now())))
+    }
+    fn lap(&mut self, phase: usize) {
+        if let Some((p, t)) = &mut self.0 {
+            let now = Instant::now();
+            p.0[phase].fetch_add((now - *t).as_nanos() as u64, Ordering::Relaxed);
+            *t = now;
+        }
+    }
+}
 
 /// The most chunks of items whose weight gradients are summed separately in a backward pass.
 const GRAD_CHUNKS: usize = 16;
@@ -237,47 +318,50 @@ impl Conv2dShape {
             .saturating_mul(self.out_h() * self.out_w())
     }
 
-    /// Values of one item's zero-padded input, `C (in_h + 2 padding) (in_w + 2 padding)`: the
-    /// scratch of [`Conv2dShape::im2col`] and [`Conv2dShape::col2im`].
-    pub fn padded_len(&self) -> usize {
-        let p = self.padding;
-        self.in_channels * (self.in_h + 2 * p) * (self.in_w + 2 * p)
+    /// Items whose patch columns one product takes at once: as many as fit in
+    /// `BLOCK_FLOATS` values (1 MiB; at least one), so that the block stays in cache between its
+    /// unfolding and its products. A function of the shape alone.
+    pub fn block_items(&self) -> usize {
+        (BLOCK_FLOATS / self.cols_len().max(1)).max(1)
     }
 
-    /// Unfolds one item `x` (`[C, in_h, in_w]`) into patch columns `cols` (`[C kh kw, out_h out_w]`,
-    /// row `(c, i, j)`, column `(oy, ox)` holding `x[c, oy s + i - p, ox s + j - p]`, 0 in the padding).
-    /// With padding, `x` is first copied into `padded` ([`Conv2dShape::padded_len`] values), so
-    /// that the copies need no bounds logic.
-    pub fn im2col(&self, x: &[f32], padded: &mut [f32], cols: &mut [f32]) {
-        let (h, w, p) = (self.in_h, self.in_w, self.padding);
-        let (hp, wp) = (h + 2 * p, w + 2 * p);
-        let src: &[f32] = if p == 0 {
-            &x[..self.in_len()]
-        } else {
-            let xp = &mut padded[..self.padded_len()];
-            xp.fill(0.0);
-            for (xc, pc) in x.chunks_exact(h * w).zip(xp.chunks_exact_mut(hp * wp)) {
-                for (r, xr) in xc.chunks_exact(w).enumerate() {
-                    pc[(r + p) * wp + p..][..w].copy_from_slice(xr);
+    /// Unfolds one item `x` (`[in_h, in_w, C]`, channels last) into patch rows `cols`
+    /// (`[out_h out_w, kh kw C]`: row `(oy, ox)`, column `(i, j, c)` holding
+    /// `x[oy s + i - p, ox s + j - p, c]`, 0 in the padding). Channels last, each kernel row of a
+    /// patch is one contiguous run of `kw C` input values.
+    pub fn im2col(&self, x: &[f32], cols: &mut [f32]) {
+        let c = self.in_channels;
+        let (h, w, p) = (
+            self.in_h as isize,
+            self.in_w as isize,
+            self.padding as isize,
+        );
+        let (kw, s, ow) = (self.kernel_w, self.stride, self.out_w());
+        let x = &x[..self.in_len()];
+        let run = kw * c;
+        for (pix, row) in cols[..self.cols_len()]
+            .chunks_exact_mut(self.patch_len())
+            .enumerate()
+        {
+            let (oy, ox) = (pix / ow, pix % ow);
+            let x0 = (ox * s) as isize - p;
+            let inside = x0 >= 0 && x0 + kw as isize <= w;
+            for (i, dst) in row.chunks_exact_mut(run).enumerate() {
+                let iy = (oy * s + i) as isize - p;
+                if iy < 0 || iy >= h {
+                    dst.fill(0.0);
+                    continue;
                 }
-            }
-            xp
-        };
-        let (oh, ow, s) = (self.out_h(), self.out_w(), self.stride);
-        let span = (ow - 1) * s + 1;
-        let mut rows = cols[..self.cols_len()].chunks_exact_mut(oh * ow);
-        for pc in src.chunks_exact(hp * wp) {
-            for i in 0..self.kernel_h {
-                for j in 0..self.kernel_w {
-                    let row = rows.next().expect("cols holds C kh kw rows");
-                    for (oy, out) in row.chunks_exact_mut(ow).enumerate() {
-                        let src = &pc[(oy * s + i) * wp + j..][..span];
-                        if s == 1 {
-                            out.copy_from_slice(src);
+                let xr = &x[iy as usize * w as usize * c..][..w as usize * c];
+                if inside {
+                    dst.copy_from_slice(&xr[x0 as usize * c..][..run]);
+                } else {
+                    for (j, d) in dst.chunks_exact_mut(c).enumerate() {
+                        let ix = x0 + j as isize;
+                        if ix < 0 || ix >= w {
+                            d.fill(0.0);
                         } else {
-                            for (ox, o) in out.iter_mut().enumerate() {
-                                *o = src[ox * s];
-                            }
+                            d.copy_from_slice(&xr[ix as usize * c..][..c]);
                         }
                     }
                 }
@@ -285,52 +369,97 @@ impl Conv2dShape {
         }
     }
 
-    /// The adjoint of [`Conv2dShape::im2col`]: overwrites `dx` (`[C, in_h, in_w]`) with the sums of
-    /// the patch-column gradients `dcols` (`[C kh kw, out_h out_w]`) over every place each input
-    /// value was copied to. With padding, the sums are made in `padded`
-    /// ([`Conv2dShape::padded_len`] values) and the inside copied to `dx`.
-    pub fn col2im(&self, dcols: &[f32], padded: &mut [f32], dx: &mut [f32]) {
-        let (h, w, p) = (self.in_h, self.in_w, self.padding);
-        let (hp, wp) = (h + 2 * p, w + 2 * p);
-        let (oh, ow, s) = (self.out_h(), self.out_w(), self.stride);
-        let span = (ow - 1) * s + 1;
-        let dst: &mut [f32] = if p == 0 {
-            &mut dx[..self.in_len()]
-        } else {
-            &mut padded[..self.padded_len()]
-        };
-        dst.fill(0.0);
-        let mut rows = dcols[..self.cols_len()].chunks_exact(oh * ow);
-        for pc in dst.chunks_exact_mut(hp * wp) {
-            for i in 0..self.kernel_h {
-                for j in 0..self.kernel_w {
-                    let row = rows.next().expect("dcols holds C kh kw rows");
-                    for (oy, g) in row.chunks_exact(ow).enumerate() {
-                        let d = &mut pc[(oy * s + i) * wp + j..][..span];
-                        if s == 1 {
-                            for (d, &g) in d.iter_mut().zip(g) {
+    /// The adjoint of [`Conv2dShape::im2col`]: overwrites `dx` (`[in_h, in_w, C]`) with the sums of
+    /// the patch-row gradients `dcols` (`[out_h out_w, kh kw C]`) over every place each input value
+    /// was copied to (in a fixed order).
+    pub fn col2im(&self, dcols: &[f32], dx: &mut [f32]) {
+        let c = self.in_channels;
+        let (h, w, p) = (
+            self.in_h as isize,
+            self.in_w as isize,
+            self.padding as isize,
+        );
+        let (kw, s, ow) = (self.kernel_w, self.stride, self.out_w());
+        let dx = &mut dx[..self.in_len()];
+        dx.fill(0.0);
+        let run = kw * c;
+        for (pix, row) in dcols[..self.cols_len()]
+            .chunks_exact(self.patch_len())
+            .enumerate()
+        {
+            let (oy, ox) = (pix / ow, pix % ow);
+            let x0 = (ox * s) as isize - p;
+            let inside = x0 >= 0 && x0 + kw as isize <= w;
+            for (i, src) in row.chunks_exact(run).enumerate() {
+                let iy = (oy * s + i) as isize - p;
+                if iy < 0 || iy >= h {
+                    continue;
+                }
+                let xr = &mut dx[iy as usize * w as usize * c..][..w as usize * c];
+                if inside {
+                    for (d, &g) in xr[x0 as usize * c..][..run].iter_mut().zip(src) {
+                        *d += g;
+                    }
+                } else {
+                    for (j, g) in src.chunks_exact(c).enumerate() {
+                        let ix = x0 + j as isize;
+                        if ix >= 0 && ix < w {
+                            for (d, &g) in xr[ix as usize * c..][..c].iter_mut().zip(g) {
                                 *d += g;
                             }
-                        } else {
-                            for (ox, &g) in g.iter().enumerate() {
-                                d[ox * s] += g;
-                            }
                         }
                     }
                 }
             }
         }
-        if p > 0 {
-            for (xc, pc) in dx[..self.in_len()]
-                .chunks_exact_mut(h * w)
-                .zip(padded.chunks_exact(hp * wp))
-            {
-                for (r, xr) in xc.chunks_exact_mut(w).enumerate() {
-                    xr.copy_from_slice(&pc[(r + p) * wp + p..][..w]);
+    }
+
+    /// Scratch values of the channels-last passes ([`Conv2d::forward_nhwc`],
+    /// [`Conv2d::backward_nhwc`]) over up to `rows` rows: the weight repacked `[kh kw C, O]`, then
+    /// per chunk of items one block's patch rows and a partial weight and bias gradient.
+    pub fn nhwc_workspace_floats(&self, rows: u128) -> u128 {
+        let chunks = rows.min(GRAD_CHUNKS as u128);
+        let per = if chunks == 0 {
+            0
+        } else {
+            rows.div_ceil(chunks)
+        };
+        let block = per.min(self.block_items() as u128);
+        let (wl, o) = (self.weight_len() as u128, self.out_channels as u128);
+        wl + chunks * (block * self.cols_len() as u128 + wl + o)
+    }
+}
+
+/// Patch-row values one product block holds at most (1 MiB of `f32`, half a core's L2 cache on
+/// the machines measured): see [`Conv2dShape::block_items`].
+const BLOCK_FLOATS: usize = 1 << 18;
+
+/// `[rows, C, HW]` (channels first) -> `[rows, HW, C]` (channels last), item by item.
+fn to_nhwc(src: &[f32], dst: &mut [f32], c: usize, hw: usize) {
+    let n = c * hw;
+    dst.par_chunks_mut(n)
+        .zip(src.par_chunks(n))
+        .for_each(|(d, s)| {
+            for (ch, s) in s.chunks_exact(hw).enumerate() {
+                for (p, &v) in s.iter().enumerate() {
+                    d[p * c + ch] = v;
                 }
             }
-        }
-    }
+        });
+}
+
+/// `[rows, HW, C]` (channels last) -> `[rows, C, HW]` (channels first), item by item.
+fn to_nchw(src: &[f32], dst: &mut [f32], c: usize, hw: usize) {
+    let n = c * hw;
+    dst.par_chunks_mut(n)
+        .zip(src.par_chunks(n))
+        .for_each(|(d, s)| {
+            for (ch, d) in d.chunks_exact_mut(hw).enumerate() {
+                for (p, v) in d.iter_mut().enumerate() {
+                    *v = s[p * c + ch];
+                }
+            }
+        });
 }
 
 /// One convolution layer `y = conv2d(x, W, b)` (PyTorch's `nn.Conv2d`) whose weight
@@ -397,14 +526,49 @@ impl Conv2d {
         }
     }
 
-    /// Scratch values [`Conv2d::forward`] and [`Conv2d::backward`] need for `rows` rows: per chunk
-    /// of items, one item's patch columns and padded input, and a partial weight and bias gradient.
+    /// Scratch values [`Conv2d::forward`] and [`Conv2d::backward`] need for `rows` rows: the
+    /// channels-last copies of their operands and [`Conv2dShape::nhwc_workspace_floats`].
     pub fn workspace_len(&self, rows: usize) -> usize {
         let s = &self.shape;
-        rows.min(GRAD_CHUNKS) * (s.cols_len() + s.padded_len() + s.weight_len() + s.out_channels)
+        self.nhwc_workspace_len(rows) + rows * 2 * (s.in_len() + s.out_len())
     }
 
-    /// Forward pass over `rows` items: `y = conv2d(x, W, b)`, then ReLU when `relu`.
+    /// Scratch values [`Conv2d::forward_nhwc`] and [`Conv2d::backward_nhwc`] need for `rows` rows.
+    pub fn nhwc_workspace_len(&self, rows: usize) -> usize {
+        self.shape.nhwc_workspace_floats(rows as u128) as usize
+    }
+
+    /// `(items per chunk, chunks, items per block, scratch values per chunk)` of a pass over
+    /// `rows` rows: functions of `rows` and the shape alone.
+    fn plan(&self, rows: usize) -> (usize, usize, usize, usize) {
+        let s = &self.shape;
+        let (per, n_chunks) = chunking(rows);
+        let block = per.min(s.block_items());
+        (
+            per,
+            n_chunks,
+            block,
+            block * s.cols_len() + s.weight_len() + s.out_channels,
+        )
+    }
+
+    /// Writes the weight `[O, C, kh, kw]` as the `[kh kw C, O]` matrix the channels-last products
+    /// take.
+    fn pack_weight(&self, params: &[f32], wt: &mut [f32]) {
+        let s = &self.shape;
+        let (c, o, kh, kw) = (s.in_channels, s.out_channels, s.kernel_h, s.kernel_w);
+        let w = &params[self.w..self.w + s.weight_len()];
+        for (oi, wo) in w.chunks_exact(c * kh * kw).enumerate() {
+            for (ci, wc) in wo.chunks_exact(kh * kw).enumerate() {
+                for (ij, &v) in wc.iter().enumerate() {
+                    wt[(ij * c + ci) * o + oi] = v;
+                }
+            }
+        }
+    }
+
+    /// Forward pass over `rows` items: `y = conv2d(x, W, b)`, then ReLU when `relu`, in PyTorch's
+    /// channels-first layout (through channels-last copies in `work`).
     ///
     /// # Shapes
     /// `x`: `[rows, in_len]`, `y`: `[rows, out_len]` (see [`Conv2dShape`]); `work`: at least
@@ -418,37 +582,77 @@ impl Conv2d {
         rows: usize,
         relu: bool,
     ) {
+        let s = &self.shape;
+        let (il, ol) = (rows * s.in_len(), rows * s.out_len());
+        let (xt, rest) = work.split_at_mut(il);
+        let (yt, rest) = rest.split_at_mut(ol);
+        to_nhwc(&x[..il], xt, s.in_channels, s.in_h * s.in_w);
+        self.forward_nhwc(params, xt, yt, rest, rows, relu, None);
+        to_nchw(yt, &mut y[..ol], s.out_channels, s.out_h() * s.out_w());
+    }
+
+    /// [`Conv2d::forward`] with every image channels last: `x` `[rows, in_h, in_w, C]`, `y`
+    /// `[rows, out_h, out_w, O]`; `work`: at least [`Conv2d::nhwc_workspace_len`]`(rows)` values.
+    /// With `prof`, the time of each phase is added to it.
+    ///
+    /// Per block of items: `cols = im2col(x)` (`[items out_h out_w, kh kw C]`), then one product
+    /// `y = cols Wt` (`Wt`: `[kh kw C, O]`), then bias and ReLU.
+    #[allow(clippy::too_many_arguments)]
+    pub fn forward_nhwc(
+        &self,
+        params: &[f32],
+        x: &[f32],
+        y: &mut [f32],
+        work: &mut [f32],
+        rows: usize,
+        relu: bool,
+        prof: Option<&ConvPhases>,
+    ) {
         if rows == 0 {
             return;
         }
         let s = &self.shape;
         let (il, ol, cl) = (s.in_len(), s.out_len(), s.cols_len());
-        let (o, pl, hw) = (s.out_channels, s.patch_len(), s.out_h() * s.out_w());
-        let w = &params[self.w..self.w + s.weight_len()];
+        let (o, k, hw, wl) = (
+            s.out_channels,
+            s.patch_len(),
+            s.out_h() * s.out_w(),
+            s.weight_len(),
+        );
+        let (per, n_chunks, block, scratch) = self.plan(rows);
+        let (wt, rest) = work.split_at_mut(wl);
+        let mut clock = Clock::start(prof);
+        self.pack_weight(params, wt);
+        clock.lap(ConvPhases::F_LAYOUT);
+        let wt = &*wt;
         let b = &params[self.b..self.b + o];
-        let (per, n_chunks) = chunking(rows);
-        let work_len = self.workspace_len(rows) / rows.min(GRAD_CHUNKS);
         y[..rows * ol]
             .par_chunks_mut(per * ol)
             .zip(x[..rows * il].par_chunks(per * il))
-            .zip(work[..n_chunks * work_len].par_chunks_mut(work_len))
+            .zip(rest[..n_chunks * scratch].par_chunks_mut(scratch))
             .for_each(|((y, x), work)| {
-                let (cols, rest) = work.split_at_mut(cl);
-                let padded = &mut rest[..s.padded_len()];
-                for (y, x) in y.chunks_exact_mut(ol).zip(x.chunks_exact(il)) {
-                    s.im2col(x, padded, cols);
-                    matmul_one(y, w, cols, o, pl, hw, false);
-                    for (row, &b) in y.chunks_exact_mut(hw).zip(b) {
+                let cols = &mut work[..block * cl];
+                let mut clock = Clock::start(prof);
+                for (y, x) in y.chunks_mut(block * ol).zip(x.chunks(block * il)) {
+                    let n = x.len() / il;
+                    for (x, c) in x.chunks_exact(il).zip(cols.chunks_exact_mut(cl)) {
+                        s.im2col(x, c);
+                    }
+                    clock.lap(ConvPhases::F_IM2COL);
+                    matmul_one(y, cols, wt, n * hw, k, o, false);
+                    clock.lap(ConvPhases::F_GEMM);
+                    for px in y.chunks_exact_mut(o) {
                         if relu {
-                            for v in row {
+                            for (v, &b) in px.iter_mut().zip(b) {
                                 *v = (*v + b).max(0.0);
                             }
                         } else {
-                            for v in row {
+                            for (v, &b) in px.iter_mut().zip(b) {
                                 *v += b;
                             }
                         }
                     }
+                    clock.lap(ConvPhases::F_BIAS);
                 }
             });
     }
@@ -458,9 +662,7 @@ impl Conv2d {
     /// gradient.
     ///
     /// `dy` holds the gradient w.r.t. the output `y` (after the ReLU when `relu`); it is masked in
-    /// place by the ReLU (becoming the gradient w.r.t. the pre-activation). The patch columns are
-    /// unfolded again from `x`, item by item, into a scratch that stays in cache (cheaper than
-    /// keeping every item's columns from the forward pass, which is memory-bound).
+    /// place by the ReLU (becoming the gradient w.r.t. the pre-activation).
     ///
     /// # Shapes
     /// `x`, `dx`: `[rows, in_len]`; `dy`, `y`: `[rows, out_len]`; `work`: at least
@@ -478,56 +680,121 @@ impl Conv2d {
         rows: usize,
         relu: bool,
     ) {
-        if rows == 0 {
-            grads[self.w..self.w + self.shape.weight_len()].fill(0.0);
-            grads[self.b..self.b + self.shape.out_channels].fill(0.0);
-            return;
+        let s = &self.shape;
+        let (c, hw_in) = (s.in_channels, s.in_h * s.in_w);
+        let (o, hw_out) = (s.out_channels, s.out_h() * s.out_w());
+        let (il, ol) = (rows * s.in_len(), rows * s.out_len());
+        let (xt, rest) = work.split_at_mut(il);
+        let (dxt, rest) = rest.split_at_mut(il);
+        let (yt, rest) = rest.split_at_mut(ol);
+        let (dyt, rest) = rest.split_at_mut(ol);
+        to_nhwc(&x[..il], xt, c, hw_in);
+        to_nhwc(&y[..ol], yt, o, hw_out);
+        to_nhwc(&dy[..ol], dyt, o, hw_out);
+        let want_dx = dx.is_some();
+        self.backward_nhwc(
+            params,
+            grads,
+            xt,
+            dyt,
+            yt,
+            want_dx.then_some(&mut *dxt),
+            rest,
+            rows,
+            relu,
+            None,
+        );
+        to_nchw(dyt, &mut dy[..ol], o, hw_out);
+        if let Some(dx) = dx {
+            to_nchw(dxt, &mut dx[..il], c, hw_in);
         }
+    }
+
+    /// [`Conv2d::backward`] with every image channels last (as [`Conv2d::forward_nhwc`]); `work`:
+    /// at least [`Conv2d::nhwc_workspace_len`]`(rows)` values. With `prof`, the time of each phase
+    /// is added to it.
+    ///
+    /// Per block of items: the ReLU mask and bias gradient, `cols = im2col(x)` again (cheaper
+    /// than keeping every item's columns), `dWt += cols^T dy` and, when the input gradient is
+    /// wanted, `dcols = dy Wt^T` (over the columns) folded back by `col2im`. The weight and bias
+    /// gradients are summed per chunk of items, then the chunks' sums in a fixed order.
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward_nhwc(
+        &self,
+        params: &[f32],
+        grads: &mut [f32],
+        x: &[f32],
+        dy: &mut [f32],
+        y: &[f32],
+        dx: Option<&mut [f32]>,
+        work: &mut [f32],
+        rows: usize,
+        relu: bool,
+        prof: Option<&ConvPhases>,
+    ) {
         let s = &self.shape;
         let (il, ol, cl) = (s.in_len(), s.out_len(), s.cols_len());
-        let (o, pl, hw, wl) = (
+        let (o, k, hw, wl) = (
             s.out_channels,
             s.patch_len(),
             s.out_h() * s.out_w(),
             s.weight_len(),
         );
-        let w = &params[self.w..self.w + wl];
-        let (per, n_chunks) = chunking(rows);
-        let part_len = wl + o;
-        let xl = s.padded_len();
-        let work_len = cl + xl + part_len;
-        let work = &mut work[..n_chunks * work_len];
+        if rows == 0 {
+            grads[self.w..self.w + wl].fill(0.0);
+            grads[self.b..self.b + o].fill(0.0);
+            return;
+        }
+        let (per, n_chunks, block, scratch) = self.plan(rows);
+        let (wt, rest) = work.split_at_mut(wl);
+        let mut clock = Clock::start(prof);
+        self.pack_weight(params, wt);
+        clock.lap(ConvPhases::B_LAYOUT);
+        let wt = &*wt;
+        let rest = &mut rest[..n_chunks * scratch];
         // one chunk of items: its partial weight and bias gradients, and its input gradients
         let chunk =
             |x: &[f32], dy: &mut [f32], y: &[f32], work: &mut [f32], dx: Option<&mut [f32]>| {
-                let (cols, rest) = work.split_at_mut(cl);
-                let (padded, part) = rest.split_at_mut(xl);
+                let (cols, part) = work.split_at_mut(block * cl);
                 let (pw, pb) = part.split_at_mut(wl);
                 pb.fill(0.0);
-                let mut dx = dx.map(|d| d.chunks_exact_mut(il));
-                for (i, ((dy, y), x)) in dy
-                    .chunks_exact_mut(ol)
-                    .zip(y.chunks_exact(ol))
-                    .zip(x.chunks_exact(il))
+                let mut clock = Clock::start(prof);
+                let mut dx = dx.map(|d| d.chunks_mut(block * il));
+                for (bi, ((dy, y), x)) in dy
+                    .chunks_mut(block * ol)
+                    .zip(y.chunks(block * ol))
+                    .zip(x.chunks(block * il))
                     .enumerate()
                 {
-                    if relu {
-                        for (d, &v) in dy.iter_mut().zip(y) {
-                            if v <= 0.0 {
-                                *d = 0.0;
+                    let n = x.len() / il;
+                    for (g, yv) in dy.chunks_exact_mut(o).zip(y.chunks_exact(o)) {
+                        if relu {
+                            for (g, &v) in g.iter_mut().zip(yv) {
+                                if v <= 0.0 {
+                                    *g = 0.0;
+                                }
                             }
                         }
+                        for (b, &g) in pb.iter_mut().zip(g.iter()) {
+                            *b += g;
+                        }
                     }
-                    for (gb, row) in pb.iter_mut().zip(dy.chunks_exact(hw)) {
-                        *gb += row.iter().sum::<f32>();
+                    clock.lap(ConvPhases::B_RELU);
+                    for (x, c) in x.chunks_exact(il).zip(cols.chunks_exact_mut(cl)) {
+                        s.im2col(x, c);
                     }
-                    s.im2col(x, padded, cols);
-                    // dW (+)= dy [O, HW] cols^T [HW, C kh kw]
-                    matmul_nt_one(pw, dy, cols, o, hw, pl, i > 0);
+                    clock.lap(ConvPhases::B_IM2COL);
+                    // dWt [kh kw C, O] (+)= cols^T [kh kw C, n HW] dy [n HW, O]
+                    matmul_tn_one(pw, cols, dy, k, n * hw, o, bi > 0);
+                    clock.lap(ConvPhases::B_DW);
                     if let Some(dx) = dx.as_mut().and_then(|d| d.next()) {
-                        // dcols [C kh kw, HW] = W^T [C kh kw, O] dy [O, HW], over the columns
-                        matmul_tn_one(cols, w, dy, pl, o, hw, false);
-                        s.col2im(cols, padded, dx);
+                        // dcols [n HW, kh kw C] = dy [n HW, O] Wt^T [O, kh kw C], over the columns
+                        matmul_nt_one(cols, dy, wt, n * hw, o, k, false);
+                        clock.lap(ConvPhases::B_DX);
+                        for (c, dx) in cols.chunks_exact(cl).zip(dx.chunks_exact_mut(il)) {
+                            s.col2im(c, dx);
+                        }
+                        clock.lap(ConvPhases::B_COL2IM);
                     }
                 }
             };
@@ -535,33 +802,42 @@ impl Conv2d {
             .par_chunks(per * il)
             .zip(dy[..rows * ol].par_chunks_mut(per * ol))
             .zip(y[..rows * ol].par_chunks(per * ol))
-            .zip(work.par_chunks_mut(work_len));
+            .zip(rest.par_chunks_mut(scratch));
         match dx {
             Some(dx) => it
                 .zip(dx[..rows * il].par_chunks_mut(per * il))
                 .for_each(|((((x, dy), y), wk), dx)| chunk(x, dy, y, wk, Some(dx))),
             None => it.for_each(|(((x, dy), y), wk)| chunk(x, dy, y, wk, None)),
         }
-        // the sums of the partial gradients, chunk by chunk in order; weight and bias are adjacent
-        let work = &*work;
-        let (gw, gb) = grads.split_at_mut(self.b);
-        let gw = &mut gw[self.w..self.w + wl];
-        let gb = &mut gb[..o];
+        // the sums of the partial gradients (weight and bias adjacent), chunk by chunk in order,
+        // into the first chunk's
+        let mut clock = Clock::start(prof);
+        let off = block * cl;
+        let (first, others) = rest.split_at_mut(scratch);
+        let acc = &mut first[off..off + wl + o];
+        let others = &*others;
         const SPAN: usize = 4096;
-        let sum = |off: usize, g: &mut [f32]| {
-            let n = g.len();
-            let off = cl + xl + off;
-            g.copy_from_slice(&work[off..off + n]);
-            for p in work.chunks_exact(work_len).skip(1) {
-                for (g, &v) in g.iter_mut().zip(&p[off..off + n]) {
+        acc.par_chunks_mut(SPAN).enumerate().for_each(|(i, g)| {
+            for p in others.chunks_exact(scratch) {
+                for (g, &v) in g.iter_mut().zip(&p[off + i * SPAN..]) {
                     *g += v;
                 }
             }
-        };
-        gw.par_chunks_mut(SPAN)
+        });
+        // [kh kw C, O] -> PyTorch's [O, C, kh, kw]
+        let (c, khw) = (s.in_channels, s.kernel_h * s.kernel_w);
+        for (oi, g) in grads[self.w..self.w + wl]
+            .chunks_exact_mut(c * khw)
             .enumerate()
-            .for_each(|(i, g)| sum(i * SPAN, g));
-        sum(wl, gb);
+        {
+            for (ci, g) in g.chunks_exact_mut(khw).enumerate() {
+                for (ij, g) in g.iter_mut().enumerate() {
+                    *g = acc[(ij * c + ci) * o + oi];
+                }
+            }
+        }
+        grads[self.b..self.b + o].copy_from_slice(&acc[wl..]);
+        clock.lap(ConvPhases::B_SUM);
     }
 }
 
@@ -577,10 +853,14 @@ impl Conv2d {
 /// gradient w.r.t. the output into [`ConvStack::output_grad_mut`], call [`ConvStack::backward`],
 /// which overwrites the parameter gradients and (if enabled) fills [`ConvStack::input_grad`].
 ///
-/// Memory: activations and their gradients for `max_rows` rows, and one shared scratch of
-/// [`Conv2d::workspace_len`] values (the patch columns are unfolded per item into a scratch that
-/// stays in cache, in the forward pass and again in the backward pass, instead of being kept for
-/// every item).
+/// Inside, every activation is channels last ([`Conv2d::forward_nhwc`]); the input, the output and
+/// their gradients are copied between the layouts where they differ (neither for one channel).
+///
+/// Memory: activations and their gradients for `max_rows` rows, channels-first copies of the
+/// input and output where the layouts differ, and one shared scratch of
+/// [`Conv2d::nhwc_workspace_len`] values (the patch rows are unfolded per block of items into a
+/// scratch that stays in cache, in the forward pass and again in the backward pass, instead of
+/// being kept for every item).
 #[derive(Clone, Debug)]
 pub struct ConvStack {
     layers: Vec<Conv2d>,
@@ -593,14 +873,31 @@ pub struct ConvStack {
     rstd: Vec<Vec<f32>>,
     /// Partial gain and shift gradients per chunk of rows.
     norm_work: Vec<f32>,
-    /// acts[0] is the input; acts[l] (l >= 1) the output of layer l-1 (after its ReLU).
+    /// acts[0] is the input (channels first); acts[l] (l >= 1) the output of layer l-1 (after its
+    /// ReLU), channels last.
     acts: Vec<Vec<f32>>,
-    /// grads[l]: gradient w.r.t. acts[l]; grads[0] is empty unless the input gradient is wanted.
+    /// grads[l]: gradient w.r.t. acts[l], channels last; grads[0] is empty unless the input
+    /// gradient is wanted.
     grads: Vec<Vec<f32>>,
-    /// Scratch for the patch columns and partial gradients (shared by the layers).
+    /// The input channels last (empty where the layouts agree: one channel or one pixel).
+    input_nhwc: Vec<f32>,
+    /// The input gradient channels first (empty unless wanted and the layouts differ).
+    input_grad_nchw: Vec<f32>,
+    /// The output and its gradient channels first (empty where the layouts agree).
+    output_nchw: Vec<f32>,
+    output_grad_nchw: Vec<f32>,
+    /// Scratch for the patch rows and partial gradients (shared by the layers).
     work: Vec<f32>,
     max_rows: usize,
     input_grad: bool,
+    /// Time per phase while `profiling`.
+    phases: ConvPhases,
+    profiling: bool,
+}
+
+/// Whether `[C, HW]` and `[HW, C]` hold the same values in the same order.
+fn same_layout(c: usize, hw: usize) -> bool {
+    c == 1 || hw == 1
 }
 
 impl ConvStack {
@@ -661,9 +958,13 @@ impl ConvStack {
                 }
             })
             .collect();
+        let (first, last) = (shapes[0], shapes[shapes.len() - 1]);
+        let in_differs = !same_layout(first.in_channels, first.in_h * first.in_w);
+        let out_differs = !same_layout(last.out_channels, last.out_h() * last.out_w());
+        let buf = |on: bool, len: usize| vec![0.0; if on { len * max_rows } else { 0 }];
         let work_len = layers
             .iter()
-            .map(|l| l.workspace_len(max_rows))
+            .map(|l| l.nhwc_workspace_len(max_rows))
             .max()
             .unwrap_or(0);
         let work = vec![0.0; work_len];
@@ -675,9 +976,15 @@ impl ConvStack {
             norm_work,
             acts,
             grads,
+            input_nhwc: buf(in_differs, first.in_len()),
+            input_grad_nchw: buf(in_differs && input_grad, first.in_len()),
+            output_nchw: buf(out_differs, last.out_len()),
+            output_grad_nchw: buf(out_differs, last.out_len()),
             work,
             max_rows,
             input_grad,
+            phases: ConvPhases::default(),
+            profiling: false,
         })
     }
 
@@ -701,11 +1008,18 @@ impl ConvStack {
         max_rows: u128,
         input_grad: bool,
     ) -> u128 {
-        let Some(first) = shapes.first() else {
+        let (Some(first), Some(last)) = (shapes.first(), shapes.last()) else {
             return 0;
         };
         let rows = max_rows;
-        let mut floats = first.in_len() as u128 * rows * if input_grad { 2 } else { 1 };
+        let input = first.in_len() as u128 * rows;
+        let output = last.out_len() as u128 * rows;
+        let in_differs = !same_layout(first.in_channels, first.in_h * first.in_w);
+        let out_differs = !same_layout(last.out_channels, last.out_h() * last.out_w());
+        let copies = |on: bool, n: u128| if on { n } else { 0 };
+        let mut floats = input * if input_grad { 2 } else { 1 }
+            + copies(in_differs, input) * if input_grad { 2 } else { 1 }
+            + copies(out_differs, 2 * output);
         let mut work = 0u128;
         let mut max_o = 0u128;
         for s in shapes {
@@ -714,11 +1028,7 @@ impl ConvStack {
             if norm {
                 floats += out + rows;
             }
-            let per = s.cols_len() as u128
-                + s.padded_len() as u128
-                + s.weight_len() as u128
-                + s.out_channels as u128;
-            work = work.max(rows.min(GRAD_CHUNKS as u128) * per);
+            work = work.max(s.nhwc_workspace_floats(rows));
             max_o = max_o.max(s.out_channels as u128);
         }
         if norm {
@@ -741,6 +1051,16 @@ impl ConvStack {
                 values[n.shift..n.shift + o].fill(0.0);
             }
         }
+    }
+
+    /// Turns the profile of the passes' phases on or off ([`ConvStack::take_profile`]).
+    pub fn set_profiling(&mut self, on: bool) {
+        self.profiling = on;
+    }
+
+    /// The time per phase since the last call (or since profiling was turned on), then zero.
+    pub fn take_profile(&mut self) -> ConvPhases {
+        std::mem::take(&mut self.phases)
     }
 
     /// Whether a norm follows each convolution.
@@ -783,24 +1103,40 @@ impl ConvStack {
     pub fn input(&self, rows: usize) -> &[f32] {
         &self.acts[0][..rows * self.in_dim()]
     }
-    /// The output of the last forward pass (after the last ReLU), `[rows, out_dim]`.
+    /// The output of the last forward pass (after the last ReLU), `[rows, out_dim]`, channels
+    /// first.
     pub fn output(&self, rows: usize) -> &[f32] {
-        &self.acts[self.layers.len()][..rows * self.out_dim()]
+        let n = rows * self.out_dim();
+        if self.output_nchw.is_empty() {
+            &self.acts[self.layers.len()][..n]
+        } else {
+            &self.output_nchw[..n]
+        }
     }
-    /// The buffer for the gradient w.r.t. the output, `[rows, out_dim]` (consumed by
-    /// [`ConvStack::backward`]).
+    /// The buffer for the gradient w.r.t. the output, `[rows, out_dim]`, channels first (consumed
+    /// by [`ConvStack::backward`]).
     pub fn output_grad_mut(&mut self, rows: usize) -> &mut [f32] {
-        let d = self.out_dim();
-        let l = self.layers.len();
-        &mut self.grads[l][..rows * d]
+        let n = rows * self.out_dim();
+        if self.output_grad_nchw.is_empty() {
+            let l = self.layers.len();
+            &mut self.grads[l][..n]
+        } else {
+            &mut self.output_grad_nchw[..n]
+        }
     }
-    /// The gradient w.r.t. the input from the last backward pass, `[rows, in_dim]`.
+    /// The gradient w.r.t. the input from the last backward pass, `[rows, in_dim]`, channels
+    /// first.
     ///
     /// # Panics
     /// When the stack was built without `input_grad`.
     pub fn input_grad(&self, rows: usize) -> &[f32] {
         assert!(self.input_grad, "conv stack built without input gradient");
-        &self.grads[0][..rows * self.in_dim()]
+        let n = rows * self.in_dim();
+        if self.input_grad_nchw.is_empty() {
+            &self.grads[0][..n]
+        } else {
+            &self.input_grad_nchw[..n]
+        }
     }
 
     /// Forward pass over the first `rows` rows of the input buffer.
@@ -809,16 +1145,35 @@ impl ConvStack {
     /// input `[rows, in_dim]` -> output `[rows, out_dim]`.
     pub fn forward(&mut self, params: &[f32], rows: usize) {
         assert!(rows <= self.max_rows);
+        let prof = self.profiling.then_some(&self.phases);
+        let mut clock = Clock::start(prof);
+        let first = self.layers[0].shape;
+        if !self.input_nhwc.is_empty() {
+            let n = rows * first.in_len();
+            to_nhwc(
+                &self.acts[0][..n],
+                &mut self.input_nhwc[..n],
+                first.in_channels,
+                first.in_h * first.in_w,
+            );
+        }
+        clock.lap(ConvPhases::F_LAYOUT);
         for (l, layer) in self.layers.iter().enumerate() {
             let (lo, hi) = self.acts.split_at_mut(l + 1);
+            let x = if l == 0 && !self.input_nhwc.is_empty() {
+                &self.input_nhwc
+            } else {
+                &lo[l]
+            };
             let norm = self.norms[l];
-            layer.forward(
+            layer.forward_nhwc(
                 params,
-                &lo[l],
+                x,
                 &mut hi[0],
                 &mut self.work,
                 rows,
                 norm.is_none(),
+                prof,
             );
             if let Some(n) = norm {
                 let s = layer.shape;
@@ -831,6 +1186,18 @@ impl ConvStack {
                 );
             }
         }
+        let mut clock = Clock::start(prof);
+        if !self.output_nchw.is_empty() {
+            let s = self.layers[self.layers.len() - 1].shape;
+            let n = rows * s.out_len();
+            to_nchw(
+                &self.acts[self.layers.len()][..n],
+                &mut self.output_nchw[..n],
+                s.out_channels,
+                s.out_h() * s.out_w(),
+            );
+        }
+        clock.lap(ConvPhases::F_LAYOUT);
     }
 
     /// Backward pass for the last forward pass (same `rows`): reads (and overwrites) the output
@@ -838,6 +1205,20 @@ impl ConvStack {
     /// the input gradient.
     pub fn backward(&mut self, params: &[f32], grads: &mut [f32], rows: usize) {
         assert!(rows <= self.max_rows);
+        let prof = self.profiling.then_some(&self.phases);
+        let mut clock = Clock::start(prof);
+        let nl = self.layers.len();
+        if !self.output_grad_nchw.is_empty() {
+            let s = self.layers[nl - 1].shape;
+            let n = rows * s.out_len();
+            to_nhwc(
+                &self.output_grad_nchw[..n],
+                &mut self.grads[nl][..n],
+                s.out_channels,
+                s.out_h() * s.out_w(),
+            );
+        }
+        clock.lap(ConvPhases::B_LAYOUT);
         for (l, layer) in self.layers.iter().enumerate().rev() {
             let (lo, hi) = self.grads.split_at_mut(l + 1);
             let dx = (l > 0 || self.input_grad).then(|| &mut lo[l][..]);
@@ -855,26 +1236,44 @@ impl ConvStack {
                     s.out_channels,
                 );
             }
-            layer.backward(
+            let x = if l == 0 && !self.input_nhwc.is_empty() {
+                &self.input_nhwc
+            } else {
+                &self.acts[l]
+            };
+            layer.backward_nhwc(
                 params,
                 grads,
-                &self.acts[l],
+                x,
                 &mut hi[0],
                 &self.acts[l + 1],
                 dx,
                 &mut self.work,
                 rows,
                 norm.is_none(),
+                prof,
             );
         }
+        let mut clock = Clock::start(prof);
+        if !self.input_grad_nchw.is_empty() {
+            let s = self.layers[0].shape;
+            let n = rows * s.in_len();
+            to_nchw(
+                &self.grads[0][..n],
+                &mut self.input_grad_nchw[..n],
+                s.in_channels,
+                s.in_h * s.in_w,
+            );
+        }
+        clock.lap(ConvPhases::B_LAYOUT);
     }
 }
 
 /// The variance floor of [`ChannelNorm`] (PyTorch's default `eps`).
 const NORM_EPS: f32 = 1e-5;
 
-/// A layer norm over each item's whole `[C, H, W]` with a per-channel gain and shift, followed by a
-/// ReLU (PyTorch's `nn.GroupNorm(1, C)` then `nn.ReLU`).
+/// A layer norm over each item's whole image with a per-channel gain and shift, followed by a
+/// ReLU (PyTorch's `nn.GroupNorm(1, C)` then `nn.ReLU`), on channels-last rows `[HW, C]`.
 #[derive(Clone, Copy, Debug)]
 struct ChannelNorm {
     gain: usize,
@@ -882,15 +1281,15 @@ struct ChannelNorm {
 }
 
 impl ChannelNorm {
-    /// Normalises each row of `y` (`[rows, C * HW]`) in place, then gain, shift and ReLU; keeps the
-    /// normalised values in `xhat` and each row's `1 / sqrt(var + eps)` in `rstd`.
+    /// Normalises each row of `y` (`[rows, HW * C]`, channels last) in place, then gain, shift
+    /// and ReLU; keeps the normalised values in `xhat` and each row's `1 / sqrt(var + eps)` in
+    /// `rstd`.
     fn forward(&self, params: &[f32], y: &mut [f32], xhat: &mut [f32], rstd: &mut [f32], c: usize) {
         let rows = rstd.len();
         if rows == 0 {
             return;
         }
         let d = y.len() / rows;
-        let hw = d / c;
         let gain = &params[self.gain..self.gain + c];
         let shift = &params[self.shift..self.shift + c];
         y.par_chunks_mut(d)
@@ -901,13 +1300,8 @@ impl ChannelNorm {
                 let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / d as f32;
                 let inv = 1.0 / (var + NORM_EPS).sqrt();
                 *r = inv;
-                for (((ch, xh), &g), &s) in row
-                    .chunks_exact_mut(hw)
-                    .zip(xh.chunks_exact_mut(hw))
-                    .zip(gain)
-                    .zip(shift)
-                {
-                    for (v, h) in ch.iter_mut().zip(xh) {
+                for (px, xh) in row.chunks_exact_mut(c).zip(xh.chunks_exact_mut(c)) {
+                    for (((v, h), &g), &s) in px.iter_mut().zip(xh).zip(gain).zip(shift) {
                         let n = (*v - mean) * inv;
                         *h = n;
                         *v = (g * n + s).max(0.0);
@@ -916,7 +1310,7 @@ impl ChannelNorm {
             });
     }
 
-    /// The backward pass of [`ChannelNorm::forward`]: `dy` (`[rows, C * HW]`, the gradient w.r.t.
+    /// The backward pass of [`ChannelNorm::forward`]: `dy` (`[rows, HW * C]`, the gradient w.r.t.
     /// the ReLU's output `y`) is replaced by the gradient w.r.t. the norm's input; the gain and
     /// shift gradients in `grads` are overwritten (summed per chunk of rows in `work`, then in
     /// order).
@@ -939,7 +1333,6 @@ impl ChannelNorm {
             return;
         }
         let d = dy.len() / rows;
-        let hw = d / c;
         let gain = &params[self.gain..self.gain + c];
         let (per, n_chunks) = chunking(rows);
         let work = &mut work[..n_chunks * 2 * c];
@@ -959,21 +1352,25 @@ impl ChannelNorm {
                     .zip(rs)
                 {
                     let (mut sum, mut dot) = (0.0f32, 0.0f32);
-                    for (ch, ((((g, y), xh), dg), ds)) in row
-                        .chunks_exact_mut(hw)
-                        .zip(y.chunks_exact(hw))
-                        .zip(xh.chunks_exact(hw))
-                        .zip(dg.iter_mut())
-                        .zip(ds.iter_mut())
-                        .enumerate()
+                    for ((px, y), xh) in row
+                        .chunks_exact_mut(c)
+                        .zip(y.chunks_exact(c))
+                        .zip(xh.chunks_exact(c))
                     {
-                        for ((g, &y), &h) in g.iter_mut().zip(y).zip(xh) {
+                        for (((((g, &y), &h), dg), ds), &gn) in px
+                            .iter_mut()
+                            .zip(y)
+                            .zip(xh)
+                            .zip(dg.iter_mut())
+                            .zip(ds.iter_mut())
+                            .zip(gain)
+                        {
                             if y <= 0.0 {
                                 *g = 0.0;
                             }
                             *dg += *g * h;
                             *ds += *g;
-                            *g *= gain[ch];
+                            *g *= gn;
                             sum += *g;
                             dot += *g * h;
                         }
@@ -1092,10 +1489,9 @@ mod tests {
                 .map(|_| rng.random::<f32>() - 0.5)
                 .collect();
             let mut cols = vec![f32::NAN; s.cols_len()];
-            let mut padded = vec![f32::NAN; s.padded_len()];
-            s.im2col(&x, &mut padded, &mut cols);
+            s.im2col(&x, &mut cols);
             let mut dx = vec![f32::NAN; s.in_len()];
-            s.col2im(&c, &mut padded, &mut dx);
+            s.col2im(&c, &mut dx);
             let a: f64 = cols
                 .iter()
                 .zip(&c)
@@ -1252,6 +1648,50 @@ mod tests {
             let p = store.values();
             let mut num = |h: f32| fd(&mut xs, i, h, |x| loss(&mut stack, p, x));
             check("input", i, &mut num, want);
+        }
+    }
+
+    /// The profile times the phases that ran (the products, the unfolding, the layout copies of
+    /// a stack whose input and output have several channels) and changes no result.
+    #[test]
+    fn profiling_times_the_phases_and_changes_nothing() {
+        let run = |profile: bool| {
+            let mut rng = MibRng::seed_from_u64(5);
+            let mut store = ParamStore::new();
+            let rows = 5;
+            let mut stack = small_stack(&mut store, rows, false);
+            stack.init_using(&mut store, &mut rng);
+            stack.set_profiling(profile);
+            let x = randn(&mut rng, rows * stack.in_dim());
+            stack.input_mut(rows).copy_from_slice(&x);
+            stack.forward(store.values(), rows);
+            let out = stack.output(rows).to_vec();
+            let r = randn(&mut rng, rows * stack.out_dim());
+            stack.output_grad_mut(rows).copy_from_slice(&r);
+            let (p, g) = store.split();
+            stack.backward(p, g, rows);
+            let seconds = stack.take_profile().seconds();
+            let again = stack.take_profile().seconds();
+            assert!(again.iter().all(|s| *s == 0.0), "taken: {again:?}");
+            let res = (out, store.grads().to_vec(), stack.input_grad(rows).to_vec());
+            (res, seconds)
+        };
+        let (plain, none) = run(false);
+        let (profiled, seconds) = run(true);
+        assert_eq!(plain, profiled);
+        assert!(none.iter().all(|s| *s == 0.0), "{none:?}");
+        assert_eq!(seconds.len(), ConvPhases::NAMES.len());
+        for phase in [
+            "forward.layout",
+            "forward.im2col",
+            "forward.gemm",
+            "backward.layout",
+            "backward.dw_gemm",
+            "backward.dx_gemm",
+            "backward.col2im",
+        ] {
+            let i = ConvPhases::NAMES.iter().position(|n| *n == phase).unwrap();
+            assert!(seconds[i] > 0.0, "{phase}: {seconds:?}");
         }
     }
 
