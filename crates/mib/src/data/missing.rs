@@ -12,7 +12,7 @@
 use super::MultiViewDataset;
 use crate::{Error, Matrix, Result};
 use serde::{Deserialize, Serialize};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Whether a row that is entirely NaN means "this item lacks this view" (`data.missing`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -116,40 +116,118 @@ pub fn read_mask(path: &Path) -> Result<Vec<bool>> {
         .collect()
 }
 
+/// The presence mask files of the views `paths` (`data.present`: one per view, an empty path for
+/// a complete view; none at all: every view complete), read with [`read_mask`].
+pub fn read_masks(paths: &[PathBuf], present: &[PathBuf]) -> Result<Vec<Option<Vec<bool>>>> {
+    if !present.is_empty() && present.len() != paths.len() {
+        return Err(Error::config(
+            "data.present",
+            present.len(),
+            format!(
+                "give one mask file per view ({} views; an empty entry for a complete view)",
+                paths.len()
+            ),
+        ));
+    }
+    present
+        .iter()
+        .map(|p| {
+            if p.as_os_str().is_empty() {
+                Ok(None)
+            } else {
+                read_mask(p).map(Some)
+            }
+        })
+        .collect()
+}
+
+/// Refuses, naming the view or item, presence masks that are not one per view of `n` entries,
+/// a view with no present item and an item with no view (`names[v]` names view `v`).
+pub fn check_presence(present: &[Vec<bool>], names: &[String], n: usize) -> Result<()> {
+    if present.len() != names.len() {
+        return Err(Error::shape(
+            "presence masks (one per view)",
+            names.len(),
+            present.len(),
+        ));
+    }
+    for (v, m) in present.iter().enumerate() {
+        if m.len() != n {
+            return Err(Error::Data(format!(
+                "view `{}`: its presence mask has {} entries, but the view has {n} rows",
+                names[v],
+                m.len()
+            )));
+        }
+        if !m.iter().any(|&x| x) {
+            return Err(Error::Data(format!(
+                "view `{}` has no present item (every entry of its mask is missing)",
+                names[v]
+            )));
+        }
+    }
+    if let Some(i) = (0..n).find(|&i| !present.iter().any(|m| m[i])) {
+        return Err(Error::Data(format!(
+            "item {i} has no view (every view marks it missing); drop it from the data"
+        )));
+    }
+    Ok(())
+}
+
+/// [`mark_missing`] for memory-mapped views: which rows of each mapped file are present, from
+/// the masks (`masks[v]`, when given) and, with [`MissingRows::NanRows`], a streaming pass over
+/// the file that finds its all-NaN rows (one row in memory at a time: the pages read stay in the
+/// page cache). Nothing is zeroed: a mapped view gives zeros for its missing rows as it reads
+/// them. Returns `None` for complete data; refuses what [`check_presence`] refuses.
+pub fn mapped_presence(
+    arrays: &[std::sync::Arc<super::mapped::MappedArray>],
+    names: &[String],
+    nan_rows: MissingRows,
+    masks: &[Option<Vec<bool>>],
+) -> Result<Option<Vec<Vec<bool>>>> {
+    if !masks.is_empty() && masks.len() != arrays.len() {
+        return Err(Error::shape(
+            "presence masks (one per view)",
+            arrays.len(),
+            masks.len(),
+        ));
+    }
+    let n = arrays.first().map_or(0, |a| a.rows());
+    let mut out = Vec::with_capacity(arrays.len());
+    for (v, a) in arrays.iter().enumerate() {
+        let mut present = match masks.get(v).and_then(Option::as_ref) {
+            Some(mask) => {
+                if mask.len() != a.rows() {
+                    return Err(Error::Data(format!(
+                        "view `{}`: its presence mask has {} entries, but the view has {} rows",
+                        names[v],
+                        mask.len(),
+                        a.rows()
+                    )));
+                }
+                mask.clone()
+            }
+            None => vec![true; a.rows()],
+        };
+        if nan_rows == MissingRows::NanRows {
+            a.mark_nan_rows(&mut present);
+        }
+        out.push(present);
+    }
+    if out.iter().all(|p| p.iter().all(|&x| x)) {
+        return Ok(None);
+    }
+    check_presence(&out, names, n)?;
+    Ok(Some(out))
+}
+
 impl MultiViewDataset {
     /// Sets which items each view has (`None`: all; see [`mark_missing`], which also zeroes the
     /// rows of missing items). Refuses, naming the view or item, a mask of the wrong length, an
     /// item with no view and a view with no item.
     pub fn with_present(mut self, present: Option<Vec<Vec<bool>>>) -> Result<Self> {
         if let Some(p) = &present {
-            if p.len() != self.views.len() {
-                return Err(Error::shape(
-                    "presence masks (one per view)",
-                    self.views.len(),
-                    p.len(),
-                ));
-            }
-            let n = self.len();
-            for (v, m) in p.iter().enumerate() {
-                if m.len() != n {
-                    return Err(Error::Data(format!(
-                        "view `{}`: its presence mask has {} entries, but the view has {n} rows",
-                        self.view_names[v],
-                        m.len()
-                    )));
-                }
-                if !m.iter().any(|&x| x) {
-                    return Err(Error::Data(format!(
-                        "view `{}` has no present item (every entry of its mask is missing)",
-                        self.view_names[v]
-                    )));
-                }
-            }
-            if let Some(i) = (0..n).find(|&i| !p.iter().any(|m| m[i])) {
-                return Err(Error::Data(format!(
-                    "item {i} has no view (every view marks it missing); drop it from the data"
-                )));
-            }
+            check_presence(p, &self.view_names, self.len())?;
         }
         if let Some(p) = &present {
             // nothing downstream reads a missing item's row; zeros keep NaN out of every product

@@ -642,26 +642,7 @@ pub fn load_npy_views_with(
     if paths.is_empty() {
         return Err(Error::Data("give at least one view file".into()));
     }
-    if !present.is_empty() && present.len() != paths.len() {
-        return Err(Error::config(
-            "data.present",
-            present.len(),
-            format!(
-                "give one mask file per view ({} views; an empty entry for a complete view)",
-                paths.len()
-            ),
-        ));
-    }
-    let masks = present
-        .iter()
-        .map(|p| {
-            if p.as_os_str().is_empty() {
-                Ok(None)
-            } else {
-                read_mask(p).map(Some)
-            }
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let masks = missing::read_masks(paths, present)?;
     let mut views = paths
         .iter()
         .enumerate()

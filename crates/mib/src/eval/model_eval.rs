@@ -160,13 +160,7 @@ pub fn evaluate_model_fused(
     fuse: crate::models::Fuse,
 ) -> Result<(EvalReport, Embeddings)> {
     model.check_dataset(&data.train)?;
-    if data.train_rows.is_some() {
-        return Err(Error::config(
-            "fuse",
-            format!("{fuse:?}").to_lowercase(),
-            "fused representations of memory-mapped views are not supported yet",
-        ));
-    }
+    // Memory-mapped views: the in-memory samples of the splits, as the per-view evaluation
     let emb = Embeddings {
         train: model.embed_dataset_fused(&data.train, fuse)?,
         y_train: labels_or_targets(&data.train, "train")?,
