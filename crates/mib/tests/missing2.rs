@@ -275,3 +275,52 @@ fn mapped_views_with_masks_refuse_what_memory_refuses() {
     assert!(e.contains("`fou`") && e.contains("3 entries"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn ids_align_on_their_union_in_order_of_first_appearance() {
+    use mib::data::missing::{align_ids, align_views_by_ids};
+    let names: Vec<String> = ["a", "b"].iter().map(|s| s.to_string()).collect();
+    let ids = vec![vec!["x", "y", "z"], vec!["w", "z", "x"]];
+    let (items, rows) = align_ids(&ids, &names).unwrap();
+    assert_eq!(items, ["x", "y", "z", "w"]);
+    assert_eq!(rows, [vec![0, 1, 2], vec![3, 2, 0]]);
+    // the views become one row per item, zeros and a missing entry where a view lacks it
+    let mut views = vec![
+        Matrix::new(3, 1, vec![1.0, 2.0, 3.0]).unwrap(),
+        Matrix::new(3, 1, vec![40.0, 30.0, 10.0]).unwrap(),
+    ];
+    let ids_s: Vec<Vec<String>> = ids
+        .iter()
+        .map(|v| v.iter().map(|s| s.to_string()).collect())
+        .collect();
+    let (_, present) = align_views_by_ids(&mut views, &ids_s, &names).unwrap();
+    assert_eq!(views[0].data.to_vec(), [1.0, 2.0, 3.0, 0.0]);
+    assert_eq!(views[1].data.to_vec(), [10.0, 0.0, 30.0, 40.0]);
+    assert_eq!(
+        present,
+        [[true, true, true, false], [true, false, true, true]]
+    );
+    // refusals name the view
+    let e = align_ids(&[vec![1, 2, 1], vec![1, 2, 3]], &names).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("view `a`: item id `1` appears twice (rows 0 and 2)"),
+        "{e}"
+    );
+    let e = align_ids(&[vec![1, 2], vec![3, 4]], &names).unwrap_err();
+    assert!(
+        e.to_string().contains("view `a` has no item in common"),
+        "{e}"
+    );
+    let e = align_views_by_ids(
+        &mut views,
+        &[ids_s[0][..2].to_vec(), ids_s[1].clone()],
+        &names,
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("view `a`: 2 item ids, but the view has 4 rows"),
+        "{e}"
+    );
+}

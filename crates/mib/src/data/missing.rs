@@ -141,6 +141,137 @@ pub fn read_masks(paths: &[PathBuf], present: &[PathBuf]) -> Result<Vec<Option<V
         .collect()
 }
 
+/// Aligns views that come with their own item ids (`ids[v]` names the rows of view `v`, as
+/// MOFA2 and MuData do): the items are the union of the ids, in order of first appearance (the
+/// first view's ids in its order, then each later view's new ids in its order). Returns the item
+/// ids and, per view, the item of each of its rows. Refuses, naming the view (`names[v]`): an id
+/// that appears twice in one view, and (with two views or more) a view that shares no item with
+/// any other view. Python's `fit(views, ids=...)` aligns the same way.
+pub fn align_ids<T>(ids: &[Vec<T>], names: &[String]) -> Result<(Vec<T>, Vec<Vec<usize>>)>
+where
+    T: Clone + Eq + std::hash::Hash + std::fmt::Display,
+{
+    use std::collections::HashMap;
+    let mut index: HashMap<&T, usize> = HashMap::new();
+    let mut items: Vec<T> = Vec::new();
+    let mut rows = Vec::with_capacity(ids.len());
+    for (v, iv) in ids.iter().enumerate() {
+        let mut seen: HashMap<&T, usize> = HashMap::with_capacity(iv.len());
+        let mut r = Vec::with_capacity(iv.len());
+        for (row, id) in iv.iter().enumerate() {
+            if let Some(first) = seen.insert(id, row) {
+                return Err(Error::Data(format!(
+                    "view `{}`: item id `{id}` appears twice (rows {first} and {row}); an item \
+                     has one row per view",
+                    names[v]
+                )));
+            }
+            let next = items.len();
+            let i = *index.entry(id).or_insert(next);
+            if i == next {
+                items.push(id.clone());
+            }
+            r.push(i);
+        }
+        rows.push(r);
+    }
+    if ids.len() >= 2 {
+        let mut count = vec![0u32; items.len()];
+        for r in &rows {
+            for &i in r {
+                count[i] += 1;
+            }
+        }
+        if let Some(v) = rows.iter().position(|r| r.iter().all(|&i| count[i] == 1)) {
+            return Err(Error::Data(format!(
+                "view `{}` has no item in common with the other views ({} ids, none of them in \
+                 another view's ids); check that the views' ids name the same items",
+                names[v],
+                ids[v].len()
+            )));
+        }
+    }
+    Ok((items, rows))
+}
+
+/// Reads an item-ids file: an `.npy` (or `archive.npz:array`) of integers, one per row, or a
+/// text file with one id per line (surrounding spaces and a last empty line ignored; a `\r\n`
+/// line end is one). Errors name the file.
+pub fn read_ids(path: &Path) -> Result<Vec<String>> {
+    let s = path.to_string_lossy();
+    if s.ends_with(".npy") || s.contains(".npz:") {
+        let a = super::npz::read_array(path)?;
+        if a.shape.len() != 1 {
+            return Err(Error::format(
+                path,
+                format!(
+                    "item ids are one per row (shape (n,)), shape is {:?}",
+                    a.shape
+                ),
+            ));
+        }
+        return (0..a.data.len())
+            .map(|i| {
+                let x = a.data.get_f64(i);
+                if x.fract() != 0.0 || !x.is_finite() {
+                    return Err(Error::format(
+                        path,
+                        format!("item id {x} at row {i} is not an integer (ids in an .npy are integers; write strings to a text file, one per line)"),
+                    ));
+                }
+                Ok(format!("{}", x as i64))
+            })
+            .collect();
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io("reading", path, e))?;
+    let mut ids: Vec<String> = text.lines().map(|l| l.trim().to_string()).collect();
+    if ids.last().is_some_and(String::is_empty) {
+        ids.pop();
+    }
+    if let Some(i) = ids.iter().position(String::is_empty) {
+        return Err(Error::format(
+            path,
+            format!("line {} is empty: one item id per line", i + 1),
+        ));
+    }
+    Ok(ids)
+}
+
+/// Views with their own rows, aligned by item ids ([`align_ids`]): every view becomes one row
+/// per item (zeros where it lacks the item) with its presence mask. `ids[v]` must have one id per
+/// row of `views[v]` (else the error names the view and both counts). Returns the item ids.
+pub fn align_views_by_ids(
+    views: &mut [Matrix],
+    ids: &[Vec<String>],
+    names: &[String],
+) -> Result<(Vec<String>, Vec<Vec<bool>>)> {
+    for (v, (m, iv)) in views.iter().zip(ids).enumerate() {
+        if iv.len() != m.rows {
+            return Err(Error::Data(format!(
+                "view `{}`: {} item ids, but the view has {} rows",
+                names[v],
+                iv.len(),
+                m.rows
+            )));
+        }
+    }
+    let (items, rows) = align_ids(ids, names)?;
+    let n = items.len();
+    let mut present = Vec::with_capacity(views.len());
+    for (m, r) in views.iter_mut().zip(&rows) {
+        let d = m.cols;
+        let mut full = Matrix::zeros(n, d);
+        let mut p = vec![false; n];
+        for (row, &i) in r.iter().enumerate() {
+            full.row_mut(i).copy_from_slice(m.row(row));
+            p[i] = true;
+        }
+        *m = full;
+        present.push(p);
+    }
+    Ok((items, present))
+}
+
 /// Refuses, naming the view or item, presence masks that are not one per view of `n` entries,
 /// a view with no present item and an item with no view (`names[v]` names view `v`).
 pub fn check_presence(present: &[Vec<bool>], names: &[String], n: usize) -> Result<()> {

@@ -23,10 +23,16 @@ pub fn load_splits(cfg: &TrainConfig) -> Result<DatasetSplits> {
             ));
         }
         let paths: Vec<PathBuf> = d.views.iter().map(PathBuf::from).collect();
-        let incomplete = !d.missing.is_none() || !d.present.is_empty();
+        let incomplete = !d.missing.is_none() || !d.present.is_empty() || !d.ids.is_empty();
         if incomplete {
+            // views with their own ids are aligned in memory
+            let map = if d.ids.is_empty() {
+                d.memory_map
+            } else {
+                super::MemoryMap::Never
+            };
             if let Some((arrays, targets)) =
-                super::mapped::open_views(&paths, d.labels.as_deref(), d.memory_map)?
+                super::mapped::open_views(&paths, d.labels.as_deref(), map)?
             {
                 let masks = super::missing::read_masks(&paths, &d.present)?;
                 let names: Vec<String> = paths.iter().map(|p| super::npz::view_name(p)).collect();
@@ -43,8 +49,13 @@ pub fn load_splits(cfg: &TrainConfig) -> Result<DatasetSplits> {
                     present,
                 );
             }
-            let all =
-                super::load_npy_views_with(&paths, d.labels.as_deref(), d.missing, &d.present)?;
+            let all = super::load_npy_views_ids(
+                &paths,
+                d.labels.as_deref(),
+                d.missing,
+                &d.present,
+                &d.ids,
+            )?;
             return Ok(split_seeded(
                 &all,
                 d.test_fraction,
