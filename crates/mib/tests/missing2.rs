@@ -227,6 +227,24 @@ fn mapped_views_with_masks_train_exactly_like_views_in_memory() {
     let (r, emb) = mib::eval::evaluate_model_fused(&mut m2, &map, &protocol, Fuse::Poe).unwrap();
     assert_eq!(emb.test.rows, map.test.len());
     assert_eq!(r.linear_probe.len(), 1);
+    // PoE fusion is a Gaussian encoder of the views an item has: its I(x; z) bounds are reported
+    let ip = r.information_plane.as_ref().unwrap();
+    let (lo, hi) = (ip.i_xz_lower.unwrap(), ip.i_xz.unwrap());
+    assert!(
+        lo.is_finite() && hi.is_finite() && lo <= hi + 1e-9,
+        "{lo} {hi}"
+    );
+    assert!(
+        ip.i_xz_estimator.contains("product"),
+        "{}",
+        ip.i_xz_estimator
+    );
+    // the mean of means is no posterior: no bounds
+    let (r, _) = mib::eval::evaluate_model_fused(&mut m2, &map, &protocol, Fuse::Mean).unwrap();
+    assert!(r
+        .information_plane
+        .as_ref()
+        .is_none_or(|ip| ip.i_xz.is_none()));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -323,4 +341,20 @@ fn ids_align_on_their_union_in_order_of_first_appearance() {
             .contains("view `a`: 2 item ids, but the view has 4 rows"),
         "{e}"
     );
+}
+
+#[test]
+fn poe_scales_are_the_product_of_the_present_posteriors() {
+    let s0 = Matrix::new(2, 2, vec![1.0, 2.0, 0.5, 3.0]).unwrap();
+    let s1 = Matrix::new(2, 2, vec![1.0, 2.0, 4.0, 3.0]).unwrap();
+    let both = mib::models::poe_scales(&[s0.clone(), s1.clone()], None).unwrap();
+    let h = std::f32::consts::FRAC_1_SQRT_2;
+    let want = [h, 2.0 * h, 1.0 / (4.0f32 + 1.0 / 16.0).sqrt(), 3.0 * h];
+    for (a, b) in both.data.iter().zip(want) {
+        assert!((a - b).abs() < 1e-6, "{a} {b}");
+    }
+    // an item with one view keeps that view's scale
+    let present = vec![vec![true, true], vec![true, false]];
+    let one = mib::models::poe_scales(&[s0, s1], Some(&present)).unwrap();
+    assert_eq!(one.row(1), [0.5, 3.0]);
 }
