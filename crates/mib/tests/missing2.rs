@@ -63,12 +63,10 @@ fn npy_data(dir: &Path) -> (TrainConfig, Vec<Vec<bool>>) {
     let (mut views, mut masks) = (Vec::new(), Vec::new());
     for (v, name) in ["fou", "kar", "zer"].iter().enumerate() {
         let mut m = ds.views[v].clone();
-        for i in 0..n {
-            if !present[v][i] {
-                // what a missing row holds does not matter, except NaN for the nan-rows view
-                m.row_mut(i)
-                    .fill(if v == 2 { f32::NAN } else { 1e3 + i as f32 });
-            }
+        // what a missing row holds does not matter, except NaN for the nan-rows view
+        for (i, _) in present[v].iter().enumerate().filter(|(_, &p)| !p) {
+            m.row_mut(i)
+                .fill(if v == 2 { f32::NAN } else { 1e3 + i as f32 });
         }
         let p = dir.join(format!("{name}.npy"));
         write_f32(&p, &m);
