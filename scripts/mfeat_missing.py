@@ -127,7 +127,7 @@ def main() -> None:
                 seed,
             )
             # PoE means with the views' mean hidden layer (mean+hidden, fused)
-            mh = lambda xs, ps: np.hstack(
+            mh = lambda xs, ps, est=est: np.hstack(
                 [est.transform(xs, fuse="poe", present=list(ps)), fused_hidden(est, xs, ps)]
             )
             row["mib_poe_hidden"] = probe(mh(xtr, ptr), ytr, mh(xte, pte), yte, seed)
