@@ -41,6 +41,12 @@ pub struct DataArgs {
     /// (a.npy,,c.npy).
     #[arg(long, value_delimiter = ',')]
     present: Option<Vec<String>>,
+    /// Item ids, one file per view in the order of --views (a text file with one id per line,
+    /// or an .npy of integers), naming the rows of its view: views may then have different
+    /// rows, and mib aligns them on the union of the ids (an item a view lacks is a missing
+    /// view; docs/missing-views.md). Not with --present.
+    #[arg(long, value_delimiter = ',')]
+    ids: Option<Vec<PathBuf>>,
 }
 
 impl DataArgs {
@@ -85,6 +91,9 @@ impl DataArgs {
                 .iter()
                 .map(|s| PathBuf::from(if s == "-" { "" } else { s.as_str() }))
                 .collect();
+        }
+        if let Some(i) = &self.ids {
+            cfg.data.ids = i.clone();
         }
         Ok(())
     }

@@ -93,6 +93,17 @@ pub(crate) fn embed(a: EmbedArgs) -> Result<()> {
         .as_deref()
         .map(str::parse::<mib::models::Fuse>)
         .transpose()?;
+    if let (Some(f), Some(rows)) = (fuse, mapped) {
+        if rows.len() != ds.len() {
+            bail!(
+                "--fuse {:?}: the views are memory-mapped and larger than the in-memory sample \
+                 ({} of {} items); fusing reads the sample only: use --memory-map never",
+                f,
+                ds.len(),
+                rows.len()
+            );
+        }
+    }
     if fuse.is_none() && ds.present.is_some() {
         let v =
             mib::models::slot_view(&mib::models::training_views(&cfg, ds.views.len())?, a.view)?;

@@ -54,6 +54,13 @@ pub struct DataConfig {
     /// has this view; an empty string for a view with every item), in the order of `views`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub present: Vec<PathBuf>,
+    /// For `npy`: one item-ids file per view, in the order of `views` (a text file with one id
+    /// per line, or an `.npy` of integers), naming the rows of its view; views may then have
+    /// different rows, and `mib` aligns them on the union of the ids
+    /// ([`crate::data::missing::align_ids`]): an item a view lacks is a missing view. Not with
+    /// `present` (the ids say it). See `docs/missing-views.md`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ids: Vec<PathBuf>,
     /// Semi-supervised mode (the `[data.labelled]` table, with `model.label_weight > 0`): the few
     /// training items whose labels the loss may use. Absent: no label is read in training.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -110,6 +117,7 @@ impl Default for DataConfig {
             memory_map: MemoryMap::Auto,
             missing: MissingRows::None,
             present: Vec::new(),
+            ids: Vec::new(),
             labelled: None,
             pairing: PairingConfig::Aligned,
         }
@@ -405,7 +413,45 @@ impl TrainConfig {
                 ),
             ));
         }
-        if (!d.missing.is_none() || !d.present.is_empty())
+        if !d.ids.is_empty() {
+            if d.dataset != "npy" {
+                return Err(Error::config(
+                    "data.ids",
+                    &d.dataset,
+                    "item ids name the rows of view files: use dataset `npy` (--views a.npy,b.npy)",
+                ));
+            }
+            if d.ids.len() != d.views.len() {
+                return Err(Error::config(
+                    "data.ids",
+                    d.ids.len(),
+                    format!("give one ids file per view ({} views)", d.views.len()),
+                ));
+            }
+            if let Some(v) = d.ids.iter().position(|p| p.as_os_str().is_empty()) {
+                return Err(Error::config(
+                    "data.ids",
+                    "\"\"",
+                    format!("view {v} has no ids file: with ids, every view needs one"),
+                ));
+            }
+            if !d.present.is_empty() {
+                return Err(Error::config(
+                    "data.present",
+                    d.present.len(),
+                    "give data.ids or data.present, not both (the ids say which items a view has)",
+                ));
+            }
+            if d.memory_map == crate::data::MemoryMap::Always {
+                return Err(Error::config(
+                    "data.memory_map",
+                    "always",
+                    "views with their own item ids are aligned in memory; use memory_map = \"never\" \
+                     (or give presence masks, which memory-mapped views take)",
+                ));
+            }
+        }
+        if (!d.missing.is_none() || !d.present.is_empty() || !d.ids.is_empty())
             && !matches!(d.pairing, PairingConfig::Aligned)
         {
             return Err(Error::config(

@@ -206,6 +206,12 @@ impl RowSource for MappedViews {
     fn row_into(&self, v: usize, item: usize, out: &mut [f32]) -> Result<()> {
         MappedViews::row_into(self, v, item, out)
     }
+    fn has_missing(&self) -> bool {
+        MappedViews::has_missing(self)
+    }
+    fn is_present(&self, v: usize, item: usize) -> bool {
+        MappedViews::is_present(self, v, item)
+    }
     fn is_image_view(&self, _v: usize) -> bool {
         false
     }

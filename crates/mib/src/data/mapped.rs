@@ -265,6 +265,25 @@ impl MappedArray {
         }
         Ok(())
     }
+    /// Marks every row that is entirely NaN as missing in `present` (`rows` entries), in one
+    /// streaming pass over the file: one converted row in memory at a time, the file's pages
+    /// read in order (they stay in the page cache, which the kernel can drop). Integer views
+    /// hold no NaN and are not read.
+    pub fn mark_nan_rows(&self, present: &mut [bool]) {
+        if self.cols == 0 || !matches!(self.dtype, Dtype::F32 | Dtype::F16 | Dtype::F64) {
+            return;
+        }
+        let _ = self.map.advise(memmap2::Advice::Sequential);
+        let mut row = vec![0f32; self.cols];
+        for (r, p) in present.iter_mut().enumerate().take(self.rows) {
+            // a row is checked for NaN only when it has a non-finite value at all
+            if *p && self.row_into(r, &mut row).is_err() && row.iter().all(|x| x.is_nan()) {
+                *p = false;
+            }
+        }
+        // training reads rows in random order
+        let _ = self.map.advise(memmap2::Advice::Normal);
+    }
     /// Asks the kernel to start reading `rows` (advice only: failures change nothing).
     fn will_need(&self, rows: impl Iterator<Item = usize>) {
         let n = self.cols * self.elem;
@@ -283,11 +302,17 @@ impl MappedArray {
     }
     /// Rows `rows` (file rows) as an in-memory matrix; errors name the first non-finite value.
     pub fn gather(&self, rows: &[u32]) -> Result<Matrix> {
+        self.gather_present(rows, None)
+    }
+    /// [`Self::gather`], with the rows that `present` (indexed by file row) marks missing left
+    /// at zero and not read.
+    fn gather_present(&self, rows: &[u32], present: Option<&[bool]>) -> Result<Matrix> {
+        let has = |r: u32| present.is_none_or(|p| p[r as usize]);
         // Ask the kernel for every row at once (reads in flight together when the file is not in
         // the page cache), then read them in order. Advice only: failures change nothing.
-        self.will_need(rows.iter().map(|&r| r as usize));
+        self.will_need(rows.iter().filter(|&&r| has(r)).map(|&r| r as usize));
         let mut m = Matrix::zeros(rows.len(), self.cols);
-        for (i, &r) in rows.iter().enumerate() {
+        for (i, &r) in rows.iter().enumerate().filter(|(_, &r)| has(r)) {
             self.row_into(r as usize, m.row_mut(i))
                 .map_err(|c| self.nonfinite(r as usize, c))?;
         }
@@ -306,6 +331,9 @@ pub struct MappedViews {
     labels: Option<Vec<u32>>,
     n_classes: usize,
     view_names: Vec<String>,
+    /// Which file rows each view has (`present[v][file row]`), when some view lacks some item
+    /// (docs/missing-views.md): a missing row reads as zeros and is never read from the file.
+    present: Option<Arc<Vec<Vec<bool>>>>,
 }
 
 impl MappedViews {
@@ -341,8 +369,13 @@ impl MappedViews {
     pub fn file_row(&self, item: usize) -> usize {
         self.rows[item] as usize
     }
-    /// The items at `idx`, in that order (a view of the same files: no row is read).
+    /// The items at `idx`, in that order (a view of the same files: no row is read). The
+    /// presence masks are kept when some item of the selection lacks a view.
     pub fn select(&self, idx: &[usize]) -> MappedViews {
+        let present = self.present.as_ref().filter(|p| {
+            idx.iter()
+                .any(|&i| p.iter().any(|m| !m[self.rows[i] as usize]))
+        });
         MappedViews {
             arrays: self.arrays.clone(),
             targets: self.targets.clone(),
@@ -353,11 +386,37 @@ impl MappedViews {
                 .map(|l| idx.iter().map(|&i| l[i]).collect()),
             n_classes: self.n_classes,
             view_names: self.view_names.clone(),
+            present: present.cloned(),
         }
     }
-    /// Converts view `v` of item `item` to `f32` into `out`; errors name the file, row and
-    /// column of a non-finite value.
+    /// Whether some view lacks some item.
+    pub fn has_missing(&self) -> bool {
+        self.present.is_some()
+    }
+    /// Whether view `v` has item `item`.
+    pub fn is_present(&self, v: usize, item: usize) -> bool {
+        self.present
+            .as_ref()
+            .is_none_or(|p| p[v][self.rows[item] as usize])
+    }
+    /// Sets which file rows each view has (`present[v][file row]`; `None`: all of them), checked
+    /// as [`super::missing::check_presence`] checks it.
+    pub fn with_present(mut self, present: Option<Vec<Vec<bool>>>) -> Result<Self> {
+        if let Some(p) = &present {
+            let n = self.arrays.first().map_or(0, |a| a.rows);
+            super::missing::check_presence(p, &self.view_names, n)?;
+        }
+        self.present = present.map(Arc::new);
+        Ok(self)
+    }
+    /// Converts view `v` of item `item` to `f32` into `out` (zeros when the view lacks the item:
+    /// the file's row is then not read); errors name the file, row and column of a non-finite
+    /// value.
     pub fn row_into(&self, v: usize, item: usize, out: &mut [f32]) -> Result<()> {
+        if !self.is_present(v, item) {
+            out.fill(0.0);
+            return Ok(());
+        }
         let a = &self.arrays[v];
         let r = self.file_row(item);
         a.row_into(r, out).map_err(|c| a.nonfinite(r, c))
@@ -375,14 +434,26 @@ impl MappedViews {
         let views = self
             .arrays
             .iter()
-            .map(|a| a.gather(&file_rows))
+            .enumerate()
+            .map(|(v, a)| {
+                a.gather_present(&file_rows, self.present.as_ref().map(|p| p[v].as_slice()))
+            })
             .collect::<Result<Vec<_>>>()?;
         let labels = self
             .labels
             .as_ref()
             .map(|l| picks.iter().map(|&i| l[i]).collect());
-        let ds = MultiViewDataset::new(views, labels, Some(self.n_classes))?
+        let mut ds = MultiViewDataset::new(views, labels, Some(self.n_classes))?
             .with_view_names(self.view_names.clone())?;
+        // the sample's items with the views they have (`None` when the sample is complete, as
+        // MultiViewDataset::subset gives it)
+        ds.present = self.present.as_ref().and_then(|p| {
+            let sub: Vec<Vec<bool>> = p
+                .iter()
+                .map(|m| file_rows.iter().map(|&r| m[r as usize]).collect())
+                .collect();
+            (!sub.iter().all(|m| m.iter().all(|&x| x))).then_some(sub)
+        });
         match &self.targets {
             Some(t) => {
                 let tm = t.gather(&file_rows)?;
@@ -438,6 +509,7 @@ impl MappedViews {
             labels,
             n_classes,
             view_names: paths.iter().map(|p| npz::view_name(p)).collect(),
+            present: None,
         })
     }
 }
@@ -503,6 +575,8 @@ pub fn open_views(
 /// rows first (`n_test` of them), then the training rows, as [`super::split_seeded`] does for
 /// in-memory data. `train` and `test` of the result are in-memory samples
 /// ([`MappedViews::sample`]); [`DatasetSplits::train_rows`] and [`DatasetSplits::test_rows`] hold every row.
+/// `present` (`present[v][file row]`, [`super::missing::mapped_presence`]) says which rows each
+/// view has when some view lacks some item.
 pub fn mapped_splits(
     paths: &[PathBuf],
     arrays: Vec<Arc<MappedArray>>,
@@ -510,8 +584,9 @@ pub fn mapped_splits(
     labels: Option<&Path>,
     perm: &[usize],
     n_test: usize,
+    present: Option<Vec<Vec<bool>>>,
 ) -> Result<DatasetSplits> {
-    let all = MappedViews::whole(paths, arrays, targets, labels)?;
+    let all = MappedViews::whole(paths, arrays, targets, labels)?.with_present(present)?;
     let (test_idx, train_idx) = perm.split_at(n_test.min(perm.len()));
     let train_rows = Arc::new(all.select(train_idx));
     let test_rows = Arc::new(all.select(test_idx));

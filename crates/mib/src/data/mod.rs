@@ -639,29 +639,39 @@ pub fn load_npy_views_with(
     missing: MissingRows,
     present: &[PathBuf],
 ) -> Result<MultiViewDataset> {
+    load_npy_views_ids(paths, labels, missing, present, &[])
+}
+
+/// [`load_npy_views_with`] for views that may come with their own item ids: `ids[v]`, when
+/// `ids` is not empty, is the ids file of view `v` ([`missing::read_ids`]), and the views are
+/// aligned on the union of the ids ([`missing::align_ids`]; an item a view lacks is a missing
+/// view). The labels file then holds one label per aligned item, in the order of the union (the
+/// first view's ids, then each later view's new ids). Not with `present` (the ids say it).
+pub fn load_npy_views_ids(
+    paths: &[PathBuf],
+    labels: Option<&Path>,
+    missing: MissingRows,
+    present: &[PathBuf],
+    ids: &[PathBuf],
+) -> Result<MultiViewDataset> {
     if paths.is_empty() {
         return Err(Error::Data("give at least one view file".into()));
     }
-    if !present.is_empty() && present.len() != paths.len() {
+    if !ids.is_empty() && ids.len() != paths.len() {
+        return Err(Error::config(
+            "data.ids",
+            ids.len(),
+            format!("give one ids file per view ({} views)", paths.len()),
+        ));
+    }
+    if !ids.is_empty() && !present.is_empty() {
         return Err(Error::config(
             "data.present",
             present.len(),
-            format!(
-                "give one mask file per view ({} views; an empty entry for a complete view)",
-                paths.len()
-            ),
+            "give data.ids or data.present, not both (the ids say which items a view has)",
         ));
     }
-    let masks = present
-        .iter()
-        .map(|p| {
-            if p.as_os_str().is_empty() {
-                Ok(None)
-            } else {
-                read_mask(p).map(Some)
-            }
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let masks = missing::read_masks(paths, present)?;
     let mut views = paths
         .iter()
         .enumerate()
@@ -675,6 +685,16 @@ pub fn load_npy_views_with(
         })
         .collect::<Result<Vec<_>>>()?;
     let names: Vec<String> = paths.iter().map(|p| npz::view_name(p)).collect();
+    let masks = if ids.is_empty() {
+        masks
+    } else {
+        let ids = ids
+            .iter()
+            .map(|p| missing::read_ids(p))
+            .collect::<Result<Vec<_>>>()?;
+        let (_, present) = missing::align_views_by_ids(&mut views, &ids, &names)?;
+        present.into_iter().map(Some).collect()
+    };
     let present = mark_missing(&mut views, &names, missing, &masks)?;
     check_rows(paths, &views)?;
     let n = views[0].rows;

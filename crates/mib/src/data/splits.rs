@@ -23,18 +23,39 @@ pub fn load_splits(cfg: &TrainConfig) -> Result<DatasetSplits> {
             ));
         }
         let paths: Vec<PathBuf> = d.views.iter().map(PathBuf::from).collect();
-        let incomplete = !d.missing.is_none() || !d.present.is_empty();
+        let incomplete = !d.missing.is_none() || !d.present.is_empty() || !d.ids.is_empty();
         if incomplete {
-            if d.memory_map == super::MemoryMap::Always {
-                return Err(crate::Error::config(
-                    "data.memory_map",
-                    "always",
-                    "memory-mapped views do not take missing items (data.missing / data.present) \
-                     yet; use memory_map = \"never\"",
-                ));
+            // views with their own ids are aligned in memory
+            let map = if d.ids.is_empty() {
+                d.memory_map
+            } else {
+                super::MemoryMap::Never
+            };
+            if let Some((arrays, targets)) =
+                super::mapped::open_views(&paths, d.labels.as_deref(), map)?
+            {
+                let masks = super::missing::read_masks(&paths, &d.present)?;
+                let names: Vec<String> = paths.iter().map(|p| super::npz::view_name(p)).collect();
+                let present = super::missing::mapped_presence(&arrays, &names, d.missing, &masks)?;
+                let (perm, n_test) =
+                    split_permutation(arrays[0].rows(), d.test_fraction, stream_seed(cfg.seed, 4));
+                return super::mapped::mapped_splits(
+                    &paths,
+                    arrays,
+                    targets,
+                    d.labels.as_deref(),
+                    &perm,
+                    n_test,
+                    present,
+                );
             }
-            let all =
-                super::load_npy_views_with(&paths, d.labels.as_deref(), d.missing, &d.present)?;
+            let all = super::load_npy_views_ids(
+                &paths,
+                d.labels.as_deref(),
+                d.missing,
+                &d.present,
+                &d.ids,
+            )?;
             return Ok(split_seeded(
                 &all,
                 d.test_fraction,
@@ -53,6 +74,7 @@ pub fn load_splits(cfg: &TrainConfig) -> Result<DatasetSplits> {
                 d.labels.as_deref(),
                 &perm,
                 n_test,
+                None,
             );
         }
         let all = super::load_npy_views(&paths, d.labels.as_deref())?;

@@ -124,6 +124,32 @@ pub fn fuse_posteriors(
     Ok(out)
 }
 
+/// The scales of the product of the present views' Gaussian posteriors (`scales[v]`,
+/// `[n, z_dim]`; `present[v][i]`, `None`: all): per coordinate `1 / sqrt(sum_v 1 / s_v^2)`, the
+/// scale that goes with [`fuse_posteriors`]'s [`Fuse::Poe`] means. Errors as that function does.
+pub fn poe_scales(scales: &[Matrix], present: Option<&[Vec<bool>]>) -> Result<Matrix> {
+    // the means' checks are the scales' own (same shapes)
+    let precision = fuse_posteriors(scales, scales, present, Fuse::Mean)?;
+    let (n, zd) = (precision.rows, precision.cols);
+    let mut out = Matrix::zeros(n, zd);
+    let mut acc = vec![0f64; zd];
+    for i in 0..n {
+        acc.fill(0.0);
+        for (v, s) in scales.iter().enumerate() {
+            if present.is_some_and(|p| !p[v][i]) {
+                continue;
+            }
+            for (a, &x) in acc.iter_mut().zip(s.row(i)) {
+                *a += 1.0 / (x as f64 * x as f64);
+            }
+        }
+        for (o, &a) in out.row_mut(i).iter_mut().zip(&acc) {
+            *o = (1.0 / a.sqrt()) as f32;
+        }
+    }
+    Ok(out)
+}
+
 impl TrainedModel {
     /// One representation per item of `views` (one matrix per training view, in training order)
     /// from the views it has (`present[v][i]`; `None`: all), fused by `fuse`

@@ -21,7 +21,7 @@
 
 mod attribution;
 pub mod fuse;
-pub use fuse::{fuse_posteriors, Fuse};
+pub use fuse::{fuse_posteriors, poe_scales, Fuse};
 
 use std::collections::HashMap;
 use std::path::Path;
