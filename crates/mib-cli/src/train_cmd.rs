@@ -138,6 +138,8 @@ pub(crate) fn run_training(
     let data = mib::data::load_splits(cfg)?;
     // A view count the objective cannot train on fails here, before anything is printed.
     mib::models::training_views(cfg, data.train.views.len())?;
+    // So do encoder tables of views the data lacks and image shapes that do not fit.
+    mib::models::check_view_encoders(cfg, &data.train)?;
     // Ctrl-C or SIGTERM asks for a checkpoint and a clean stop; a second Ctrl-C kills at once.
     let stop = crate::signals::stop_flag(false);
     eprintln!(

@@ -165,6 +165,24 @@ pub fn with_data_image_shape(cfg: &TrainConfig, train: &MultiViewDataset) -> Res
     Ok(cfg)
 }
 
+/// Resolves `cfg` against `train` ([`with_data_image_shape`]) and checks every training view
+/// against its encoder (a conv encoder's image shape against the view's width), so that a front
+/// end can refuse bad settings before it starts; errors name the key and the view.
+pub fn check_view_encoders(cfg: &TrainConfig, train: &MultiViewDataset) -> Result<()> {
+    let r = with_data_image_shape(cfg, train)?;
+    let slots = training_views(&r, train.views.len())?;
+    let nv = if r.model.objective.is_multi_view() {
+        slots.len()
+    } else {
+        1
+    };
+    r.model.check_encoder_views(nv)?;
+    for (slot, &v) in slots.iter().take(nv).enumerate() {
+        crate::objectives::Encoder::check_view(&r.model, slot, train.views[v].cols)?;
+    }
+    Ok(())
+}
+
 /// Builds the (untrained) model of `cfg` for views of widths `in_dims` (one per training view
 /// slot), initialised from the run's seed.
 pub fn build_step(cfg: &TrainConfig, in_dims: &[usize], n_classes: usize) -> Result<TrainStep> {
