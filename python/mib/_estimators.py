@@ -533,10 +533,10 @@ class _MultiViewEstimator:
         parameter, its value and what is accepted (as scikit-learn does, at ``fit``)."""
         _params.validate(self.get_params(), self._objective)
 
-    def _prepare_views(
-        self, views: Any, *, fitting: bool
-    ) -> tuple[list[np.ndarray], tuple[int, int] | None]:
-        """Checks and converts ``views`` (a list of 2-D arrays with paired rows, or one array)."""
+    def _prepare_views(self, views: Any, *, fitting: bool, with_shapes: bool = False) -> Any:
+        """Checks and converts ``views`` (a list of 2-D arrays with paired rows, or one array;
+        3-D ``[n, h, w]`` and 4-D ``[n, c, h, w]`` image arrays are flattened row-major). Returns
+        ``(arrays, image_shape)``, with ``with_shapes`` also each view's ``(c, h, w)`` or None."""
         single = isinstance(views, np.ndarray) or (
             not isinstance(views, (list, tuple)) and hasattr(views, "__array__")
         )
@@ -663,7 +663,9 @@ class _MultiViewEstimator:
             rows = {a.shape[0] for a in raw}
             if len(rows) == 1:
                 views = raw if isinstance(views, (list, tuple)) else raw[0]
-        arrays, image_shape, view_shapes = self._prepare_views(views, True, with_shapes=True)
+        arrays, image_shape, view_shapes = self._prepare_views(
+            views, fitting=True, with_shapes=True
+        )
         masks = _presence(arrays, missing, present)
         arrays = _zero_missing(arrays, masks)
         n_items = arrays[0].shape[0]
