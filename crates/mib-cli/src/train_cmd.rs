@@ -14,7 +14,7 @@ use mib::presets;
 /// Flags of `mib train`.
 #[derive(Args, Debug, Default)]
 pub(crate) struct TrainArgs {
-    /// Config file, or the name of a preset in configs/ (mib, mv-infomax, infomax, vae, supervised, fast, fast-conv, best, demo).
+    /// Config file, or the name of a preset in configs/ (mib, mv-infomax, infomax, vae, supervised, fast, fast-conv, best, demo, demo-conv).
     #[arg(long, short)]
     config: Option<String>,
     #[command(flatten)]
