@@ -226,6 +226,33 @@ fn mixed_encoders_train_resume_and_embed() {
         assert_eq!(opened.embed(v, x).unwrap(), z);
         assert_eq!(again.embed(v, x).unwrap(), z);
     }
+    // attributions differentiate each view's own encoder: its Jacobian matches finite differences
+    for v in 0..2 {
+        let x = data.test.views[v].select_rows(&[0]);
+        let jac = opened.mean_jacobian(v, &x).unwrap();
+        assert_eq!((jac[0].rows, jac[0].cols), (4, x.cols));
+        for j in [0, x.cols / 2, x.cols - 1] {
+            for k in 0..4 {
+                let g = jac[0].data[k * x.cols + j];
+                // the best of three steps: a ReLU kink near the point spoils one, not all
+                let err = [1e-2f32, 3e-3, 1e-3]
+                    .iter()
+                    .map(|&h| {
+                        let (mut up, mut down) = (x.clone(), x.clone());
+                        up.data[j] += h;
+                        down.data[j] -= h;
+                        let zu = opened.embed(v, &up).unwrap().data[k];
+                        let zd = opened.embed(v, &down).unwrap().data[k];
+                        ((zu - zd) / (2.0 * h) - g).abs()
+                    })
+                    .fold(f32::INFINITY, f32::min);
+                assert!(
+                    err <= 1e-2 * (1.0 + g.abs()),
+                    "view {v}, z{k}, x{j}: {g}, error {err}"
+                );
+            }
+        }
+    }
     // the ONNX export takes each view's encoder
     for v in 0..2 {
         let bytes = mib::export::encoder_onnx(&opened, v, mib::export::OnnxOutput::Mean).unwrap();
