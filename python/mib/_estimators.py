@@ -61,6 +61,7 @@ _PATHS: dict[str, tuple[str, ...]] = {
     "skl": ("model", "skl"),
     "decoder_hidden": ("model", "decoder_hidden"),
     "decoder_scale": ("model", "decoder_scale"),
+    "label_weight": ("model", "label_weight"),
     "lr": ("optim", "lr"),
     "lr_encoder": ("optim", "lr_encoder"),
     "lr_critic": ("optim", "lr_critic"),
@@ -317,6 +318,7 @@ class _MultiViewEstimator:
         image_shape: tuple[int, int] | tuple[int, int, int] | None = None,
         scaling: str | Sequence[str] = "auto",
         representation: str = "mean",
+        label_weight: float = 0.0,
         seed: int = 42,
         n_jobs: int | None = None,
         verbose: int = 0,
@@ -351,6 +353,7 @@ class _MultiViewEstimator:
         self.image_shape = image_shape
         self.scaling = scaling
         self.representation = representation
+        self.label_weight = label_weight
         self.seed = seed
         self.n_jobs = n_jobs
         self.verbose = verbose
@@ -404,6 +407,14 @@ class _MultiViewEstimator:
             data = json.loads(_native.default_config())["data"]
             data.update({k: v for k, v in config["data"].items() if k in ("pairing", "scaling")})
             config["data"] = data
+        model = config.get("model")
+        if isinstance(model, dict) and (model.get("label_weight") or 0) > 0:
+            # the semi-supervised mode's labelled items come from fit's y, not from the config:
+            # any [data.labelled] lets the config resolve
+            config["data"] = {
+                **config.get("data", {}),
+                "labelled": {"labels_per_class": 1},
+            }
         full = json.loads(_native.resolve_config(json.dumps(config)))
         objective = full["model"]["objective"]
         if cls is not _MultiViewEstimator and objective != cls._objective:
@@ -429,6 +440,8 @@ class _MultiViewEstimator:
                 # encoders per view: the [model.encoders.<view>] tables, keyed as in the TOML
                 per = {k: dict(e) for k, e in full["model"]["encoders"].items()}
                 v = {**({"*": v} if v is not None else {}), **per}
+            elif name == "label_weight":
+                v = 0.0 if v is None else float(v)  # 0, the default, is left out
             params[name] = v
         pairing = full["data"]["pairing"]
         augmented = pairing.get("kind") == "augment"
@@ -484,6 +497,10 @@ class _MultiViewEstimator:
                     continue  # the config's default, which config.toml leaves out
             elif name == "encoder_norm" and v == "none":
                 continue  # the default, which config.toml leaves out
+            elif name == "label_weight":
+                if float(v) == 0.0:
+                    continue  # off, the default, which config.toml leaves out
+                v = float(v)
             elif name == "encoder":
                 if v is None:
                     continue  # an MLP, the default, which config.toml leaves out
@@ -712,6 +729,9 @@ class _MultiViewEstimator:
             )
         if self.batch_size is None:
             cfg["train"]["batch_size"] = min(DEFAULT_BATCH, arrays[0].shape[0])
+        labels = None
+        if float(self.label_weight) > 0:
+            labels = self._labelled(cfg, y, arrays[0].shape[0])
         if multi and self.shared_encoder is None:
             widths = {a.shape[1] for a in arrays}
             # encoders per view are separate encoders
@@ -722,6 +742,7 @@ class _MultiViewEstimator:
             model, history, summary, error = _native.Model.fit(
                 json.dumps(cfg),
                 arrays,
+                labels=labels,
                 view_image_shapes=view_shapes,
                 callback=callback,
                 missing="nan-rows" if missing == "nan-rows" else None,
@@ -745,6 +766,53 @@ class _MultiViewEstimator:
         if error is not None:
             raise error
         return self
+
+    def _labelled(self, cfg: dict[str, Any], y: Any, n: int) -> np.ndarray:
+        """Semi-supervised mode: the labelled items of ``y`` (``-1``: unlabelled) into ``cfg``'s
+        ``[data.labelled]``; returns the labels to pass (unlabelled items as class 0, never read)."""
+        w = _params.show(self.label_weight)
+        if self._objective not in ("mib", "mv-infomax"):
+            raise ConfigError(
+                f"label_weight={w}: the semi-supervised classifier is added to MIB or "
+                f"MVInfoMax, not {type(self).__name__}"
+            )
+        if y is None:
+            raise ConfigError(
+                f"label_weight={w}: the semi-supervised mode needs y (class indices, -1 for the "
+                f"unlabelled items)"
+            )
+        ya = np.asarray(y)
+        if ya.shape != (n,) or ya.dtype.kind not in "iu":
+            raise ShapeError(
+                f"y: expected {n} integer class indices (-1 for unlabelled items), got an array "
+                f"of shape {ya.shape} and dtype {ya.dtype}"
+            )
+        if (ya < -1).any():
+            raise ConfigError(f"y: {int(ya.min())} is not a class index (or -1 for unlabelled)")
+        items = np.flatnonzero(ya >= 0)
+        if len(items) == 0:
+            raise ConfigError(f"label_weight={w}: y labels no item (every entry is -1)")
+        batch = int(cfg["train"]["batch_size"])
+        cfg["data"]["labelled"] = {
+            "items": [int(i) for i in items],
+            "per_batch": min(32, batch, len(items)),
+        }
+        return np.where(ya < 0, 0, ya).astype(np.int64)
+
+    def predict(self, X: Any, view: int = 0) -> np.ndarray:
+        """Classes of the rows of ``X`` (a view of the training view ``view``) from the
+        semi-supervised model's own classifier (fitted with ``label_weight > 0`` and ``y``).
+
+        Returns
+        -------
+        ndarray of shape (n_samples,), int64
+        """
+        model = self._check_fitted()
+        (a,), _ = self._prepare_views([X], fitting=False)
+        k = len(model.in_dims)
+        if not isinstance(view, (int, np.integer)) or not 0 <= view < k:
+            raise ConfigError(f"view={view!r}: expected a training view, 0 to {k - 1}")
+        return np.asarray(model.classify(int(view), a), dtype=np.int64)
 
     def _progress(self, total: int) -> tuple[Callable[[dict[str, Any]], None] | None, Any]:
         if not self.verbose:

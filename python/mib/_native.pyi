@@ -54,6 +54,7 @@ class Model:
         seed: int = 0,
         representation: str = "mean",
     ) -> npt.NDArray[np.float32]: ...
+    def classify(self, view: int, x: npt.NDArray[np.float32]) -> npt.NDArray[np.uint32]: ...
     def embed_fused(
         self,
         views: Sequence[npt.NDArray[np.float32]],

@@ -335,6 +335,7 @@ CHECKS: dict[str, Checker] = {
     "image_shape": image_shape,
     "scaling": scaling,
     "representation": one_of("representation"),
+    "label_weight": number(lo=0),
     "seed": seed,
     "n_jobs": n_jobs,
     "verbose": verbose,

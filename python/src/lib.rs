@@ -461,6 +461,19 @@ impl Model {
         matrix_to_numpy(py, z)
     }
 
+    /// The classes the model's classifier (supervised objective, semi-supervised mode) predicts
+    /// for the rows of `x` under the encoder of training view `view`.
+    fn classify<'py>(
+        &self,
+        py: Python<'py>,
+        view: usize,
+        x: Bound<'py, PyArray2<f32>>,
+    ) -> PyResult<Bound<'py, PyArray1<u32>>> {
+        let xm = shared_matrix(&x, "X")?;
+        let y = py.detach(|| self.wait().classify(view, &xm)).py()?;
+        Ok(PyArray1::from_vec(py, y))
+    }
+
     /// One representation per item of `views` (one array per training view, paired rows) from the
     /// views it has: `present[v]` (`None`: all) says which items view `v` has; `fuse` is `poe`
     /// or `mean` ([`mib::models::Fuse`]).

@@ -41,6 +41,21 @@ pub(crate) struct TrainArgs {
     /// Batch size.
     #[arg(long)]
     batch_size: Option<usize>,
+    /// Semi-supervised mode: train a classifier on the posterior means of this many labelled
+    /// items per class beside MIB's or MV-InfoMax's loss (the items of the few-label probe's
+    /// draw --labelled-draw, so `mib eval` compares it with the frozen probe and the raw inputs on
+    /// the same labels). Sets [data.labelled] and, unless given, model.label_weight = 1.
+    #[arg(long, conflicts_with = "resume")]
+    semi_supervised: Option<usize>,
+    /// The weight of the semi-supervised cross-entropy (model.label_weight; default 1).
+    #[arg(long, requires = "semi_supervised")]
+    label_weight: Option<f32>,
+    /// Which of the probe's draws gives the labelled items (default 0).
+    #[arg(long, requires = "semi_supervised")]
+    labelled_draw: Option<usize>,
+    /// Labelled rows per batch (default 32, at most all labelled items).
+    #[arg(long, requires = "semi_supervised")]
+    labelled_per_batch: Option<usize>,
     /// Overwrite the output folder if it holds another run.
     #[arg(long)]
     force: bool,
@@ -86,6 +101,30 @@ fn apply_overrides(cfg: &mut TrainConfig, a: &TrainArgs) -> Result<()> {
     }
     if let Some(b) = a.batch_size {
         cfg.train.batch_size = b;
+    }
+    if let Some(k) = a.semi_supervised {
+        let l = cfg
+            .data
+            .labelled
+            .get_or_insert(mib::config::LabelledConfig {
+                labels_per_class: k,
+                draw: 0,
+                per_batch: 32,
+                items: Vec::new(),
+            });
+        l.labels_per_class = k;
+        l.items.clear();
+        if let Some(d) = a.labelled_draw {
+            l.draw = d;
+        }
+        l.per_batch = a
+            .labelled_per_batch
+            .unwrap_or(l.per_batch.min(cfg.train.batch_size));
+        cfg.model.label_weight = match a.label_weight {
+            Some(w) => w,
+            None if cfg.model.label_weight > 0.0 => cfg.model.label_weight,
+            None => 1.0,
+        };
     }
     Ok(())
 }

@@ -54,9 +54,40 @@ pub struct DataConfig {
     /// has this view; an empty string for a view with every item), in the order of `views`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub present: Vec<PathBuf>,
+    /// Semi-supervised mode (the `[data.labelled]` table, with `model.label_weight > 0`): the few
+    /// training items whose labels the loss may use. Absent: no label is read in training.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labelled: Option<LabelledConfig>,
     /// How the two views of an item are formed (`aligned`, `same-class`, or `augment` for
     /// single-view data).
     pub pairing: PairingConfig,
+}
+
+/// The labelled items of the semi-supervised mode: `labels_per_class` training items of each class,
+/// the same items as draw `draw` of that count in the few-label probe (seed 0, the default of
+/// `mib eval`: [`crate::eval::probe_draw`]), so the trained classifier and the frozen probe can be
+/// compared on the same labels; or the training items listed in `items` (Python's `fit(views, y)`
+/// with `y = -1` for the unlabelled items). Every batch puts `per_batch` of them (at most all) in
+/// its first rows.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LabelledConfig {
+    /// Labelled items per class (at least 1, or 0 with `items`).
+    #[serde(default)]
+    pub labels_per_class: usize,
+    /// The labelled training items, by index (instead of `labels_per_class`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub items: Vec<u32>,
+    /// Which draw of the probe's (default 0).
+    #[serde(default)]
+    pub draw: usize,
+    /// Labelled rows per batch (default 32; at most the batch size).
+    #[serde(default = "default_labelled_per_batch")]
+    pub per_batch: usize,
+}
+
+fn default_labelled_per_batch() -> usize {
+    32
 }
 
 /// The most compute threads a config may ask for: each is an OS thread with its own stack, and a
@@ -79,6 +110,7 @@ impl Default for DataConfig {
             memory_map: MemoryMap::Auto,
             missing: MissingRows::None,
             present: Vec::new(),
+            labelled: None,
             pairing: PairingConfig::Aligned,
         }
     }
@@ -257,6 +289,63 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
+    /// The semi-supervised settings: `[data.labelled]` and `model.label_weight > 0` come together,
+    /// for the objectives that train a classifier beside their own loss (MIB, MV-InfoMax).
+    fn validate_labelled(&self) -> Result<()> {
+        let w = self.model.label_weight;
+        match &self.data.labelled {
+            None if w > 0.0 => Err(Error::config(
+                "model.label_weight",
+                w,
+                "the semi-supervised mode needs its labelled items: add a [data.labelled] table \
+                 (labels_per_class = ...)",
+            )),
+            None => Ok(()),
+            Some(_) if w == 0.0 => Err(Error::config(
+                "data.labelled",
+                "set",
+                "the labelled items need model.label_weight > 0 (the weight of their \
+                 cross-entropy)",
+            )),
+            Some(l) => {
+                if !self.model.objective.is_multi_view() {
+                    return Err(Error::config(
+                        "data.labelled",
+                        self.model.objective.name(),
+                        "the semi-supervised mode adds a classifier to mib or mv-infomax \
+                         (the supervised objective uses every label)",
+                    ));
+                }
+                if (l.labels_per_class == 0) == l.items.is_empty() {
+                    return Err(Error::config(
+                        "data.labelled.labels_per_class",
+                        l.labels_per_class,
+                        "give labels_per_class >= 1 (the probe's draw) or the items list, \
+                         one of them",
+                    ));
+                }
+                if l.per_batch == 0 || l.per_batch > self.train.batch_size {
+                    return Err(Error::config(
+                        "data.labelled.per_batch",
+                        l.per_batch,
+                        format!(
+                            "must be between 1 and the batch size ({})",
+                            self.train.batch_size
+                        ),
+                    ));
+                }
+                if l.draw > 1_000_000 {
+                    return Err(Error::config(
+                        "data.labelled.draw",
+                        l.draw,
+                        "must be at most 1000000",
+                    ));
+                }
+                Ok(())
+            }
+        }
+    }
+
     /// Parses a TOML document; `origin` names it in errors (a file path, or `"<preset>"`).
     pub fn from_toml_str(text: &str, origin: &str) -> Result<Self> {
         toml::from_str(text).map_err(|e| Error::format(origin, one_line(&e.to_string())))
@@ -343,6 +432,7 @@ impl TrainConfig {
             }
         }
         self.model.validate()?;
+        self.validate_labelled()?;
         self.optim.validate()?;
         self.beta.validate()?;
         let t = &self.train;

@@ -92,7 +92,7 @@ fn counts_masked(
     pool.install(|| {
         let mut rng = MibRng::seed_from_u64(0);
         let batch = 32;
-        let n_classes = if cfg.objective == ObjectiveKind::Supervised {
+        let n_classes = if cfg.objective == ObjectiveKind::Supervised || cfg.label_weight > 0.0 {
             10
         } else {
             0
@@ -109,7 +109,12 @@ fn counts_masked(
         let v: Vec<f32> = (0..batch * in_dim).map(|_| rng.random()).collect();
         let views: Vec<&[f32]> = vec![&v[..]; k];
         let labels: Vec<u32> = (0..batch as u32).map(|i| i % 10).collect();
-        let lab = (cfg.objective == ObjectiveKind::Supervised).then_some(&labels[..]);
+        let lab = if cfg.objective == ObjectiveKind::Supervised {
+            Some(&labels[..])
+        } else {
+            // semi-supervised: the first 8 rows are labelled
+            (cfg.label_weight > 0.0).then_some(&labels[..8])
+        };
         let mut out = vec![];
         let mut warmup_max = 0;
         let mut present = vec![1u8; k * batch];
@@ -207,6 +212,25 @@ fn conv_encoder_step_allocates_only_inside_gemm() {
         check(
             &format!("MIB, conv encoder, {threads} threads, norm {norm}"),
             &counts(&cfg, 196, threads),
+        );
+    }
+}
+
+/// The semi-supervised mode's classifier term allocates nothing either (complete and masked
+/// batches, shared and separate encoders).
+#[test]
+fn semi_supervised_step_allocates_only_inside_gemm() {
+    for (shared_encoder, masked) in [(true, false), (false, true)] {
+        let cfg = ModelConfig {
+            encoder_hidden: vec![128],
+            critic_hidden: vec![128],
+            shared_encoder,
+            label_weight: 1.0,
+            ..ModelConfig::default()
+        };
+        check(
+            &format!("MIB semi-supervised, shared = {shared_encoder}, masked = {masked}"),
+            &counts_masked(&cfg, 64, 2, 1, masked),
         );
     }
 }

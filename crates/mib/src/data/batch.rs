@@ -73,6 +73,9 @@ pub struct Batch {
     /// item `i` has slot `s`'s view, 0 when it lacks it: its row is zeros). Empty when the data is
     /// complete.
     pub present: Vec<u8>,
+    /// How many of the first rows are labelled items of the semi-supervised mode
+    /// ([`BatchProducer::with_labelled`]; 0 otherwise).
+    pub labelled: usize,
 }
 
 /// SplitMix64 finaliser: a bijective 64-bit mixer.
@@ -240,6 +243,10 @@ struct Shared {
     /// have at least two of the slots' views (a single-view objective's slots are `[0, 0]`: the
     /// items of view 0).
     items: Vec<u32>,
+    /// The labelled items of the semi-supervised mode (empty: none) and how many of them each
+    /// batch puts first.
+    labelled: Vec<u32>,
+    labelled_per_batch: usize,
 }
 
 /// Makes the pair of item `item` in epoch `epoch` (writes view `a` into `out_a`, view `b` into
@@ -395,7 +402,21 @@ impl Shared {
         let b = self.batch_size;
         let p = (k % self.bpe) as usize;
         let epoch = k / self.bpe;
-        let items = &perm[p * b..(p + 1) * b];
+        let mut items = &perm[p * b..(p + 1) * b];
+        // Semi-supervised: the first rows are labelled items, drawn for this iteration (their
+        // augmentations too: a labelled item seen every batch gets fresh views each time).
+        let m = self.labelled_per_batch.min(self.labelled.len());
+        let mixed: Vec<u32>;
+        if m > 0 {
+            let mut rng = MibRng::seed_from_u64(derive_seed(self.seed, k, 1, u64::MAX));
+            mixed = rand::seq::index::sample(&mut rng, self.labelled.len(), m)
+                .into_iter()
+                .map(|j| self.labelled[j])
+                .chain(items[m..].iter().copied())
+                .collect();
+            items = &mixed;
+        }
+        let view_epoch = |i: usize| if i < m { u64::MAX - k } else { epoch };
         bufs.resize_with(self.views.len(), Vec::new);
         for (slot, buf) in bufs.iter_mut().enumerate() {
             let d = self.ds.dim(self.views[slot]);
@@ -409,7 +430,7 @@ impl Shared {
                     &self.views,
                     self.scaling.get(slot).and_then(Option::as_ref),
                     self.seed,
-                    epoch,
+                    view_epoch(i),
                     items[i] as usize,
                     slot,
                     out,
@@ -448,6 +469,7 @@ impl Shared {
             views: bufs,
             labels,
             present,
+            labelled: m,
         }
     }
 }
@@ -543,6 +565,8 @@ impl BatchProducer {
                 seed,
                 bpe,
                 items,
+                labelled: Vec::new(),
+                labelled_per_batch: 0,
             }),
             threads,
             prefetch: 4,
@@ -559,6 +583,42 @@ impl BatchProducer {
         Arc::get_mut(&mut self.shared)
             .expect("the producer is not shared before iteration starts")
             .scaling = scaling;
+        Ok(self)
+    }
+    /// Semi-supervised mode: every batch's first `per_batch` rows (at most all of them) are items of
+    /// `labelled`, drawn without replacement from `(seed, iteration)`, with augmentations of their
+    /// own; [`Batch::labelled`] says how many. Errors when an item is out of range or lacks the
+    /// labels, or `per_batch` is 0 or above the batch size.
+    pub fn with_labelled(mut self, labelled: Vec<u32>, per_batch: usize) -> Result<Self> {
+        let sh = &self.shared;
+        if per_batch == 0 || per_batch > sh.batch_size {
+            return Err(Error::config(
+                "data.labelled.per_batch",
+                per_batch,
+                format!("must be between 1 and the batch size ({})", sh.batch_size),
+            ));
+        }
+        if sh.ds.labels().is_none() {
+            return Err(Error::config(
+                "data.labelled",
+                "set",
+                "the semi-supervised mode needs labelled data (the dataset has no labels)",
+            ));
+        }
+        if let Some(&bad) = labelled.iter().find(|&&i| i as usize >= sh.ds.len()) {
+            return Err(Error::config(
+                "data.labelled",
+                bad,
+                format!(
+                    "item out of range (the training split has {} items)",
+                    sh.ds.len()
+                ),
+            ));
+        }
+        let sh = Arc::get_mut(&mut self.shared)
+            .expect("the producer is not shared before iteration starts");
+        sh.labelled = labelled;
+        sh.labelled_per_batch = per_batch;
         Ok(self)
     }
     /// Sets how many batches are prepared ahead (at least 1; default 4).

@@ -49,8 +49,10 @@ pub use permutation::{
     check_permutations, mi_permutation_test, probe_permutation_test, PermutationReport,
     PermutationTest, Quantile, NULL_QUANTILES,
 };
-pub use protocol::{balanced_draw_using, few_label_probe, quick_probe, ProbeSummary};
-pub use report::{Baseline, Embeddings, EvalInputs, EvalProtocol, EvalReport};
+pub use protocol::{balanced_draw_using, few_label_probe, probe_draw, quick_probe, ProbeSummary};
+pub use report::{
+    Baseline, Embeddings, EvalInputs, EvalProtocol, EvalReport, SemiSupervisedReport,
+};
 pub use retrieval::{
     average_precision, mean_average_precision_multilabel, query_metrics, retrieval, RetrievalReport,
 };

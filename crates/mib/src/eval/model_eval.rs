@@ -127,6 +127,8 @@ pub fn evaluate_model_view(
     ip.i_xz = Some(b.upper);
     ip.i_xz_lower = Some(b.lower);
     ip.i_xz_estimator = format!("{} (n = {})", super::I_XZ_ENCODER_BOUNDS, b.n);
+    report.semi_supervised =
+        semi_supervised_report(model, data, protocol, &emb, views[view], view)?;
     let repr = model.representation();
     report.representation = Some(repr.name().to_string());
     if repr != crate::config::Representation::Mean
@@ -147,6 +149,51 @@ pub fn evaluate_model_view(
         );
     }
     Ok((report, emb))
+}
+
+/// The semi-supervised row (`model.label_weight > 0` with `[data.labelled]`, class labels, no
+/// missing views): the model's classifier, the frozen probe on `emb` and the probe on the raw view
+/// `data_view`, all from the labelled items the model trained with. `None` for other models.
+fn semi_supervised_report(
+    model: &mut TrainedModel,
+    data: &DatasetSplits,
+    protocol: &EvalProtocol,
+    emb: &Embeddings,
+    data_view: usize,
+    view: usize,
+) -> Result<Option<super::SemiSupervisedReport>> {
+    let cfg = model.config().clone();
+    let (Some(l), Some(_)) = (&cfg.data.labelled, &data.train.labels) else {
+        return Ok(None);
+    };
+    if cfg.model.label_weight <= 0.0 || data.train.has_missing() || data.train_rows.is_some() {
+        return Ok(None);
+    }
+    let idx: Vec<usize> = crate::train::labelled_items(&data.train, l)?
+        .into_iter()
+        .map(|i| i as usize)
+        .collect();
+    let y: Vec<u32> = idx.iter().map(|&i| emb.y_train[i]).collect();
+    let nc = data.train.n_classes;
+    let (xt_raw, yt) = (&data.test.views[data_view], &emb.y_test);
+    let predicted = model.classify(view, xt_raw)?;
+    let classifier_accuracy =
+        predicted.iter().zip(yt).filter(|(p, y)| p == y).count() as f64 / yt.len().max(1) as f64;
+    let probe = &protocol.probe;
+    let (probe_accuracy, raw_accuracy) = model.pool().install(|| -> Result<(f64, f64)> {
+        let fitted = probe.fit(&emb.train.select_rows(&idx), &y, nc)?;
+        let on_repr = fitted.accuracy(&emb.test, yt);
+        let raw = &data.train.views[data_view];
+        let fitted = probe.fit(&raw.select_rows(&idx), &y, nc)?;
+        Ok((on_repr, fitted.accuracy(xt_raw, yt)))
+    })??;
+    Ok(Some(super::SemiSupervisedReport {
+        labels_per_class: l.labels_per_class,
+        draw: l.draw,
+        classifier_accuracy,
+        probe_accuracy,
+        raw_accuracy,
+    }))
 }
 
 /// [`evaluate_model`] on one representation per item fused from the views it has

@@ -97,6 +97,21 @@ fn draw_from_index(by_class: &[Vec<usize>], k: usize, rng: &mut MibRng) -> Resul
     Ok(out)
 }
 
+/// The training items that draw `rep` of count `k` of [`few_label_probe`] with `seed` uses (listed
+/// class by class): the semi-supervised mode trains on the labels of these items, so that its
+/// classifier and the frozen probe see the same labels.
+pub fn probe_draw(
+    y: &[u32],
+    n_classes: usize,
+    k: usize,
+    rep: usize,
+    seed: u64,
+) -> Result<Vec<usize>> {
+    let by_class = class_index(y, n_classes)?;
+    let mut rng = MibRng::seed_from_u64(task_seed(seed, k, rep));
+    draw_from_index(&by_class, k, &mut rng)
+}
+
 /// The few-label linear-probe protocol of the paper (Fig. 3/4): for each `k` in `labels_per_class`
 /// and each of `repetitions` draws, fit [`LinearProbeParams`] on `k` random training items per class
 /// and measure accuracy on the whole test set.

@@ -44,6 +44,29 @@ pub struct EvalReport {
     /// the representation must beat.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub baseline: Option<Baseline>,
+    /// The semi-supervised mode's own row: its classifier against the frozen probe and the raw
+    /// inputs, on the labelled items it was trained with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub semi_supervised: Option<SemiSupervisedReport>,
+}
+
+/// A semi-supervised model (`model.label_weight > 0`) judged on the labels it was trained with:
+/// draw `draw` of `labels_per_class` labels per class of the few-label probe (seed 0). Test
+/// accuracy of the model's own classifier, of the linear probe on the frozen representation, and
+/// of the same probe on the raw inputs, each fitted or trained on those items alone.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SemiSupervisedReport {
+    /// Labelled items per class.
+    pub labels_per_class: usize,
+    /// Which of the probe's draws.
+    pub draw: usize,
+    /// The model's classifier (trained jointly with the representation).
+    pub classifier_accuracy: f64,
+    /// The linear probe on the representation evaluated, fitted on the same items.
+    pub probe_accuracy: f64,
+    /// The linear probe on the raw inputs of the view, fitted on the same items.
+    pub raw_accuracy: f64,
 }
 
 /// The few-label probe on raw input features, beside a representation's.
@@ -150,6 +173,21 @@ impl EvalReport {
                     pct(p.std)
                 );
             }
+            s.push('\n');
+        }
+        if let Some(m) = &self.semi_supervised {
+            let _ = writeln!(
+                s,
+                "Semi-supervised: the {} labels per class it trained with (draw {}), test accuracy %",
+                m.labels_per_class, m.draw
+            );
+            let _ = writeln!(
+                s,
+                "  its classifier        {:>8}",
+                pct(m.classifier_accuracy)
+            );
+            let _ = writeln!(s, "  probe on the repr.    {:>8}", pct(m.probe_accuracy));
+            let _ = writeln!(s, "  probe on raw inputs   {:>8}", pct(m.raw_accuracy));
             s.push('\n');
         }
         if let Some(ip) = &self.information_plane {
@@ -374,6 +412,7 @@ impl EvalProtocol {
             seed: Some(self.seed),
             permutation: None,
             baseline: None,
+            semi_supervised: None,
         })
     }
 }

@@ -630,6 +630,40 @@ impl TrainedModel {
         Ok(out)
     }
 
+    /// The classes the model's classifier predicts for the rows of `x` (view `view`'s encoder, its
+    /// posterior means, then the linear classifier): the supervised objective and the
+    /// semi-supervised mode (`model.label_weight > 0`) have one; other models give an error.
+    ///
+    /// # Shapes
+    /// `x`: `[n, in_dims[view]]`; returns `n` class indices.
+    pub fn classify(&mut self, view: usize, x: &Matrix) -> Result<Vec<u32>> {
+        let means = self.embed(view, x)?;
+        let nc = self.info.n_classes.max(1);
+        let logits = self
+            .pool
+            .install(|| self.step.classify_means(&means.data, means.rows))?
+            .ok_or_else(|| {
+                Error::config(
+                    "model.objective",
+                    self.config.model.objective.name(),
+                    "this model has no classifier (train the supervised objective, or the \
+                     semi-supervised mode: model.label_weight > 0 with [data.labelled])",
+                )
+            })??;
+        Ok(logits
+            .chunks(nc)
+            .map(|row| {
+                let mut best = 0;
+                for (k, &v) in row.iter().enumerate() {
+                    if v > row[best] {
+                        best = k;
+                    }
+                }
+                best as u32
+            })
+            .collect())
+    }
+
     /// The representation `repr` of the rows of `x` under the encoder of training view `view`:
     /// posterior means ([`Self::embed`]), the encoder's last hidden layer, or both side by side.
     ///
@@ -1016,7 +1050,7 @@ fn dims_from_shapes(
         };
         vec![d0; n_views.unwrap_or(listed).max(2)]
     };
-    let n_classes = if cfg.objective == ObjectiveKind::Supervised {
+    let n_classes = if cfg.objective == ObjectiveKind::Supervised || cfg.label_weight > 0.0 {
         shapes
             .get("classifier.layers.0.weight")
             .and_then(|s| s.get(1).copied())

@@ -285,6 +285,15 @@ pub struct ModelConfig {
     /// Fixed scale of the decoder's Gaussian likelihood (default 0.39894 = 1/sqrt(2 pi)).
     #[serde(serialize_with = "short_f32")]
     pub decoder_scale: f32,
+    /// Semi-supervised mode (default 0: off): the weight of the cross-entropy of a linear
+    /// classifier `z_dim -> classes` on the posterior means of the batch's labelled rows (every
+    /// view's), added to MIB's or MV-InfoMax's loss. The labelled items are `[data.labelled]`.
+    #[serde(skip_serializing_if = "is_zero_f32", serialize_with = "short_f32")]
+    pub label_weight: f32,
+}
+
+fn is_zero_f32(v: &f32) -> bool {
+    *v == 0.0
 }
 
 impl Default for ModelConfig {
@@ -305,6 +314,7 @@ impl Default for ModelConfig {
             skl: SklKind::MonteCarlo,
             decoder_hidden: vec![1024, 1024],
             decoder_scale: 0.39894,
+            label_weight: 0.0,
         }
     }
 }
@@ -422,6 +432,23 @@ impl ModelConfig {
                 "model.decoder_scale",
                 self.decoder_scale,
                 "must be finite and > 0",
+            ));
+        }
+        if !(self.label_weight.is_finite() && self.label_weight >= 0.0) {
+            return Err(Error::config(
+                "model.label_weight",
+                self.label_weight,
+                "must be finite and >= 0",
+            ));
+        }
+        if self.label_weight > 0.0 && !self.objective.is_multi_view() {
+            return Err(Error::config(
+                "model.label_weight",
+                self.label_weight,
+                format!(
+                    "the semi-supervised classifier is added to mib or mv-infomax, not {}",
+                    self.objective.name()
+                ),
             ));
         }
         if self.objective == ObjectiveKind::Infomax && self.critic == CriticKind::Separable {

@@ -88,6 +88,8 @@ pub struct TrainStep {
     critic: Option<MiCritic>,
     decoder: Option<Mlp>,
     classifier: Option<Mlp>,
+    /// Where the classifier's parameters lie in the store.
+    classifier_range: Range<usize>,
     /// Views a step encodes: `K >= 2` for the multi-view objectives, 1 otherwise.
     n_views: usize,
     /// The view pairs `(i, j)`, `i < j`, of the multi-view objectives (all `K (K - 1) / 2`).
@@ -187,6 +189,14 @@ impl TrainStep {
                 "supervised needs at least 2 classes",
             ));
         }
+        if cfg.label_weight > 0.0 && n_classes < 2 {
+            return Err(Error::config(
+                "n_classes",
+                n_classes,
+                "the semi-supervised classifier (model.label_weight > 0) needs labelled data \
+                 with at least 2 classes",
+            ));
+        }
         cfg.check_encoder_views(nv)?;
         for (v, &d) in in_dims.iter().take(nv).enumerate() {
             Encoder::check_view(cfg, v, d)?;
@@ -246,8 +256,16 @@ impl TrainStep {
         });
         let decoder = decoder.transpose()?;
         let decoder_range = critic_range.end..store.len();
-        let classifier = (cfg.objective == ObjectiveKind::Supervised)
-            .then(|| Mlp::new(&mut store, "classifier", &[zd, n_classes], max_batch, true))
+        let classifier = has_classifier(cfg)
+            .then(|| {
+                Mlp::new(
+                    &mut store,
+                    "classifier",
+                    &[zd, n_classes],
+                    classifier_rows(cfg, nv, max_batch),
+                    true,
+                )
+            })
             .transpose()?;
         let classifier_range = decoder_range.end..store.len();
         for e in &encoders {
@@ -263,7 +281,7 @@ impl TrainStep {
             (enc_range, adam.lr_encoder.unwrap_or(adam.lr)),
             (critic_range.clone(), adam.lr_critic.unwrap_or(adam.lr)),
             (decoder_range, adam.lr_decoder.unwrap_or(adam.lr)),
-            (classifier_range, adam.lr),
+            (classifier_range.clone(), adam.lr),
         ]
         .into_iter()
         .filter(|(r, _)| !r.is_empty())
@@ -300,6 +318,7 @@ impl TrainStep {
             critic,
             decoder,
             classifier,
+            classifier_range,
             n_views: nv,
             pairs,
             critic_grad_sum: try_zeros(
@@ -496,7 +515,7 @@ impl TrainStep {
                 Mlp::buffer_floats(&dims, b, true, false),
             );
         }
-        if cfg.objective == ObjectiveKind::Supervised {
+        if has_classifier(cfg) {
             let dims = [cfg.z_dim, n_classes];
             module(
                 &mut plan,
@@ -504,7 +523,12 @@ impl TrainStep {
                 ("model.z_dim", cfg.z_dim.to_string()),
                 Mlp::param_count(&dims, false),
                 ("train.batch_size".to_string(), max_batch.to_string()),
-                Mlp::buffer_floats(&dims, b, true, false),
+                Mlp::buffer_floats(
+                    &dims,
+                    classifier_rows(cfg, nv, max_batch) as u128,
+                    true,
+                    false,
+                ),
             );
         }
         let z_bufs = 7 * nv as u128 * b * zd + if many { 2 * b * zd } else { 0 };
@@ -752,6 +776,17 @@ impl TrainStep {
                 .ok_or_else(|| Error::Data("the supervised objective needs labels".into()))?;
             if l.len() != batch {
                 return Err(Error::shape("labels", batch, l.len()));
+            }
+            if let Some(&bad) = l.iter().find(|&&y| y as usize >= self.n_classes) {
+                return Err(Error::Data(format!(
+                    "label {bad} out of range 0..{}",
+                    self.n_classes
+                )));
+            }
+        } else if let Some(l) = labels.filter(|_| self.cfg.label_weight > 0.0) {
+            // semi-supervised: the labels of the batch's first `l.len()` rows
+            if l.len() > batch {
+                return Err(Error::shape("labels", format!("<= {batch}"), l.len()));
             }
             if let Some(&bad) = l.iter().find(|&&y| y as usize >= self.n_classes) {
                 return Err(Error::Data(format!(
@@ -1074,6 +1109,34 @@ impl TrainStep {
                 }
             }
         }
+        // ---- semi-supervised: the classifier on the labelled rows' means (every view's)
+        if self.cfg.label_weight > 0.0 {
+            let cls = self.classifier.as_mut().expect("classifier");
+            match labels.filter(|l| !l.is_empty()) {
+                Some(l) => {
+                    let ce = semi_supervised(
+                        SemiSupervised {
+                            classifier: cls,
+                            n_classes: self.n_classes,
+                            labels: l,
+                            present: present.filter(|_| masked),
+                            mu: &self.mu[..nz],
+                            dmu: &mut self.dmu[..nz],
+                            weight: self.cfg.label_weight,
+                            nv,
+                            b,
+                            zd,
+                        },
+                        params,
+                        grads,
+                    );
+                    st.cross_entropy = ce;
+                    st.loss += self.cfg.label_weight * ce;
+                }
+                // no labelled row: the classifier's gradients are zero, not the last step's
+                None => grads[self.classifier_range.clone()].fill(0.0),
+            }
+        }
         // ---- head + encoder backward
         if shared {
             let enc = &mut self.encoders[0];
@@ -1116,6 +1179,36 @@ impl TrainStep {
         st.backward_s = (t_bwd_end - t_fwd_end).as_secs_f32();
         st.optimizer_s = (t_end - t_bwd_end).as_secs_f32();
         Ok(st)
+    }
+
+    /// The classifier's logits (`[rows, n_classes]`) for the posterior means `means`
+    /// (`[rows, z_dim]`), in chunks of its row capacity; `None` without a classifier (only the
+    /// supervised objective and the semi-supervised mode have one).
+    pub fn classify_means(&mut self, means: &[f32], rows: usize) -> Option<Result<Vec<f32>>> {
+        let cls = self.classifier.as_mut()?;
+        let (zd, nc) = (self.cfg.z_dim, self.n_classes);
+        if means.len() != rows * zd {
+            return Some(Err(Error::shape(
+                "classifier input",
+                rows * zd,
+                means.len(),
+            )));
+        }
+        let mut out = Vec::new();
+        if let Err(e) = out.try_reserve_exact(rows * nc) {
+            return Some(Err(Error::Data(format!("the classifier's logits: {e}"))));
+        }
+        let chunk = cls.max_rows();
+        let mut start = 0;
+        while start < rows {
+            let n = chunk.min(rows - start);
+            cls.input_mut(n)
+                .copy_from_slice(&means[start * zd..(start + n) * zd]);
+            cls.forward(self.store.values(), n);
+            out.extend_from_slice(cls.output(n));
+            start += n;
+        }
+        Some(Ok(out))
     }
 
     /// Runs encoder `view` over `rows` items in chunks of its row capacity and hands each chunk's
@@ -1527,4 +1620,110 @@ fn split_gaussians<'a>(
             z: z2,
         },
     )
+}
+
+/// Whether the model has the linear classifier on the means: the supervised objective, or the
+/// semi-supervised mode (`label_weight > 0`).
+fn has_classifier(cfg: &ModelConfig) -> bool {
+    cfg.objective == ObjectiveKind::Supervised || cfg.label_weight > 0.0
+}
+
+/// Rows of the classifier's buffers: a batch (supervised), or every view's rows of a batch
+/// (semi-supervised).
+fn classifier_rows(cfg: &ModelConfig, n_views: usize, max_batch: usize) -> usize {
+    if cfg.objective == ObjectiveKind::Supervised {
+        max_batch
+    } else {
+        n_views * max_batch
+    }
+}
+
+/// The semi-supervised term's inputs: the classifier, the labels of each view's first
+/// `labels.len()` rows, the means `[n_views, b, z_dim]` and their gradients.
+struct SemiSupervised<'a> {
+    classifier: &'a mut Mlp,
+    n_classes: usize,
+    labels: &'a [u32],
+    /// `[n_views, b]` presence (masked batches only): absent rows are left out.
+    present: Option<&'a [u8]>,
+    mu: &'a [f32],
+    dmu: &'a mut [f32],
+    weight: f32,
+    nv: usize,
+    b: usize,
+    zd: usize,
+}
+
+/// The mean cross-entropy of the classifier on the means of every view's labelled rows (the
+/// present ones); adds `weight` times its gradient into `dmu` and overwrites the classifier's
+/// parameter gradients. Returns the cross-entropy (0 with no present labelled row).
+fn semi_supervised(a: SemiSupervised<'_>, params: &[f32], grads: &mut [f32]) -> f32 {
+    let SemiSupervised {
+        classifier: cls,
+        n_classes: nc,
+        labels,
+        present,
+        mu,
+        dmu,
+        weight,
+        nv,
+        b,
+        zd,
+    } = a;
+    let m = labels.len().min(b);
+    let has = |v: usize, i: usize| present.is_none_or(|p| p[v * b + i] != 0);
+    let rows = (0..nv)
+        .map(|v| (0..m).filter(|&i| has(v, i)).count())
+        .sum::<usize>();
+    let input = cls.input_mut(rows.max(1));
+    let mut r = 0;
+    for v in 0..nv {
+        for i in (0..m).filter(|&i| has(v, i)) {
+            let at = (v * b + i) * zd;
+            input[r * zd..(r + 1) * zd].copy_from_slice(&mu[at..at + zd]);
+            r += 1;
+        }
+    }
+    if rows == 0 {
+        input.fill(0.0);
+    }
+    cls.forward(params, rows.max(1));
+    let (logits, dlogits) = cls.output_and_grad_mut(rows.max(1));
+    let mut acc = 0.0f64;
+    let scale = if rows == 0 { 0.0 } else { weight / rows as f32 };
+    let mut r = 0;
+    for v in 0..nv {
+        for i in (0..m).filter(|&i| has(v, i)) {
+            let row = &logits[r * nc..(r + 1) * nc];
+            let lse = log_sum_exp(row);
+            let y = labels[i] as usize;
+            acc += (lse - row[y]) as f64;
+            let d = &mut dlogits[r * nc..(r + 1) * nc];
+            for k in 0..nc {
+                d[k] = (row[k] - lse).exp() * scale;
+            }
+            d[y] -= scale;
+            r += 1;
+        }
+    }
+    if rows == 0 {
+        dlogits.fill(0.0);
+    }
+    cls.backward(params, grads, rows.max(1));
+    let g = cls.input_grad(rows.max(1));
+    let mut r = 0;
+    for v in 0..nv {
+        for i in (0..m).filter(|&i| has(v, i)) {
+            let at = (v * b + i) * zd;
+            for (d, &x) in dmu[at..at + zd].iter_mut().zip(&g[r * zd..(r + 1) * zd]) {
+                *d += x;
+            }
+            r += 1;
+        }
+    }
+    if rows == 0 {
+        0.0
+    } else {
+        (acc / rows as f64) as f32
+    }
 }

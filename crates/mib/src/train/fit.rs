@@ -361,6 +361,10 @@ pub fn run_loop(
         },
     )?
     .with_scaling(state.scaling.clone())?;
+    let producer = match &cfg.data.labelled {
+        Some(l) => producer.with_labelled(labelled_items(data.train, l)?, l.per_batch)?,
+        None => producer,
+    };
     if let Some(note) = crate::models::unused_views_note(cfg, &data.train.view_names) {
         observer.on_warning(&note);
     }
@@ -396,7 +400,12 @@ pub fn run_loop(
         };
         let it = state.iteration;
         let beta = cfg.beta.value(it) as f32;
-        let labels = needs_labels.then_some(batch.labels.as_slice());
+        let labels = if needs_labels {
+            Some(batch.labels.as_slice())
+        } else {
+            // semi-supervised: the labels of the first rows only
+            (batch.labelled > 0).then(|| &batch.labels[..batch.labelled])
+        };
         // two views on the stack (no allocation per iteration); K > 2 in a small vector
         let pair: [&[f32]; 2];
         let many: Vec<&[f32]>;
@@ -450,6 +459,10 @@ pub fn run_loop(
                 wall(&t0, state.wall_before),
                 n_in_interval as f64 / dt.max(1e-9),
             );
+            if cfg.model.label_weight > 0.0 {
+                // the semi-supervised classifier's cross-entropy
+                rec.cross_entropy = Some(state.interval.mean_cross_entropy());
+            }
             if cfg.eval.every > 0 && it % cfg.eval.every == 0 {
                 if let Some(test) = data.test {
                     let (model, scaling) = (&mut state.model, &state.scaling);
@@ -493,6 +506,45 @@ pub fn run_loop(
         wall_s,
         last,
     })
+}
+
+/// The labelled items of the semi-supervised mode: `l.items` when given, else draw `l.draw` of
+/// `l.labels_per_class` labels per class of the few-label probe (seed 0, `mib eval`'s default),
+/// over the training split.
+pub fn labelled_items(
+    train: &MultiViewDataset,
+    l: &crate::config::LabelledConfig,
+) -> Result<Vec<u32>> {
+    let y = train.labels.as_deref().ok_or_else(|| {
+        Error::config(
+            "data.labelled",
+            "set",
+            "the semi-supervised mode needs labels (the training data has none)",
+        )
+    })?;
+    if !l.items.is_empty() {
+        if let Some(&bad) = l.items.iter().find(|&&i| i as usize >= train.len()) {
+            return Err(Error::config(
+                "data.labelled.items",
+                bad,
+                format!(
+                    "item out of range (the training data has {} items)",
+                    train.len()
+                ),
+            ));
+        }
+        return Ok(l.items.clone());
+    }
+    let idx = crate::eval::probe_draw(y, train.n_classes, l.labels_per_class, l.draw, 0).map_err(
+        |e| {
+            Error::config(
+                "data.labelled.labels_per_class",
+                l.labels_per_class,
+                e.to_string(),
+            )
+        },
+    )?;
+    Ok(idx.into_iter().map(|i| i as u32).collect())
 }
 
 /// The few-label probe logged during training (`[eval]`): `labels_per_class` labels per class drawn
@@ -621,6 +673,14 @@ impl IntervalSums {
         self.rate += s.rate as f64;
         self.distortion += s.distortion as f64;
         self.cross_entropy += s.cross_entropy as f64;
+    }
+    /// The interval's mean cross-entropy (NaN when it is empty).
+    fn mean_cross_entropy(&self) -> f64 {
+        if self.n == 0 {
+            f64::NAN
+        } else {
+            self.cross_entropy / self.n as f64
+        }
     }
     fn record(
         &self,

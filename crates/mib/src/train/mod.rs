@@ -15,7 +15,9 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-pub use fit::{FitState, MetricsRecord, NoObserver, RunSink, TrainObserver, TrainSummary};
+pub use fit::{
+    labelled_items, FitState, MetricsRecord, NoObserver, RunSink, TrainObserver, TrainSummary,
+};
 pub use run_folder::{read_metrics, train, RunFolder, RunOptions};
 
 use crate::config::TrainConfig;
