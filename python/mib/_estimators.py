@@ -87,6 +87,11 @@ def _in_python_terms(e: ConfigError) -> ConfigError:
     if m is None:
         return e
     key, value, why = m.groups()
+    per_view = re.match(r"model\.encoders\.([^.]+)(?:\.(.+))?$", key)
+    if per_view is not None:
+        view, field = per_view.groups()
+        at = f"[{field!r}]" if field else ""
+        return ConfigError(f"encoder[view {view}]{at}={value}: {why}")
     for name, path in _PATHS.items():
         joined = ".".join(path)
         if key == joined:
@@ -108,6 +113,23 @@ def _set(d: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
     for k in path[:-1]:
         d = d.setdefault(k, {})
     d[path[-1]] = value
+
+
+def _per_view_encoders(v: Any) -> tuple[dict[str, Any] | None, dict[str, dict[str, Any]]]:
+    """``encoder=`` given per view (a list, one entry per view, or a dict keyed by view name or
+    index, ``"*"`` for the views not listed) as the ``[model.encoder]`` default and the
+    ``[model.encoders.<view>]`` tables."""
+    items = enumerate(v) if isinstance(v, (list, tuple)) else v.items()
+    default, per = None, {}
+    for key, e in items:
+        if e is None:
+            continue
+        e = {"kind": e} if isinstance(e, str) else dict(e)
+        if key == "*":
+            default = e
+        else:
+            per[str(key)] = e
+    return default, per
 
 
 def _augment_steps(augment: Any) -> list[dict[str, Any]]:
@@ -293,7 +315,7 @@ class _MultiViewEstimator:
         max_nonfinite: int = 20,
         augment: str | Sequence[dict[str, Any]] | None = None,
         augment_views: int = 2,
-        image_shape: tuple[int, int] | None = None,
+        image_shape: tuple[int, int] | tuple[int, int, int] | None = None,
         scaling: str | Sequence[str] = "auto",
         representation: str = "mean",
         label_weight: float = 0.0,
@@ -414,6 +436,10 @@ class _MultiViewEstimator:
                 v = "auto" if v is None else (v if isinstance(v, str) else tuple(v))
             elif name == "encoder_norm":
                 v = "none" if v is None else v  # the default, which config.toml leaves out
+            elif name == "encoder" and full["model"].get("encoders"):
+                # encoders per view: the [model.encoders.<view>] tables, keyed as in the TOML
+                per = {k: dict(e) for k, e in full["model"]["encoders"].items()}
+                v = {**({"*": v} if v is not None else {}), **per}
             elif name == "label_weight":
                 v = 0.0 if v is None else float(v)  # 0, the default, is left out
             params[name] = v
@@ -478,7 +504,14 @@ class _MultiViewEstimator:
             elif name == "encoder":
                 if v is None:
                     continue  # an MLP, the default, which config.toml leaves out
-                v = {"kind": v} if isinstance(v, str) else dict(v)
+                if _params.is_per_view_encoder(v):
+                    default, per = _per_view_encoders(v)
+                    cfg["model"]["encoders"] = per
+                    if default is None:
+                        continue
+                    v = default
+                else:
+                    v = {"kind": v} if isinstance(v, str) else dict(v)
             elif name == "shared_encoder" and v is None:
                 continue  # decided in fit, from the view widths
             elif name == "batch_size" and v is None:
@@ -517,10 +550,10 @@ class _MultiViewEstimator:
         parameter, its value and what is accepted (as scikit-learn does, at ``fit``)."""
         _params.validate(self.get_params(), self._objective)
 
-    def _prepare_views(
-        self, views: Any, *, fitting: bool
-    ) -> tuple[list[np.ndarray], tuple[int, int] | None]:
-        """Checks and converts ``views`` (a list of 2-D arrays with paired rows, or one array)."""
+    def _prepare_views(self, views: Any, *, fitting: bool, with_shapes: bool = False) -> Any:
+        """Checks and converts ``views`` (a list of 2-D arrays with paired rows, or one array;
+        3-D ``[n, h, w]`` and 4-D ``[n, c, h, w]`` image arrays are flattened row-major). Returns
+        ``(arrays, image_shape)``, with ``with_shapes`` also each view's ``(c, h, w)`` or None."""
         single = isinstance(views, np.ndarray) or (
             not isinstance(views, (list, tuple)) and hasattr(views, "__array__")
         )
@@ -535,19 +568,31 @@ class _MultiViewEstimator:
             )
         if not arrays:
             raise ShapeError("views: the list is empty; give at least one array")
-        image_shape = tuple(self.image_shape) if self.image_shape is not None else None
+        explicit = tuple(int(x) for x in self.image_shape) if self.image_shape is not None else None
+        chw = (1, *explicit) if explicit is not None and len(explicit) == 2 else explicit
+        image_shape = explicit
         out = []
+        shapes: list[tuple[int, int, int] | None] = []
         for i, x in enumerate(arrays):
             name = f"views[{i}]" if not single else "X"
             a = _as_view(x, name)
-            if a.ndim == 3 and (self.augment is not None or not fitting):
+            shape = None
+            if a.ndim in (3, 4):
+                # images [n, h, w] (grey) or [n, c, h, w] (NCHW), flattened row-major
+                shape = (1, *a.shape[1:]) if a.ndim == 3 else tuple(a.shape[1:])
+                if chw is not None and chw[0] * chw[1] * chw[2] == math.prod(shape):
+                    if chw != shape:
+                        raise ShapeError(
+                            f"{name}: image_shape={explicit} but the array holds images of "
+                            f"{shape} ([channels, height, width]); leave image_shape unset"
+                        )
                 if image_shape is None:
-                    image_shape = (a.shape[1], a.shape[2])
+                    image_shape = shape[1:] if shape[0] == 1 else shape
                 a = a.reshape(a.shape[0], -1)
             if a.ndim != 2:
                 raise ShapeError(
-                    f"{name}: expected a 2-D array [items, features], got {a.ndim}-D with "
-                    f"shape {a.shape}"
+                    f"{name}: expected a 2-D array [items, features] (or images [n, h, w], "
+                    f"[n, c, h, w]), got {a.ndim}-D with shape {a.shape}"
                 )
             if a.shape[0] == 0 or a.shape[1] == 0:
                 raise ShapeError(f"{name}: the array is empty (shape {a.shape})")
@@ -556,7 +601,18 @@ class _MultiViewEstimator:
                     f"{name}: {a.shape[0]} rows, but views[0] has {out[0].shape[0]}; "
                     f"the views must be paired row by row"
                 )
+            if shape is None and chw is not None and a.shape[1] == chw[0] * chw[1] * chw[2]:
+                shape = chw
             out.append(a)
+            shapes.append(shape)
+        if with_shapes:
+            if chw is not None and chw not in shapes:
+                widths = [a.shape[1] for a in out]
+                raise ShapeError(
+                    f"image_shape={explicit}: no view holds images of that shape (view widths "
+                    f"{widths}; channels * height * width = {chw[0] * chw[1] * chw[2]})"
+                )
+            return out, image_shape, shapes
         return out, image_shape
 
     def fit(
@@ -624,7 +680,9 @@ class _MultiViewEstimator:
             rows = {a.shape[0] for a in raw}
             if len(rows) == 1:
                 views = raw if isinstance(views, (list, tuple)) else raw[0]
-        arrays, image_shape = self._prepare_views(views, fitting=True)
+        arrays, image_shape, view_shapes = self._prepare_views(
+            views, fitting=True, with_shapes=True
+        )
         masks = _presence(arrays, missing, present)
         arrays = _zero_missing(arrays, masks)
         n_items = arrays[0].shape[0]
@@ -646,16 +704,19 @@ class _MultiViewEstimator:
                     f"of it), got {len(arrays)}"
                 )
             d = arrays[0].shape[1]
-            if image_shape is None:
-                side = math.isqrt(d)
-                if side * side != d:
-                    raise ShapeError(
-                        f"X: augment needs images; {d} features is not a square image: pass X as "
-                        f"[n, h, w] or set image_shape=(h, w)"
-                    )
-                image_shape = (side, side)
-            if image_shape[0] * image_shape[1] != d:
-                raise ShapeError(f"image_shape={image_shape}: {d} features per row")
+            if view_shapes[0] is None:
+                if image_shape is None:
+                    side = math.isqrt(d)
+                    if side * side != d:
+                        raise ShapeError(
+                            f"X: augment needs images; {d} features is not a square image: pass "
+                            f"X as [n, h, w] or [n, c, h, w], or set image_shape=(h, w)"
+                        )
+                    image_shape = (side, side)
+                c_h_w = (1, *image_shape) if len(image_shape) == 2 else tuple(image_shape)
+                if c_h_w[0] * c_h_w[1] * c_h_w[2] != d:
+                    raise ShapeError(f"image_shape={image_shape}: {d} features per row")
+                view_shapes[0] = c_h_w
         elif multi and len(arrays) < 2:
             raise ShapeError(
                 f"views: {type(self).__name__} needs two views (or more) with paired rows ([X1, X2, ...]), or "
@@ -673,14 +734,16 @@ class _MultiViewEstimator:
             labels = self._labelled(cfg, y, arrays[0].shape[0])
         if multi and self.shared_encoder is None:
             widths = {a.shape[1] for a in arrays}
-            cfg["model"]["shared_encoder"] = len(widths) == 1
+            # encoders per view are separate encoders
+            per_view = bool(cfg["model"].get("encoders"))
+            cfg["model"]["shared_encoder"] = len(widths) == 1 and not per_view
         callback, bar = self._progress(cfg["train"]["iterations"])
         try:
             model, history, summary, error = _native.Model.fit(
                 json.dumps(cfg),
                 arrays,
                 labels=labels,
-                image_shape=image_shape,
+                view_image_shapes=view_shapes,
                 callback=callback,
                 missing="nan-rows" if missing == "nan-rows" else None,
                 present=masks,

@@ -30,6 +30,7 @@ class Model:
         callback: Callable[[dict[str, Any]], None] | None = None,
         missing: str | None = None,
         present: Sequence[npt.NDArray[np.bool_] | None] | None = None,
+        view_image_shapes: Sequence[tuple[int, int, int] | None] | None = None,
     ) -> tuple[Model, list[dict[str, Any]], dict[str, Any], BaseException | None]: ...
     @staticmethod
     def open(

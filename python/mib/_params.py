@@ -171,14 +171,15 @@ def batch_size(v: Any) -> str | None:
 
 
 def image_shape(v: Any) -> str | None:
+    what = "None, (height, width) or (channels, height, width) of positive integers"
     if v is None:
         return None
     try:
-        h, w = v
-    except (TypeError, ValueError):
-        return "None or a pair (height, width) of positive integers"
-    ok = all(is_int(x) and 1 <= int(x) < USIZE for x in (h, w))
-    return None if ok else "None or a pair (height, width) of positive integers"
+        dims = tuple(v)
+    except TypeError:
+        return what
+    ok = len(dims) in (2, 3) and all(is_int(x) and 1 <= int(x) < USIZE for x in dims)
+    return None if ok else what
 
 
 def augment_views(v: Any) -> str | None:
@@ -199,6 +200,18 @@ def scaling(v: Any) -> str | None:
 _ENCODER_KEYS = {"kind", "channels", "strides", "kernel", "padding", "norm", "image_shape"}
 
 
+def is_per_view_encoder(v: Any) -> bool:
+    """Whether ``encoder=`` is given per view: a list (one entry per view) or a dict without
+    ``kind`` (keyed by view name or index)."""
+    return isinstance(v, (list, tuple)) or (isinstance(v, dict) and "kind" not in v)
+
+
+def _one_encoder(v: Any) -> bool:
+    if v is None or v in ("mlp", "conv"):
+        return True
+    return isinstance(v, dict) and v.get("kind") in ("mlp", "conv") and set(v) <= _ENCODER_KEYS
+
+
 def encoder(v: Any) -> str | None:
     # The table's values (channels, strides, kernel, ...) are checked by the Rust side's own
     # validation, whose key is reported as encoder['kernel'] and so on.
@@ -206,13 +219,20 @@ def encoder(v: Any) -> str | None:
         "None (an MLP), 'mlp', 'conv', or a dict such as {'kind': 'conv', 'channels': [32, 64], "
         "'strides': [2, 2], 'image_shape': [1, 28, 28]} (keys: "
         + ", ".join(sorted(_ENCODER_KEYS))
-        + ")"
+        + "); or one of these per view: a list (one per view) or a dict keyed by view name or "
+        "index ('*': the other views), e.g. {'pix': 'conv', 'fou': 'mlp'}"
     )
-    if v is None or v in ("mlp", "conv"):
+    if is_per_view_encoder(v):
+        items = list(enumerate(v)) if isinstance(v, (list, tuple)) else list(v.items())
+        if not items:
+            return what
+        for key, e in items:
+            if not isinstance(key, (str, int)) or isinstance(key, bool):
+                return what
+            if not _one_encoder(e):
+                return f"{what}; the entry for view {key!r} is not one"
         return None
-    if not isinstance(v, dict) or v.get("kind") not in ("mlp", "conv"):
-        return what
-    return None if set(v) <= _ENCODER_KEYS else what
+    return None if _one_encoder(v) else what
 
 
 def augment(v: Any) -> str | None:

@@ -272,7 +272,7 @@ impl Model {
     /// progress call-back or Ctrl-C raised (training stopped cleanly at the last completed step),
     /// else `None`.
     #[staticmethod]
-    #[pyo3(signature = (config_json, views, labels=None, image_shape=None, view_names=None, callback=None, missing=None, present=None))]
+    #[pyo3(signature = (config_json, views, labels=None, image_shape=None, view_names=None, callback=None, missing=None, present=None, view_image_shapes=None))]
     #[allow(clippy::type_complexity, clippy::too_many_arguments)]
     fn fit<'py>(
         py: Python<'py>,
@@ -284,6 +284,7 @@ impl Model {
         callback: Option<Py<PyAny>>,
         missing: Option<&str>,
         present: Option<Vec<Option<PyReadonlyArray1<'py, bool>>>>,
+        view_image_shapes: Option<Vec<Option<(usize, usize, usize)>>>,
     ) -> PyResult<(
         Model,
         Vec<Bound<'py, PyDict>>,
@@ -329,6 +330,15 @@ impl Model {
         ds = ds.with_present(present).py()?;
         if let Some(shape) = image_shape {
             ds = ds.with_image_shape(shape).py()?;
+        }
+        for (v, shape) in view_image_shapes
+            .unwrap_or_default()
+            .into_iter()
+            .enumerate()
+        {
+            if let Some((c, h, w)) = shape {
+                ds = ds.with_view_image_shape(v, [c, h, w]).py()?;
+            }
         }
         let ds = Arc::new(ds);
         let mut obs = PyObserver {

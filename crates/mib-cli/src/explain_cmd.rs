@@ -107,13 +107,9 @@ pub(crate) fn explain(a: ExplainArgs) -> Result<()> {
     let image = model
         .config()
         .model
-        .encoder
-        .as_ref()
+        .encoder_for(view)
         .and_then(|e| e.image_shape)
-        .or_else(|| {
-            ds.is_image_view(v)
-                .then(|| ds.image_shape.map(|(h, w)| [1, h, w]))?
-        })
+        .or_else(|| ds.view_image_shape(v))
         .filter(|s| s.iter().product::<usize>() == x.cols);
     let mut written = Vec::new();
     for (what, m) in [

@@ -14,7 +14,7 @@ use mib::presets;
 /// Flags of `mib train`.
 #[derive(Args, Debug, Default)]
 pub(crate) struct TrainArgs {
-    /// Config file, or the name of a preset in configs/ (mib, mv-infomax, infomax, vae, supervised, fast, fast-conv, best, demo).
+    /// Config file, or the name of a preset in configs/ (mib, mv-infomax, infomax, vae, supervised, fast, fast-conv, best, demo, demo-conv).
     #[arg(long, short)]
     config: Option<String>,
     #[command(flatten)]
@@ -177,6 +177,8 @@ pub(crate) fn run_training(
     let data = mib::data::load_splits(cfg)?;
     // A view count the objective cannot train on fails here, before anything is printed.
     mib::models::training_views(cfg, data.train.views.len())?;
+    // So do encoder tables of views the data lacks and image shapes that do not fit.
+    mib::models::check_view_encoders(cfg, &data.train)?;
     // Ctrl-C or SIGTERM asks for a checkpoint and a clean stop; a second Ctrl-C kills at once.
     let stop = crate::signals::stop_flag(false);
     eprintln!(

@@ -18,6 +18,7 @@ pub const PRESETS: &[(&str, &str)] = &[
     ("fast-conv", include_str!("../../../configs/fast-conv.toml")),
     ("best", include_str!("../../../configs/best.toml")),
     ("demo", include_str!("../../../configs/demo.toml")),
+    ("demo-conv", include_str!("../../../configs/demo-conv.toml")),
 ];
 
 /// The preset called `name` (with or without `.toml`), if any.

@@ -431,7 +431,7 @@ fn conv_image_shape_comes_from_the_data() {
     cfg.train.batch_size = 8;
     cfg.train.threads = 1;
     cfg.eval.every = 0;
-    let resolved = mib::models::with_data_image_shape(&cfg, &ds);
+    let resolved = mib::models::with_data_image_shape(&cfg, &ds).unwrap();
     assert_eq!(
         resolved.model.encoder.as_ref().unwrap().image_shape,
         Some([1, h, w])

@@ -19,7 +19,8 @@ pub struct GrayImage {
 
 /// Renders `n` items drawn with `seed` as rows of three tiles, original (view `views[0]`) | view 1 |
 /// view 2 as the pairing makes them in epoch 0, each tile magnified `zoom` times, separated by
-/// gray lines. Every view shown must be an image view of the dataset.
+/// gray lines. Every view shown must be an image view of the dataset; the channels of a colour
+/// image (`[c, h, w]`) are shown side by side, each in gray.
 pub fn render_views_grid(
     ds: &MultiViewDataset,
     pairing: &PairingConfig,
@@ -28,21 +29,25 @@ pub fn render_views_grid(
     seed: u64,
     zoom: usize,
 ) -> Result<GrayImage> {
-    let (h, w) = ds
-        .image_shape
-        .ok_or_else(|| Error::Data("the dataset has no image views to render".into()))?;
-    for v in views {
-        if !ds.is_image_view(v) {
-            return Err(Error::Data(format!(
-                "view {} is not a {h}x{w} image and cannot be rendered",
+    let shape = |v: usize| {
+        ds.view_image_shape(v).ok_or_else(|| {
+            Error::Data(format!(
+                "view {} is not an image (no [channels, height, width]) and cannot be rendered",
                 ds.view_names.get(v).map_or("?", |s| s.as_str())
-            )));
-        }
+            ))
+        })
+    };
+    let [c, h, w] = shape(views[0])?;
+    if shape(views[1])? != [c, h, w] {
+        return Err(Error::Data(format!(
+            "views {} and {} are images of different shapes and cannot be rendered side by side",
+            ds.view_names[views[0]], ds.view_names[views[1]]
+        )));
     }
     let n = n.min(ds.len());
     let zoom = zoom.max(1);
     let gap = 2;
-    let (th, tw) = (h * zoom, w * zoom);
+    let (th, tw) = (h * zoom, c * w * zoom);
     let width = 3 * tw + 4 * gap;
     let height = n * th + (n + 1) * gap;
     let mut img = GrayImage {
@@ -52,8 +57,8 @@ pub fn render_views_grid(
     };
     let mut items: Vec<usize> = (0..ds.len()).collect();
     items.shuffle(&mut MibRng::seed_from_u64(seed));
-    let mut a = vec![0f32; h * w];
-    let mut b = vec![0f32; h * w];
+    let mut a = vec![0f32; c * h * w];
+    let mut b = vec![0f32; c * h * w];
     for (r, &item) in items[..n].iter().enumerate() {
         make_pair_using(ds, pairing, views, seed, 0, item, &mut a, &mut b)?;
         let orig = ds.views[views[0]].row(item);
@@ -61,7 +66,8 @@ pub fn render_views_grid(
             let (x0, y0) = (gap + c * (tw + gap), gap + r * (th + gap));
             for y in 0..th {
                 for x in 0..tw {
-                    let v = tile[(y / zoom) * w + x / zoom].clamp(0.0, 1.0);
+                    let (ch, xx) = ((x / zoom) / w, (x / zoom) % w);
+                    let v = tile[ch * h * w + (y / zoom) * w + xx].clamp(0.0, 1.0);
                     img.pixels[(y0 + y) * width + x0 + x] = (v * 255.0).round() as u8;
                 }
             }

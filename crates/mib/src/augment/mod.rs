@@ -22,10 +22,12 @@ pub use transforms::{
 use crate::{Error, MibRng, Result};
 use serde::{Deserialize, Serialize};
 
-/// A random transform of a single-channel image.
+/// A random transform of an image, grey or with channels.
 pub trait Augment: Send + Sync {
-    /// Writes a random transform of `src` (an `h x w` image, row-major) into `dst` (same size),
-    /// drawing randomness from `rng`.
+    /// Writes a random transform of `src` into `dst` (same size), drawing randomness from `rng`.
+    /// `src` is an image of `c = src.len() / (h * w)` channels of `h x w` pixels each, one after
+    /// the other (`[c, h, w]`, row-major): the spatial transforms move all channels of an image
+    /// alike (one draw per image); the pixel-wise ones draw per value.
     fn apply_using(&self, src: &[f32], dst: &mut [f32], h: usize, w: usize, rng: &mut MibRng);
 }
 

@@ -128,10 +128,24 @@ fn snap(v: f64) -> f64 {
     }
 }
 
+/// The channels of an image `[c, h, w]` (`c = src.len() / (h * w)`) of `src` and `dst`, pairwise:
+/// the spatial transforms draw their parameters once per image and move every channel alike.
+fn planes<'a>(
+    src: &'a [f32],
+    dst: &'a mut [f32],
+    h: usize,
+    w: usize,
+) -> impl Iterator<Item = (&'a [f32], &'a mut [f32])> {
+    let n = (h * w).max(1);
+    src.chunks_exact(n).zip(dst.chunks_exact_mut(n))
+}
+
 impl Augment for RandomAffine {
     fn apply_using(&self, src: &[f32], dst: &mut [f32], h: usize, w: usize, rng: &mut MibRng) {
         let p = self.sample_using(h, w, rng);
-        affine(src, dst, h, w, &p);
+        for (s, d) in planes(src, dst, h, w) {
+            affine(s, d, h, w, &p);
+        }
     }
 }
 
@@ -214,15 +228,17 @@ impl Augment for RandomCrop {
         let p = self.padding as i64;
         let ox = rng.random_range(-p..=p) as isize;
         let oy = rng.random_range(-p..=p) as isize;
-        for y in 0..h as isize {
-            for x in 0..w as isize {
-                let (sx, sy) = (x + ox, y + oy);
-                dst[(y * w as isize + x) as usize] =
-                    if sx >= 0 && sy >= 0 && sx < w as isize && sy < h as isize {
-                        src[(sy * w as isize + sx) as usize]
-                    } else {
-                        0.0
-                    };
+        for (src, dst) in planes(src, dst, h, w) {
+            for y in 0..h as isize {
+                for x in 0..w as isize {
+                    let (sx, sy) = (x + ox, y + oy);
+                    dst[(y * w as isize + x) as usize] =
+                        if sx >= 0 && sy >= 0 && sx < w as isize && sy < h as isize {
+                            src[(sy * w as isize + sx) as usize]
+                        } else {
+                            0.0
+                        };
+                }
             }
         }
     }
@@ -328,7 +344,9 @@ pub fn resized_crop(
 impl Augment for RandomResizedCrop {
     fn apply_using(&self, src: &[f32], dst: &mut [f32], h: usize, w: usize, rng: &mut MibRng) {
         let win = self.sample_using(h, w, rng);
-        resized_crop(src, dst, h, w, win);
+        for (s, d) in planes(src, dst, h, w) {
+            resized_crop(s, d, h, w, win);
+        }
     }
 }
 
@@ -494,7 +512,9 @@ impl Augment for ElasticDistortion {
             let (dx, rest) = fields.split_at_mut(n);
             let (dy, scratch) = rest.split_at_mut(n);
             self.sample_into(h, w, rng, dx, dy, scratch);
-            displace(src, dst, h, w, dx, dy);
+            for (s, d) in planes(src, dst, h, w) {
+                displace(s, d, h, w, dx, dy);
+            }
         });
     }
 }

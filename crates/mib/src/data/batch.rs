@@ -95,8 +95,15 @@ pub(crate) fn derive_seed(seed: u64, epoch: u64, item: u64, slot: u64) -> u64 {
 
 enum Pairing {
     Aligned,
-    SameClass { by_class: Vec<Vec<u32>> },
-    Augment { aug: Compose, shape: (usize, usize) },
+    SameClass {
+        by_class: Vec<Vec<u32>>,
+    },
+    /// `shapes[v]`: `(height, width)` of dataset view `v`'s channels (`(0, 0)` for a view that is
+    /// not augmented).
+    Augment {
+        aug: Compose,
+        shapes: Vec<(usize, usize)>,
+    },
 }
 
 /// The items a [`BatchProducer`] reads: views held in memory ([`MultiViewDataset`]) or rows of
@@ -126,6 +133,8 @@ pub trait RowSource: Send + Sync + std::fmt::Debug {
     fn row_into(&self, v: usize, item: usize, out: &mut [f32]) -> Result<()>;
     /// Whether view `v` is an image of [`Self::image_shape`].
     fn is_image_view(&self, v: usize) -> bool;
+    /// `[channels, height, width]` of view `v` when it is an image.
+    fn view_image_shape(&self, v: usize) -> Option<[usize; 3]>;
     /// Whether some view lacks some item ([`super::missing`]; default: no).
     fn has_missing(&self) -> bool {
         false
@@ -167,6 +176,9 @@ impl RowSource for MultiViewDataset {
     }
     fn is_image_view(&self, v: usize) -> bool {
         MultiViewDataset::is_image_view(self, v)
+    }
+    fn view_image_shape(&self, v: usize) -> Option<[usize; 3]> {
+        MultiViewDataset::view_image_shape(self, v)
     }
     fn has_missing(&self) -> bool {
         MultiViewDataset::has_missing(self)
@@ -212,8 +224,11 @@ impl RowSource for MappedViews {
     fn is_present(&self, v: usize, item: usize) -> bool {
         MappedViews::is_present(self, v, item)
     }
-    fn is_image_view(&self, _v: usize) -> bool {
-        false
+    fn is_image_view(&self, v: usize) -> bool {
+        MappedViews::view_image_shape(self, v).is_some()
+    }
+    fn view_image_shape(&self, v: usize) -> Option<[usize; 3]> {
+        MappedViews::view_image_shape(self, v)
     }
 }
 
@@ -291,30 +306,25 @@ impl Pairing {
                 Pairing::SameClass { by_class }
             }
             PairingConfig::Augment { augment, .. } => {
-                let shape = ds.image_shape().ok_or_else(|| {
-                    Error::config(
-                        "pairing.kind",
-                        "augment",
-                        "needs image views (image_shape unset)",
-                    )
-                })?;
+                let mut shapes = vec![(0, 0); ds.n_views()];
                 for &v in views {
-                    if !ds.is_image_view(v) {
-                        return Err(Error::config(
-                            "pairing.views",
-                            v,
+                    let [_, h, w] = ds.view_image_shape(v).ok_or_else(|| {
+                        Error::config(
+                            "pairing.kind",
+                            "augment",
                             format!(
-                                "view {} is not a {}x{} image",
+                                "needs image views; view {v} (`{}`, width {}) has no image shape \
+                                 (give it as a [n, h, w] or [n, c, h, w] array, or set image_shape)",
                                 ds.view_name(v),
-                                shape.0,
-                                shape.1
+                                ds.dim(v)
                             ),
-                        ));
-                    }
+                        )
+                    })?;
+                    shapes[v] = (h, w);
                 }
                 Pairing::Augment {
                     aug: augment.build()?,
-                    shape,
+                    shapes,
                 }
             }
         })
@@ -338,7 +348,8 @@ impl Pairing {
         let v = views[slot];
         ROW.with(|buf| {
             let mut buf = buf.borrow_mut();
-            if let (Pairing::Augment { aug, shape }, Some(sc)) = (self, scaling) {
+            if let (Pairing::Augment { aug, shapes }, Some(sc)) = (self, scaling) {
+                let shape = shapes[v];
                 // Augmentations see scaled pixels (so that what they fill in is the scaled black).
                 return SCRATCH.with(|scratch| {
                     let mut scratch = scratch.borrow_mut();
@@ -362,7 +373,8 @@ impl Pairing {
                     let j = c[rng.random_range(0..c.len())] as usize;
                     ds.row_into(v, j, out)?;
                 }
-                Pairing::Augment { aug, shape } => {
+                Pairing::Augment { aug, shapes } => {
+                    let shape = shapes[v];
                     let mut r =
                         MibRng::seed_from_u64(derive_seed(seed, epoch, item as u64, slot as u64));
                     aug.apply_using(ds.row(v, item, &mut buf)?, out, shape.0, shape.1, &mut r);

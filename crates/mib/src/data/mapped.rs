@@ -71,6 +71,8 @@ pub struct MappedArray {
     big_endian: bool,
     rows: usize,
     cols: usize,
+    /// `[c, h, w]` when the array is `[n, h, w]` or `[n, c, h, w]`.
+    image_shape: Option<[usize; 3]>,
 }
 
 impl std::fmt::Debug for MappedArray {
@@ -204,6 +206,7 @@ impl MappedArray {
             big_endian: h.big_endian,
             rows,
             cols,
+            image_shape: super::image_shape_of(&h.shape),
         })
     }
     /// The file.
@@ -353,6 +356,10 @@ impl MappedViews {
     pub fn view_dim(&self, v: usize) -> usize {
         self.arrays[v].cols
     }
+    /// `[c, h, w]` of view `v` when its file is an `[n, h, w]` or `[n, c, h, w]` array.
+    pub fn view_image_shape(&self, v: usize) -> Option<[usize; 3]> {
+        self.arrays.get(v).and_then(|a| a.image_shape)
+    }
     /// The view names (file stems).
     pub fn view_names(&self) -> &[String] {
         &self.view_names
@@ -454,6 +461,11 @@ impl MappedViews {
                 .collect();
             (!sub.iter().all(|m| m.iter().all(|&x| x))).then_some(sub)
         });
+        for v in 0..self.arrays.len() {
+            if let Some(shape) = self.view_image_shape(v) {
+                ds = ds.with_view_image_shape(v, shape)?;
+            }
+        }
         match &self.targets {
             Some(t) => {
                 let tm = t.gather(&file_rows)?;

@@ -62,6 +62,11 @@ pub struct MultiViewDataset {
     pub view_names: Vec<String>,
     /// `(height, width)` when the views are single-channel images (every view of dim `h * w` is one).
     pub image_shape: Option<(usize, usize)>,
+    /// `[channels, height, width]` of each view that is an image (empty, or one entry per view):
+    /// from a `[n, h, w]` or `[n, c, h, w]` array, or set with
+    /// [`MultiViewDataset::with_view_image_shape`]. A view without one is still an image when
+    /// [`Self::image_shape`] covers it ([`MultiViewDataset::view_image_shape`]).
+    pub view_image_shapes: Vec<Option<[usize; 3]>>,
     /// Multi-hot targets `[len(), n_labels]` (each 0 or 1) when the items carry several labels
     /// each (MIR-Flickr's topics): evaluated with the multi-label probe (mAP).
     pub targets: Option<Matrix>,
@@ -136,6 +141,7 @@ impl MultiViewDataset {
             n_classes,
             view_names,
             image_shape: None,
+            view_image_shapes: Vec::new(),
             targets: None,
             present: None,
         })
@@ -186,6 +192,49 @@ impl MultiViewDataset {
         self.image_shape = Some(shape);
         Ok(self)
     }
+    /// Declares view `v` an image of `[channels, height, width]` (its row holds the channels one
+    /// after the other, each row-major: NCHW). Errors name the view when `c * h * w` is not its
+    /// width.
+    pub fn with_view_image_shape(mut self, v: usize, shape: [usize; 3]) -> Result<Self> {
+        let Some(m) = self.views.get(v) else {
+            return Err(Error::config(
+                "image_shape",
+                v,
+                format!("no view {v} (the data has {} views)", self.views.len()),
+            ));
+        };
+        let [c, h, w] = shape;
+        if shape.contains(&0) || c * h * w != m.cols {
+            return Err(Error::config(
+                format!("image_shape of view `{}`", self.view_names[v]),
+                format!("{shape:?}"),
+                format!(
+                    "the view has width {}, not channels * height * width = {}",
+                    m.cols,
+                    c * h * w
+                ),
+            ));
+        }
+        if self.view_image_shapes.len() != self.views.len() {
+            self.view_image_shapes = vec![None; self.views.len()];
+        }
+        self.view_image_shapes[v] = Some(shape);
+        Ok(self)
+    }
+    /// `[channels, height, width]` of view `v` when it is an image: its own shape, else
+    /// `[1, h, w]` when [`Self::image_shape`] is `(h, w)` and the view has `h * w` columns.
+    pub fn view_image_shape(&self, v: usize) -> Option<[usize; 3]> {
+        self.view_image_shapes
+            .get(v)
+            .copied()
+            .flatten()
+            .or_else(|| match self.image_shape {
+                Some((h, w)) if self.views.get(v).is_some_and(|m| m.cols == h * w) => {
+                    Some([1, h, w])
+                }
+                _ => None,
+            })
+    }
     /// Number of items.
     pub fn len(&self) -> usize {
         self.views[0].rows
@@ -198,9 +247,9 @@ impl MultiViewDataset {
     pub fn view_dims(&self) -> Vec<usize> {
         self.views.iter().map(|m| m.cols).collect()
     }
-    /// Whether view `v` is an image of [`Self::image_shape`].
+    /// Whether view `v` is an image ([`MultiViewDataset::view_image_shape`]).
     pub fn is_image_view(&self, v: usize) -> bool {
-        matches!(self.image_shape, Some((h, w)) if self.views.get(v).is_some_and(|m| m.cols == h * w))
+        self.view_image_shape(v).is_some()
     }
     /// The index of the view called `name`.
     pub fn view_index(&self, name: &str) -> Result<usize> {
@@ -226,6 +275,7 @@ impl MultiViewDataset {
             n_classes: self.n_classes,
             view_names: self.view_names.clone(),
             image_shape: self.image_shape,
+            view_image_shapes: self.view_image_shapes.clone(),
             targets: self.targets.as_ref().map(|t| t.select_rows(idx)),
             present: self.present.as_ref().and_then(|p| {
                 let sub: Vec<Vec<bool>> = p
@@ -259,6 +309,11 @@ impl MultiViewDataset {
             n_classes: self.n_classes,
             view_names: names,
             image_shape,
+            view_image_shapes: if self.view_image_shapes.is_empty() {
+                Vec::new()
+            } else {
+                which.iter().map(|&v| self.view_image_shapes[v]).collect()
+            },
             targets: self.targets.clone(),
             present: self
                 .present
@@ -621,11 +676,24 @@ fn labels_checked(path: &Path, labels: Vec<u32>, n: usize) -> Result<Vec<u32>> {
     Ok(labels)
 }
 
+/// The image shape `[c, h, w]` an array of `shape` holds: `[n, h, w]` is grey (`c = 1`),
+/// `[n, c, h, w]` has `c` channels (NCHW); other ranks hold no image.
+pub fn image_shape_of(shape: &[usize]) -> Option<[usize; 3]> {
+    match *shape {
+        [_, h, w] => Some([1, h, w]),
+        [_, c, h, w] => Some([c, h, w]),
+        _ => None,
+    }
+    .filter(|s| !s.contains(&0))
+}
+
 /// Reads one `.npy` file per view (`f4`, `f8`, `u1`, ... of shape `(n, ...)`, flattened to
 /// `n x dim`; values are taken as they are) and an optional labels file: class indices (integers
 /// of shape `(n,)`), or multi-hot targets (0/1 values of shape `(n, n_labels)`, kept as
 /// [`MultiViewDataset::targets`]). A path `archive.npz:array` reads one array of an `.npz`
-/// archive ([`npz`]). Views are named after their file stems (or array names).
+/// archive ([`npz`]). Views are named after their file stems (or array names). A view of shape
+/// `[n, h, w]` or `[n, c, h, w]` is an image of `[1, h, w]` or `[c, h, w]`
+/// ([`MultiViewDataset::view_image_shape`]).
 pub fn load_npy_views(paths: &[PathBuf], labels: Option<&Path>) -> Result<MultiViewDataset> {
     load_npy_views_with(paths, labels, MissingRows::None, &[])
 }
@@ -672,11 +740,14 @@ pub fn load_npy_views_ids(
         ));
     }
     let masks = missing::read_masks(paths, present)?;
+    let mut shapes = Vec::with_capacity(paths.len());
     let mut views = paths
         .iter()
         .enumerate()
         .map(|(v, p)| {
-            npz::read_array(p)?.to_matrix_missing(
+            let a = npz::read_array(p)?;
+            shapes.push(image_shape_of(&a.shape));
+            a.to_matrix_missing(
                 1.0,
                 p,
                 missing == MissingRows::NanRows,
@@ -714,9 +785,14 @@ pub fn load_npy_views_ids(
             y = Some(labels_checked(p, a.to_labels(p)?, n)?);
         }
     }
-    let ds = MultiViewDataset::new(views, y, None)?
+    let mut ds = MultiViewDataset::new(views, y, None)?
         .with_view_names(names)?
         .with_present(present)?;
+    for (v, shape) in shapes.into_iter().enumerate() {
+        if let Some(shape) = shape {
+            ds = ds.with_view_image_shape(v, shape)?;
+        }
+    }
     match (targets, labels) {
         (Some(t), Some(p)) => ds
             .with_targets(t)

@@ -483,14 +483,13 @@ pub fn encoder_onnx(model: &TrainedModel, view: usize, output: OnnxOutput) -> Re
         x = g.node("Mul", &[&c, &scale], Some("x_scaled"), &[]);
     }
     let conv = cfg
-        .encoder
-        .as_ref()
+        .encoder_for(slot.min(n_enc - 1))
         .filter(|e| e.kind == EncoderKind::Conv)
         .and_then(|e| e.conv_stack());
     let head_prefix = match conv {
         None => prefix.clone(),
         Some(stack) => {
-            let shapes = stack.check("model.encoder")?;
+            let shapes = stack.check(&cfg.encoder_key(slot.min(n_enc - 1)))?;
             let (c, h, w) = (stack.in_channels, stack.height, stack.width);
             let shape = g.i64_tensor("image_shape", &[-1, c as i64, h as i64, w as i64]);
             x = g.node("Reshape", &[&x, &shape], Some("image"), &[]);

@@ -27,7 +27,7 @@ impl TrainedModel {
             enc = Some(Encoder::with_input_grad(
                 &mut scratch,
                 &encoder_name(i),
-                m,
+                &m.for_view(i),
                 self.info.in_dims[i],
                 ATTRIBUTION_ROWS,
             )?);

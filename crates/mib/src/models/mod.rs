@@ -113,17 +113,74 @@ pub fn unused_views_note(cfg: &TrainConfig, view_names: &[String]) -> Option<Str
     ))
 }
 
-/// `cfg`, with a conv encoder's unset `model.encoder.image_shape` taken from the data's image
-/// shape (`[1, h, w]`: the image datasets are grey) when `train` has one; otherwise `cfg` as it is.
-/// Training resolves its config through this, so the run folder's `config.toml` holds the shape.
-pub fn with_data_image_shape(cfg: &TrainConfig, train: &MultiViewDataset) -> TrainConfig {
+/// `cfg` resolved against the training data: `[model.encoders.<name>]` keyed by a view name gets
+/// that view's index, and a conv encoder's unset `image_shape` is taken from its view's image shape
+/// ([`MultiViewDataset::view_image_shape`]; `[model.encoder]` takes the first image view's that
+/// fits). Training resolves its config through this, so the run folder's `config.toml` holds the
+/// indices and shapes. Errors name an encoder key that is no view of the data.
+pub fn with_data_image_shape(cfg: &TrainConfig, train: &MultiViewDataset) -> Result<TrainConfig> {
     let mut cfg = cfg.clone();
-    if let (Some(e), Some((h, w))) = (cfg.model.encoder.as_mut(), train.image_shape) {
-        if e.kind == crate::objectives::EncoderKind::Conv && e.image_shape.is_none() {
-            e.image_shape = Some([1, h, w]);
+    let m = &mut cfg.model;
+    let keys: Vec<String> = m.encoders.keys().cloned().collect();
+    for key in keys {
+        let v = match key.parse::<usize>() {
+            Ok(v) => v,
+            Err(_) => train.view_index(&key).map_err(|_| {
+                Error::config(
+                    format!("model.encoders.{key}"),
+                    &key,
+                    format!(
+                        "no view of that name; the views are {} (or key them by index 0 to {})",
+                        train.view_names.join(", "),
+                        train.views.len().saturating_sub(1)
+                    ),
+                )
+            })?,
+        };
+        let e = m.encoders.remove(&key).expect("listed");
+        if m.encoders.insert(v.to_string(), e).is_some() {
+            return Err(Error::config(
+                format!("model.encoders.{key}"),
+                &key,
+                format!("view {v} has two encoder tables (by name and by index)"),
+            ));
         }
     }
-    cfg
+    let conv = |e: &crate::objectives::EncoderConfig| {
+        e.kind == crate::objectives::EncoderKind::Conv && e.image_shape.is_none()
+    };
+    for (key, e) in m.encoders.iter_mut() {
+        if conv(e) {
+            let v: usize = key.parse().expect("resolved above");
+            e.image_shape = train.view_image_shape(v);
+        }
+    }
+    if let Some(e) = m.encoder.as_mut().filter(|e| conv(e)) {
+        // the views [model.encoder] encodes: those without a table of their own
+        let own = |v: usize| m.encoders.contains_key(&v.to_string());
+        e.image_shape = (0..train.views.len())
+            .filter(|&v| !own(v))
+            .find_map(|v| train.view_image_shape(v));
+    }
+    Ok(cfg)
+}
+
+/// Resolves `cfg` against `train` ([`with_data_image_shape`]) and checks every training view
+/// against its encoder (a conv encoder's image shape against the view's width), so that a front
+/// end can refuse bad settings before it starts; errors name the key and the view.
+pub fn check_view_encoders(cfg: &TrainConfig, train: &MultiViewDataset) -> Result<()> {
+    let r = with_data_image_shape(cfg, train)?;
+    let slots = training_views(&r, train.views.len())?;
+    let nv = if r.model.objective.is_multi_view() {
+        slots.len()
+    } else {
+        1
+    };
+    r.model.check_encoder_views(nv)?;
+    for (slot, &v) in slots.iter().take(nv).enumerate() {
+        crate::objectives::Encoder::check_view(&r.model, slot, train.views[v].cols)?;
+    }
+    Ok(())
 }
 
 /// Builds the (untrained) model of `cfg` for views of widths `in_dims` (one per training view
@@ -495,7 +552,7 @@ impl TrainedModel {
                     Encoder::new(
                         &mut scratch,
                         &crate::objectives::encoder_name(e),
-                        m,
+                        &m.for_view(e),
                         self.info.in_dims[e],
                         INFERENCE_ROWS,
                     )
@@ -965,23 +1022,24 @@ fn dims_from_shapes(
             .ok_or_else(|| Error::format(path, format!("missing tensor `{name}`")))
     };
     // a conv encoder's input width is its image shape's size, its first tensor `convs.0.weight`
-    let image = cfg
-        .encoder
-        .as_ref()
-        .and_then(|e| e.conv_stack())
-        .map(|s| s.in_channels * s.height * s.width);
-    let enc_width = |name: &str| -> Result<usize> {
-        match image {
+    let image = |e: usize| {
+        cfg.encoder_for(e)
+            .and_then(|e| e.conv_stack())
+            .map(|s| s.in_channels * s.height * s.width)
+    };
+    let enc_width = |e: usize| -> Result<usize> {
+        let name = crate::objectives::encoder_name(e);
+        match image(e) {
             Some(d) => width(&format!("{name}.convs.0.weight")).map(|_| d),
             None => width(&format!("{name}.layers.0.weight")),
         }
     };
-    let d0 = enc_width("encoder")?;
+    let d0 = enc_width(0)?;
     let in_dims = if !cfg.objective.is_multi_view() {
         vec![d0, d0]
     } else if !cfg.shared_encoder {
-        let mut dims = vec![d0, enc_width("encoder_v2")?];
-        while let Ok(d) = enc_width(&crate::objectives::encoder_name(dims.len())) {
+        let mut dims = vec![d0, enc_width(1)?];
+        while let Ok(d) = enc_width(dims.len()) {
             dims.push(d);
         }
         dims

@@ -4,6 +4,7 @@ use crate::estimators::{CriticKind, EstimatorKind};
 use crate::nn::{ConvLayerConfig, ConvStackConfig};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// Which objective a [`super::TrainStep`] optimises.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -150,10 +151,17 @@ impl EncoderConfig {
 
     /// Checks every value; errors name the offending key (`model.encoder.<field>`).
     pub fn validate(&self) -> Result<()> {
+        self.validate_at("model.encoder")
+    }
+
+    /// [`EncoderConfig::validate`] for the table at `key` (`model.encoder`, or
+    /// `model.encoders.<view>`): errors name `<key>.<field>`.
+    pub fn validate_at(&self, key: &str) -> Result<()> {
+        let k = |f: &str| format!("{key}.{f}");
         if self.kind == EncoderKind::Mlp {
             if !self.channels.is_empty() || !self.strides.is_empty() {
                 return Err(Error::config(
-                    "model.encoder.channels",
+                    k("channels"),
                     format!("{:?}", self.channels),
                     "convolution settings need kind = \"conv\"",
                 ));
@@ -162,14 +170,14 @@ impl EncoderConfig {
         }
         if self.channels.is_empty() || self.channels.contains(&0) {
             return Err(Error::config(
-                "model.encoder.channels",
+                k("channels"),
                 format!("{:?}", self.channels),
                 "a conv encoder needs at least one convolution, each with at least one channel",
             ));
         }
         if !self.strides.is_empty() && self.strides.len() != self.channels.len() {
             return Err(Error::config(
-                "model.encoder.strides",
+                k("strides"),
                 format!("{:?}", self.strides),
                 format!(
                     "one stride per convolution ({} channels given), or none for stride 1",
@@ -179,29 +187,25 @@ impl EncoderConfig {
         }
         if self.strides.contains(&0) {
             return Err(Error::config(
-                "model.encoder.strides",
+                k("strides"),
                 format!("{:?}", self.strides),
                 "strides must be at least 1",
             ));
         }
         if self.kernel == 0 {
-            return Err(Error::config(
-                "model.encoder.kernel",
-                0,
-                "must be at least 1",
-            ));
+            return Err(Error::config(k("kernel"), 0, "must be at least 1"));
         }
         if let Some(s) = self.image_shape {
             if s.contains(&0) {
                 return Err(Error::config(
-                    "model.encoder.image_shape",
+                    k("image_shape"),
                     format!("{s:?}"),
                     "needs at least one channel, row and column",
                 ));
             }
         }
         if let Some(shape) = self.conv_stack() {
-            shape.check("model.encoder")?;
+            shape.check(key)?;
         }
         Ok(())
     }
@@ -247,6 +251,13 @@ pub struct ModelConfig {
     /// `in_dim -> encoder_hidden.. -> 2 * z_dim`, as in the reference).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub encoder: Option<EncoderConfig>,
+    /// Encoders of single views, overriding [`ModelConfig::encoder`] for them: the
+    /// `[model.encoders.<view>]` tables, keyed by a view's name or its index (`0`, `1`, ...).
+    /// Training resolves names to indices against the data
+    /// ([`crate::models::with_data_image_shape`]), so a run's `config.toml` holds indices. Views
+    /// with different encoders need `shared_encoder = false`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub encoders: BTreeMap<String, EncoderConfig>,
     /// Representation width (default 64); the encoder's last layer has `2 * z_dim` outputs.
     pub z_dim: usize,
     /// One encoder for all views (default `true`); `false` gives each view its own encoder
@@ -292,6 +303,7 @@ impl Default for ModelConfig {
             encoder_hidden: vec![1024, 1024],
             encoder_norm: EncoderNorm::None,
             encoder: None,
+            encoders: BTreeMap::new(),
             z_dim: 64,
             shared_encoder: true,
             critic: CriticKind::Mlp,
@@ -318,7 +330,65 @@ fn check_widths(field: &str, w: &[usize]) -> Result<()> {
     Ok(())
 }
 
+/// Whether two encoder settings build the same network (`None` is the default MLP).
+fn same_encoder(a: Option<&EncoderConfig>, b: Option<&EncoderConfig>) -> bool {
+    let mlp = |e: Option<&EncoderConfig>| e.is_none_or(|e| e.kind == EncoderKind::Mlp);
+    (mlp(a) && mlp(b)) || a == b
+}
+
 impl ModelConfig {
+    /// The encoder settings of view `view` (its `[model.encoders.<view>]` table, else
+    /// `[model.encoder]`; `None`: the default MLP).
+    pub fn encoder_for(&self, view: usize) -> Option<&EncoderConfig> {
+        self.encoders
+            .get(&view.to_string())
+            .or(self.encoder.as_ref())
+    }
+
+    /// The config key of view `view`'s encoder table (`model.encoders.<view>` or `model.encoder`).
+    pub fn encoder_key(&self, view: usize) -> String {
+        if self.encoders.contains_key(&view.to_string()) {
+            format!("model.encoders.{view}")
+        } else {
+            "model.encoder".to_string()
+        }
+    }
+
+    /// This config as seen by the encoder of view `view`: `encoder` is that view's
+    /// ([`ModelConfig::encoder_for`]) and there are no overrides.
+    pub fn for_view(&self, view: usize) -> ModelConfig {
+        ModelConfig {
+            encoder: self.encoder_for(view).cloned(),
+            encoders: BTreeMap::new(),
+            ..self.clone()
+        }
+    }
+
+    /// Checks that every `[model.encoders.<view>]` key is a view index below `n_views` (names are
+    /// resolved to indices against the data before a model is built).
+    pub fn check_encoder_views(&self, n_views: usize) -> Result<()> {
+        for view in self.encoders.keys() {
+            match view.parse::<usize>() {
+                Ok(v) if v < n_views => {}
+                Ok(_) => {
+                    return Err(Error::config(
+                        format!("model.encoders.{view}"),
+                        view,
+                        format!("no view {view}: the model encodes {n_views} view(s), 0 to {}", n_views - 1),
+                    ))
+                }
+                Err(_) => {
+                    return Err(Error::config(
+                        format!("model.encoders.{view}"),
+                        view,
+                        "no view of that name in the data (key a view by its name or its index 0, 1, ...)",
+                    ))
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Checks every value; errors name the offending field.
     pub fn validate(&self) -> Result<()> {
         if self.z_dim == 0 {
@@ -327,6 +397,25 @@ impl ModelConfig {
         check_widths("model.encoder_hidden", &self.encoder_hidden)?;
         if let Some(e) = &self.encoder {
             e.validate()?;
+        }
+        for (view, e) in &self.encoders {
+            e.validate_at(&format!("model.encoders.{view}"))?;
+        }
+        if self.shared_encoder && self.objective.is_multi_view() {
+            if let Some((view, _)) = self
+                .encoders
+                .iter()
+                .find(|(_, e)| !same_encoder(Some(e), self.encoder.as_ref()))
+            {
+                return Err(Error::config(
+                    "model.shared_encoder",
+                    true,
+                    format!(
+                        "[model.encoders.{view}] gives view `{view}` an encoder of its own, unlike \
+                         [model.encoder]; set shared_encoder = false"
+                    ),
+                ));
+            }
         }
         check_widths("model.critic_hidden", &self.critic_hidden)?;
         check_widths("model.decoder_hidden", &self.decoder_hidden)?;

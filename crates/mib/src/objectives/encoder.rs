@@ -45,22 +45,30 @@ fn dense_dims(cfg: &ModelConfig, first: usize) -> Vec<usize> {
 }
 
 impl Encoder {
-    /// Checks that a view of width `in_dim` (view `view`) fits the encoder `cfg` describes:
-    /// always for an MLP; for a conv encoder, `image_shape` must be set and `c * h * w == in_dim`.
+    /// Checks that view `view`, of width `in_dim`, fits its encoder
+    /// ([`ModelConfig::encoder_for`]): always for an MLP; for a conv encoder, `image_shape` must be
+    /// set and `c * h * w == in_dim`. Errors name the encoder's key and the view.
     pub fn check_view(cfg: &ModelConfig, view: usize, in_dim: usize) -> Result<()> {
-        let Some(e) = conv_cfg(cfg) else {
+        let Some(e) = cfg
+            .encoder_for(view)
+            .filter(|e| e.kind == EncoderKind::Conv)
+        else {
             return Ok(());
         };
+        let key = format!("{}.image_shape", cfg.encoder_key(view));
         let Some([c, h, w]) = e.image_shape else {
             return Err(Error::config(
-                "model.encoder.image_shape",
+                key,
                 "unset",
-                "a conv encoder needs the image shape [channels, height, width] of its views",
+                format!(
+                    "the conv encoder of view {view} needs its image shape [channels, height, \
+                     width] (from the data, e.g. a [n, c, h, w] .npy, or set here)"
+                ),
             ));
         };
         if c * h * w != in_dim {
             return Err(Error::config(
-                "model.encoder.image_shape",
+                key,
                 format!("[{c}, {h}, {w}]"),
                 format!(
                     "view {view} has width {in_dim}, not channels * height * width = {}",

@@ -197,6 +197,7 @@ impl TrainStep {
                  with at least 2 classes",
             ));
         }
+        cfg.check_encoder_views(nv)?;
         for (v, &d) in in_dims.iter().take(nv).enumerate() {
             Encoder::check_view(cfg, v, d)?;
         }
@@ -218,7 +219,7 @@ impl TrainStep {
             encoders.push(Encoder::new(
                 &mut store,
                 &encoder_name(e),
-                cfg,
+                &cfg.for_view(e),
                 in_dims[e],
                 enc_rows,
             )?);
@@ -393,11 +394,11 @@ impl TrainStep {
             }
         };
         // The encoder's setting that grows it most: conv channels, dense widths or z.
-        let conv_channels = cfg
-            .encoder
-            .as_ref()
+        let conv_channels = (0..n_enc)
+            .filter_map(|e| cfg.encoder_for(e))
             .filter(|e| e.kind == super::config::EncoderKind::Conv)
-            .map(|e| e.channels.clone());
+            .map(|e| e.channels.clone())
+            .max_by_key(|ch| widest(ch));
         let (enc_key, enc_value, enc_widths) = match &conv_channels {
             Some(ch) if widest(ch) > widest(&cfg.encoder_hidden).max(cfg.z_dim) => {
                 ("model.encoder.channels", format!("{ch:?}"), ch.clone())
@@ -437,8 +438,11 @@ impl TrainStep {
             plan.add_f32(format!("{name} activations"), act_key, act_value, buffers);
         };
         for e in 0..n_enc {
-            let (p, buf) =
-                Encoder::memory_floats(cfg, in_dims.get(e).copied().unwrap_or(0), enc_rows);
+            let (p, buf) = Encoder::memory_floats(
+                &cfg.for_view(e),
+                in_dims.get(e).copied().unwrap_or(0),
+                enc_rows,
+            );
             let act = blame(enc_rows, &enc_widths, enc_key);
             let act = if act.0 == enc_key {
                 (act.0, enc_value.clone())

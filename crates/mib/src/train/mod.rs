@@ -77,7 +77,7 @@ pub fn fit(
     stop: Option<&AtomicBool>,
     observer: &mut dyn TrainObserver,
 ) -> Result<Fitted> {
-    let cfg = &crate::models::with_data_image_shape(cfg, &train);
+    let cfg = &crate::models::with_data_image_shape(cfg, &train)?;
     cfg.validate()?;
     fit::check_batch_size(cfg, train.len())?;
     let (mut state, views) = FitState::new(cfg, &train, false)?;

@@ -331,7 +331,7 @@ pub fn train(
     opts: &RunOptions,
     observer: &mut dyn TrainObserver,
 ) -> Result<(TrainSummary, TrainedModel)> {
-    let cfg = &crate::models::with_data_image_shape(cfg, &data.train);
+    let cfg = &crate::models::with_data_image_shape(cfg, &data.train)?;
     cfg.validate()?;
     super::fit::check_batch_size(cfg, data.train_len())?;
     let run = RunFolder::new(run_dir);
