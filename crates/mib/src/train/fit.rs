@@ -295,6 +295,16 @@ impl FitState {
     }
 }
 
+/// Refuses a semi-supervised run whose labelled items cannot be drawn from `train` (a class with
+/// fewer items than `labels_per_class`, an item out of range, no labels), naming the key, before
+/// anything is built for it.
+pub fn check_labelled(cfg: &TrainConfig, train: &MultiViewDataset) -> Result<()> {
+    match &cfg.data.labelled {
+        Some(l) => labelled_items(train, l).map(|_| ()),
+        None => Ok(()),
+    }
+}
+
 /// Refuses a `train.batch_size` larger than the `n_items` training items, naming both, before
 /// anything is built for it (the CLI and Python agree: an error, not a silent clamp).
 pub fn check_batch_size(cfg: &TrainConfig, n_items: usize) -> Result<()> {

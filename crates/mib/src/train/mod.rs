@@ -80,6 +80,7 @@ pub fn fit(
     let cfg = &crate::models::with_data_image_shape(cfg, &train)?;
     cfg.validate()?;
     fit::check_batch_size(cfg, train.len())?;
+    fit::check_labelled(cfg, &train)?;
     let (mut state, views) = FitState::new(cfg, &train, false)?;
     let pool = ComputePool::new(cfg.train.threads);
     let mut sink = MemorySink::default();

@@ -334,6 +334,7 @@ pub fn train(
     let cfg = &crate::models::with_data_image_shape(cfg, &data.train)?;
     cfg.validate()?;
     super::fit::check_batch_size(cfg, data.train_len())?;
+    super::fit::check_labelled(cfg, &data.train)?;
     let run = RunFolder::new(run_dir);
     run.check(opts.resume)?;
     fs::create_dir_all(run_dir).map_err(|e| Error::io("creating run folder", run_dir, e))?;
