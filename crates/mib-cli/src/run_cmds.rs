@@ -46,7 +46,8 @@ pub(crate) struct EmbedArgs {
     /// of their means. Default: --view's representation alone.
     #[arg(long, value_parser = ["poe", "mean"], conflicts_with = "view")]
     fuse: Option<String>,
-    /// Output .npy file (float32, [items, width]); labels go to <stem>.labels.npy beside it.
+    /// Output .npy file (float32, [items, width]); labels go to <stem>.labels.npy beside it, and
+    /// for views aligned by item ids (--ids, data.ids) the row's item ids to <stem>.ids.txt.
     #[arg(long, short)]
     out: PathBuf,
 }
@@ -117,6 +118,7 @@ pub(crate) fn embed(a: EmbedArgs) -> Result<()> {
             );
         }
     }
+    let ids = ds.item_ids.as_ref().filter(|_| mapped.is_none());
     let (z, labels) = match mapped {
         _ if fuse.is_some() => (
             model.embed_dataset_fused(ds, fuse.expect("checked"))?,
@@ -134,6 +136,13 @@ pub(crate) fn embed(a: EmbedArgs) -> Result<()> {
         let lp = a.out.with_extension("labels.npy");
         write_npy_i64(&lp, l)?;
         msg.push_str(&format!(" and {}", lp.display()));
+    }
+    if let Some(ids) = ids {
+        let ip = a.out.with_extension("ids.txt");
+        let mut text = ids.join("\n");
+        text.push('\n');
+        std::fs::write(&ip, text).with_context(|| format!("writing {}", ip.display()))?;
+        msg.push_str(&format!(" and {} (the rows' item ids)", ip.display()));
     }
     eprintln!("{msg}");
     Ok(())

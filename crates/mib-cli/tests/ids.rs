@@ -104,6 +104,36 @@ fn views_with_their_own_ids_are_aligned_train_and_embed_fused() {
     assert_eq!(a.shape[0], 16, "{:?}", a.shape);
     let y = mib::data::npy::read_npy(&z.with_extension("labels.npy")).unwrap();
     assert_eq!(y.shape, [16]);
+    // the rows' item ids: each row's label is its item's (item i has label i % 3), and the
+    // train and test splits hold every item once
+    let ids_of = |p: &Path| -> Vec<usize> {
+        std::fs::read_to_string(p.with_extension("ids.txt"))
+            .unwrap()
+            .lines()
+            .map(|l| l.parse::<usize>().unwrap() - 1000)
+            .collect()
+    };
+    let test_ids = ids_of(&z);
+    assert_eq!(test_ids.len(), 16);
+    let y = y.to_labels(&z).unwrap();
+    for (r, &i) in test_ids.iter().enumerate() {
+        assert_eq!(y[r] as usize, i % 3, "row {r}, item {i}");
+    }
+    let zt = d.join("zt.npy");
+    ok(&[
+        "embed",
+        run_s,
+        "--split",
+        "train",
+        "--fuse",
+        "poe",
+        "--out",
+        zt.to_str().unwrap(),
+    ]);
+    let mut all = ids_of(&zt);
+    all.extend(test_ids);
+    all.sort_unstable();
+    assert_eq!(all, (0..N).collect::<Vec<_>>());
     let _ = std::fs::remove_dir_all(&d);
 }
 

@@ -73,6 +73,10 @@ pub struct MultiViewDataset {
     /// Which items each view has, `present[v][i]`, when some view lacks some item (`None`: every
     /// view has every item). The rows of missing items are zeros ([`missing`]).
     pub present: Option<Vec<Vec<bool>>>,
+    /// The items' ids, one per item, when the views came with their own ids and were aligned on
+    /// them ([`missing::align_ids`]; `data.ids`): they say which row is which item after the
+    /// aligning and the train / test split.
+    pub item_ids: Option<Vec<String>>,
 }
 
 impl MultiViewDataset {
@@ -144,6 +148,7 @@ impl MultiViewDataset {
             view_image_shapes: Vec::new(),
             targets: None,
             present: None,
+            item_ids: None,
         })
     }
     /// Sets multi-hot targets: one row per item, every value 0 or 1 (errors name the row and
@@ -284,6 +289,10 @@ impl MultiViewDataset {
                     .collect();
                 (!sub.iter().all(|m| m.iter().all(|&x| x))).then_some(sub)
             }),
+            item_ids: self
+                .item_ids
+                .as_ref()
+                .map(|ids| idx.iter().map(|&i| ids[i].clone()).collect()),
         }
     }
     /// Only the views at `which`, in that order.
@@ -319,6 +328,7 @@ impl MultiViewDataset {
                 .present
                 .as_ref()
                 .map(|p| which.iter().map(|&v| p[v].clone()).collect()),
+            item_ids: self.item_ids.clone(),
         })
     }
 }
@@ -756,6 +766,7 @@ pub fn load_npy_views_ids(
         })
         .collect::<Result<Vec<_>>>()?;
     let names: Vec<String> = paths.iter().map(|p| npz::view_name(p)).collect();
+    let mut item_ids = None;
     let masks = if ids.is_empty() {
         masks
     } else {
@@ -763,7 +774,8 @@ pub fn load_npy_views_ids(
             .iter()
             .map(|p| missing::read_ids(p))
             .collect::<Result<Vec<_>>>()?;
-        let (_, present) = missing::align_views_by_ids(&mut views, &ids, &names)?;
+        let (items, present) = missing::align_views_by_ids(&mut views, &ids, &names)?;
+        item_ids = Some(items);
         present.into_iter().map(Some).collect()
     };
     let present = mark_missing(&mut views, &names, missing, &masks)?;
@@ -788,6 +800,7 @@ pub fn load_npy_views_ids(
     let mut ds = MultiViewDataset::new(views, y, None)?
         .with_view_names(names)?
         .with_present(present)?;
+    ds.item_ids = item_ids;
     for (v, shape) in shapes.into_iter().enumerate() {
         if let Some(shape) = shape {
             ds = ds.with_view_image_shape(v, shape)?;
