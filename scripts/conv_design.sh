@@ -24,6 +24,9 @@ for v in $variants; do
     norm) sed 's/^norm = false/norm = true/' "$base" >"$cfg" ;;
     # twice the channels (32, 64, 128)
     wide) sed 's/^channels = \[16, 32, 64\]/channels = [32, 64, 128]/' "$base" >"$cfg" ;;
+    # norm and wide together
+    norm-wide) sed -e 's/^norm = false/norm = true/' \
+      -e 's/^channels = \[16, 32, 64\]/channels = [32, 64, 128]/' "$base" >"$cfg" ;;
     # half the channels (8, 16, 32)
     narrow) sed 's/^channels = \[16, 32, 64\]/channels = [8, 16, 32]/' "$base" >"$cfg" ;;
     # two convolutions (32, 64; 28 -> 14 -> 7), flattened 7 x 7 x 64
