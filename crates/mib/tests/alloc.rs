@@ -303,12 +303,12 @@ fn masked_step_allocates_only_inside_gemm() {
 }
 
 /// Per forward + backward of a conv stack (1 -> 8 -> 16 channels, 3x3, strides 1 and 2, on 14x14
-/// images, 32 rows; with norms when `norm`; the output pooled by `pool`), after warm-up: as
+/// images, 32 rows; with norms when `norm`; the output pooled by `conv_pool`), after warm-up: as
 /// [`counts`].
 fn conv_counts(
     threads: usize,
     norm: bool,
-    pool: mib::nn::ConvPool,
+    conv_pool: mib::nn::ConvPool,
 ) -> (Vec<(usize, usize)>, usize) {
     use mib::nn::{ConvLayerConfig, ConvStack, ConvStackConfig, ParamStore};
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -329,7 +329,7 @@ fn conv_counts(
                 ConvLayerConfig::new(16, 3, 2, 1),
             ],
             norm,
-            pool,
+            pool: conv_pool,
         };
         let mut store = ParamStore::new();
         let mut stack =
@@ -369,7 +369,13 @@ fn conv_stack_allocates_only_inside_gemm() {
     use mib::nn::ConvPool::{Flatten, Mean};
     check("conv stack, 1 thread", &conv_counts(1, false, Flatten));
     check("conv stack, 2 threads", &conv_counts(2, false, Flatten));
-    check("conv stack with norms, 2 threads", &conv_counts(2, true, Flatten));
+    check(
+        "conv stack with norms, 2 threads",
+        &conv_counts(2, true, Flatten),
+    );
     check("pooled conv stack, 1 thread", &conv_counts(1, false, Mean));
-    check("pooled conv stack with norms, 2 threads", &conv_counts(2, true, Mean));
+    check(
+        "pooled conv stack with norms, 2 threads",
+        &conv_counts(2, true, Mean),
+    );
 }

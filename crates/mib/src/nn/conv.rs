@@ -1002,8 +1002,7 @@ impl ConvStack {
         let (first, last) = (shapes[0], shapes[shapes.len() - 1]);
         let pooled = cfg.pool == ConvPool::Mean;
         let in_differs = !same_layout(first.in_channels, first.in_h * first.in_w);
-        let out_differs =
-            !pooled && !same_layout(last.out_channels, last.out_h() * last.out_w());
+        let out_differs = !pooled && !same_layout(last.out_channels, last.out_h() * last.out_w());
         let buf = |on: bool, len: usize| vec![0.0; if on { len * max_rows } else { 0 }];
         let work_len = layers
             .iter()
@@ -1064,8 +1063,7 @@ impl ConvStack {
         let output = last.out_len() as u128 * rows;
         let pooled = pool == ConvPool::Mean;
         let in_differs = !same_layout(first.in_channels, first.in_h * first.in_w);
-        let out_differs =
-            !pooled && !same_layout(last.out_channels, last.out_h() * last.out_w());
+        let out_differs = !pooled && !same_layout(last.out_channels, last.out_h() * last.out_w());
         let copies = |on: bool, n: u128| if on { n } else { 0 };
         let mut floats = input * if input_grad { 2 } else { 1 }
             + copies(in_differs, input) * if input_grad { 2 } else { 1 }
@@ -1716,7 +1714,10 @@ mod tests {
             let mut other = ParamStore::new();
             let mut mean = pooled_stack(&mut other, rows + 1, norm, ConvPool::Mean);
             assert_eq!(store.entries().len(), other.entries().len());
-            assert_eq!((mean.pool(), flat.pool()), (ConvPool::Mean, ConvPool::Flatten));
+            assert_eq!(
+                (mean.pool(), flat.pool()),
+                (ConvPool::Mean, ConvPool::Flatten)
+            );
             let (c, h, w) = flat.out_shape();
             assert_eq!(mean.out_shape(), (c, h, w));
             assert_eq!((flat.out_dim(), mean.out_dim()), (c * h * w, c));
