@@ -21,11 +21,11 @@ use crate::{Error, MibRng, Result};
 pub enum Encoder {
     /// Dense layers only.
     Mlp(Mlp),
-    /// A convolutional body and a dense head on its flattened output.
+    /// A convolutional body and a dense head on its flattened (or pooled) output.
     Conv {
         /// The convolutions (boxed: the variants would differ in size by a whole stack).
         body: Box<ConvStack>,
-        /// The dense layers after the flatten.
+        /// The dense layers after the flatten (or the pooling).
         head: Mlp,
     },
 }
