@@ -410,6 +410,14 @@ fn conv_settings_are_refused_naming_the_key() {
     let parsed: ModelConfig =
         toml::from_str("[encoder]\nkind = \"conv\"\npool = \"mean\"\n").unwrap();
     assert_eq!(parsed.encoder.unwrap().pool, EncoderPool::Mean);
+    // an encoder built from an unvalidated config refuses the name too (no panic)
+    let mut c = conv(ObjectiveKind::Mib);
+    c.encoder.as_mut().unwrap().pool = EncoderPool::Unknown("max".into());
+    let mut store = mib::nn::ParamStore::new();
+    let e = mib::objectives::Encoder::new(&mut store, "encoder", &c, D, 4)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("model.encoder.pool"), "{e}");
     // pooling is a conv encoder's
     let mlp: ModelConfig = toml::from_str("[encoder]\nkind = \"mlp\"\npool = \"mean\"\n").unwrap();
     let e = mlp.validate().unwrap_err().to_string();

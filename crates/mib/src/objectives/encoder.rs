@@ -124,7 +124,16 @@ impl Encoder {
             )?)),
             Some(e) => {
                 Self::check_view(cfg, 0, in_dim)?;
-                let stack = e.conv_stack().expect("image shape checked");
+                // the image shape is checked: an unknown pool is what is left, which validation
+                // names (a config that was validated never gets here)
+                let Some(stack) = e.conv_stack() else {
+                    e.validate_at(KEY)?;
+                    return Err(Error::config(
+                        format!("{KEY}.pool"),
+                        format!("{:?}", e.pool),
+                        "unknown pooling",
+                    ));
+                };
                 let body = Box::new(ConvStack::new(
                     store, prefix, KEY, &stack, max_rows, input_grad,
                 )?);
