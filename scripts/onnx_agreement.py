@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """The largest differences between mib and ONNX Runtime on the encoders of python/tests/test_onnx.py
-(MLP with layer norms and input standardisation; conv with strides, padding and group norms), on
+(MLP with layer norms and input standardisation; conv with strides, padding and group norms; the
+same conv with pool = "mean", global average pooling, on shifted inputs), on
 mfeat's 500 test items (docs/export.md). Run: .venv/bin/python scripts/onnx_agreement.py"""
 
 import numpy as np
@@ -49,7 +50,16 @@ conv = mib.MIB(
     batch_size=64,
     n_jobs=1,
 ).fit([p1, noisy])
-for name, est, xs in (("mlp", mlp, t), ("conv", conv, [d["test"][0][0]] * 2)):
+pooled = mib.MIB(
+    encoder={**enc, "pool": "mean"},
+    encoder_hidden=(16,),
+    z_dim=8,
+    iterations=30,
+    batch_size=64,
+    n_jobs=1,
+).fit([x1, (x1 + 0.1 * rng.standard_normal(x1.shape)).astype(np.float32)])
+runs = (("mlp", mlp, t), ("conv", conv, [d["test"][0][0]] * 2), ("pooled", pooled, [t[0]] * 2))
+for name, est, xs in runs:
     for v in (0, 1):
         model = est.to_onnx(view=v, output="mean-scale")
         s = ort.InferenceSession(model, providers=["CPUExecutionProvider"])

@@ -79,6 +79,27 @@ def conv_est(mfeat):
     ).fit([x1, x2])
 
 
+@pytest.fixture(scope="module")
+def pooled_est(mfeat):
+    """A conv MIB whose last convolution is averaged over its pixels (``pool="mean"``: global
+    average pooling, 8 values into the head), with group norms, shifted inputs (the scaling is
+    part of the graph)."""
+    x1, _ = shifted(mfeat["train"][0])
+    rng = np.random.default_rng(1)
+    x2 = (x1 + 0.1 * rng.standard_normal(x1.shape)).astype(np.float32)
+    enc = {
+        "kind": "conv",
+        "channels": [4, 8],
+        "strides": [2, 1],
+        "norm": True,
+        "pool": "mean",
+        "image_shape": [1, 15, 16],
+    }
+    return mib.MIB(
+        encoder=enc, encoder_hidden=(16,), z_dim=8, iterations=30, batch_size=64, n_jobs=1
+    ).fit([x1, x2])
+
+
 def assert_close(got, want):
     assert got.shape == want.shape and got.dtype == np.float32
     err = float(np.abs(got - want).max())
@@ -128,13 +149,28 @@ def test_conv_encoder_equals_transform_and_posterior(conv_est, mfeat):
     assert {"Conv", "ReduceMean", "Flatten", "Reshape", "Gemm", "Relu"} <= ops
 
 
+def test_pooled_conv_encoder_equals_transform_and_posterior(pooled_est, mfeat):
+    t1, _ = shifted(mfeat["test"][0])
+    for view in (0, 1):
+        s = session(pooled_est.to_onnx(view=view, output="mean-scale"))
+        mean, scale = pooled_est.posterior(t1, view=view)
+        for n in BATCHES:
+            m, sc = s.run(None, {"x": t1[:n]})
+            assert_close(m, mean[:n])
+            assert_close(sc, scale[:n])
+    graph = _onnx().load_from_string(pooled_est.to_onnx()).graph
+    assert "GlobalAveragePool" in [n.op_type for n in graph.node]
+    head = {t.name: list(t.dims) for t in graph.initializer}["encoder.head.layers.0.weight"]
+    assert head == [8, 16]
+
+
 def _onnx():
     return pytest.importorskip("onnx", reason="the structural checks need the onnx package")
 
 
-def test_onnx_checker_accepts_the_models(mlp_est, conv_est):
+def test_onnx_checker_accepts_the_models(mlp_est, conv_est, pooled_est):
     onnx = _onnx()
-    for est in (mlp_est, conv_est):
+    for est in (mlp_est, conv_est, pooled_est):
         for output in ("mean", "mean-scale"):
             m = onnx.load_from_string(est.to_onnx(view=1, output=output))
             onnx.checker.check_model(m, full_check=True)

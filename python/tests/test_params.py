@@ -349,6 +349,25 @@ def test_a_conv_encoder_fits_transforms_and_round_trips(tmp_path) -> None:
     np.testing.assert_array_equal(mib.load_run(tmp_path / "run").transform(views)[0], z)
 
 
+def test_a_mean_pooled_conv_encoder_fits_and_round_trips(tmp_path) -> None:
+    rng = np.random.default_rng(0)
+    x = rng.random((60, 64), dtype=np.float32)
+    views = [x, x[:, ::-1].copy()]
+    enc = {"kind": "conv", "channels": [4, 8], "strides": [2, 2], "pool": "mean"}
+    est = mib.MIB(iterations=4, z_dim=4, encoder_hidden=(), encoder=enc, image_shape=(8, 8))
+    est.fit(views)
+    z = est.transform(views)[0]
+    assert z.shape == (60, 4) and np.isfinite(z).all()
+    # the head reads the 8 channel means (the last hidden layer of an encoder without dense ones)
+    assert est.transform_view(x, view=0, representation="hidden").shape == (60, 8)
+    assert est.get_config()["model"]["encoder"]["pool"] == "mean"
+    assert mib.MIB.from_config(est.get_config()).encoder["pool"] == "mean"
+    est.save(tmp_path / "run")
+    back = mib.load_run(tmp_path / "run")
+    assert back.encoder["pool"] == "mean"
+    np.testing.assert_array_equal(back.transform(views)[0], z)
+
+
 def test_encoder_errors_name_the_parameter() -> None:
     rng = np.random.default_rng(0)
     x = rng.random((60, 64), dtype=np.float32)
@@ -357,6 +376,13 @@ def test_encoder_errors_name_the_parameter() -> None:
     bad = {"kind": "conv", "channels": [4], "kernel": 0, "image_shape": [1, 8, 8]}
     with pytest.raises(mib.ConfigError, match=r"^encoder\['kernel'\]=0"):
         mib.MIB(iterations=2, encoder=bad).fit([x, x])
+    pool = {"kind": "conv", "channels": [4], "pool": "max", "image_shape": [1, 8, 8]}
+    with pytest.raises(
+        mib.ConfigError, match=r"^encoder\['pool'\]=\"max\": expected one of flatten, mean"
+    ):
+        mib.MIB(iterations=2, encoder=pool).fit([x, x])
+    with pytest.raises(mib.ConfigError, match=r"^encoder\[view 1\]\['pool'\]=\"max\""):
+        mib.MIB(iterations=2, encoder=[None, pool]).fit([x, x])
     wrong = {"kind": "conv", "channels": [4], "image_shape": [3, 8, 8]}
     with pytest.raises(mib.ConfigError):
         mib.MIB(iterations=2, encoder=wrong).fit([x, x])

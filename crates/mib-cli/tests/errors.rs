@@ -92,6 +92,15 @@ fn config_errors_name_the_key() {
         &["train", "--config", &c, "--out", out],
         &["data.dataset", "imagenet"],
     );
+    let c = config(
+        &d,
+        "pool.toml",
+        "[model.encoder]\nkind = \"conv\"\nchannels = [4]\npool = \"max\"\n",
+    );
+    fails_with(
+        &["train", "--config", &c, "--out", out],
+        &["model.encoder.pool", "max", "flatten, mean"],
+    );
     fails_with(
         &["train", "--config", "/nonexistent/x.toml"],
         &["/nonexistent/x.toml"],

@@ -6,7 +6,7 @@
 //! With `norm` as the second argument, each convolution is followed by its norm (`GroupNorm(1, C)`).
 //!
 //!   cargo run --release -p mib --example bench_conv [-- threads [norm]]
-use mib::nn::{ConvLayerConfig, ConvPhases, ConvStack, ConvStackConfig, ParamStore};
+use mib::nn::{ConvLayerConfig, ConvPhases, ConvPool, ConvStack, ConvStackConfig, ParamStore};
 use mib::pool::ComputePool;
 use mib::MibRng;
 use rand::{Rng, SeedableRng};
@@ -50,6 +50,7 @@ fn run(threads: usize, norm: bool) {
             ConvLayerConfig::new(128, 3, 2, 1),
         ],
         norm,
+        pool: ConvPool::Flatten,
     };
     let mut rng = MibRng::seed_from_u64(0);
     let mut store = ParamStore::new();

@@ -196,13 +196,19 @@ fn steady_state_step_allocates_only_inside_gemm() {
 }
 
 /// A step with a convolutional encoder (1 -> 8 -> 16 channels on 14x14 images, a dense head)
-/// allocates nothing outside `gemm` either, on one thread and on two.
+/// allocates nothing outside `gemm` either, on one thread and on two, flattened and pooled.
 #[test]
 fn conv_encoder_step_allocates_only_inside_gemm() {
+    use mib::objectives::EncoderPool;
     let mut enc = mib::objectives::EncoderConfig::conv(vec![8, 16], [1, 14, 14]);
     enc.strides = vec![2, 2];
-    for (threads, norm) in [(1, false), (2, true)] {
+    for (threads, norm, pool) in [
+        (1, false, EncoderPool::Flatten),
+        (2, true, EncoderPool::Flatten),
+        (2, false, EncoderPool::Mean),
+    ] {
         enc.norm = norm;
+        enc.pool = pool.clone();
         let cfg = ModelConfig {
             encoder: Some(enc.clone()),
             encoder_hidden: vec![64],
@@ -210,7 +216,7 @@ fn conv_encoder_step_allocates_only_inside_gemm() {
             ..ModelConfig::default()
         };
         check(
-            &format!("MIB, conv encoder, {threads} threads, norm {norm}"),
+            &format!("MIB, conv encoder, {threads} threads, norm {norm}, pool {pool:?}"),
             &counts(&cfg, 196, threads),
         );
     }
@@ -297,8 +303,13 @@ fn masked_step_allocates_only_inside_gemm() {
 }
 
 /// Per forward + backward of a conv stack (1 -> 8 -> 16 channels, 3x3, strides 1 and 2, on 14x14
-/// images, 32 rows; with norms when `norm`), after warm-up: as [`counts`].
-fn conv_counts(threads: usize, norm: bool) -> (Vec<(usize, usize)>, usize) {
+/// images, 32 rows; with norms when `norm`; the output pooled by `conv_pool`), after warm-up: as
+/// [`counts`].
+fn conv_counts(
+    threads: usize,
+    norm: bool,
+    conv_pool: mib::nn::ConvPool,
+) -> (Vec<(usize, usize)>, usize) {
     use mib::nn::{ConvLayerConfig, ConvStack, ConvStackConfig, ParamStore};
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let pool = rayon::ThreadPoolBuilder::new()
@@ -318,6 +329,7 @@ fn conv_counts(threads: usize, norm: bool) -> (Vec<(usize, usize)>, usize) {
                 ConvLayerConfig::new(16, 3, 2, 1),
             ],
             norm,
+            pool: conv_pool,
         };
         let mut store = ParamStore::new();
         let mut stack =
@@ -351,10 +363,19 @@ fn conv_counts(threads: usize, norm: bool) -> (Vec<(usize, usize)>, usize) {
 }
 
 /// A conv stack's forward and backward passes allocate nothing outside `gemm`, on one thread and
-/// on two, with and without norms.
+/// on two, with and without norms, flattened and pooled.
 #[test]
 fn conv_stack_allocates_only_inside_gemm() {
-    check("conv stack, 1 thread", &conv_counts(1, false));
-    check("conv stack, 2 threads", &conv_counts(2, false));
-    check("conv stack with norms, 2 threads", &conv_counts(2, true));
+    use mib::nn::ConvPool::{Flatten, Mean};
+    check("conv stack, 1 thread", &conv_counts(1, false, Flatten));
+    check("conv stack, 2 threads", &conv_counts(2, false, Flatten));
+    check(
+        "conv stack with norms, 2 threads",
+        &conv_counts(2, true, Flatten),
+    );
+    check("pooled conv stack, 1 thread", &conv_counts(1, false, Mean));
+    check(
+        "pooled conv stack with norms, 2 threads",
+        &conv_counts(2, true, Mean),
+    );
 }

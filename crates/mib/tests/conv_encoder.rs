@@ -5,7 +5,7 @@
 use mib::estimators::{CriticKind, EstimatorKind};
 use mib::models::{build_step, TrainedModel};
 use mib::objectives::{
-    AdamConfig, EncoderConfig, EncoderNorm, ModelConfig, ObjectiveKind, TrainStep,
+    AdamConfig, EncoderConfig, EncoderNorm, EncoderPool, ModelConfig, ObjectiveKind, TrainStep,
 };
 use mib::MibRng;
 use rand::{Rng, SeedableRng};
@@ -88,11 +88,13 @@ fn check_step_gradients(cfg: &ModelConfig) {
         worst = worst.max(err);
     }
     eprintln!(
-        "{:?}/{:?}/shared={}/norm={}: worst FD error {worst:.2e} of max abs grad {gmax:.3}",
+        "{:?}/{:?}/shared={}/norm={}/pool={:?}: worst FD error {worst:.2e} of max abs grad \
+         {gmax:.3}",
         cfg.objective,
         cfg.estimator,
         cfg.shared_encoder,
-        cfg.encoder.as_ref().is_some_and(|e| e.norm)
+        cfg.encoder.as_ref().is_some_and(|e| e.norm),
+        cfg.encoder.as_ref().map(|e| &e.pool)
     );
     assert!(
         worst < 5e-3,
@@ -129,6 +131,67 @@ fn conv_step_gradients_match_finite_differences() {
     for cfg in &cfgs {
         check_step_gradients(cfg);
     }
+}
+
+fn pooled(mut cfg: ModelConfig) -> ModelConfig {
+    cfg.encoder.as_mut().unwrap().pool = EncoderPool::Mean;
+    cfg
+}
+
+/// As [`conv_step_gradients_match_finite_differences`], with `pool = "mean"`: every objective,
+/// shared and separate encoders, a linear head, norms.
+#[test]
+fn pooled_conv_step_gradients_match_finite_differences() {
+    let mut cfgs = Vec::new();
+    for shared_encoder in [true, false] {
+        cfgs.push(pooled(ModelConfig {
+            shared_encoder,
+            ..conv(ObjectiveKind::Mib)
+        }));
+    }
+    let mut c = pooled(conv(ObjectiveKind::MvInfomax));
+    c.encoder_hidden = Vec::new();
+    c.encoder.as_mut().unwrap().norm = true;
+    cfgs.push(c);
+    for obj in [
+        ObjectiveKind::Infomax,
+        ObjectiveKind::Vae,
+        ObjectiveKind::Supervised,
+    ] {
+        cfgs.push(pooled(conv(obj)));
+    }
+    for cfg in &cfgs {
+        check_step_gradients(cfg);
+    }
+}
+
+/// With `pool = "mean"` the head reads one value per channel of the last convolution, the
+/// description says so, and `hidden` of an encoder with no dense hidden layer is the pooled
+/// output (the channel means of the flattened encoder's).
+#[test]
+fn a_pooled_conv_encoder_feeds_the_channel_means_to_its_head() {
+    let mut rng = MibRng::seed_from_u64(5);
+    let flat_cfg = ModelConfig {
+        encoder_hidden: Vec::new(),
+        ..conv(ObjectiveKind::Mib)
+    };
+    let mean_cfg = pooled(flat_cfg.clone());
+    let flat = TrainStep::new(&flat_cfg, &AdamConfig::default(), &[D, D], 0, 4, &mut rng).unwrap();
+    let mean = TrainStep::new(&mean_cfg, &AdamConfig::default(), &[D, D], 0, 4, &mut rng).unwrap();
+    let shape = |s: &TrainStep, name: &str| s.params().entry(name).unwrap().shape.clone();
+    // 2x3x4 -> 4@3x4 -> 3@2x2: 12 flattened values, 3 channel means
+    assert_eq!(shape(&flat, "encoder.head.layers.0.weight"), [12, 6]);
+    assert_eq!(shape(&mean, "encoder.head.layers.0.weight"), [3, 6]);
+    let describe = mean.encoder(0).describe();
+    assert!(
+        describe.ends_with("-> 3@2x2 (k3 s2 p1), mean pool 3-2x3"),
+        "{describe}"
+    );
+    assert!(
+        flat.encoder(0).describe().ends_with(", flat 12-2x3"),
+        "{}",
+        flat.encoder(0).describe()
+    );
 }
 
 /// Parameters follow the module tree: `encoder.convs.<i>`, `encoder.head.layers.<i>`, and
@@ -254,6 +317,13 @@ fn conv_model_round_trips_through_safetensors_and_toml() {
 
     let text = toml::to_string(&cfg).unwrap();
     assert!(text.contains("[encoder]"), "{text}");
+    // the default pooling is not written: configs read and write as before it existed
+    assert!(!text.contains("pool"), "{text}");
+    let back: ModelConfig = toml::from_str(&text).unwrap();
+    assert_eq!(back, cfg);
+    let cfg = pooled(cfg);
+    let text = toml::to_string(&cfg).unwrap();
+    assert!(text.contains("pool = \"mean\""), "{text}");
     let back: ModelConfig = toml::from_str(&text).unwrap();
     assert_eq!(back, cfg);
     // without the table nothing about the encoder is written
@@ -310,11 +380,51 @@ fn conv_settings_are_refused_naming_the_key() {
             "model.encoder.image_shape",
         ),
         (with(&|e| e.image_shape = None), "model.encoder.image_shape"),
+        (
+            with(&|e| e.pool = EncoderPool::Unknown("max".into())),
+            "model.encoder.pool",
+        ),
     ];
     for (cfg, key) in &cases {
         let e = refused(cfg, &[D, D]);
         assert!(e.contains(key), "want {key}: {e}");
     }
+    // an unknown pooling, read from TOML, is refused naming the key and the choices, for the
+    // default table and a view's own
+    for (text, key) in [
+        (
+            "[encoder]\nkind = \"conv\"\npool = \"max\"\n",
+            "model.encoder.pool",
+        ),
+        (
+            "shared_encoder = false\n[encoders.1]\nkind = \"conv\"\npool = \"max\"\n",
+            "model.encoders.1.pool",
+        ),
+    ] {
+        let parsed: ModelConfig = toml::from_str(text).unwrap();
+        let e = parsed.validate().unwrap_err().to_string();
+        for want in [key, "\"max\"", "flatten, mean"] {
+            assert!(e.contains(want), "want {want}: {e}");
+        }
+    }
+    let parsed: ModelConfig =
+        toml::from_str("[encoder]\nkind = \"conv\"\npool = \"mean\"\n").unwrap();
+    assert_eq!(parsed.encoder.unwrap().pool, EncoderPool::Mean);
+    // an encoder built from an unvalidated config refuses the name too (no panic)
+    let mut c = conv(ObjectiveKind::Mib);
+    c.encoder.as_mut().unwrap().pool = EncoderPool::Unknown("max".into());
+    let mut store = mib::nn::ParamStore::new();
+    let e = mib::objectives::Encoder::new(&mut store, "encoder", &c, D, 4)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("model.encoder.pool"), "{e}");
+    // pooling is a conv encoder's
+    let mlp: ModelConfig = toml::from_str("[encoder]\nkind = \"mlp\"\npool = \"mean\"\n").unwrap();
+    let e = mlp.validate().unwrap_err().to_string();
+    assert!(
+        e.contains("model.encoder.pool") && e.contains("conv"),
+        "{e}"
+    );
     let e = refused(
         &ModelConfig {
             shared_encoder: false,

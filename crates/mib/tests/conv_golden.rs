@@ -17,7 +17,9 @@
 //! seen are about 1e-7 of it: float32 rounding).
 
 use mib::distributions::gaussian_head_forward;
-use mib::nn::{Conv2d, Conv2dShape, ConvLayerConfig, ConvStack, ConvStackConfig, Mlp, ParamStore};
+use mib::nn::{
+    Conv2d, Conv2dShape, ConvLayerConfig, ConvPool, ConvStack, ConvStackConfig, Mlp, ParamStore,
+};
 use safetensors::SafeTensors;
 use std::collections::HashMap;
 
@@ -173,6 +175,7 @@ fn encoder(f: &Fixture) -> (ParamStore, ConvStack, Mlp) {
             ConvLayerConfig::new(8, 3, 2, 1),
         ],
         norm: false,
+        pool: ConvPool::Flatten,
     };
     let mut store = ParamStore::new();
     let stack = ConvStack::new(&mut store, "enc", "model.encoder", &cfg, 2 * B, false).unwrap();

@@ -261,6 +261,80 @@ fn mixed_encoders_train_resume_and_embed() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A conv encoder with `pool = "mean"` (global average pooling) on the colour view: it trains,
+/// stops and resumes to the parameters of a straight run, its run folder (config.toml,
+/// encoder.toml) keeps the pooling, and the opened model embeds, gives its hidden layer (the
+/// channel means before the head when there is no dense hidden layer) and exports to ONNX.
+#[test]
+fn a_pooled_conv_encoder_trains_resumes_and_embeds() {
+    use mib::config::Representation;
+    use mib::objectives::EncoderPool;
+    let dir = tmp("pooled");
+    let paths = write_views(&dir, 48);
+    let mut cfg = mixed_config(&paths, &dir, 8);
+    cfg.model.encoders.get_mut("pix").unwrap().pool = EncoderPool::Mean;
+    cfg.model.encoder_hidden = Vec::new();
+    let data = mib::data::load_splits(&cfg).unwrap();
+    let (_, straight) = train::train(
+        &cfg,
+        &data,
+        &dir.join("straight"),
+        &RunOptions::default(),
+        &mut NoObserver,
+    )
+    .unwrap();
+    // 3x4x5 -> 4@4x5 -> 6@2x3, averaged to 6 values: the head is 6 -> 2x4
+    let described = straight.describe_encoders().join("\n");
+    assert!(
+        described.contains("-> 6@2x3 (k3 s2 p1), mean pool 6-2x4"),
+        "{described}"
+    );
+    let head = straight
+        .step()
+        .params()
+        .entry("encoder.head.layers.0.weight");
+    assert_eq!(head.unwrap().shape, [6, 8]);
+    let written = std::fs::read_to_string(dir.join("straight/config.toml")).unwrap();
+    assert!(written.contains("pool = \"mean\""), "{written}");
+    let written = TrainConfig::from_toml_str(&written, "config.toml").unwrap();
+    assert_eq!(written.model.encoders["0"].pool, EncoderPool::Mean);
+    let info = std::fs::read_to_string(dir.join("straight/encoder.toml")).unwrap();
+    assert!(info.contains("pool = \"mean\""), "{info}");
+
+    struct StopAt(u64);
+    impl train::TrainObserver for StopAt {
+        fn should_stop(&mut self, it: u64) -> bool {
+            it >= self.0
+        }
+    }
+    let run = dir.join("run");
+    let (s, _) = train::train(&cfg, &data, &run, &RunOptions::default(), &mut StopAt(4)).unwrap();
+    assert!(s.interrupted);
+    let resumed = RunOptions {
+        resume: true,
+        ..RunOptions::default()
+    };
+    let (_, mut done) = train::train(&cfg, &data, &run, &resumed, &mut NoObserver).unwrap();
+    assert_eq!(
+        done.step().params().values(),
+        straight.step().params().values()
+    );
+
+    let mut opened = TrainedModel::open(&run, 1).unwrap();
+    let x = &data.test.views[0];
+    let z = done.embed(0, x).unwrap();
+    assert_eq!(opened.embed(0, x).unwrap(), z);
+    assert_eq!(opened.hidden_dim(0), 6);
+    let hidden = opened.represent(0, x, Representation::Hidden).unwrap();
+    assert_eq!((hidden.rows, hidden.cols), (x.rows, 6));
+    // the channel means of ReLU outputs: non-negative, not all equal
+    assert!(hidden.data.iter().all(|&v| v >= 0.0));
+    assert!(hidden.data.iter().any(|&v| v != hidden.data[0]));
+    let bytes = mib::export::encoder_onnx(&opened, 0, mib::export::OnnxOutput::Mean).unwrap();
+    assert!(bytes.windows(17).any(|w| w == b"GlobalAveragePool"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn differing_encoders_need_separate_encoders() {
     let dir = tmp("shared");

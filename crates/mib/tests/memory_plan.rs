@@ -5,7 +5,7 @@
 
 use mib::estimators::{CriticKind, EstimatorKind};
 use mib::objectives::{
-    AdamConfig, EncoderConfig, EncoderNorm, ModelConfig, ObjectiveKind, TrainStep,
+    AdamConfig, EncoderConfig, EncoderNorm, EncoderPool, ModelConfig, ObjectiveKind, TrainStep,
 };
 use mib::MibRng;
 use rand::SeedableRng;
@@ -122,18 +122,23 @@ fn the_plan_covers_what_a_step_allocates_and_little_more() {
     m.projection = vec![64, 16];
     cases.push(("mib projection".into(), m, vec![40, 40], 64));
     // conv encoders: shared and per view, with channel norms and a layer-normalised head
-    for (shared, norm) in [(true, false), (false, true)] {
+    for (shared, norm, pool) in [
+        (true, false, EncoderPool::Flatten),
+        (false, true, EncoderPool::Flatten),
+        (true, true, EncoderPool::Mean),
+    ] {
         let mut m = model(ObjectiveKind::Mib);
         let mut enc = EncoderConfig::conv(vec![8, 16], [2, 6, 5]);
         enc.strides = vec![1, 2];
         enc.norm = norm;
+        enc.pool = pool.clone();
         m.encoder = Some(enc);
         m.shared_encoder = shared;
         if norm {
             m.encoder_norm = EncoderNorm::Layer;
         }
         cases.push((
-            format!("mib conv, shared {shared}, norm {norm}"),
+            format!("mib conv, shared {shared}, norm {norm}, pool {pool:?}"),
             m,
             vec![60, 60],
             48,

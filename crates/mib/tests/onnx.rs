@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use mib::config::TrainConfig;
 use mib::export::{encoder_onnx, write_encoder_onnx, OnnxOutput};
 use mib::models::TrainedModel;
-use mib::objectives::{EncoderConfig, EncoderNorm};
+use mib::objectives::{EncoderConfig, EncoderNorm, EncoderPool};
 use mib::Matrix;
 use rand::{Rng, SeedableRng};
 
@@ -315,6 +315,19 @@ fn run(g: &Graph, x: &Matrix) -> Vec<Tensor> {
                 }
             }
             "Conv" => conv(&get(0), &get(1), &get(2), &n.attrs),
+            "GlobalAveragePool" => {
+                let a = get(0);
+                let hw: usize = a.shape[2..].iter().product();
+                let data = a
+                    .data
+                    .chunks_exact(hw)
+                    .map(|c| (c.iter().map(|&v| v as f64).sum::<f64>() / hw as f64) as f32)
+                    .collect();
+                Tensor {
+                    shape: vec![a.shape[0], a.shape[1], 1, 1],
+                    data,
+                }
+            }
             op => panic!("operator {op} is not interpreted here"),
         };
         vals.insert(n.output.clone(), out);
@@ -393,11 +406,12 @@ fn mlp_model() -> TrainedModel {
     TrainedModel::untrained(&cfg, &[6, 3], 0, vec!["a".into(), "b".into()], 1).unwrap()
 }
 
-fn conv_model(norm: bool) -> TrainedModel {
+fn conv_model(norm: bool, pool: EncoderPool) -> TrainedModel {
     let mut cfg = TrainConfig::default();
     let mut enc = EncoderConfig::conv(vec![3, 4], [2, 7, 6]);
     enc.strides = vec![2, 1];
     enc.norm = norm;
+    enc.pool = pool;
     cfg.model.encoder = Some(enc);
     cfg.model.encoder_hidden = vec![8];
     cfg.model.critic_hidden = vec![16];
@@ -433,13 +447,23 @@ fn an_mlp_encoder_runs_as_it_does_in_mib() {
 
 #[test]
 fn a_conv_encoder_runs_as_it_does_in_mib() {
-    for norm in [false, true] {
-        let mut model = conv_model(norm);
+    for (norm, pool) in [
+        (false, EncoderPool::Flatten),
+        (true, EncoderPool::Flatten),
+        (false, EncoderPool::Mean),
+        (true, EncoderPool::Mean),
+    ] {
+        let pooled = pool == EncoderPool::Mean;
+        let mut model = conv_model(norm, pool);
         let g = decode(&encoder_onnx(&model, 1, OnnxOutput::MeanScale).unwrap());
         let ops: Vec<&str> = g.nodes.iter().map(|n| n.op.as_str()).collect();
         assert_eq!(ops[0], "Reshape");
         assert_eq!(ops.iter().filter(|&&o| o == "Conv").count(), 2);
         assert_eq!(ops.contains(&"ReduceMean"), norm, "{ops:?}");
+        assert_eq!(ops.contains(&"GlobalAveragePool"), pooled, "{ops:?}");
+        // the head reads C = 4 values (pooled) or C H W = 4 x 4 x 3 (flattened)
+        let w0 = &g.init["encoder.head.layers.0.weight"];
+        assert_eq!(w0.shape, vec![if pooled { 4 } else { 48 }, 8]);
         let c = g.nodes.iter().find(|n| n.op == "Conv").unwrap();
         assert_eq!(c.attrs["strides"], vec![2, 2]);
         assert_eq!(c.attrs["pads"], vec![1, 1, 1, 1]);

@@ -73,6 +73,7 @@ impl BenchStepConfig {
             kernel: 3,
             padding: Some(1),
             norm: false,
+            pool: Default::default(),
             image_shape: Some([1, 28, 28]),
         });
         self.model.encoder_hidden = Vec::new();

@@ -8,7 +8,9 @@
 //! x [batch, in_dim]
 //!   -> Sub(shift) -> Mul(scale)                       the model's input scaling (when it has one)
 //!   -> Reshape [batch, C, H, W]                       conv encoders
-//!      -> (Conv(pads, strides) [-> GroupNorm(1, C)] -> Relu) per layer -> Flatten
+//!      -> (Conv(pads, strides) [-> GroupNorm(1, C)] -> Relu) per layer
+//!      [-> GlobalAveragePool]                          pool = "mean"
+//!      -> Flatten
 //!   -> (Gemm [-> LayerNorm] -> Relu) per hidden layer
 //!   -> Gemm -> mean [batch, z_dim]
 //!      Gemm -> Softplus -> Add(1e-7) -> scale [batch, z_dim]   (with OnnxOutput::MeanScale)
@@ -32,7 +34,7 @@
 use std::path::Path;
 
 use crate::models::TrainedModel;
-use crate::nn::ParamStore;
+use crate::nn::{ConvPool, ParamStore};
 use crate::objectives::{encoder_name, EncoderKind};
 use crate::{Error, Result};
 
@@ -528,6 +530,10 @@ pub fn encoder_onnx(model: &TrainedModel, view: usize, output: OnnxOutput) -> Re
                     x = g.normalise(&x, &[1, 2, 3], &gi, &si);
                 }
                 x = g.node("Relu", &[&x], None, &[]);
+            }
+            if stack.pool == ConvPool::Mean {
+                // [batch, C, H, W] -> [batch, C, 1, 1]: the mean of each channel
+                x = g.node("GlobalAveragePool", &[&x], Some("pooled"), &[]);
             }
             x = g.node("Flatten", &[&x], Some("flat"), &[("axis", Attr::Int(1))]);
             format!("{prefix}.head")

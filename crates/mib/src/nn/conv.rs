@@ -53,13 +53,15 @@ impl Clone for ConvPhases {
 }
 
 impl ConvPhases {
-    const N: usize = 11;
+    const N: usize = 13;
     /// The phases' names, in the order of [`ConvPhases::seconds`].
     pub const NAMES: [&'static str; ConvPhases::N] = [
         "forward.layout",
         "forward.im2col",
         "forward.gemm",
         "forward.bias_relu",
+        "forward.pool",
+        "backward.pool",
         "backward.layout",
         "backward.relu_bias",
         "backward.im2col",
@@ -72,13 +74,15 @@ impl ConvPhases {
     const F_IM2COL: usize = 1;
     const F_GEMM: usize = 2;
     const F_BIAS: usize = 3;
-    const B_LAYOUT: usize = 4;
-    const B_RELU: usize = 5;
-    const B_IM2COL: usize = 6;
-    const B_DW: usize = 7;
-    const B_DX: usize = 8;
-    const B_COL2IM: usize = 9;
-    const B_SUM: usize = 10;
+    const F_POOL: usize = 4;
+    const B_POOL: usize = 5;
+    const B_LAYOUT: usize = 6;
+    const B_RELU: usize = 7;
+    const B_IM2COL: usize = 8;
+    const B_DW: usize = 9;
+    const B_DX: usize = 10;
+    const B_COL2IM: usize = 11;
+    const B_SUM: usize = 12;
 
     /// Seconds of CPU time per phase (all threads together), in the order of
     /// [`ConvPhases::NAMES`].
@@ -144,8 +148,34 @@ impl ConvLayerConfig {
     }
 }
 
+/// How a [`ConvStack`] turns its last convolution's output `[C, H, W]` (after the ReLU) into its
+/// output row.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ConvPool {
+    /// All `C * H * W` values, channels first (PyTorch's `nn.Flatten`; the default).
+    #[default]
+    Flatten,
+    /// Global average pooling: the mean of each channel over `H x W`, `C` values (PyTorch's
+    /// `nn.AdaptiveAvgPool2d(1)` then `nn.Flatten`).
+    Mean,
+}
+
+impl ConvPool {
+    /// Every variant, in the order of the docs.
+    pub const ALL: [ConvPool; 2] = [ConvPool::Flatten, ConvPool::Mean];
+
+    /// The name used in configs (`flatten`, `mean`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ConvPool::Flatten => "flatten",
+            ConvPool::Mean => "mean",
+        }
+    }
+}
+
 /// A convolutional encoder body: the input image shape and a chain of convolution layers, each
-/// followed by a ReLU, the last output flattened (`C, H, W` order).
+/// followed by a ReLU, the last output flattened (`C, H, W` order) or averaged over `H x W`
+/// ([`ConvPool`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConvStackConfig {
     /// Input channels (1 for grey images).
@@ -160,6 +190,8 @@ pub struct ConvStackConfig {
     /// a per-channel gain and shift (PyTorch's `nn.GroupNorm(1, C)`), before the ReLU. It computes
     /// the same in training and inference (statistics per item, not per batch).
     pub norm: bool,
+    /// What the stack outputs from the last convolution: all of it, or its mean per channel.
+    pub pool: ConvPool,
 }
 
 impl ConvStackConfig {
@@ -842,8 +874,10 @@ impl Conv2d {
 }
 
 /// A chain of [`Conv2d`] layers, each followed by a ReLU, the last output flattened to
-/// `[rows, C * H * W]` (PyTorch's `nn.Sequential(Conv2d, ReLU, ..., Conv2d, ReLU, Flatten)`): the body
-/// of a convolutional encoder, whose output feeds a dense head (an [`super::Mlp`]).
+/// `[rows, C * H * W]` (PyTorch's `nn.Sequential(Conv2d, ReLU, ..., Conv2d, ReLU, Flatten)`) or,
+/// with [`ConvPool::Mean`], averaged over `H x W` to `[rows, C]` (`..., ReLU,
+/// AdaptiveAvgPool2d(1), Flatten)`): the body of a convolutional encoder, whose output feeds a
+/// dense head (an [`super::Mlp`]).
 ///
 /// Parameters live in a [`ParamStore`] under `<prefix>.convs.<i>.weight` (`[O, C, kh, kw]`,
 /// PyTorch's layout, unlike the `[in, out]` of dense weights) and `<prefix>.convs.<i>.bias` (`[O]`).
@@ -857,7 +891,8 @@ impl Conv2d {
 /// their gradients are copied between the layouts where they differ (neither for one channel).
 ///
 /// Memory: activations and their gradients for `max_rows` rows, channels-first copies of the
-/// input and output where the layouts differ, and one shared scratch of
+/// input and output where the layouts differ (the pooled output and its gradient instead of the
+/// output's copies with [`ConvPool::Mean`]), and one shared scratch of
 /// [`Conv2d::nhwc_workspace_len`] values (the patch rows are unfolded per block of items into a
 /// scratch that stays in cache, in the forward pass and again in the backward pass, instead of
 /// being kept for every item).
@@ -883,9 +918,15 @@ pub struct ConvStack {
     input_nhwc: Vec<f32>,
     /// The input gradient channels first (empty unless wanted and the layouts differ).
     input_grad_nchw: Vec<f32>,
-    /// The output and its gradient channels first (empty where the layouts agree).
+    /// The output and its gradient channels first (empty where the layouts agree, or pooled).
     output_nchw: Vec<f32>,
     output_grad_nchw: Vec<f32>,
+    /// What the output is ([`ConvPool`]).
+    pool: ConvPool,
+    /// With [`ConvPool::Mean`], the output `[rows, C]` (the mean of the last activation over its
+    /// pixels) and its gradient; empty otherwise.
+    pooled: Vec<f32>,
+    pooled_grad: Vec<f32>,
     /// Scratch for the patch rows and partial gradients (shared by the layers).
     work: Vec<f32>,
     max_rows: usize,
@@ -959,8 +1000,9 @@ impl ConvStack {
             })
             .collect();
         let (first, last) = (shapes[0], shapes[shapes.len() - 1]);
+        let pooled = cfg.pool == ConvPool::Mean;
         let in_differs = !same_layout(first.in_channels, first.in_h * first.in_w);
-        let out_differs = !same_layout(last.out_channels, last.out_h() * last.out_w());
+        let out_differs = !pooled && !same_layout(last.out_channels, last.out_h() * last.out_w());
         let buf = |on: bool, len: usize| vec![0.0; if on { len * max_rows } else { 0 }];
         let work_len = layers
             .iter()
@@ -980,6 +1022,9 @@ impl ConvStack {
             input_grad_nchw: buf(in_differs && input_grad, first.in_len()),
             output_nchw: buf(out_differs, last.out_len()),
             output_grad_nchw: buf(out_differs, last.out_len()),
+            pool: cfg.pool,
+            pooled: buf(pooled, last.out_channels),
+            pooled_grad: buf(pooled, last.out_channels),
             work,
             max_rows,
             input_grad,
@@ -1000,11 +1045,13 @@ impl ConvStack {
             .sum()
     }
 
-    /// The `f32` values held in the buffers (activations, their gradients, norm state and the
-    /// scratch; not the parameters) of a stack of layers `shapes` built for `max_rows` rows.
+    /// The `f32` values held in the buffers (activations, their gradients, norm state, the pooled
+    /// output and the scratch; not the parameters) of a stack of layers `shapes` built for
+    /// `max_rows` rows.
     pub fn buffer_floats(
         shapes: &[Conv2dShape],
         norm: bool,
+        pool: ConvPool,
         max_rows: u128,
         input_grad: bool,
     ) -> u128 {
@@ -1014,12 +1061,14 @@ impl ConvStack {
         let rows = max_rows;
         let input = first.in_len() as u128 * rows;
         let output = last.out_len() as u128 * rows;
+        let pooled = pool == ConvPool::Mean;
         let in_differs = !same_layout(first.in_channels, first.in_h * first.in_w);
-        let out_differs = !same_layout(last.out_channels, last.out_h() * last.out_w());
+        let out_differs = !pooled && !same_layout(last.out_channels, last.out_h() * last.out_w());
         let copies = |on: bool, n: u128| if on { n } else { 0 };
         let mut floats = input * if input_grad { 2 } else { 1 }
             + copies(in_differs, input) * if input_grad { 2 } else { 1 }
-            + copies(out_differs, 2 * output);
+            + copies(out_differs, 2 * output)
+            + copies(pooled, 2 * last.out_channels as u128 * rows);
         let mut work = 0u128;
         let mut max_o = 0u128;
         for s in shapes {
@@ -1076,11 +1125,19 @@ impl ConvStack {
     pub fn in_dim(&self) -> usize {
         self.layers[0].shape.in_len()
     }
-    /// Values per output row, `C * H * W` of the last layer's output.
+    /// Values per output row: `C * H * W` of the last layer's output, or `C` when pooled.
     pub fn out_dim(&self) -> usize {
-        self.layers.last().expect("non-empty").shape.out_len()
+        let s = self.layers.last().expect("non-empty").shape;
+        match self.pool {
+            ConvPool::Flatten => s.out_len(),
+            ConvPool::Mean => s.out_channels,
+        }
     }
-    /// The output image shape `(C, H, W)`.
+    /// What the output is: the last activation flattened, or its mean per channel.
+    pub fn pool(&self) -> ConvPool {
+        self.pool
+    }
+    /// The last convolution's output image shape `(C, H, W)` (before any pooling).
     pub fn out_shape(&self) -> (usize, usize, usize) {
         let s = self.layers.last().expect("non-empty").shape;
         (s.out_channels, s.out_h(), s.out_w())
@@ -1103,11 +1160,13 @@ impl ConvStack {
     pub fn input(&self, rows: usize) -> &[f32] {
         &self.acts[0][..rows * self.in_dim()]
     }
-    /// The output of the last forward pass (after the last ReLU), `[rows, out_dim]`, channels
-    /// first.
+    /// The output of the last forward pass (after the last ReLU and the pooling, if any),
+    /// `[rows, out_dim]`, channels first.
     pub fn output(&self, rows: usize) -> &[f32] {
         let n = rows * self.out_dim();
-        if self.output_nchw.is_empty() {
+        if self.pool == ConvPool::Mean {
+            &self.pooled[..n]
+        } else if self.output_nchw.is_empty() {
             &self.acts[self.layers.len()][..n]
         } else {
             &self.output_nchw[..n]
@@ -1117,7 +1176,9 @@ impl ConvStack {
     /// by [`ConvStack::backward`]).
     pub fn output_grad_mut(&mut self, rows: usize) -> &mut [f32] {
         let n = rows * self.out_dim();
-        if self.output_grad_nchw.is_empty() {
+        if self.pool == ConvPool::Mean {
+            &mut self.pooled_grad[..n]
+        } else if self.output_grad_nchw.is_empty() {
             let l = self.layers.len();
             &mut self.grads[l][..n]
         } else {
@@ -1198,6 +1259,26 @@ impl ConvStack {
             );
         }
         clock.lap(ConvPhases::F_LAYOUT);
+        if self.pool == ConvPool::Mean {
+            let s = self.layers[self.layers.len() - 1].shape;
+            let (c, hw) = (s.out_channels, s.out_h() * s.out_w());
+            let act = &self.acts[self.layers.len()][..rows * hw * c];
+            for (p, a) in self.pooled[..rows * c]
+                .chunks_exact_mut(c)
+                .zip(act.chunks_exact(hw * c))
+            {
+                p.fill(0.0);
+                for px in a.chunks_exact(c) {
+                    for (p, &v) in p.iter_mut().zip(px) {
+                        *p += v;
+                    }
+                }
+                for p in p {
+                    *p /= hw as f32;
+                }
+            }
+            clock.lap(ConvPhases::F_POOL);
+        }
     }
 
     /// Backward pass for the last forward pass (same `rows`): reads (and overwrites) the output
@@ -1208,6 +1289,23 @@ impl ConvStack {
         let prof = self.profiling.then_some(&self.phases);
         let mut clock = Clock::start(prof);
         let nl = self.layers.len();
+        if self.pool == ConvPool::Mean {
+            // d mean_c / d a[p, c] = 1 / HW at every pixel p
+            let s = self.layers[nl - 1].shape;
+            let (c, hw) = (s.out_channels, s.out_h() * s.out_w());
+            for (g, pg) in self.grads[nl][..rows * hw * c]
+                .chunks_exact_mut(hw * c)
+                .zip(self.pooled_grad[..rows * c].chunks_exact_mut(c))
+            {
+                for v in pg.iter_mut() {
+                    *v /= hw as f32;
+                }
+                for px in g.chunks_exact_mut(c) {
+                    px.copy_from_slice(pg);
+                }
+            }
+            clock.lap(ConvPhases::B_POOL);
+        }
         if !self.output_grad_nchw.is_empty() {
             let s = self.layers[nl - 1].shape;
             let n = rows * s.out_len();
@@ -1510,6 +1608,7 @@ mod tests {
             width: 8,
             layers,
             norm: false,
+            pool: ConvPool::Flatten,
         };
         let field = |c: ConvStackConfig| match c.check("model.encoder") {
             Err(Error::Config { field, .. }) => field,
@@ -1559,7 +1658,13 @@ mod tests {
         (a - b) / (2.0 * h as f64)
     }
 
-    fn small_stack(store: &mut ParamStore, max_rows: usize, norm: bool) -> ConvStack {
+    /// A small stack (2 -> 3 -> 4 -> 2 channels on 7x6 images, with an input gradient).
+    fn pooled_stack(
+        store: &mut ParamStore,
+        max_rows: usize,
+        norm: bool,
+        pool: ConvPool,
+    ) -> ConvStack {
         let cfg = ConvStackConfig {
             in_channels: 2,
             height: 7,
@@ -1570,6 +1675,7 @@ mod tests {
                 ConvLayerConfig::new(2, 2, 1, 0),
             ],
             norm,
+            pool,
         };
         ConvStack::new(store, "conv", "model.encoder", &cfg, max_rows, true).unwrap()
     }
@@ -1578,21 +1684,71 @@ mod tests {
     /// differences (with a smaller step where the first one crosses a ReLU kink).
     #[test]
     fn stack_backward_matches_finite_differences() {
-        check_stack_backward(false);
+        check_stack_backward(false, ConvPool::Flatten);
     }
 
     /// As [`stack_backward_matches_finite_differences`], with a norm after each convolution.
     #[test]
     fn normed_stack_backward_matches_finite_differences() {
-        check_stack_backward(true);
+        check_stack_backward(true, ConvPool::Flatten);
     }
 
-    fn check_stack_backward(norm: bool) {
+    /// As [`stack_backward_matches_finite_differences`], with the output averaged over the
+    /// pixels (without and with norms).
+    #[test]
+    fn pooled_stack_backward_matches_finite_differences() {
+        check_stack_backward(false, ConvPool::Mean);
+        check_stack_backward(true, ConvPool::Mean);
+    }
+
+    /// The pooled output is the mean over `H x W` of the flattened output of a stack with the
+    /// same parameters, and has `C` values per row.
+    #[test]
+    fn pooled_output_is_the_mean_of_the_flattened_output() {
+        for norm in [false, true] {
+            let rows = 4;
+            let mut rng = MibRng::seed_from_u64(6);
+            let mut store = ParamStore::new();
+            let mut flat = pooled_stack(&mut store, rows + 1, norm, ConvPool::Flatten);
+            flat.init_using(&mut store, &mut rng);
+            let mut other = ParamStore::new();
+            let mut mean = pooled_stack(&mut other, rows + 1, norm, ConvPool::Mean);
+            assert_eq!(store.entries().len(), other.entries().len());
+            assert_eq!(
+                (mean.pool(), flat.pool()),
+                (ConvPool::Mean, ConvPool::Flatten)
+            );
+            let (c, h, w) = flat.out_shape();
+            assert_eq!(mean.out_shape(), (c, h, w));
+            assert_eq!((flat.out_dim(), mean.out_dim()), (c * h * w, c));
+            let x = randn(&mut rng, rows * flat.in_dim());
+            flat.input_mut(rows).copy_from_slice(&x);
+            flat.forward(store.values(), rows);
+            mean.input_mut(rows).copy_from_slice(&x);
+            mean.forward(store.values(), rows);
+            let (f, m) = (flat.output(rows), mean.output(rows));
+            assert_eq!(m.len(), rows * c);
+            for (i, (row, got)) in f.chunks_exact(c * h * w).zip(m.chunks_exact(c)).enumerate() {
+                for (ch, &got) in got.iter().enumerate() {
+                    let px = &row[ch * h * w..][..h * w];
+                    let want = px.iter().map(|&v| v as f64).sum::<f64>() / (h * w) as f64;
+                    assert!(
+                        (got as f64 - want).abs() < 1e-6 * (1.0 + want.abs()),
+                        "norm {norm}, row {i}, channel {ch}: {got} vs {want}"
+                    );
+                }
+            }
+            // not a constant: the channels and rows differ
+            assert!(m.iter().any(|&v| (v - m[0]).abs() > 1e-3), "{m:?}");
+        }
+    }
+
+    fn check_stack_backward(norm: bool, pool: ConvPool) {
         let mut rng = MibRng::seed_from_u64(1);
         let mut store = ParamStore::new();
         let rows = 3;
         // built for more rows than used, so that passes over fewer rows are exercised
-        let mut stack = small_stack(&mut store, rows + 2, norm);
+        let mut stack = pooled_stack(&mut store, rows + 2, norm, pool);
         stack.init_using(&mut store, &mut rng);
         assert_eq!(stack.has_norm(), norm);
         // gains and shifts away from the identity, so that their gradients are checked too
@@ -1655,33 +1811,16 @@ mod tests {
     /// a stack whose input and output have several channels) and changes no result.
     #[test]
     fn profiling_times_the_phases_and_changes_nothing() {
-        let run = |profile: bool| {
-            let mut rng = MibRng::seed_from_u64(5);
-            let mut store = ParamStore::new();
-            let rows = 5;
-            let mut stack = small_stack(&mut store, rows, false);
-            stack.init_using(&mut store, &mut rng);
-            stack.set_profiling(profile);
-            let x = randn(&mut rng, rows * stack.in_dim());
-            stack.input_mut(rows).copy_from_slice(&x);
-            stack.forward(store.values(), rows);
-            let out = stack.output(rows).to_vec();
-            let r = randn(&mut rng, rows * stack.out_dim());
-            stack.output_grad_mut(rows).copy_from_slice(&r);
-            let (p, g) = store.split();
-            stack.backward(p, g, rows);
-            let seconds = stack.take_profile().seconds();
-            let again = stack.take_profile().seconds();
-            assert!(again.iter().all(|s| *s == 0.0), "taken: {again:?}");
-            let res = (out, store.grads().to_vec(), stack.input_grad(rows).to_vec());
-            (res, seconds)
+        let run = |profile: bool| run_profiled(profile, ConvPool::Flatten);
+        let phase = |seconds: &[f64], name: &str| {
+            seconds[ConvPhases::NAMES.iter().position(|n| *n == name).unwrap()]
         };
         let (plain, none) = run(false);
         let (profiled, seconds) = run(true);
         assert_eq!(plain, profiled);
         assert!(none.iter().all(|s| *s == 0.0), "{none:?}");
         assert_eq!(seconds.len(), ConvPhases::NAMES.len());
-        for phase in [
+        for name in [
             "forward.layout",
             "forward.im2col",
             "forward.gemm",
@@ -1690,30 +1829,68 @@ mod tests {
             "backward.dx_gemm",
             "backward.col2im",
         ] {
-            let i = ConvPhases::NAMES.iter().position(|n| *n == phase).unwrap();
-            assert!(seconds[i] > 0.0, "{phase}: {seconds:?}");
+            assert!(phase(&seconds, name) > 0.0, "{name}: {seconds:?}");
         }
+        for name in ["forward.pool", "backward.pool"] {
+            assert_eq!(phase(&seconds, name), 0.0, "{name}: {seconds:?}");
+        }
+        // a pooled stack times its pooling, in both passes
+        let (pooled, seconds) = run_profiled(true, ConvPool::Mean);
+        assert_eq!(pooled, run_profiled(false, ConvPool::Mean).0);
+        for name in ["forward.pool", "backward.pool", "forward.gemm"] {
+            assert!(phase(&seconds, name) > 0.0, "{name}: {seconds:?}");
+        }
+    }
+
+    type Passes = (Vec<f32>, Vec<f32>, Vec<f32>);
+
+    /// Output, parameter and input gradients of one forward and backward pass of the small stack
+    /// (with `pool`), and the profile of the phases.
+    fn run_profiled(profile: bool, pool: ConvPool) -> (Passes, Vec<f64>) {
+        let mut rng = MibRng::seed_from_u64(5);
+        let mut store = ParamStore::new();
+        let rows = 5;
+        let mut stack = pooled_stack(&mut store, rows, false, pool);
+        stack.init_using(&mut store, &mut rng);
+        stack.set_profiling(profile);
+        let x = randn(&mut rng, rows * stack.in_dim());
+        stack.input_mut(rows).copy_from_slice(&x);
+        stack.forward(store.values(), rows);
+        let out = stack.output(rows).to_vec();
+        let r = randn(&mut rng, rows * stack.out_dim());
+        stack.output_grad_mut(rows).copy_from_slice(&r);
+        let (p, g) = store.split();
+        stack.backward(p, g, rows);
+        let seconds = stack.take_profile().seconds();
+        let again = stack.take_profile().seconds();
+        assert!(again.iter().all(|s| *s == 0.0), "taken: {again:?}");
+        let res = (out, store.grads().to_vec(), stack.input_grad(rows).to_vec());
+        (res, seconds)
     }
 
     /// Forward and backward give bit-identical results on 1, 2 and 3 threads.
     #[test]
     fn results_do_not_depend_on_the_thread_count() {
-        for norm in [false, true] {
-            check_thread_count(norm);
+        for (norm, pool) in [
+            (false, ConvPool::Flatten),
+            (true, ConvPool::Flatten),
+            (false, ConvPool::Mean),
+        ] {
+            check_thread_count(norm, pool);
         }
     }
 
-    fn check_thread_count(norm: bool) {
+    fn check_thread_count(norm: bool, pool: ConvPool) {
         let run = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new()
+            let threads = rayon::ThreadPoolBuilder::new()
                 .num_threads(threads)
                 .build()
                 .unwrap();
-            pool.install(|| {
+            threads.install(|| {
                 let mut rng = MibRng::seed_from_u64(2);
                 let mut store = ParamStore::new();
                 let rows = 37;
-                let mut stack = small_stack(&mut store, rows, norm);
+                let mut stack = pooled_stack(&mut store, rows, norm, pool);
                 stack.init_using(&mut store, &mut rng);
                 let x = randn(&mut rng, rows * stack.in_dim());
                 stack.input_mut(rows).copy_from_slice(&x);

@@ -11,6 +11,8 @@ pub mod ops;
 pub mod params;
 
 pub use adam::Adam;
-pub use conv::{Conv2d, Conv2dShape, ConvLayerConfig, ConvPhases, ConvStack, ConvStackConfig};
+pub use conv::{
+    Conv2d, Conv2dShape, ConvLayerConfig, ConvPhases, ConvPool, ConvStack, ConvStackConfig,
+};
 pub use mlp::Mlp;
 pub use params::{ParamEntry, ParamStore};

@@ -1,7 +1,7 @@
 //! Model and optimizer configuration.
 
 use crate::estimators::{CriticKind, EstimatorKind};
-use crate::nn::{ConvLayerConfig, ConvStackConfig};
+use crate::nn::{ConvLayerConfig, ConvPool, ConvStackConfig};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -95,6 +95,46 @@ pub enum EncoderKind {
     Conv,
 }
 
+/// How a conv encoder passes its last convolution's output `[C, H, W]` to the dense layers: the
+/// `pool` key of `[model.encoder]`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EncoderPool {
+    /// All `C * H * W` values (default).
+    #[default]
+    Flatten,
+    /// Global average pooling: the mean of each channel over `H x W`, `C` values.
+    Mean,
+    /// Any other name, as written: [`EncoderConfig::validate_at`] refuses it naming its key.
+    #[serde(untagged)]
+    Unknown(String),
+}
+
+impl EncoderPool {
+    /// Whether this is [`EncoderPool::Flatten`] (the default, left out of saved configs).
+    pub fn is_flatten(&self) -> bool {
+        *self == EncoderPool::Flatten
+    }
+
+    /// The compute core's pooling (`None` for an unknown name).
+    pub fn conv_pool(&self) -> Option<ConvPool> {
+        match self {
+            EncoderPool::Flatten => Some(ConvPool::Flatten),
+            EncoderPool::Mean => Some(ConvPool::Mean),
+            EncoderPool::Unknown(_) => None,
+        }
+    }
+}
+
+impl From<ConvPool> for EncoderPool {
+    fn from(p: ConvPool) -> Self {
+        match p {
+            ConvPool::Flatten => EncoderPool::Flatten,
+            ConvPool::Mean => EncoderPool::Mean,
+        }
+    }
+}
+
 /// The `[model.encoder]` table: the encoder's architecture.
 ///
 /// ```toml
@@ -103,6 +143,7 @@ pub enum EncoderKind {
 /// channels = [32, 64, 128]
 /// strides = [1, 2, 2]
 /// kernel = 3
+/// pool = "mean"
 /// image_shape = [1, 28, 28]
 /// ```
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -125,6 +166,10 @@ pub struct EncoderConfig {
     /// A per-item norm over each convolution's output before its ReLU (default `false`).
     #[serde(default)]
     pub norm: bool,
+    /// What reaches the dense layers from the last convolution: `flatten` (all of it, default) or
+    /// `mean` (its mean per channel over the pixels, global average pooling).
+    #[serde(default, skip_serializing_if = "EncoderPool::is_flatten")]
+    pub pool: EncoderPool,
     /// The image each view row holds, `[channels, height, width]` flattened in that order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_shape: Option<[usize; 3]>,
@@ -145,6 +190,7 @@ impl EncoderConfig {
             kernel: 3,
             padding: None,
             norm: false,
+            pool: EncoderPool::Flatten,
             image_shape: Some(image_shape),
         }
     }
@@ -158,12 +204,27 @@ impl EncoderConfig {
     /// `model.encoders.<view>`): errors name `<key>.<field>`.
     pub fn validate_at(&self, key: &str) -> Result<()> {
         let k = |f: &str| format!("{key}.{f}");
+        if let EncoderPool::Unknown(name) = &self.pool {
+            let names: Vec<&str> = ConvPool::ALL.iter().map(|p| p.name()).collect();
+            return Err(Error::config(
+                k("pool"),
+                format!("{name:?}"),
+                format!("expected one of {}", names.join(", ")),
+            ));
+        }
         if self.kind == EncoderKind::Mlp {
             if !self.channels.is_empty() || !self.strides.is_empty() {
                 return Err(Error::config(
                     k("channels"),
                     format!("{:?}", self.channels),
                     "convolution settings need kind = \"conv\"",
+                ));
+            }
+            if !self.pool.is_flatten() {
+                return Err(Error::config(
+                    k("pool"),
+                    "\"mean\"",
+                    "pooling is a conv encoder's: it needs kind = \"conv\"",
                 ));
             }
             return Ok(());
@@ -210,9 +271,11 @@ impl EncoderConfig {
         Ok(())
     }
 
-    /// The convolutional body (`None` for an MLP encoder or when `image_shape` is unset).
+    /// The convolutional body (`None` for an MLP encoder, when `image_shape` is unset, or for an
+    /// unknown `pool`, which [`EncoderConfig::validate`] refuses).
     pub fn conv_stack(&self) -> Option<ConvStackConfig> {
         let [c, h, w] = self.image_shape?;
+        let pool = self.pool.conv_pool()?;
         (self.kind == EncoderKind::Conv).then(|| ConvStackConfig {
             in_channels: c,
             height: h,
@@ -231,6 +294,7 @@ impl EncoderConfig {
                 })
                 .collect(),
             norm: self.norm,
+            pool,
         })
     }
 }

@@ -1,7 +1,7 @@
 //! The encoder of a view: an MLP, or a convolutional body with a dense head, behind one interface.
 
 use super::config::{EncoderConfig, EncoderKind, EncoderNorm, ModelConfig};
-use crate::nn::{ConvStack, Mlp, ParamStore};
+use crate::nn::{ConvPool, ConvStack, Mlp, ParamStore};
 use crate::{Error, MibRng, Result};
 
 /// An encoder `x -> [mu, raw scale]` (`[rows, 2 * z_dim]`), as [`ModelConfig::encoder`] chooses:
@@ -9,8 +9,9 @@ use crate::{Error, MibRng, Result};
 /// - [`Encoder::Mlp`]: `in_dim -> encoder_hidden.. -> 2 * z_dim`, parameters
 ///   `<prefix>.layers.<i>.{weight,bias}` (the reference architecture);
 /// - [`Encoder::Conv`]: convolutions with ReLUs over the row read as a `[c, h, w]` image
-///   (`<prefix>.convs.<i>.{weight,bias}`, `[O, C, kh, kw]`), flattened, then the dense head
-///   `flat -> encoder_hidden.. -> 2 * z_dim` (`<prefix>.head.layers.<i>.{weight,bias}`).
+///   (`<prefix>.convs.<i>.{weight,bias}`, `[O, C, kh, kw]`), flattened (or averaged per channel
+///   over the pixels, `pool = "mean"`), then the dense head `flat -> encoder_hidden.. -> 2 * z_dim`
+///   (`<prefix>.head.layers.<i>.{weight,bias}`).
 ///
 /// Usage mirrors [`Mlp`]: fill [`Encoder::input_mut`], [`Encoder::forward`], read
 /// [`Encoder::output`]; write the output gradient, [`Encoder::backward`] overwrites the encoder's
@@ -20,11 +21,11 @@ use crate::{Error, MibRng, Result};
 pub enum Encoder {
     /// Dense layers only.
     Mlp(Mlp),
-    /// A convolutional body and a dense head on its flattened output.
+    /// A convolutional body and a dense head on its flattened (or pooled) output.
     Conv {
         /// The convolutions (boxed: the variants would differ in size by a whole stack).
         body: Box<ConvStack>,
-        /// The dense layers after the flatten.
+        /// The dense layers after the flatten (or the pooling).
         head: Mlp,
     },
 }
@@ -123,7 +124,16 @@ impl Encoder {
             )?)),
             Some(e) => {
                 Self::check_view(cfg, 0, in_dim)?;
-                let stack = e.conv_stack().expect("image shape checked");
+                // the image shape is checked: an unknown pool is what is left, which validation
+                // names (a config that was validated never gets here)
+                let Some(stack) = e.conv_stack() else {
+                    e.validate_at(KEY)?;
+                    return Err(Error::config(
+                        format!("{KEY}.pool"),
+                        format!("{:?}", e.pool),
+                        "unknown pooling",
+                    ));
+                };
                 let body = Box::new(ConvStack::new(
                     store, prefix, KEY, &stack, max_rows, input_grad,
                 )?);
@@ -153,14 +163,20 @@ impl Encoder {
                 )
             }
             Some(e) => {
-                let Some(shapes) = e.conv_stack().and_then(|s| s.check(KEY).ok()) else {
+                let Some((stack, shapes)) = e
+                    .conv_stack()
+                    .and_then(|s| s.check(KEY).ok().map(|shapes| (s, shapes)))
+                else {
                     return (0, 0);
                 };
-                let flat = shapes.last().map_or(0, |s| s.out_len());
+                let flat = shapes.last().map_or(0, |s| match stack.pool {
+                    ConvPool::Flatten => s.out_len(),
+                    ConvPool::Mean => s.out_channels,
+                });
                 let dims = dense_dims(cfg, flat);
                 (
                     ConvStack::param_count(&shapes, e.norm) + Mlp::param_count(&dims, layer_norm),
-                    ConvStack::buffer_floats(&shapes, e.norm, max_rows, false)
+                    ConvStack::buffer_floats(&shapes, e.norm, stack.pool, max_rows, false)
                         + Mlp::buffer_floats(&dims, max_rows, true, layer_norm),
                 )
             }
@@ -233,8 +249,9 @@ impl Encoder {
     pub fn output(&self, rows: usize) -> &[f32] {
         self.head().output(rows)
     }
-    /// The architecture in one line, e.g. `mlp 240-256-256-2x32` or
-    /// `conv [1, 28, 28] -> 16@14x14 (k3 s2 p1) -> 32@7x7 (k3 s2 p1), flat 1568-256-2x64`.
+    /// The architecture in one line, e.g. `mlp 240-256-256-2x32`,
+    /// `conv [1, 28, 28] -> 16@14x14 (k3 s2 p1) -> 32@7x7 (k3 s2 p1), flat 1568-256-2x64` or, with
+    /// `pool = "mean"`, `conv [1, 28, 28] -> ... -> 32@7x7 (k3 s2 p1), mean pool 32-256-2x64`.
     pub fn describe(&self) -> String {
         let dense = |m: &Mlp| {
             let d = m.dims();
@@ -268,7 +285,11 @@ impl Encoder {
                 if body.has_norm() {
                     s.push_str(", group norm");
                 }
-                format!("{s}, flat {}", dense(head).join("-"))
+                let pool = match body.pool() {
+                    ConvPool::Flatten => "flat",
+                    ConvPool::Mean => "mean pool",
+                };
+                format!("{s}, {pool} {}", dense(head).join("-"))
             }
         }
     }
@@ -278,8 +299,8 @@ impl Encoder {
         d[d.len() - 2]
     }
     /// The last hidden layer of the last forward pass, `[rows, hidden_dim]`: the input of the
-    /// dense layer that outputs the posterior (after the previous layer's ReLU; the flattened
-    /// convolutions for a conv encoder with no dense hidden layer; the input itself for an MLP
+    /// dense layer that outputs the posterior (after the previous layer's ReLU; the flattened or
+    /// pooled convolutions for a conv encoder with no dense hidden layer; the input itself for an MLP
     /// with none).
     pub fn hidden(&self, rows: usize) -> &[f32] {
         let head = self.head();

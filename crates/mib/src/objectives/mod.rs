@@ -16,7 +16,8 @@ mod encoder;
 mod step;
 
 pub use config::{
-    AdamConfig, EncoderConfig, EncoderKind, EncoderNorm, ModelConfig, ObjectiveKind, SklKind,
+    AdamConfig, EncoderConfig, EncoderKind, EncoderNorm, EncoderPool, ModelConfig, ObjectiveKind,
+    SklKind,
 };
 pub use encoder::Encoder;
 pub use step::{encoder_name, NamedTensor, StepStats, TrainStep};
