@@ -10,7 +10,7 @@
 set -euo pipefail
 out=${1:?usage: scripts/conv_design.sh OUT [SEEDS] [VARIANTS]}
 seeds=${2:-42}
-variants=${3:-base norm wide narrow shallow nohidden crop}
+variants=${3:-base norm wide narrow shallow nohidden crop pool pool-norm norm-wide}
 root=$(cd "$(dirname "$0")/.." && pwd)
 py=${PYTHON:-$root/.venv/bin/python}
 [ -x "$py" ] || py=python3
@@ -27,6 +27,11 @@ for v in $variants; do
     # norm and wide together
     norm-wide) sed -e 's/^norm = false/norm = true/' \
       -e 's/^channels = \[16, 32, 64\]/channels = [32, 64, 128]/' "$base" >"$cfg" ;;
+    # global average pooling over the last conv's H x W (64 values) instead of flattening
+    pool) sed 's/^# pool = "flatten"/pool = "mean"/' "$base" >"$cfg" ;;
+    # pooled, with the norm
+    pool-norm) sed -e 's/^# pool = "flatten"/pool = "mean"/' -e 's/^norm = false/norm = true/' \
+      "$base" >"$cfg" ;;
     # half the channels (8, 16, 32)
     narrow) sed 's/^channels = \[16, 32, 64\]/channels = [8, 16, 32]/' "$base" >"$cfg" ;;
     # two convolutions (32, 64; 28 -> 14 -> 7), flattened 7 x 7 x 64

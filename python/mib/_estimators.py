@@ -1218,7 +1218,8 @@ class MIB(_MultiViewEstimator):
     ``[model.encoder]`` table, e.g. ``{"kind": "conv", "channels": [16, 32], "strides": [2, 2],
     "image_shape": [1, 28, 28]}`` (convolutions with ReLU over each row read as a ``[c, h, w]``
     image, flattened, or with ``"pool": "mean"`` averaged over the pixels to one value per
-    channel, then ``encoder_hidden`` and the Gaussian head); ``from_preset("fast-conv")``. ``augment_views=K`` trains on K augmentations of each item instead of 2 (MIB averages
+    channel, then ``encoder_hidden`` and the Gaussian head; ``"hidden": [256]`` gives one encoder
+    dense widths of its own in place of ``encoder_hidden``); ``from_preset("fast-conv")``. ``augment_views=K`` trains on K augmentations of each item instead of 2 (MIB averages
     its loss over their pairs).
     ``scaling`` maps each view's columns before its encoder: ``"standardize"`` (training mean
     and standard deviation per column), ``"minmax"`` (the whole view to [0, 1]), ``"none"``, or

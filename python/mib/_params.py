@@ -197,7 +197,17 @@ def scaling(v: Any) -> str | None:
     return f"one of {listed}, or a list with one of the last {len(kinds)} per view"
 
 
-_ENCODER_KEYS = {"kind", "channels", "strides", "kernel", "padding", "norm", "pool", "image_shape"}
+_ENCODER_KEYS = {
+    "kind",
+    "channels",
+    "strides",
+    "kernel",
+    "padding",
+    "norm",
+    "pool",
+    "image_shape",
+    "hidden",
+}
 
 
 def is_per_view_encoder(v: Any) -> bool:

@@ -57,6 +57,21 @@ def test_encoders_per_view_list_and_dict(tmp_path) -> None:
     np.testing.assert_array_equal(same.transform([pix, fou])[0], z0)
 
 
+def test_an_encoder_dict_gives_its_view_dense_widths_of_its_own(tmp_path) -> None:
+    rng = np.random.default_rng(2)
+    pix = rng.random((48, 6, 5), dtype=np.float32)
+    fou = rng.random((48, 7), dtype=np.float32)
+    enc = [{**CONV, "hidden": [5]}, {"kind": "mlp", "hidden": [9, 3]}]
+    est = mib.MIB(**SMALL, encoder=enc).fit([pix, fou])
+    h0, h1 = est.transform([pix, fou], representation="hidden")
+    assert h0.shape == (48, 5) and h1.shape == (48, 3)
+    est.save(tmp_path / "run")
+    back = mib.load_run(tmp_path / "run")
+    np.testing.assert_array_equal(back.transform([pix, fou])[1], est.transform([pix, fou])[1])
+    with pytest.raises(mib.ConfigError, match="hidden"):
+        mib.MIB(**SMALL, encoder=[CONV, {"kind": "mlp", "hidden": [0]}]).fit([pix, fou])
+
+
 def test_per_view_errors_name_the_view() -> None:
     rng = np.random.default_rng(2)
     pix = rng.random((32, 6, 5), dtype=np.float32)

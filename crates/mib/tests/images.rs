@@ -336,6 +336,66 @@ fn a_pooled_conv_encoder_trains_resumes_and_embeds() {
 }
 
 #[test]
+fn an_encoder_table_gives_its_views_dense_widths_of_their_own() {
+    use mib::objectives::{EncoderConfig, EncoderKind};
+    let dir = tmp("hidden");
+    let paths = write_views(&dir, 48);
+    let mut cfg = mixed_config(&paths, &dir, 8);
+    // pix: convolutions then one dense layer of 5; fou: an MLP 7 -> 9 -> 3; encoder_hidden
+    // (16) is nobody's
+    cfg.model.encoders.get_mut("pix").unwrap().hidden = Some(vec![5]);
+    let mut mlp = EncoderConfig::conv(vec![1], [1, 1, 1]);
+    (mlp.kind, mlp.channels, mlp.image_shape) = (EncoderKind::Mlp, Vec::new(), None);
+    mlp.hidden = Some(vec![9, 3]);
+    cfg.model.encoders.insert("fou".into(), mlp);
+    let data = mib::data::load_splits(&cfg).unwrap();
+    let (_, straight) = train::train(
+        &cfg,
+        &data,
+        &dir.join("straight"),
+        &RunOptions::default(),
+        &mut NoObserver,
+    )
+    .unwrap();
+    let shape = |name: &str| straight.step().params().entry(name).unwrap().shape.clone();
+    // pix: 6@2x3 = 36 flattened -> 5 -> 2x4
+    assert_eq!(shape("encoder.head.layers.0.weight"), [36, 5]);
+    assert_eq!(shape("encoder.head.layers.1.weight"), [5, 8]);
+    assert_eq!(shape("encoder_v2.layers.0.weight"), [7, 9]);
+    assert_eq!(shape("encoder_v2.layers.1.weight"), [9, 3]);
+    assert_eq!(shape("encoder_v2.layers.2.weight"), [3, 8]);
+    let written = std::fs::read_to_string(dir.join("straight/config.toml")).unwrap();
+    let written = TrainConfig::from_toml_str(&written, "config.toml").unwrap();
+    assert_eq!(written.model.encoders["1"].hidden, Some(vec![9, 3]));
+    assert_eq!(written.model.encoders["0"].hidden, Some(vec![5]));
+
+    // the saved run builds the same encoders: it opens and embeds as the trained model does
+    let mut opened = TrainedModel::open(&dir.join("straight"), 1).unwrap();
+    assert_eq!((opened.hidden_dim(0), opened.hidden_dim(1)), (5, 3));
+    let mut trained = straight;
+    for v in 0..2 {
+        let x = &data.test.views[v];
+        assert_eq!(opened.embed(v, x).unwrap(), trained.embed(v, x).unwrap());
+    }
+
+    // refused naming the key: a zero width, and a shared encoder whose view tables differ in
+    // their widths
+    let mut bad = cfg.clone();
+    bad.model.encoders.get_mut("fou").unwrap().hidden = Some(vec![4, 0]);
+    let e = bad.validate().unwrap_err().to_string();
+    assert!(e.contains("model.encoders.fou.hidden"), "{e}");
+    let mut shared = cfg.clone();
+    shared.model.encoders.remove("pix");
+    shared.model.shared_encoder = true;
+    let e = shared.validate().unwrap_err().to_string();
+    assert!(e.contains("model.shared_encoder"), "{e}");
+    // the same widths as encoder_hidden's are no encoder of its own
+    shared.model.encoders.get_mut("fou").unwrap().hidden = Some(vec![16]);
+    shared.validate().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn differing_encoders_need_separate_encoders() {
     let dir = tmp("shared");
     let paths = write_views(&dir, 24);

@@ -75,6 +75,7 @@ impl BenchStepConfig {
             norm: false,
             pool: Default::default(),
             image_shape: Some([1, 28, 28]),
+            hidden: None,
         });
         self.model.encoder_hidden = Vec::new();
         self.in_dim = 784;

@@ -173,6 +173,11 @@ pub struct EncoderConfig {
     /// The image each view row holds, `[channels, height, width]` flattened in that order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_shape: Option<[usize; 3]>,
+    /// The dense widths of this encoder (after the convolutions' flatten or pooling, or from
+    /// the input for an MLP), in place of `model.encoder_hidden` for the views it encodes: e.g.
+    /// one dense layer after a conv view's convolutions beside a deeper MLP on another view.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hidden: Option<Vec<usize>>,
 }
 
 fn default_kernel() -> usize {
@@ -192,6 +197,7 @@ impl EncoderConfig {
             norm: false,
             pool: EncoderPool::Flatten,
             image_shape: Some(image_shape),
+            hidden: None,
         }
     }
 
@@ -204,6 +210,9 @@ impl EncoderConfig {
     /// `model.encoders.<view>`): errors name `<key>.<field>`.
     pub fn validate_at(&self, key: &str) -> Result<()> {
         let k = |f: &str| format!("{key}.{f}");
+        if let Some(h) = &self.hidden {
+            check_widths(&k("hidden"), h)?;
+        }
         if let EncoderPool::Unknown(name) = &self.pool {
             let names: Vec<&str> = ConvPool::ALL.iter().map(|p| p.name()).collect();
             return Err(Error::config(
@@ -394,10 +403,20 @@ fn check_widths(field: &str, w: &[usize]) -> Result<()> {
     Ok(())
 }
 
-/// Whether two encoder settings build the same network (`None` is the default MLP).
-fn same_encoder(a: Option<&EncoderConfig>, b: Option<&EncoderConfig>) -> bool {
+/// Whether two encoder settings build the same network (`None` is the default MLP;
+/// `encoder_hidden`: the dense widths of a table without its own `hidden`).
+fn same_encoder(
+    a: Option<&EncoderConfig>,
+    b: Option<&EncoderConfig>,
+    encoder_hidden: &[usize],
+) -> bool {
     let mlp = |e: Option<&EncoderConfig>| e.is_none_or(|e| e.kind == EncoderKind::Mlp);
-    (mlp(a) && mlp(b)) || a == b
+    let hidden = |e: Option<&EncoderConfig>| {
+        e.and_then(|e| e.hidden.as_deref())
+            .unwrap_or(encoder_hidden)
+            .to_vec()
+    };
+    (mlp(a) && mlp(b) && hidden(a) == hidden(b)) || a == b
 }
 
 impl ModelConfig {
@@ -419,11 +438,18 @@ impl ModelConfig {
     }
 
     /// This config as seen by the encoder of view `view`: `encoder` is that view's
-    /// ([`ModelConfig::encoder_for`]) and there are no overrides.
+    /// ([`ModelConfig::encoder_for`]), `encoder_hidden` its dense widths (the table's `hidden`,
+    /// when it has one) and there are no overrides.
     pub fn for_view(&self, view: usize) -> ModelConfig {
+        let encoder = self.encoder_for(view).cloned();
+        let encoder_hidden = encoder
+            .as_ref()
+            .and_then(|e| e.hidden.clone())
+            .unwrap_or_else(|| self.encoder_hidden.clone());
         ModelConfig {
-            encoder: self.encoder_for(view).cloned(),
+            encoder,
             encoders: BTreeMap::new(),
+            encoder_hidden,
             ..self.clone()
         }
     }
@@ -469,7 +495,7 @@ impl ModelConfig {
             if let Some((view, _)) = self
                 .encoders
                 .iter()
-                .find(|(_, e)| !same_encoder(Some(e), self.encoder.as_ref()))
+                .find(|(_, e)| !same_encoder(Some(e), self.encoder.as_ref(), &self.encoder_hidden))
             {
                 return Err(Error::config(
                     "model.shared_encoder",
