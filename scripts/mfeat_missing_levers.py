@@ -12,7 +12,7 @@ for the seed), MIB trained for 3,000 iterations on every item. Each arm changes 
 Arms: ``z32`` (the demo recipe), ``z128`` (a 128-wide representation), ``beta01`` (beta ramped to
 0.1 instead of 1: less compression).
 
-    .venv/bin/python scripts/mfeat_missing_levers.py --seed 0 --arms z32,z128,beta01
+    for s in 0 1 2; do .venv/bin/python scripts/mfeat_missing_levers.py --seed $s; done
 """
 
 from __future__ import annotations
