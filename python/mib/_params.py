@@ -216,15 +216,38 @@ def is_per_view_encoder(v: Any) -> bool:
     return isinstance(v, (list, tuple)) or (isinstance(v, dict) and "kind" not in v)
 
 
-def _one_encoder(v: Any) -> bool:
-    if v is None or v in ("mlp", "conv"):
-        return True
-    return isinstance(v, dict) and v.get("kind") in ("mlp", "conv") and set(v) <= _ENCODER_KEYS
+# The value types of an encoder dict; the values themselves (ranges, shapes) are checked by the
+# Rust side's own validation, whose key is reported as encoder['kernel'] and so on.
+_ENCODER_LISTS = ("channels", "strides", "image_shape", "hidden")
+_ENCODER_INTS = ("kernel", "padding")
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
+
+
+def _encoder_problem(v: Any) -> str | None:
+    """None for a valid single encoder; else what is wrong ("" when it is not one at all)."""
+    if v is None or (isinstance(v, str) and v in ("mlp", "conv")):
+        return None
+    if not (isinstance(v, dict) and v.get("kind") in ("mlp", "conv") and set(v) <= _ENCODER_KEYS):
+        return ""
+    for key in _ENCODER_LISTS:
+        x = v.get(key)
+        if x is not None and not (isinstance(x, (list, tuple)) and all(_is_int(i) for i in x)):
+            return f"{key!r}={show(x)} is not a list of integers"
+    for key in _ENCODER_INTS:
+        x = v.get(key)
+        if x is not None and not _is_int(x):
+            return f"{key!r}={show(x)} is not an integer"
+    if "norm" in v and not isinstance(v["norm"], bool):
+        return f"'norm'={show(v['norm'])} is not True or False"
+    if "pool" in v and not isinstance(v["pool"], str):
+        return f"'pool'={show(v['pool'])} is not a string"
+    return None
 
 
 def encoder(v: Any) -> str | None:
-    # The table's values (channels, strides, kernel, ...) are checked by the Rust side's own
-    # validation, whose key is reported as encoder['kernel'] and so on.
     what = (
         "None (an MLP), 'mlp', 'conv', or a dict such as {'kind': 'conv', 'channels': [32, 64], "
         "'strides': [2, 2], 'image_shape': [1, 28, 28]} (keys: "
@@ -239,10 +262,16 @@ def encoder(v: Any) -> str | None:
         for key, e in items:
             if not isinstance(key, (str, int)) or isinstance(key, bool):
                 return what
-            if not _one_encoder(e):
+            problem = _encoder_problem(e)
+            if problem == "":
                 return f"{what}; the entry for view {key!r} is not one"
+            if problem is not None:
+                return f"{what}; the entry for view {key!r}: {problem}"
         return None
-    return None if _one_encoder(v) else what
+    problem = _encoder_problem(v)
+    if problem is None:
+        return None
+    return f"{what}; {problem}" if problem else what
 
 
 def augment(v: Any) -> str | None:

@@ -70,6 +70,11 @@ def test_an_encoder_dict_gives_its_view_dense_widths_of_its_own(tmp_path) -> Non
     np.testing.assert_array_equal(back.transform([pix, fou])[1], est.transform([pix, fou])[1])
     with pytest.raises(mib.ConfigError, match="hidden"):
         mib.MIB(**SMALL, encoder=[CONV, {"kind": "mlp", "hidden": [0]}]).fit([pix, fou])
+    # a value of the wrong type is named with its key, not as a parse error of the TOML
+    with pytest.raises(mib.ConfigError, match="'hidden'='wide' is not a list of integers"):
+        mib.MIB(**SMALL, encoder=[CONV, {"kind": "mlp", "hidden": "wide"}]).fit([pix, fou])
+    with pytest.raises(mib.ConfigError, match="'kernel'='big' is not an integer"):
+        mib.MIB(**SMALL, encoder={**CONV, "kernel": "big"}).fit([pix, pix])
 
 
 def test_per_view_errors_name_the_view() -> None:

@@ -194,36 +194,30 @@ fn mixed_encoders_train_resume_and_embed_from_the_cli() {
 #[test]
 fn differing_encoders_with_a_shared_encoder_are_refused() {
     let d = tmpdir("images-refused");
-    let cfg = mixed_config(&d, "");
-    let text = std::fs::read_to_string(&cfg)
-        .unwrap()
-        .replace("shared_encoder = false", "shared_encoder = true");
-    std::fs::write(&cfg, text).unwrap();
     let out = d.join("run");
-    one_line_error(
-        &[
+    // `mixed_config` with `from` replaced by `to` is refused in one line holding `needles`
+    let refused = |from: &str, to: &str, needles: &[&str]| {
+        let cfg = mixed_config(&d, "");
+        let text = std::fs::read_to_string(&cfg).unwrap().replace(from, to);
+        std::fs::write(&cfg, text).unwrap();
+        let args = [
             "train",
             "-c",
             cfg.to_str().unwrap(),
             "--out",
             out.to_str().unwrap(),
-        ],
+        ];
+        one_line_error(&args, needles);
+    };
+    refused(
+        "shared_encoder = false",
+        "shared_encoder = true",
         &["model.shared_encoder", "model.encoders.pix"],
     );
     // a table for a view the data does not have names the key and the views
-    let cfg = mixed_config(&d, "");
-    let text = std::fs::read_to_string(&cfg)
-        .unwrap()
-        .replace("[model.encoders.pix]", "[model.encoders.kar]");
-    std::fs::write(&cfg, text).unwrap();
-    one_line_error(
-        &[
-            "train",
-            "-c",
-            cfg.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ],
+    refused(
+        "[model.encoders.pix]",
+        "[model.encoders.kar]",
         &["model.encoders.kar", "pix, fou"],
     );
     std::fs::remove_dir_all(&d).unwrap();

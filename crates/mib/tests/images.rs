@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use mib::augment::{Augment, AugmentConfig};
 use mib::config::TrainConfig;
-use mib::data::{npy, Elements, MultiViewDataset, PairingConfig, RawArray};
+use mib::data::{npy, DatasetSplits, Elements, MultiViewDataset, PairingConfig, RawArray};
 use mib::models::TrainedModel;
 use mib::train::{self, NoObserver, RunOptions};
 use mib::{Matrix, MibRng};
@@ -151,6 +151,36 @@ fn a_view_image_shape_must_match_its_width_naming_the_view() {
     assert_eq!(ok.view_image_shape(0), Some([3, 5, 4]));
 }
 
+/// `cfg` trained straight through into `dir/straight`.
+fn train_straight(cfg: &TrainConfig, data: &DatasetSplits, dir: &Path) -> TrainedModel {
+    let opts = RunOptions::default();
+    let (_, m) = train::train(cfg, data, &dir.join("straight"), &opts, &mut NoObserver).unwrap();
+    m
+}
+
+/// `cfg` trained into `run`, stopped after iteration `stop`, then resumed to the end.
+fn train_stopped_and_resumed(
+    cfg: &TrainConfig,
+    data: &DatasetSplits,
+    run: &Path,
+    stop: u64,
+) -> TrainedModel {
+    struct StopAt(u64);
+    impl train::TrainObserver for StopAt {
+        fn should_stop(&mut self, it: u64) -> bool {
+            it >= self.0
+        }
+    }
+    let (s, _) = train::train(cfg, data, run, &RunOptions::default(), &mut StopAt(stop)).unwrap();
+    assert!(s.interrupted);
+    let resumed = RunOptions {
+        resume: true,
+        ..RunOptions::default()
+    };
+    let (_, done) = train::train(cfg, data, run, &resumed, &mut NoObserver).unwrap();
+    done
+}
+
 #[test]
 fn mixed_encoders_train_resume_and_embed() {
     let dir = tmp("mixed");
@@ -160,14 +190,7 @@ fn mixed_encoders_train_resume_and_embed() {
     assert_eq!(data.train.view_image_shape(0), Some(IMG));
 
     // straight through
-    let (_, straight) = train::train(
-        &cfg,
-        &data,
-        &dir.join("straight"),
-        &RunOptions::default(),
-        &mut NoObserver,
-    )
-    .unwrap();
+    let straight = train_straight(&cfg, &data, &dir);
     let described = straight.describe_encoders().join("\n");
     assert!(
         described.contains("conv [3, 4, 5]") && described.contains("mlp 7-16-2x4"),
@@ -196,20 +219,8 @@ fn mixed_encoders_train_resume_and_embed() {
     assert_eq!(written.model.encoders["0"].image_shape, Some(IMG));
 
     // stopped at 4, resumed to 8: the same parameters
-    struct StopAt(u64);
-    impl train::TrainObserver for StopAt {
-        fn should_stop(&mut self, it: u64) -> bool {
-            it >= self.0
-        }
-    }
     let run = dir.join("run");
-    let (s, _) = train::train(&cfg, &data, &run, &RunOptions::default(), &mut StopAt(4)).unwrap();
-    assert!(s.interrupted);
-    let resumed = RunOptions {
-        resume: true,
-        ..RunOptions::default()
-    };
-    let (_, done) = train::train(&cfg, &data, &run, &resumed, &mut NoObserver).unwrap();
+    let done = train_stopped_and_resumed(&cfg, &data, &run, 4);
     assert_eq!(
         done.step().params().values(),
         straight.step().params().values()
@@ -275,14 +286,7 @@ fn a_pooled_conv_encoder_trains_resumes_and_embeds() {
     cfg.model.encoders.get_mut("pix").unwrap().pool = EncoderPool::Mean;
     cfg.model.encoder_hidden = Vec::new();
     let data = mib::data::load_splits(&cfg).unwrap();
-    let (_, straight) = train::train(
-        &cfg,
-        &data,
-        &dir.join("straight"),
-        &RunOptions::default(),
-        &mut NoObserver,
-    )
-    .unwrap();
+    let straight = train_straight(&cfg, &data, &dir);
     // 3x4x5 -> 4@4x5 -> 6@2x3, averaged to 6 values: the head is 6 -> 2x4
     let described = straight.describe_encoders().join("\n");
     assert!(
@@ -301,20 +305,8 @@ fn a_pooled_conv_encoder_trains_resumes_and_embeds() {
     let info = std::fs::read_to_string(dir.join("straight/encoder.toml")).unwrap();
     assert!(info.contains("pool = \"mean\""), "{info}");
 
-    struct StopAt(u64);
-    impl train::TrainObserver for StopAt {
-        fn should_stop(&mut self, it: u64) -> bool {
-            it >= self.0
-        }
-    }
     let run = dir.join("run");
-    let (s, _) = train::train(&cfg, &data, &run, &RunOptions::default(), &mut StopAt(4)).unwrap();
-    assert!(s.interrupted);
-    let resumed = RunOptions {
-        resume: true,
-        ..RunOptions::default()
-    };
-    let (_, mut done) = train::train(&cfg, &data, &run, &resumed, &mut NoObserver).unwrap();
+    let mut done = train_stopped_and_resumed(&cfg, &data, &run, 4);
     assert_eq!(
         done.step().params().values(),
         straight.step().params().values()
@@ -349,14 +341,7 @@ fn an_encoder_table_gives_its_views_dense_widths_of_their_own() {
     mlp.hidden = Some(vec![9, 3]);
     cfg.model.encoders.insert("fou".into(), mlp);
     let data = mib::data::load_splits(&cfg).unwrap();
-    let (_, straight) = train::train(
-        &cfg,
-        &data,
-        &dir.join("straight"),
-        &RunOptions::default(),
-        &mut NoObserver,
-    )
-    .unwrap();
+    let mut straight = train_straight(&cfg, &data, &dir);
     let shape = |name: &str| straight.step().params().entry(name).unwrap().shape.clone();
     // pix: 6@2x3 = 36 flattened -> 5 -> 2x4
     assert_eq!(shape("encoder.head.layers.0.weight"), [36, 5]);
@@ -372,10 +357,9 @@ fn an_encoder_table_gives_its_views_dense_widths_of_their_own() {
     // the saved run builds the same encoders: it opens and embeds as the trained model does
     let mut opened = TrainedModel::open(&dir.join("straight"), 1).unwrap();
     assert_eq!((opened.hidden_dim(0), opened.hidden_dim(1)), (5, 3));
-    let mut trained = straight;
     for v in 0..2 {
         let x = &data.test.views[v];
-        assert_eq!(opened.embed(v, x).unwrap(), trained.embed(v, x).unwrap());
+        assert_eq!(opened.embed(v, x).unwrap(), straight.embed(v, x).unwrap());
     }
 
     // refused naming the key: a zero width, and a shared encoder whose view tables differ in

@@ -176,11 +176,17 @@ fn settings_beyond_any_machine_are_refused_naming_them() {
     pairs.estimator = EstimatorKind::InfoNce;
     let mut critic = base.clone();
     critic.critic_hidden = vec![1 << 40];
+    // one view's own dense widths ([model.encoders.1] hidden) are named, not encoder_hidden's
+    let mut per_view = base.clone();
+    let mut table: mib::objectives::EncoderConfig = toml::from_str("kind = \"mlp\"").unwrap();
+    table.hidden = Some(vec![1 << 40]);
+    per_view.encoders.insert("1".into(), table);
     let mut decoder = model(ObjectiveKind::Vae);
     decoder.shared_encoder = true;
     decoder.decoder_hidden = vec![1 << 40];
     for (cfg, batch, key) in [
         (wide, 64, "model.encoder_hidden"),
+        (per_view, 64, "model.encoders.1.hidden"),
         (z, 64, "model.z_dim"),
         (pairs, 1 << 22, "train.batch_size"),
         (critic, 64, "model.critic_hidden"),

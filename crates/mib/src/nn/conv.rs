@@ -1853,19 +1853,30 @@ mod tests {
         let mut stack = pooled_stack(&mut store, rows, false, pool);
         stack.init_using(&mut store, &mut rng);
         stack.set_profiling(profile);
-        let x = randn(&mut rng, rows * stack.in_dim());
-        stack.input_mut(rows).copy_from_slice(&x);
-        stack.forward(store.values(), rows);
-        let out = stack.output(rows).to_vec();
-        let r = randn(&mut rng, rows * stack.out_dim());
-        stack.output_grad_mut(rows).copy_from_slice(&r);
-        let (p, g) = store.split();
-        stack.backward(p, g, rows);
+        let res = one_pass(&mut stack, &mut store, &mut rng, rows);
         let seconds = stack.take_profile().seconds();
         let again = stack.take_profile().seconds();
         assert!(again.iter().all(|s| *s == 0.0), "taken: {again:?}");
-        let res = (out, store.grads().to_vec(), stack.input_grad(rows).to_vec());
         (res, seconds)
+    }
+
+    /// One forward and backward pass on random input and output gradient: the output, the
+    /// parameter gradients and the input gradient.
+    fn one_pass(
+        stack: &mut ConvStack,
+        store: &mut ParamStore,
+        rng: &mut MibRng,
+        rows: usize,
+    ) -> Passes {
+        let x = randn(rng, rows * stack.in_dim());
+        stack.input_mut(rows).copy_from_slice(&x);
+        stack.forward(store.values(), rows);
+        let out = stack.output(rows).to_vec();
+        let r = randn(rng, rows * stack.out_dim());
+        stack.output_grad_mut(rows).copy_from_slice(&r);
+        let (p, g) = store.split();
+        stack.backward(p, g, rows);
+        (out, store.grads().to_vec(), stack.input_grad(rows).to_vec())
     }
 
     /// Forward and backward give bit-identical results on 1, 2 and 3 threads.
@@ -1892,15 +1903,7 @@ mod tests {
                 let rows = 37;
                 let mut stack = pooled_stack(&mut store, rows, norm, pool);
                 stack.init_using(&mut store, &mut rng);
-                let x = randn(&mut rng, rows * stack.in_dim());
-                stack.input_mut(rows).copy_from_slice(&x);
-                stack.forward(store.values(), rows);
-                let out = stack.output(rows).to_vec();
-                let r = randn(&mut rng, rows * stack.out_dim());
-                stack.output_grad_mut(rows).copy_from_slice(&r);
-                let (p, g) = store.split();
-                stack.backward(p, g, rows);
-                (out, store.grads().to_vec(), stack.input_grad(rows).to_vec())
+                one_pass(&mut stack, &mut store, &mut rng, rows)
             })
         };
         let one = run(1);

@@ -393,24 +393,30 @@ impl TrainStep {
                 ("train.batch_size".to_string(), max_batch.to_string())
             }
         };
-        // The encoder's setting that grows it most: conv channels, dense widths or z.
-        let conv_channels = (0..n_enc)
-            .filter_map(|e| cfg.encoder_for(e))
-            .filter(|e| e.kind == super::config::EncoderKind::Conv)
-            .map(|e| e.channels.clone())
-            .max_by_key(|ch| widest(ch));
-        let (enc_key, enc_value, enc_widths) = match &conv_channels {
-            Some(ch) if widest(ch) > widest(&cfg.encoder_hidden).max(cfg.z_dim) => {
-                ("model.encoder.channels", format!("{ch:?}"), ch.clone())
+        // The setting that grows encoder `e` most, as (key, value, widths): its table's conv
+        // channels, its dense widths (the table's `hidden`, else `model.encoder_hidden`) or z.
+        let encoder_setting = |e: usize| -> (String, String, Vec<usize>) {
+            let (table, key) = (cfg.encoder_for(e), cfg.encoder_key(e));
+            let (hidden_key, widths) = match table.and_then(|t| t.hidden.as_ref()) {
+                Some(h) => (format!("{key}.hidden"), h.clone()),
+                None => (
+                    "model.encoder_hidden".to_string(),
+                    cfg.encoder_hidden.clone(),
+                ),
+            };
+            match table.filter(|t| t.kind == super::config::EncoderKind::Conv) {
+                Some(t) if widest(&t.channels) > widest(&widths).max(cfg.z_dim) => (
+                    format!("{key}.channels"),
+                    format!("{:?}", t.channels),
+                    t.channels.clone(),
+                ),
+                _ if cfg.z_dim > widest(&widths) => (
+                    "model.z_dim".to_string(),
+                    cfg.z_dim.to_string(),
+                    vec![cfg.z_dim],
+                ),
+                _ => (hidden_key, format!("{widths:?}"), widths),
             }
-            _ if cfg.z_dim > widest(&cfg.encoder_hidden) => {
-                ("model.z_dim", cfg.z_dim.to_string(), vec![cfg.z_dim])
-            }
-            _ => (
-                "model.encoder_hidden",
-                format!("{:?}", cfg.encoder_hidden),
-                cfg.encoder_hidden.clone(),
-            ),
         };
         // A module's width setting, or z when z is wider (it is the critic's and decoder's input).
         let width_or_z = |widths: &[usize], key: &'static str| -> (&'static str, String) {
@@ -443,7 +449,8 @@ impl TrainStep {
                 in_dims.get(e).copied().unwrap_or(0),
                 enc_rows,
             );
-            let act = blame(enc_rows, &enc_widths, enc_key);
+            let (enc_key, enc_value, enc_widths) = encoder_setting(e);
+            let act = blame(enc_rows, &enc_widths, &enc_key);
             let act = if act.0 == enc_key {
                 (act.0, enc_value.clone())
             } else {
@@ -452,7 +459,7 @@ impl TrainStep {
             module(
                 &mut plan,
                 &encoder_name(e),
-                (enc_key, enc_value.clone()),
+                (&enc_key, enc_value),
                 p,
                 act,
                 buf,
